@@ -1,0 +1,71 @@
+/* main.c — `rewire`: the user's command line. Dispatches to cli_commands. */
+#include "cli.h"
+
+#include "blas.h"
+#include "log.h"
+
+#include <string.h>
+
+const cli_cmd_t cli_commands[] = {
+    {NULL, "version", "print the versions of rewire and its libraries", cli_version},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: rewire [--version] COMMAND [ARGS...]\n\n"
+               "Trains domain-routed reward models (moe, router, adapter bundles).\n\n"
+               "commands:\n");
+    for (const cli_cmd_t *c = cli_commands; c->name; c++) {
+        char full[64];
+        snprintf(full, sizeof full, "%s%s%s", c->group ? c->group : "", c->group ? " " : "",
+                 c->name);
+        fprintf(f, "  %-20s %s\n", full, c->summary);
+    }
+    fprintf(f, "\nEvery command takes --help. Global: --no-blas-switch keeps OpenBLAS's own kernel\n"
+               "choice; RW_LOG=error|warn|info|debug sets the log level.\n");
+}
+
+int main(int argc, char **argv)
+{
+    rw_blas_setup(argc, argv);
+    /* drop global flags that rw_blas_setup has already read */
+    int n = 1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--no-blas-switch") != 0)
+            argv[n++] = argv[i];
+    argc = n;
+    argv[argc] = NULL;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cli_version(argc - 1, argv + 1);
+    for (const cli_cmd_t *c = cli_commands; c->name; c++) {
+        if (!c->group && strcmp(argv[1], c->name) == 0)
+            return c->run(argc - 1, argv + 1);
+        if (c->group && strcmp(argv[1], c->group) == 0 && argc > 2 &&
+            strcmp(argv[2], c->name) == 0)
+            return c->run(argc - 2, argv + 2);
+    }
+    int group = 0;
+    for (const cli_cmd_t *c = cli_commands; c->name; c++)
+        if (c->group && strcmp(argv[1], c->group) == 0)
+            group = 1;
+    if (group) {
+        fprintf(stderr, "rewire %s: expected one of:", argv[1]);
+        for (const cli_cmd_t *c = cli_commands; c->name; c++)
+            if (c->group && strcmp(argv[1], c->group) == 0)
+                fprintf(stderr, " %s", c->name);
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    fprintf(stderr, "rewire: unknown command '%s' (see rewire --help)\n", argv[1]);
+    return 2;
+}

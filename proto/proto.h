@@ -1,0 +1,16 @@
+/* proto.h — the wire: the one place that knows rewire's protocol.
+ *
+ * Messages, their MessagePack encoding and validation, and the framing of
+ * large artifacts live here and nowhere else; nothing outside proto/ calls
+ * msgpack-c. Every message carries PROTO_VERSION and a peer on another
+ * version is refused.
+ */
+#ifndef RW_PROTO_H
+#define RW_PROTO_H
+
+#define PROTO_VERSION 1
+
+/* The msgpack-c library version this build links ("4.0.0"); never NULL. */
+const char *proto_msgpack_version(void);
+
+#endif

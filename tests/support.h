@@ -1,0 +1,41 @@
+/* support.h — helpers every test program shares. */
+#ifndef RW_TEST_SUPPORT_H
+#define RW_TEST_SUPPORT_H
+
+#include <stddef.h>
+
+/* Path of ../shared/data beside the source tree, or NULL if it is absent. */
+const char *rwt_shared_data(void);
+
+/* Use at the top of a test that reads ../shared/data: skips with a clear
+ * message when the folder is absent, but fails when CI=true (where it must
+ * be there). */
+#define RWT_REQUIRE_SHARED_DATA()                                                                  \
+    do {                                                                                           \
+        if (!rwt_shared_data()) {                                                                  \
+            if (rwt_in_ci())                                                                       \
+                cr_fail("CI=true but the shared data folder %s is missing",                        \
+                        RW_SOURCE_DIR "/../shared/data");                                          \
+            cr_skip_test("skipped: shared data folder %s is absent",                               \
+                         RW_SOURCE_DIR "/../shared/data");                                         \
+        }                                                                                          \
+    } while (0)
+
+int rwt_in_ci(void);
+
+/* A fresh temporary directory (removed by rwt_rmdir); the caller frees it. */
+char *rwt_tmpdir(void);
+void rwt_rmdir(const char *dir);
+/* "dir/name" in a static rotating buffer (good for a few calls at once). */
+const char *rwt_path(const char *dir, const char *name);
+/* Writes n bytes to path; returns 0 or -1. */
+int rwt_write_file(const char *path, const void *data, size_t n);
+/* Reads a whole file (NUL-terminated); NULL if unreadable. Caller frees. */
+char *rwt_read_file(const char *path, size_t *n);
+/* Runs a shell command, capturing stdout and stderr (caller frees either);
+ * returns the exit status, or -1 if it did not exit normally. */
+int rwt_run(const char *cmd, char **out, char **err);
+/* Path of a built binary ("rewire") in the build tree. */
+const char *rwt_bin(const char *name);
+
+#endif
