@@ -61,8 +61,10 @@ uint64_t rw_pair_hash(const rw_pair_t *p)
     size_t n[4] = {strlen(p->domain), p->prompt_len, p->chosen_len, p->rejected_len};
     uint64_t h = RW_HASH_SEED;
     for (int i = 0; i < 4; i++) {
-        uint64_t len = n[i];
-        h = rw_hash_update(h, &len, sizeof len);
+        unsigned char len[8]; /* little-endian, so the value is the same on every machine */
+        for (int b = 0; b < 8; b++)
+            len[b] = (unsigned char)((uint64_t)n[i] >> (8 * b));
+        h = rw_hash_update(h, len, sizeof len);
         h = rw_hash_update(h, f[i], n[i]);
     }
     return rw_hash_final(h);
