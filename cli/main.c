@@ -22,8 +22,9 @@ static void usage(FILE *f)
                  c->name);
         fprintf(f, "  %-20s %s\n", full, c->summary);
     }
-    fprintf(f, "\nEvery command takes --help. Global: --no-blas-switch keeps OpenBLAS's own kernel\n"
-               "choice; RW_LOG=error|warn|info|debug sets the log level.\n");
+    fprintf(f,
+            "\nEvery command takes --help. Global: --no-blas-switch keeps OpenBLAS's own kernel\n"
+            "choice; RW_LOG=error|warn|info|debug sets the log level.\n");
 }
 
 int main(int argc, char **argv)
@@ -50,8 +51,7 @@ int main(int argc, char **argv)
     for (const cli_cmd_t *c = cli_commands; c->name; c++) {
         if (!c->group && strcmp(argv[1], c->name) == 0)
             return c->run(argc - 1, argv + 1);
-        if (c->group && strcmp(argv[1], c->group) == 0 && argc > 2 &&
-            strcmp(argv[2], c->name) == 0)
+        if (c->group && strcmp(argv[1], c->group) == 0 && argc > 2 && strcmp(argv[2], c->name) == 0)
             return c->run(argc - 2, argv + 2);
     }
     int group = 0;
