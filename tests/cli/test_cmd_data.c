@@ -23,6 +23,7 @@ static void teardown(void)
 {
     rwt_rmdir(dir);
     free(dir);
+    dir = NULL;
 }
 
 TestSuite(cmd_data, .init = setup, .fini = teardown);

@@ -24,6 +24,7 @@ static void teardown(void)
 {
     rwt_rmdir(dir);
     free(dir);
+    dir = NULL;
 }
 
 TestSuite(dataset, .init = setup, .fini = teardown);

@@ -26,6 +26,7 @@ static void teardown(void)
 {
     rwt_rmdir(dir);
     free(dir);
+    dir = NULL;
 }
 
 TestSuite(import, .init = setup, .fini = teardown);
@@ -354,9 +355,9 @@ Test(import, hh_and_summarize_bad_records)
     rw_dataset_fini(&ds);
 }
 
+/* the suite's setup and teardown run around the test's own .init */
 Test(import, rejections_go_to_stderr_as_path_line_reason, .init = cr_redirect_stderr)
 {
-    setup();
     const char *p = rwt_path(dir, "x.jsonl");
     write_text(p, "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"d\"}\n"
                   "{\"prompt\":\"p\",\"rejected\":\"b\",\"domain\":\"d\"}\n");

@@ -22,6 +22,7 @@ static void teardown(void)
 {
     rwt_rmdir(dir);
     free(dir);
+    dir = NULL;
 }
 
 TestSuite(lines, .init = setup, .fini = teardown);
