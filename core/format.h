@@ -59,7 +59,8 @@ typedef struct rw_format_ctx {
 /* Turns rec (a JSON object, borrowed) in format f (not AUTO) into *out,
  * whose strings the caller then owns (rw_pair_fini). out->split is set only
  * by the normalized format (RW_SPLIT_TRAIN otherwise). Returns 0, or
- * RW_EBADREC with *rj saying why (and *out zeroed). */
+ * RW_EBADREC with *rj saying why (and *out zeroed); RW_EINVAL when f is
+ * AUTO or out of range. */
 int rw_format_record(rw_format_t f, const json_t *rec, const rw_format_ctx_t *ctx, rw_pair_t *out,
                      rw_rejection_t *rj);
 
