@@ -8,6 +8,8 @@
 
 const cli_cmd_t cli_commands[] = {
     {NULL, "version", "print the versions of rewire and its libraries", cli_version},
+    {"data", "import", "import preference pairs (rewire, HH-RLHF, summarize) into one file",
+     cli_data_import},
     {NULL, NULL, NULL, NULL},
 };
 

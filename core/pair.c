@@ -70,6 +70,15 @@ uint64_t rw_pair_hash(const rw_pair_t *p)
     return rw_hash_final(h);
 }
 
+int rw_pair_equal(const rw_pair_t *a, const rw_pair_t *b)
+{
+    return a->prompt_len == b->prompt_len && a->chosen_len == b->chosen_len &&
+           a->rejected_len == b->rejected_len && strcmp(a->domain, b->domain) == 0 &&
+           memcmp(a->prompt, b->prompt, a->prompt_len) == 0 &&
+           memcmp(a->chosen, b->chosen, a->chosen_len) == 0 &&
+           memcmp(a->rejected, b->rejected, a->rejected_len) == 0;
+}
+
 rw_split_t rw_pair_split(const rw_pair_t *p, double eval_fraction)
 {
     return rw_hash_unit(rw_pair_hash(p)) < eval_fraction ? RW_SPLIT_EVAL : RW_SPLIT_TRAIN;

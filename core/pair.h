@@ -39,6 +39,9 @@ void rw_pair_fini(rw_pair_t *p);
 /* Hash identifying a pair's content (domain, prompt, chosen, rejected); the
  * key for duplicate detection and the train/eval split. */
 uint64_t rw_pair_hash(const rw_pair_t *p);
+/* 1 if a and b have the same domain, prompt, chosen and rejected (the
+ * split is not compared), else 0. */
+int rw_pair_equal(const rw_pair_t *a, const rw_pair_t *b);
 /* The split a pair gets when eval_fraction of each domain is held out:
  * stable — it depends only on the pair itself, so adding records or
  * domains never moves an existing pair. */

@@ -1,0 +1,96 @@
+/* dataset.c — saving and loading the normalized file of dataset.h. */
+#include "dataset.h"
+
+#include "alloc.h"
+#include "err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* One pair as one line of f. Returns 0, RW_EUTF8, or -errno. */
+static int save_pair(FILE *f, const rw_pair_t *p)
+{
+    static const char *const split[] = {[RW_SPLIT_TRAIN] = "train", [RW_SPLIT_EVAL] = "eval"};
+    int rc = 0;
+    json_t *o = json_object();
+    json_t *v[5] = {
+        json_stringn(p->prompt, p->prompt_len),        json_stringn(p->chosen, p->chosen_len),
+        json_stringn(p->rejected, p->rejected_len),    json_string(p->domain),
+        json_string(split[p->split == RW_SPLIT_EVAL]),
+    };
+    static const char *const key[5] = {"prompt", "chosen", "rejected", "domain", "split"};
+    for (int i = 0; i < 5; i++) {
+        if (!v[i]) /* jansson refuses invalid UTF-8 */
+            rc = RW_EUTF8;
+        else
+            json_object_set_new(o, key[i], v[i]);
+    }
+    if (rc == 0 &&
+        (json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0 || fputc('\n', f) == EOF))
+        rc = errno ? -errno : RW_EIO;
+    json_decref(o);
+    return rc;
+}
+
+int rw_dataset_save(const rw_dataset_t *ds, const char *path)
+{
+    int rc = 0;
+    size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
+    char *tmp = rw_malloc(n);
+    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc = -errno;
+        goto fail_tmp;
+    }
+    /* mkstemp makes 0600; the data is no secret, so give it a normal mode */
+    if (fchmod(fd, 0644) != 0) {
+        rc = -errno;
+        close(fd);
+        goto fail_file;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        rc = -errno;
+        close(fd);
+        goto fail_file;
+    }
+    errno = 0;
+    for (size_t i = 0; i < ds->n && rc == 0; i++)
+        rc = save_pair(f, &ds->pairs[i]);
+    if (rc == 0 && (fflush(f) != 0 || fsync(fd) != 0))
+        rc = -errno;
+    if (fclose(f) != 0 && rc == 0)
+        rc = errno ? -errno : RW_EIO;
+    if (rc)
+        goto fail_file;
+    if (rename(tmp, path) != 0) {
+        rc = -errno;
+        goto fail_file;
+    }
+    free(tmp);
+    return 0;
+
+fail_file:
+    unlink(tmp);
+fail_tmp:
+    free(tmp);
+    return rc;
+}
+
+int rw_dataset_load(rw_dataset_t *ds, const char *path, const rw_import_opts_t *opts,
+                    rw_import_report_t *rep)
+{
+    rw_import_opts_t o;
+    if (opts)
+        o = *opts;
+    else
+        rw_import_opts_init(&o);
+    o.format = RW_FORMAT_NORMALIZED;
+    o.domain = NULL;
+    return rw_import_files(ds, &path, 1, &o, rep);
+}
