@@ -163,7 +163,7 @@ const rw__synth_topic_t rw__synth_topics[] = {
       "A single cold week says little about whether the climate is warming.",
       "Climate tells you what to expect, and weather tells you what you get."}},
     {"how did the Roman Empire fall",
-     {"The western empire collapsed in 476 after long decline, invasions and strife.",
+     {"The western empire collapsed in 476 after years of strain, invasions and strife.",
       "Overstretched, divided and invaded, the western half fell while the east endured."},
      {"By the third century the empire faced civil wars and frequent coups.",
       "Economic troubles and heavy taxes weakened the cities and the army.",
