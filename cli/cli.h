@@ -21,6 +21,7 @@ typedef struct cli_cmd {
 extern const cli_cmd_t cli_commands[];
 
 int cli_version(int argc, char **argv);
+int cli_data_gen(int argc, char **argv);
 
 /* Prints "rewire GROUP NAME: MSG" and a pointer to --help; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

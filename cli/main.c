@@ -8,6 +8,7 @@
 
 const cli_cmd_t cli_commands[] = {
     {NULL, "version", "print the versions of rewire and its libraries", cli_version},
+    {"data", "gen", "write the synthetic multi-domain preference data (JSON Lines)", cli_data_gen},
     {NULL, NULL, NULL, NULL},
 };
 
