@@ -23,6 +23,7 @@ extern const cli_cmd_t cli_commands[];
 int cli_version(int argc, char **argv);
 /* `rewire data import` (cmd_data.c). */
 int cli_data_import(int argc, char **argv);
+int cli_data_gen(int argc, char **argv);
 
 /* Prints "rewire GROUP NAME: MSG" and a pointer to --help; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

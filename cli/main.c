@@ -10,6 +10,7 @@ const cli_cmd_t cli_commands[] = {
     {NULL, "version", "print the versions of rewire and its libraries", cli_version},
     {"data", "import", "import preference pairs (rewire, HH-RLHF, summarize) into one file",
      cli_data_import},
+    {"data", "gen", "write the synthetic multi-domain preference data (JSON Lines)", cli_data_gen},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,310 @@
+/* cmd_gen.c — `rewire data gen`: writes the synthetic preference data.
+ *
+ * Generates the pairs of core/synth.h and writes them as JSON Lines, one
+ * {"prompt","chosen","rejected","domain"} object a line, to a temporary file
+ * beside OUT that is renamed over OUT only once it is complete, so OUT is
+ * either the old file or the whole new one. The same options always give
+ * the same bytes.
+ */
+#include "cli.h"
+
+#include "err.h"
+#include "synth.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CMD "data gen"
+
+static void usage(FILE *f)
+{
+    const char *const *names;
+    size_t nd = rw_synth_domains(&names);
+    fprintf(f,
+            "usage: rewire data gen -o OUT [--seed N] [--pairs-per-domain N] [--domains A,B,...]\n"
+            "                       [--noise F] [--json]\n\n"
+            "Writes synthetic preference pairs as JSON Lines "
+            "{\"prompt\",\"chosen\",\"rejected\",\"domain\"}.\n"
+            "The same options always give the same file.\n\n"
+            "  -o, --out OUT          file to write (replaced only once complete)\n"
+            "  --seed N               0 to %ld (default 0)\n"
+            "  --pairs-per-domain N   1 to %d (default %d)\n"
+            "  --domains A,B,...      which domains, in this order (default all)\n"
+            "  --noise F              fraction of each domain with chosen and rejected\n"
+            "                         swapped, 0 to 1 (default 0)\n"
+            "  --json                 print the summary as JSON on stdout\n\n"
+            "domains:\n",
+            LONG_MAX, RW_SYNTH_MAX_PAIRS, RW_SYNTH_DEFAULT_PAIRS);
+    for (size_t i = 0; i < nd; i++)
+        fprintf(f, "  %-12s %s\n", names[i], rw_synth_domain_rule(names[i]));
+}
+
+/* If argv[*i] is flag (as "FLAG VALUE" or "FLAG=VALUE"), sets *val and
+ * returns 1 (*val NULL when the value is missing), moving *i past it. */
+static int flag_value(int argc, char **argv, int *i, const char *flag, const char **val)
+{
+    size_t n = strlen(flag);
+    if (strncmp(argv[*i], flag, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=') {
+        *val = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0')
+        return 0;
+    *val = *i + 1 < argc ? argv[++*i] : NULL;
+    return 1;
+}
+
+/* Splits the comma list s into names[] (pointers into the copy *buf, which
+ * the caller frees) after checking each is a domain named once. Returns
+ * the count, or -1 after printing the usage error. */
+static int parse_domains(const char *s, char **buf, const char **names, size_t cap)
+{
+    *buf = NULL;
+    if (!*s || s[0] == ',' || s[strlen(s) - 1] == ',' || strstr(s, ",,")) {
+        cli_usage_error(CMD, "--domains wants a comma-separated list of names, got '%s'", s);
+        return -1;
+    }
+    const char *const *valid;
+    size_t nvalid = rw_synth_domains(&valid), n = 0;
+    *buf = strdup(s);
+    for (char *save = NULL, *tok = strtok_r(*buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (!rw_synth_domain_rule(tok)) {
+            fprintf(stderr, "rewire " CMD ": unknown domain '%s'; valid domains:", tok);
+            for (size_t i = 0; i < nvalid; i++)
+                fprintf(stderr, "%s%s", i ? ", " : " ", valid[i]);
+            fprintf(stderr, "\n");
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(names[i], tok) == 0) {
+                cli_usage_error(CMD, "domain '%s' is listed twice", tok);
+                return -1;
+            }
+        if (n < cap) /* always: cap is the number of domains and none repeats */
+            names[n++] = tok;
+    }
+    return (int)n;
+}
+
+/* Writes one pair as a compact JSON object and a newline; returns 0,
+ * RW_EUTF8 or RW_EIO. */
+static int write_pair(FILE *f, const rw_pair_t *p)
+{
+    json_t *o = json_object();
+    const char *keys[4] = {"prompt", "chosen", "rejected", "domain"};
+    const char *vals[4] = {p->prompt, p->chosen, p->rejected, p->domain};
+    size_t lens[4] = {p->prompt_len, p->chosen_len, p->rejected_len, strlen(p->domain)};
+    int rc = 0;
+    for (int k = 0; k < 4 && rc == 0; k++) {
+        json_t *v = json_stringn(vals[k], lens[k]);
+        if (!v || json_object_set_new(o, keys[k], v) < 0)
+            rc = RW_EUTF8;
+    }
+    if (rc == 0 &&
+        (json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER) < 0 || fputc('\n', f) == EOF))
+        rc = RW_EIO;
+    json_decref(o);
+    return rc;
+}
+
+/* Writes ds to a temporary file beside path and renames it over path.
+ * Returns 0 or a negative error (-errno from the system); on error path is
+ * untouched and the temporary file is gone. */
+static int write_jsonl(const char *path, const rw_dataset_t *ds)
+{
+    size_t cap = strlen(path) + sizeof ".tmp.XXXXXX";
+    char *tmp = malloc(cap);
+    int rc = 0;
+    if (!tmp)
+        return RW_ENOMEM;
+    snprintf(tmp, cap, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc = -errno;
+        goto fail_mkstemp;
+    }
+    mode_t mask = umask(0); /* mkstemp makes it 0600; give it a normal file's mode */
+    umask(mask);
+    FILE *f = fchmod(fd, 0666 & ~mask) == 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        rc = -errno;
+        close(fd);
+        goto fail_write;
+    }
+    for (size_t i = 0; i < ds->n && rc == 0; i++)
+        rc = write_pair(f, &ds->pairs[i]);
+    if (fflush(f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && fsync(fileno(f)) != 0)
+        rc = -errno;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc < 0)
+        goto fail_write;
+    free(tmp);
+    return 0;
+
+fail_write:
+    unlink(tmp);
+fail_mkstemp:
+    free(tmp);
+    return rc;
+}
+
+/* Prints how many pairs each domain got: text on stderr, or JSON on stdout. */
+static void summary(const rw_dataset_t *ds, const char *out, const rw_synth_opts_t *o,
+                    double seconds, int json)
+{
+    json_t *doms = json_object();
+    for (size_t i = 0; i < ds->n;) {
+        size_t j = i;
+        while (j < ds->n && strcmp(ds->pairs[j].domain, ds->pairs[i].domain) == 0)
+            j++;
+        json_object_set_new(doms, ds->pairs[i].domain, json_integer((json_int_t)(j - i)));
+        i = j;
+    }
+    if (json) {
+        json_t *r = json_pack("{s:s, s:I, s:I, s:I, s:f, s:O, s:f}", "out", out, "seed",
+                              (json_int_t)o->seed, "pairs", (json_int_t)ds->n, "pairs_per_domain",
+                              (json_int_t)o->pairs_per_domain, "noise", o->noise, "domains", doms,
+                              "seconds", seconds);
+        char *s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        printf("%s\n", s);
+        free(s);
+        json_decref(r);
+    } else {
+        fprintf(stderr, "rewire " CMD ": wrote %zu pairs to %s (seed %llu, noise %g) in %.3f s\n",
+                ds->n, out, (unsigned long long)o->seed, o->noise, seconds);
+        const char *name;
+        json_t *v;
+        json_object_foreach(doms, name, v)
+        {
+            fprintf(stderr, "  %-12s %lld\n", name, (long long)json_integer_value(v));
+        }
+    }
+    json_decref(doms);
+}
+
+enum { OPT_OUT, OPT_SEED, OPT_PAIRS, OPT_DOMAINS, OPT_NOISE };
+
+static const struct {
+    const char *flag;
+    int opt;
+} value_flags[] = {
+    {"-o", OPT_OUT},
+    {"--out", OPT_OUT},
+    {"--seed", OPT_SEED},
+    {"--pairs-per-domain", OPT_PAIRS},
+    {"--domains", OPT_DOMAINS},
+    {"--noise", OPT_NOISE},
+};
+
+/* Applies one option that takes a value; returns 0, or 2 after the usage
+ * error. */
+static int apply(int opt, const char *val, rw_synth_opts_t *o, const char **out,
+                 const char **domains)
+{
+    long n;
+    switch (opt) {
+    case OPT_OUT:
+        *out = val;
+        return 0;
+    case OPT_SEED:
+        if (cli_parse_long(val, 0, LONG_MAX, &n) < 0)
+            return cli_usage_error(CMD, "--seed wants an integer from 0 to %ld, got '%s'", LONG_MAX,
+                                   val);
+        o->seed = (uint64_t)n;
+        return 0;
+    case OPT_PAIRS:
+        if (cli_parse_long(val, 1, RW_SYNTH_MAX_PAIRS, &n) < 0)
+            return cli_usage_error(CMD, "--pairs-per-domain wants 1 to %d, got '%s'",
+                                   RW_SYNTH_MAX_PAIRS, val);
+        o->pairs_per_domain = (size_t)n;
+        return 0;
+    case OPT_DOMAINS:
+        *domains = val;
+        return 0;
+    default:
+        if (cli_parse_double(val, 0, 1, &o->noise) < 0)
+            return cli_usage_error(CMD, "--noise wants a fraction from 0 to 1, got '%s'", val);
+        return 0;
+    }
+}
+
+/* Parses argv into *o, *out and *domains; returns -1 to go on, or the exit
+ * status (0 after --help, 2 after a usage error). */
+static int parse_args(int argc, char **argv, rw_synth_opts_t *o, const char **out,
+                      const char **domains, int *json)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            *json = 1;
+            continue;
+        }
+        const char *val = NULL, *arg = argv[i];
+        size_t k = 0, nflags = sizeof value_flags / sizeof value_flags[0];
+        while (k < nflags && !flag_value(argc, argv, &i, value_flags[k].flag, &val))
+            k++;
+        if (k == nflags)
+            return cli_usage_error(CMD, "unknown argument '%s'", arg);
+        if (!val)
+            return cli_usage_error(CMD, "%s wants a value", value_flags[k].flag);
+        if (apply(value_flags[k].opt, val, o, out, domains) != 0)
+            return 2;
+    }
+    if (!*out)
+        return cli_usage_error(CMD, "-o OUT is required");
+    return -1;
+}
+
+int cli_data_gen(int argc, char **argv)
+{
+    rw_synth_opts_t o = {.pairs_per_domain = RW_SYNTH_DEFAULT_PAIRS};
+    const char *out = NULL, *domains = NULL, *names[32];
+    int json = 0, rc = parse_args(argc, argv, &o, &out, &domains, &json);
+    if (rc >= 0)
+        return rc;
+    char *buf = NULL;
+    if (domains) {
+        int nd = parse_domains(domains, &buf, names, sizeof names / sizeof names[0]);
+        if (nd < 0) {
+            free(buf);
+            return 2;
+        }
+        o.domains = names;
+        o.n_domains = (size_t)nd;
+    }
+
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = rw_synth_generate(&o, &ds);
+    if (rc < 0)
+        fprintf(stderr, "rewire " CMD ": %s\n", rw_strerror(rc));
+    else if ((rc = write_jsonl(out, &ds)) < 0)
+        fprintf(stderr, "rewire " CMD ": cannot write %s: %s\n", out, rw_strerror(rc));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc == 0)
+        summary(&ds, out, &o,
+                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, json);
+    rw_dataset_fini(&ds);
+    free(buf);
+    return rc == 0 ? 0 : 1;
+}
