@@ -1,14 +1,14 @@
 /* cmd_gen.c — `rewire data gen`: writes the synthetic preference data.
  *
- * Generates the pairs of core/synth.h and writes them as JSON Lines, one
- * {"prompt","chosen","rejected","domain"} object a line, to a temporary file
- * beside OUT that is renamed over OUT only once it is complete, so OUT is
- * either the old file or the whole new one. The same options always give
- * the same bytes.
+ * Generates the pairs of core/synth.h, gives each the split `data import`
+ * would, and writes them with rw_dataset_save (whole or not at all). The
+ * same options always give the same bytes.
  */
 #include "cli.h"
 
+#include "dataset.h"
 #include "err.h"
+#include "import.h"
 #include "synth.h"
 
 #include <errno.h>
@@ -30,8 +30,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: rewire data gen -o OUT [--seed N] [--pairs-per-domain N] [--domains A,B,...]\n"
             "                       [--noise F] [--json]\n\n"
-            "Writes synthetic preference pairs as JSON Lines "
-            "{\"prompt\",\"chosen\",\"rejected\",\"domain\"}.\n"
+            "Writes synthetic preference pairs as normalized JSON Lines\n"
+            "{\"prompt\",\"chosen\",\"rejected\",\"domain\",\"split\"} (the split import gives).\n"
             "The same options always give the same file.\n\n"
             "  -o, --out OUT          file to write (replaced only once complete)\n"
             "  --seed N               0 to %ld (default 0)\n"
@@ -94,73 +94,6 @@ static int parse_domains(const char *s, char **buf, const char **names, size_t c
             names[n++] = tok;
     }
     return (int)n;
-}
-
-/* Writes one pair as a compact JSON object and a newline; returns 0,
- * RW_EUTF8 or RW_EIO. */
-static int write_pair(FILE *f, const rw_pair_t *p)
-{
-    json_t *o = json_object();
-    const char *keys[4] = {"prompt", "chosen", "rejected", "domain"};
-    const char *vals[4] = {p->prompt, p->chosen, p->rejected, p->domain};
-    size_t lens[4] = {p->prompt_len, p->chosen_len, p->rejected_len, strlen(p->domain)};
-    int rc = 0;
-    for (int k = 0; k < 4 && rc == 0; k++) {
-        json_t *v = json_stringn(vals[k], lens[k]);
-        if (!v || json_object_set_new(o, keys[k], v) < 0)
-            rc = RW_EUTF8;
-    }
-    if (rc == 0 &&
-        (json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER) < 0 || fputc('\n', f) == EOF))
-        rc = RW_EIO;
-    json_decref(o);
-    return rc;
-}
-
-/* Writes ds to a temporary file beside path and renames it over path.
- * Returns 0 or a negative error (-errno from the system); on error path is
- * untouched and the temporary file is gone. */
-static int write_jsonl(const char *path, const rw_dataset_t *ds)
-{
-    size_t cap = strlen(path) + sizeof ".tmp.XXXXXX";
-    char *tmp = malloc(cap);
-    int rc = 0;
-    if (!tmp)
-        return RW_ENOMEM;
-    snprintf(tmp, cap, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = -errno;
-        goto fail_mkstemp;
-    }
-    mode_t mask = umask(0); /* mkstemp makes it 0600; give it a normal file's mode */
-    umask(mask);
-    FILE *f = fchmod(fd, 0666 & ~mask) == 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        rc = -errno;
-        close(fd);
-        goto fail_write;
-    }
-    for (size_t i = 0; i < ds->n && rc == 0; i++)
-        rc = write_pair(f, &ds->pairs[i]);
-    if (fflush(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && fsync(fileno(f)) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc < 0)
-        goto fail_write;
-    free(tmp);
-    return 0;
-
-fail_write:
-    unlink(tmp);
-fail_mkstemp:
-    free(tmp);
-    return rc;
 }
 
 /* Prints how many pairs each domain got: text on stderr, or JSON on stdout. */
@@ -296,9 +229,11 @@ int cli_data_gen(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = rw_synth_generate(&o, &ds);
+    for (size_t i = 0; rc == 0 && i < ds.n; i++) /* the split import would give */
+        ds.pairs[i].split = rw_pair_split(&ds.pairs[i], RW_IMPORT_EVAL_FRACTION);
     if (rc < 0)
         fprintf(stderr, "rewire " CMD ": %s\n", rw_strerror(rc));
-    else if ((rc = write_jsonl(out, &ds)) < 0)
+    else if ((rc = rw_dataset_save(&ds, out)) < 0)
         fprintf(stderr, "rewire " CMD ": cannot write %s: %s\n", out, rw_strerror(rc));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc == 0)

@@ -1,6 +1,7 @@
 /* dataset.c — saving and loading the normalized file of dataset.h. */
 #include "dataset.h"
 
+#include "afile.h"
 #include "alloc.h"
 #include "err.h"
 
@@ -38,48 +39,18 @@ static int save_pair(FILE *f, const rw_pair_t *p)
 
 int rw_dataset_save(const rw_dataset_t *ds, const char *path)
 {
-    int rc = 0;
-    size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
-    char *tmp = rw_malloc(n);
-    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = -errno;
-        goto fail_tmp;
-    }
-    /* mkstemp makes 0600; the data is no secret, so give it a normal mode */
-    if (fchmod(fd, 0644) != 0) {
-        rc = -errno;
-        close(fd);
-        goto fail_file;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        rc = -errno;
-        close(fd);
-        goto fail_file;
-    }
+    rw_afile_t af;
+    int rc = rw_afile_open(&af, path);
+    if (rc < 0)
+        return rc;
     errno = 0;
     for (size_t i = 0; i < ds->n && rc == 0; i++)
-        rc = save_pair(f, &ds->pairs[i]);
-    if (rc == 0 && (fflush(f) != 0 || fsync(fd) != 0))
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = errno ? -errno : RW_EIO;
-    if (rc)
-        goto fail_file;
-    if (rename(tmp, path) != 0) {
-        rc = -errno;
-        goto fail_file;
+        rc = save_pair(af.f, &ds->pairs[i]);
+    if (rc < 0) {
+        rw_afile_abort(&af);
+        return rc;
     }
-    free(tmp);
-    return 0;
-
-fail_file:
-    unlink(tmp);
-fail_tmp:
-    free(tmp);
-    return rc;
+    return rw_afile_commit(&af);
 }
 
 int rw_dataset_load(rw_dataset_t *ds, const char *path, const rw_import_opts_t *opts,

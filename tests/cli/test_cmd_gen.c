@@ -55,9 +55,9 @@ static size_t check_lines(char *text, size_t *per_domain)
         json_error_t jerr;
         json_t *o = json_loads(line, 0, &jerr);
         cr_assert(json_is_object(o), "line %zu: %s", lines + 1, jerr.text);
-        cr_assert_eq(json_object_size(o), 4);
-        const char *keys[4] = {"prompt", "chosen", "rejected", "domain"};
-        for (int k = 0; k < 4; k++) {
+        cr_assert_eq(json_object_size(o), 5);
+        const char *keys[5] = {"prompt", "chosen", "rejected", "domain", "split"};
+        for (int k = 0; k < 5; k++) {
             json_t *v = json_object_get(o, keys[k]);
             cr_assert(json_is_string(v) && json_string_length(v) > 0, "line %zu: %s", lines + 1,
                       keys[k]);

@@ -1,0 +1,30 @@
+/* afile.h — files that appear whole or not at all.
+ *
+ * Every file rewire writes (datasets, tokenizers, checkpoints, bundles) goes
+ * through a temporary file beside its destination that is flushed, fsynced
+ * and renamed over it only on commit. A crash, a full disk or an abort leaves
+ * the old file (or none) and no temporary file behind.
+ */
+#ifndef RW_AFILE_H
+#define RW_AFILE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct rw_afile {
+    FILE *f; /* write here between open and commit/abort */
+    char *tmp, *path;
+} rw_afile_t;
+
+/* Creates the temporary file for path (mode 0644). Returns 0, or -errno with
+ * *af zeroed. */
+int rw_afile_open(rw_afile_t *af, const char *path);
+/* Flushes, fsyncs, closes and renames over path. Returns 0, or -errno (or
+ * RW_EIO) after removing the temporary file. *af is finished either way. */
+int rw_afile_commit(rw_afile_t *af);
+/* Drops the temporary file; safe on a zeroed or finished rw_afile_t. */
+void rw_afile_abort(rw_afile_t *af);
+/* Writes data[0..n) to path through the above. Returns 0 or -errno. */
+int rw_afile_write(const char *path, const void *data, size_t n);
+
+#endif
