@@ -324,7 +324,10 @@ static int load_added(loader_t *ld, json_t *added)
             return FAIL(ld, "added_tokens[%zu] lacks an integer id or a string content", i);
         json_int_t id = json_integer_value(jid);
         int32_t in_vocab = lookup(ld, content);
-        if (in_vocab < 0 || in_vocab != id)
+        if (in_vocab < 0)
+            return FAIL(ld, "added token \"%.60s\" (id %lld) is not in model.vocab", content,
+                        (long long)id);
+        if (in_vocab != id)
             return FAIL(ld, "added token \"%.60s\" has id %lld but the vocab gives %d", content,
                         (long long)id, in_vocab);
         if (id >= 0 && id < RW_BPE_NSPECIAL && strcmp(content, rw_bpe__special_text((int)id)) == 0)
