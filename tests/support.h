@@ -14,7 +14,7 @@ const char *rwt_shared_data(void);
     do {                                                                                           \
         if (!rwt_shared_data()) {                                                                  \
             if (rwt_in_ci())                                                                       \
-                cr_fail("CI=true but the shared data folder %s is missing",                        \
+                cr_assert_fail("CI=true but the shared data folder %s is missing",                 \
                         RW_SOURCE_DIR "/../shared/data");                                          \
             cr_skip_test("skipped: shared data folder %s is absent",                               \
                          RW_SOURCE_DIR "/../shared/data");                                         \
