@@ -925,3 +925,126 @@ Test(bpe, truncated_and_broken_json_are_rejected)
     free(dup);
     free(good);
 }
+
+/* ---- the real HH-RLHF data -------------------------------------------- */
+
+typedef struct corpus {
+    char **docs;
+    size_t *lens, n, cap;
+} corpus_t;
+
+/* Whole decompressed file; NULL if unreadable. */
+static char *gunzip_file(const char *path, size_t *n)
+{
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    int r;
+    while ((r = gzread(f, buf + len, (unsigned)(cap - len - 1))) > 0) {
+        len += (size_t)r;
+        if (cap - len - 1 == 0)
+            buf = realloc(buf, cap *= 2);
+    }
+    gzclose(f);
+    buf[len] = '\0';
+    *n = len;
+    return r < 0 ? (free(buf), NULL) : buf;
+}
+
+static void corpus_add(corpus_t *c, const char *s, size_t len)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 1024;
+        c->docs = realloc(c->docs, c->cap * sizeof *c->docs);
+        c->lens = realloc(c->lens, c->cap * sizeof *c->lens);
+    }
+    c->docs[c->n] = malloc(len + 1);
+    memcpy(c->docs[c->n], s, len);
+    c->docs[c->n][len] = '\0';
+    c->lens[c->n++] = len;
+}
+
+/* The "chosen" and "rejected" transcripts of every line of every file. */
+static void read_hh(corpus_t *c)
+{
+    glob_t g;
+    cr_assert_eq(glob(RW_SOURCE_DIR "/../shared/data/hh-rlhf/*.jsonl.gz", 0, NULL, &g), 0);
+    cr_assert_eq(g.gl_pathc, 4);
+    for (size_t f = 0; f < g.gl_pathc; f++) {
+        size_t n;
+        char *text = gunzip_file(g.gl_pathv[f], &n);
+        cr_assert_not_null(text, "cannot read %s", g.gl_pathv[f]);
+        for (char *line = text, *end; *line; line = end + (*end != '\0')) {
+            end = strchr(line, '\n');
+            if (!end)
+                end = line + strlen(line);
+            if (end == line)
+                continue;
+            json_error_t je;
+            json_t *rec = json_loadb(line, (size_t)(end - line), 0, &je);
+            cr_assert_not_null(rec, "%s: %s", g.gl_pathv[f], je.text);
+            const char *keys[] = {"chosen", "rejected"};
+            for (int k = 0; k < 2; k++) {
+                json_t *v = json_object_get(rec, keys[k]);
+                cr_assert(json_is_string(v));
+                corpus_add(c, json_string_value(v), json_string_length(v));
+            }
+            json_decref(rec);
+        }
+        free(text);
+    }
+    globfree(&g);
+}
+
+Test(bpe, hh_rlhf_trains_round_trips_and_compresses, .timeout = 300)
+{
+    RWT_REQUIRE_SHARED_DATA();
+    corpus_t c = {0};
+    read_hh(&c);
+    cr_assert_gt(c.n, 10000);
+    rw_bpe_train_opts_t o = {.vocab_size = 4096, .min_frequency = 2};
+    rw_bpe_t *b = NULL;
+    cr_assert_eq(rw_bpe_train((const char *const *)c.docs, c.lens, c.n, &o, &b), 0);
+    cr_assert_eq(rw_bpe_vocab_size(b), 4096);
+    size_t bytes = 0, ntok = 0;
+    int32_t *ids = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        size_t n = 0;
+        cr_assert_eq(rw_bpe_encode(b, c.docs[i], c.lens[i], &ids, &n, &cap), 0);
+        char *out;
+        size_t outlen;
+        cr_assert_eq(rw_bpe_decode(b, ids, n, &out, &outlen), 0);
+        cr_assert(outlen == c.lens[i] && memcmp(out, c.docs[i], outlen) == 0,
+                  "document %zu does not round-trip", i);
+        free(out);
+        bytes += c.lens[i];
+        ntok += n;
+    }
+    double bpt = (double)bytes / (double)ntok;
+    cr_log_info("HH: %zu documents, %zu bytes, %zu tokens, %.2f bytes/token", c.n, bytes, ntok,
+                bpt);
+    cr_expect_gt(bpt, 3.0, "bytes per token %.2f", bpt);
+
+    /* The trained tokenizer survives its own file format. */
+    char *json = rw_bpe_to_json(b);
+    rw_bpe_t *again = NULL;
+    char err[256];
+    cr_assert_eq(rw_bpe_from_json(json, strlen(json), &again, err, sizeof err), 0, "%s", err);
+    size_t n1 = 0, n2 = 0;
+    int32_t *a1 = encode(b, c.docs[0], c.lens[0], &n1),
+            *a2 = encode(again, c.docs[0], c.lens[0], &n2);
+    cr_expect(n1 == n2 && memcmp(a1, a2, n1 * sizeof *a1) == 0);
+    free(a1);
+    free(a2);
+    free(json);
+    rw_bpe_destroy(&again);
+    free(ids);
+    rw_bpe_destroy(&b);
+    for (size_t i = 0; i < c.n; i++)
+        free(c.docs[i]);
+    free(c.docs);
+    free(c.lens);
+}
