@@ -337,6 +337,8 @@ int rw_bpe_encode(rw_bpe_t *bpe, const char *text, size_t len, int32_t **ids, si
 {
     if (!bpe || (!text && len) || !ids || !n || !cap)
         return RW_EINVAL;
+    if (len > RW_BPE_MAX_TEXT) /* chunk positions are int32 */
+        return RW_ETOOBIG;
     if (!bpe->cache)
         bpe->cache = rw_new_array(rw_bpe__cache_slot_t, RW_BPE__CACHE_SLOTS);
     const unsigned char *s = (const unsigned char *)text;

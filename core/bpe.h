@@ -58,6 +58,9 @@ typedef struct rw_bpe_train_opts {
 
 #define RW_BPE_TRAIN_OPTS_DEFAULT ((rw_bpe_train_opts_t){.vocab_size = 8192, .min_frequency = 2})
 
+/* The longest text one call may encode, and the longest training document. */
+#define RW_BPE_MAX_TEXT ((size_t)INT32_MAX)
+
 /* Feeds training documents one at a time: sets *doc and *len and returns 1,
  * returns 0 at the end, or a negative error to abort training (which then
  * returns that error). *doc stays owned by the callback and need only stay
@@ -67,7 +70,8 @@ typedef int (*rw_bpe_doc_fn)(void *ctx, const char **doc, size_t *len);
 /* Trains on ndocs documents (docs[i] of lens[i] bytes, any bytes). opts may
  * be NULL for RW_BPE_TRAIN_OPTS_DEFAULT. On success returns 0 and *out is a
  * new tokenizer owned by the caller (rw_bpe_destroy); on error returns
- * RW_EINVAL (bad arguments or vocab_size out of range) and *out is NULL. */
+ * RW_EINVAL (bad arguments or vocab_size out of range) or RW_ETOOBIG (a
+ * document over RW_BPE_MAX_TEXT bytes), and *out is NULL. */
 int rw_bpe_train(const char *const *docs, const size_t *lens, size_t ndocs,
                  const rw_bpe_train_opts_t *opts, rw_bpe_t **out);
 /* The same, pulling documents from next(ctx, ...) until it returns 0. Also
@@ -90,7 +94,8 @@ const char *rw_bpe_token(const rw_bpe_t *bpe, int32_t id, size_t *len);
  * (*n used of *cap elements; *ids NULL with *cap 0 is fine, and it is grown
  * with realloc, so it must come from malloc; the caller frees it). Once the
  * buffer and the chunk cache are warm, no allocation happens. Never emits
- * special ids. Returns 0, or RW_EINVAL for NULL arguments.
+ * special ids. Returns 0, RW_EINVAL for NULL arguments, or RW_ETOOBIG if
+ * len exceeds RW_BPE_MAX_TEXT (nothing is appended then).
  *
  * NOT thread-safe: encoding writes bpe's chunk cache. Give each thread its
  * own tokenizer (rw_bpe_from_json(rw_bpe_to_json(bpe)) makes a copy). */

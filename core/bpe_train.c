@@ -370,8 +370,17 @@ int rw_bpe_train_feed(rw_bpe_doc_fn next, void *ctx, const rw_bpe_train_opts_t *
     int rc;
     const char *doc;
     size_t len;
-    while ((rc = next(ctx, &doc, &len)) > 0)
+    while ((rc = next(ctx, &doc, &len)) > 0) {
+        if (len > RW_BPE_MAX_TEXT) { /* word lengths are uint32 */
+            rc = RW_ETOOBIG;
+            goto done;
+        }
+        if (!doc && len) {
+            rc = RW_EINVAL;
+            goto done;
+        }
         add_doc(&t, (const unsigned char *)doc, len);
+    }
     if (rc < 0)
         goto done;
     build_words(&t);
@@ -414,9 +423,6 @@ int rw_bpe_train(const char *const *docs, const size_t *lens, size_t ndocs,
         *out = NULL;
     if (ndocs && (!docs || !lens))
         return RW_EINVAL;
-    for (size_t i = 0; i < ndocs; i++)
-        if (!docs[i] && lens[i])
-            return RW_EINVAL;
     doc_array_t a = {docs, lens, ndocs, 0};
     return rw_bpe_train_feed(next_in_array, &a, opts, out);
 }

@@ -1048,3 +1048,51 @@ Test(bpe, hh_rlhf_trains_round_trips_and_compresses, .timeout = 300)
     free(c.docs);
     free(c.lens);
 }
+
+/* ---- training from a callback ----------------------------------------- */
+
+typedef struct feed {
+    char **docs;
+    size_t n, next;
+    int fail_at; /* return an error at this document, or -1 */
+} feed_t;
+
+static int feed_next(void *ctx, const char **doc, size_t *len)
+{
+    feed_t *f = ctx;
+    if ((int)f->next == f->fail_at)
+        return RW_EIO;
+    if (f->next == f->n)
+        return 0;
+    *doc = f->docs[f->next];
+    *len = strlen(f->docs[f->next++]);
+    return 1;
+}
+
+Test(bpe, feeding_documents_equals_passing_an_array)
+{
+    char *docs[20];
+    for (size_t i = 0; i < 20; i++)
+        docs[i] = random_words(200, 8);
+    rw_bpe_t *a = train_docs((const char *const *)docs, 20, 1200, 2), *b = NULL;
+    feed_t f = {docs, 20, 0, -1};
+    rw_bpe_train_opts_t o = {.vocab_size = 1200, .min_frequency = 2};
+    cr_assert_eq(rw_bpe_train_feed(feed_next, &f, &o, &b), 0);
+    char *ja = rw_bpe_to_json(a), *jb = rw_bpe_to_json(b);
+    cr_expect_str_eq(ja, jb);
+    free(ja);
+    free(jb);
+    rw_bpe_destroy(&a);
+    rw_bpe_destroy(&b);
+
+    f = (feed_t){docs, 20, 0, 7};
+    b = (rw_bpe_t *)1;
+    cr_expect_eq(rw_bpe_train_feed(feed_next, &f, &o, &b), RW_EIO, "the callback's error");
+    cr_expect_null(b);
+    cr_expect_eq(rw_bpe_train_feed(NULL, &f, &o, &b), RW_EINVAL);
+    const char *null_doc[] = {NULL};
+    size_t len = 3;
+    cr_expect_eq(rw_bpe_train(null_doc, &len, 1, &o, &b), RW_EINVAL);
+    for (size_t i = 0; i < 20; i++)
+        free(docs[i]);
+}
