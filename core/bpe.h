@@ -92,8 +92,9 @@ const char *rw_bpe_token(const rw_bpe_t *bpe, int32_t id, size_t *len);
 
 /* Appends the ids of text[0..len) to the caller's growable buffer *ids
  * (*n used of *cap elements; *ids NULL with *cap 0 is fine, and it is grown
- * with realloc, so it must come from malloc; the caller frees it). Once the
- * buffer and the chunk cache are warm, no allocation happens. Never emits
+ * with realloc, so it must come from malloc; the caller frees it). The first
+ * call allocates the chunk cache (about 3 MB, freed with bpe); once it and
+ * the buffer are warm, no allocation happens. Never emits
  * special ids. Returns 0, RW_EINVAL for NULL arguments, or RW_ETOOBIG if
  * len exceeds RW_BPE_MAX_TEXT (nothing is appended then).
  *
@@ -121,7 +122,7 @@ int rw_bpe_from_json(const char *json, size_t len, rw_bpe_t **out, char *err, si
 
 /* Writes rw_bpe_to_json(bpe) to path through a temporary file in the same
  * folder and a rename, so path is either the old or the whole new file.
- * Returns 0 or a negated errno. */
+ * Returns 0, a negated errno, or RW_EINVAL for NULL arguments. */
 int rw_bpe_save(const rw_bpe_t *bpe, const char *path);
 /* Reads and checks a tokenizer.json. Returns 0 with *out owned by the
  * caller; a negated errno if the file cannot be read, or RW_EPARSE as
