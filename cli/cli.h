@@ -21,6 +21,11 @@ typedef struct cli_cmd {
 extern const cli_cmd_t cli_commands[];
 
 int cli_version(int argc, char **argv);
+int cli_data_stats(int argc, char **argv);
+int cli_tokenizer_train(int argc, char **argv);
+int cli_tokenizer_encode(int argc, char **argv);
+int cli_tokenizer_decode(int argc, char **argv);
+int cli_run(int argc, char **argv);
 /* `rewire data import` (cmd_data.c). */
 int cli_data_import(int argc, char **argv);
 int cli_data_gen(int argc, char **argv);
@@ -30,5 +35,16 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Parses a whole decimal/float argument; returns 0 or RW_EINVAL. */
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
+
+/* Reads preference files (normalized or any importable format) into ds,
+ * reporting bad records on stderr and a one-line count of what was read.
+ * Returns 0, or 1 after saying why nothing usable was read. */
+struct rw_dataset;
+int cli_read_data(const char *cmd, const char *const *paths, size_t n, struct rw_dataset *ds);
+/* Prints a JSON value (borrowed) on stdout, indented. */
+struct json_t;
+void cli_print_json(struct json_t *v);
+/* Seconds on a monotonic clock. */
+double cli_now(void);
 
 #endif

@@ -229,8 +229,7 @@ int cli_data_gen(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = rw_synth_generate(&o, &ds);
-    for (size_t i = 0; rc == 0 && i < ds.n; i++) /* the split import would give */
-        ds.pairs[i].split = rw_pair_split(&ds.pairs[i], RW_IMPORT_EVAL_FRACTION);
+    rw_dataset_assign_splits(&ds, RW_IMPORT_EVAL_FRACTION); /* the split import would give */
     if (rc < 0)
         fprintf(stderr, "rewire " CMD ": %s\n", rw_strerror(rc));
     else if ((rc = rw_dataset_save(&ds, out)) < 0)

@@ -7,10 +7,17 @@
 #include <string.h>
 
 const cli_cmd_t cli_commands[] = {
+    {NULL, "run", "run a whole job on this machine (default: built-in synthetic data)", cli_run},
     {NULL, "version", "print the versions of rewire and its libraries", cli_version},
     {"data", "import", "import preference pairs (rewire, HH-RLHF, summarize) into one file",
      cli_data_import},
     {"data", "gen", "write the synthetic multi-domain preference data (JSON Lines)", cli_data_gen},
+    {"data", "stats", "pairs per domain and token-length percentiles of preference files",
+     cli_data_stats},
+    {"tokenizer", "train", "train the shared byte-level BPE tokenizer (tokenizer.json)",
+     cli_tokenizer_train},
+    {"tokenizer", "encode", "token ids of a text", cli_tokenizer_encode},
+    {"tokenizer", "decode", "the text of token ids", cli_tokenizer_decode},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,11 +1,15 @@
 /* util.c — argument helpers shared by the subcommands. */
 #include "cli.h"
 
+#include "dataset.h"
 #include "err.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <jansson.h>
 #include <stdlib.h>
+#include <time.h>
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -38,4 +42,36 @@ int cli_parse_double(const char *s, double lo, double hi, double *out)
         return RW_EINVAL;
     *out = v;
     return 0;
+}
+
+int cli_read_data(const char *cmd, const char *const *paths, size_t n, struct rw_dataset *ds)
+{
+    rw_import_report_t rep;
+    rw_import_report_init(&rep);
+    int rc = rw_dataset_read(ds, paths, n, NULL, &rep);
+    if (ds->n == 0) {
+        fprintf(stderr, "rewire %s: no usable pairs in %zu file(s)%s%s\n", cmd, n,
+                rc < 0 ? ": " : "", rc < 0 ? rw_strerror(rc) : "");
+        rw_import_report_fini(&rep);
+        return 1;
+    }
+    RW_INFO(cmd, "read %zu pairs from %zu file(s) (%zu bad, %zu duplicates, %zu file errors)",
+            rep.kept, n, rep.bad, rep.duplicates, rep.file_errors);
+    rw_import_report_fini(&rep);
+    return 0;
+}
+
+void cli_print_json(struct json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    if (s)
+        printf("%s\n", s);
+    free(s);
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -15,9 +15,18 @@
 int cli_version(int argc, char **argv)
 {
     int json = 0;
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--json") == 0)
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
             json = 1;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: rewire --version [--json]\n\n"
+                   "Prints the versions of rewire, its protocol and every linked library, and\n"
+                   "the OpenBLAS kernel in use beside the best one this CPU supports.\n");
+            return 0;
+        } else {
+            return cli_usage_error("version", "unknown option '%s'", argv[i]);
+        }
+    }
     int zmaj, zmin, zpat;
     zmq_version(&zmaj, &zmin, &zpat);
     char zmqv[32];

@@ -4,6 +4,7 @@
 #include "afile.h"
 #include "alloc.h"
 #include "err.h"
+#include "lines.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -64,4 +65,44 @@ int rw_dataset_load(rw_dataset_t *ds, const char *path, const rw_import_opts_t *
     o.format = RW_FORMAT_NORMALIZED;
     o.domain = NULL;
     return rw_import_files(ds, &path, 1, &o, rep);
+}
+
+/* 1 if the first JSON object of path has a "split" key; 0 otherwise or if
+ * it cannot be told (the import then reports why). */
+static int is_normalized(const char *path, size_t max_line)
+{
+    int err = 0, found = 0;
+    rw_lines_t *r = rw_lines_new(path, max_line, &err);
+    const char *line;
+    size_t len;
+    while (r && rw_lines_next(r, &line, &len) == 1) {
+        json_t *o = json_loadb(line, len, 0, NULL);
+        if (json_is_object(o))
+            found = json_object_get(o, "split") && json_object_get(o, "prompt") ? 1 : 0;
+        int done = o != NULL;
+        json_decref(o);
+        if (done)
+            break;
+    }
+    rw_lines_destroy(&r);
+    return found;
+}
+
+int rw_dataset_read(rw_dataset_t *ds, const char *const *paths, size_t n,
+                    const rw_import_opts_t *opts, rw_import_report_t *rep)
+{
+    rw_import_opts_t o;
+    if (opts)
+        o = *opts;
+    else
+        rw_import_opts_init(&o);
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = o.format == RW_FORMAT_AUTO && is_normalized(paths[i], o.max_line)
+                     ? rw_dataset_load(ds, paths[i], &o, rep)
+                     : rw_import_files(ds, &paths[i], 1, &o, rep);
+        if (rc < 0 && first == 0)
+            first = rc;
+    }
+    return first;
 }

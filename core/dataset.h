@@ -26,4 +26,11 @@ int rw_dataset_save(const rw_dataset_t *ds, const char *path);
 int rw_dataset_load(rw_dataset_t *ds, const char *path, const rw_import_opts_t *opts,
                     rw_import_report_t *rep);
 
+/* Appends the pairs of n files to ds: a normalized file (its first record
+ * has a "split") through rw_dataset_load, keeping its splits; any other
+ * through rw_import_files. opts and rep as there; returns 0 or the first
+ * error, after reading every file. */
+int rw_dataset_read(rw_dataset_t *ds, const char *const *paths, size_t n,
+                    const rw_import_opts_t *opts, rw_import_report_t *rep);
+
 #endif

@@ -84,6 +84,12 @@ rw_split_t rw_pair_split(const rw_pair_t *p, double eval_fraction)
     return rw_hash_unit(rw_pair_hash(p)) < eval_fraction ? RW_SPLIT_EVAL : RW_SPLIT_TRAIN;
 }
 
+void rw_dataset_assign_splits(rw_dataset_t *ds, double eval_fraction)
+{
+    for (size_t i = 0; i < ds->n; i++)
+        ds->pairs[i].split = rw_pair_split(&ds->pairs[i], eval_fraction);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);

@@ -47,6 +47,9 @@ int rw_pair_equal(const rw_pair_t *a, const rw_pair_t *b);
  * domains never moves an existing pair. */
 rw_split_t rw_pair_split(const rw_pair_t *p, double eval_fraction);
 
+/* Sets every pair's split with rw_pair_split(p, eval_fraction). */
+void rw_dataset_assign_splits(rw_dataset_t *ds, double eval_fraction);
+
 /* Sorted, distinct domain names of ds (pointers into the pairs, valid while
  * ds is); returns how many, *out owned by the caller (free). */
 size_t rw_dataset_domains(const rw_dataset_t *ds, const char ***out);

@@ -1,0 +1,209 @@
+/* prepare.c — the data stage of a job; see prepare.h. */
+#include "prepare.h"
+
+#include "afile.h"
+#include "alloc.h"
+#include "corpus.h"
+#include "dataset.h"
+#include "err.h"
+#include "log.h"
+#include "synth.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+const char coord_prep_flags_help[] =
+    "  --data FILE            preference data, any format `rewire data import` reads;\n"
+    "                         repeatable (default: the built-in synthetic domains)\n"
+    "  --seed N               seed of the synthetic data (0)\n"
+    "  --pairs-per-domain N   synthetic pairs per domain (1000)\n"
+    "  --eval-fraction F      share of each domain held out for evaluation (0.1)\n"
+    "  --vocab N              tokenizer vocabulary, 1000 to 65536 (8192)\n"
+    "  --json                 print the outcome as JSON on stdout\n";
+
+void coord_prep_opts_init(coord_prep_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->eval_fraction = RW_IMPORT_EVAL_FRACTION;
+    o->vocab_size = RW_BPE_TRAIN_OPTS_DEFAULT.vocab_size;
+}
+
+void coord_prep_opts_fini(coord_prep_opts_t *o)
+{
+    free(o->data);
+    o->data = NULL;
+    o->ndata = 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int parse_num(const char *cmd, const char *flag, const char *val, double lo, double hi,
+                     double *out)
+{
+    char *end;
+    errno = 0;
+    double v = val ? strtod(val, &end) : 0;
+    if (!val || errno || end == val || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "rewire %s: %s wants a number from %g to %g, not '%s'\n", cmd, flag, lo,
+                hi, val ? val : "");
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+int coord_prep_parse(const char *cmd, int argc, char **argv, coord_prep_opts_t *o, char **rest,
+                     int *nrest)
+{
+    *nrest = 0;
+    free(o->data);
+    o->data = rw_new_array(const char *, (size_t)argc + 1);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        double v;
+        int rc = 0;
+        if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+            continue;
+        }
+        if (strcmp(a, "--data") == 0) {
+            if (!val)
+                rc = parse_num(cmd, a, NULL, 0, 0, &v);
+            else
+                o->data[o->ndata++] = val;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (!(rc = parse_num(cmd, a, val, 0, 9007199254740992.0, &v)))
+                o->seed = (uint64_t)v;
+        } else if (strcmp(a, "--pairs-per-domain") == 0) {
+            if (!(rc = parse_num(cmd, a, val, 10, RW_SYNTH_MAX_PAIRS, &v)))
+                o->pairs_per_domain = (size_t)v;
+        } else if (strcmp(a, "--eval-fraction") == 0) {
+            rc = parse_num(cmd, a, val, 0.01, 0.9, &o->eval_fraction);
+        } else if (strcmp(a, "--vocab") == 0) {
+            if (!(rc = parse_num(cmd, a, val, RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &v)))
+                o->vocab_size = (size_t)v;
+        } else {
+            rest[(*nrest)++] = argv[i];
+            continue;
+        }
+        if (rc)
+            return rc;
+        i++; /* the value */
+    }
+    return 0;
+}
+
+/* Fills p->ds from the files, or from the synthetic generator. */
+static int load_data(const coord_prep_opts_t *o, coord_prep_t *p)
+{
+    if (o->ndata > 0) {
+        rw_import_opts_t io;
+        rw_import_opts_init(&io);
+        io.eval_fraction = o->eval_fraction;
+        int rc = rw_dataset_read(&p->ds, o->data, o->ndata, &io, &p->report);
+        if (p->ds.n == 0) {
+            RW_ERROR("prepare", "no usable pairs in the %zu data file(s)%s%s", o->ndata,
+                     rc < 0 ? ": " : "", rc < 0 ? rw_strerror(rc) : "");
+            return rc < 0 ? rc : RW_EEMPTY;
+        }
+        return 0;
+    }
+    rw_synth_opts_t so = {.seed = o->seed, .pairs_per_domain = o->pairs_per_domain};
+    int rc = rw_synth_generate(&so, &p->ds);
+    if (rc < 0)
+        return rc;
+    rw_dataset_assign_splits(&p->ds, o->eval_fraction);
+    return 0;
+}
+
+int coord_prepare(const coord_prep_opts_t *o, coord_prep_t *p)
+{
+    memset(p, 0, sizeof *p);
+    rw_dataset_init(&p->ds);
+    rw_import_report_init(&p->report);
+    char path[PATH_MAX];
+    int rc;
+    if (mkdir(o->state_dir, 0755) != 0 && errno != EEXIST) {
+        rc = -errno;
+        RW_ERROR("prepare", "cannot create state directory %s: %s", o->state_dir,
+                 rw_strerror(rc));
+        return rc;
+    }
+    double t = now_s();
+    if ((rc = load_data(o, p)) < 0)
+        return rc;
+    snprintf(path, sizeof path, "%s/data.jsonl", o->state_dir);
+    if ((rc = rw_dataset_save(&p->ds, path)) < 0)
+        goto fail_write;
+    p->import_s = now_s() - t;
+
+    t = now_s();
+    rw_bpe_train_opts_t to = RW_BPE_TRAIN_OPTS_DEFAULT;
+    to.vocab_size = o->vocab_size;
+    if ((rc = rw_corpus_train_bpe(&p->ds, &to, &p->bpe)) < 0)
+        return rc;
+    snprintf(path, sizeof path, "%s/tokenizer.json", o->state_dir);
+    if ((rc = rw_bpe_save(p->bpe, path)) < 0)
+        goto fail_write;
+    p->tokenizer_s = now_s() - t;
+
+    t = now_s();
+    if ((rc = rw_stats_compute(&p->ds, p->bpe, &p->stats)) < 0)
+        return rc;
+    p->stats_s = now_s() - t;
+    json_t *js = rw_stats_json(&p->stats);
+    char *text = json_dumps(js, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    json_decref(js);
+    snprintf(path, sizeof path, "%s/stats.json", o->state_dir);
+    rc = rw_afile_write(path, text, strlen(text));
+    free(text);
+    if (rc < 0)
+        goto fail_write;
+    return 0;
+
+fail_write:
+    RW_ERROR("prepare", "cannot write %s: %s", path, rw_strerror(rc));
+    return rc;
+}
+
+void coord_prep_fini(coord_prep_t *p)
+{
+    rw_dataset_fini(&p->ds);
+    rw_bpe_destroy(&p->bpe);
+    rw_stats_fini(&p->stats);
+    rw_import_report_fini(&p->report);
+}
+
+void coord_prep_print(const coord_prep_opts_t *o, const coord_prep_t *p, FILE *f)
+{
+    if (o->ndata)
+        fprintf(f, "data: %zu pairs from %zu file(s) (%zu bad records skipped, %zu duplicates)\n",
+                p->ds.n, o->ndata, p->report.bad, p->report.duplicates);
+    else
+        fprintf(f, "data: %zu synthetic pairs (seed %llu)\n", p->ds.n,
+                (unsigned long long)o->seed);
+    fprintf(f, "tokenizer: %zu tokens, trained in %.2f s\n\n", rw_bpe_vocab_size(p->bpe),
+            p->tokenizer_s);
+    rw_stats_print(&p->stats, f);
+    fprintf(f, "\nwrote %s/data.jsonl, %s/tokenizer.json, %s/stats.json\n", o->state_dir,
+            o->state_dir, o->state_dir);
+}
+
+json_t *coord_prep_json(const coord_prep_opts_t *o, const coord_prep_t *p)
+{
+    return json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:{s:f,s:f,s:f}}", "state_dir", o->state_dir,
+                     "data", o->ndata ? "files" : "synthetic", "pairs", (json_int_t)p->ds.n,
+                     "vocab_size", (json_int_t)rw_bpe_vocab_size(p->bpe), "import",
+                     rw_import_report_json(&p->report), "stats", rw_stats_json(&p->stats),
+                     "seconds", "data", p->import_s, "tokenizer", p->tokenizer_s, "stats",
+                     p->stats_s);
+}

@@ -1,0 +1,63 @@
+/* prepare.h — the job's data stage, run by the coordinator before any task.
+ *
+ * Reads the preference data (files in any format the importer knows, or
+ * the built-in synthetic domains when none is given), splits every domain
+ * into train and eval, trains the one tokenizer every model of the job
+ * shares, and measures the data. Its products land in the state directory:
+ *   data.jsonl      the normalized pairs with their splits
+ *   tokenizer.json  the shared tokenizer (Hugging Face BPE layout)
+ *   stats.json      pairs per domain and token-length percentiles
+ */
+#ifndef RW_COORD_PREPARE_H
+#define RW_COORD_PREPARE_H
+
+#include "bpe.h"
+#include "import.h"
+#include "pair.h"
+#include "stats.h"
+
+#include <stdint.h>
+
+typedef struct coord_prep_opts {
+    const char **data; /* array owned (coord_prep_opts_fini), strings borrowed;
+                        * ndata == 0: the synthetic default data */
+    size_t ndata;
+    uint64_t seed;           /* for the synthetic data */
+    size_t pairs_per_domain; /* for the synthetic data (0: its default) */
+    double eval_fraction;
+    size_t vocab_size;
+    const char *state_dir; /* borrowed; created if missing */
+    int json;              /* report as JSON on stdout */
+} coord_prep_opts_t;
+
+typedef struct coord_prep {
+    rw_dataset_t ds;
+    rw_bpe_t *bpe; /* owned */
+    rw_stats_t stats;
+    rw_import_report_t report; /* what importing the files gave (empty for synthetic) */
+    double import_s, tokenizer_s, stats_s;
+} coord_prep_t;
+
+/* Defaults: synthetic data, seed 0, eval fraction 0.1, vocabulary 8192. */
+void coord_prep_opts_init(coord_prep_opts_t *o);
+void coord_prep_opts_fini(coord_prep_opts_t *o);
+/* Parses the data-stage flags of argv (--data FILE (repeatable), --seed,
+ * --pairs-per-domain, --eval-fraction, --vocab, --json) into *o, leaving the
+ * others; writes what it does not know into rest[] (*nrest of them).
+ * Returns 0, or 2 after a usage error naming cmd. */
+int coord_prep_parse(const char *cmd, int argc, char **argv, coord_prep_opts_t *o, char **rest,
+                     int *nrest);
+/* Help text for the flags coord_prep_parse knows. */
+extern const char coord_prep_flags_help[];
+
+/* Runs the data stage. Returns 0 with *out filled (coord_prep_fini frees
+ * it), or a negative error after logging what failed; no partial file is
+ * left in the state directory. */
+int coord_prepare(const coord_prep_opts_t *o, coord_prep_t *out);
+void coord_prep_fini(coord_prep_t *p);
+/* The stage's outcome for people (a stats table and the paths written) on
+ * f, or as a new JSON object. */
+void coord_prep_print(const coord_prep_opts_t *o, const coord_prep_t *p, FILE *f);
+json_t *coord_prep_json(const coord_prep_opts_t *o, const coord_prep_t *p);
+
+#endif

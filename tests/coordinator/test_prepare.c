@@ -1,0 +1,126 @@
+/* test_prepare.c — the job's data stage: data in, splits, tokenizer, stats. */
+#include "prepare.h"
+
+#include "dataset.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "support.h"
+
+static char *dir;
+
+static void setup(void)
+{
+    dir = rwt_tmpdir();
+}
+
+static void teardown(void)
+{
+    rwt_rmdir(dir);
+    free(dir);
+}
+
+TestSuite(prepare, .init = setup, .fini = teardown);
+
+Test(prepare, synthetic_default_writes_state_and_is_deterministic)
+{
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    o.pairs_per_domain = 200;
+    o.vocab_size = 2000;
+    o.state_dir = rwt_path(dir, "s1");
+    coord_prep_t p;
+    cr_assert_eq(coord_prepare(&o, &p), 0);
+    cr_assert_eq(p.ds.n, 1000);
+    cr_assert_eq(p.stats.ndomains, 5);
+    size_t eval = 0;
+    for (size_t i = 0; i < p.ds.n; i++)
+        eval += p.ds.pairs[i].split == RW_SPLIT_EVAL;
+    cr_assert(eval > 60 && eval < 140, "about 10%% held out, got %zu", eval);
+    coord_prep_fini(&p);
+    o.state_dir = rwt_path(dir, "s2");
+    cr_assert_eq(coord_prepare(&o, &p), 0);
+    coord_prep_fini(&p);
+    const char *files[] = {"data.jsonl", "tokenizer.json", "stats.json"};
+    for (int i = 0; i < 3; i++) {
+        char a[512], b[512];
+        snprintf(a, sizeof a, "%s/s1/%s", dir, files[i]);
+        snprintf(b, sizeof b, "%s/s2/%s", dir, files[i]);
+        size_t na, nb;
+        char *x = rwt_read_file(a, &na), *y = rwt_read_file(b, &nb);
+        cr_assert(x && y, "%s written", files[i]);
+        cr_assert(na == nb && memcmp(x, y, na) == 0, "%s differs between runs", files[i]);
+        free(x), free(y);
+    }
+    /* the state's data file reads back with its splits */
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    cr_assert_eq(rw_dataset_load(&ds, rwt_path(dir, "s1/data.jsonl"), NULL, NULL), 0);
+    cr_assert_eq(ds.n, 1000);
+    rw_dataset_fini(&ds);
+}
+
+Test(prepare, files_with_bad_records_keep_the_good_ones)
+{
+    const char *f = rwt_path(dir, "in.jsonl");
+    const char *text = "{\"prompt\":\"p1\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"x\"}\n"
+                       "{not json\n"
+                       "{\"prompt\":\"p2\",\"chosen\":\"c\",\"rejected\":\"d\",\"domain\":\"y\"}\n";
+    rwt_write_file(f, text, strlen(text));
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    const char *data[] = {f};
+    o.data = (const char **)malloc(sizeof data);
+    o.data[0] = data[0];
+    o.ndata = 1;
+    o.vocab_size = 1000;
+    o.state_dir = rwt_path(dir, "s");
+    coord_prep_t p;
+    cr_assert_eq(coord_prepare(&o, &p), 0);
+    cr_assert_eq(p.ds.n, 2);
+    cr_assert_eq(p.report.bad, 1);
+    cr_assert_eq(p.stats.ndomains, 2);
+    coord_prep_fini(&p);
+    coord_prep_opts_fini(&o);
+}
+
+Test(prepare, no_usable_data_is_an_error_and_writes_nothing)
+{
+    const char *f = rwt_path(dir, "bad.jsonl");
+    rwt_write_file(f, "garbage\n", 8);
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    o.data = (const char **)malloc(sizeof(char *));
+    o.data[0] = f;
+    o.ndata = 1;
+    o.state_dir = rwt_path(dir, "s");
+    coord_prep_t p;
+    cr_assert_lt(coord_prepare(&o, &p), 0);
+    coord_prep_fini(&p);
+    struct stat st;
+    cr_assert_neq(stat(rwt_path(dir, "s/data.jsonl"), &st), 0);
+    coord_prep_opts_fini(&o);
+}
+
+Test(prepare, flags_parse_and_unknown_ones_are_left)
+{
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    char *argv[] = {"--data", "a.jsonl", "--out", "x", "--vocab", "4096", "--data", "b.jsonl",
+                    "--json"};
+    char *rest[9];
+    int nrest;
+    cr_assert_eq(coord_prep_parse("t", 9, argv, &o, rest, &nrest), 0);
+    cr_assert_eq(o.ndata, 2);
+    cr_assert_str_eq(o.data[1], "b.jsonl");
+    cr_assert_eq(o.vocab_size, 4096);
+    cr_assert(o.json);
+    cr_assert_eq(nrest, 2);
+    cr_assert_str_eq(rest[0], "--out");
+    char *bad[] = {"--vocab", "12"};
+    cr_assert_eq(coord_prep_parse("t", 2, bad, &o, rest, &nrest), 2);
+    coord_prep_opts_fini(&o);
+}
