@@ -23,8 +23,10 @@ static const char *const stats_usage =
 int cli_data_stats(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"tokenizer", required_argument, NULL, 't'}, {"vocab", required_argument, NULL, 'v'},
-        {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
+        {"tokenizer", required_argument, NULL, 't'},
+        {"vocab", required_argument, NULL, 'v'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "data stats", *tok = NULL;

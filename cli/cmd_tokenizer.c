@@ -33,9 +33,12 @@ static const char *const train_usage =
 int cli_tokenizer_train(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'}, {"vocab", required_argument, NULL, 'v'},
-        {"min-frequency", required_argument, NULL, 'f'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"output", required_argument, NULL, 'o'},
+        {"vocab", required_argument, NULL, 'v'},
+        {"min-frequency", required_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *cmd = "tokenizer train", *out = NULL;
     rw_bpe_train_opts_t opts = RW_BPE_TRAIN_OPTS_DEFAULT;
@@ -186,8 +189,8 @@ int cli_tokenizer_encode(int argc, char **argv)
         json_t *a = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(a, json_integer(ids[i]));
-        json_t *o = json_pack("{s:I,s:I,s:o}", "bytes", (json_int_t)len, "tokens", (json_int_t)n,
-                              "ids", a);
+        json_t *o =
+            json_pack("{s:I,s:I,s:o}", "bytes", (json_int_t)len, "tokens", (json_int_t)n, "ids", a);
         cli_print_json(o);
         json_decref(o);
     } else {

@@ -9,9 +9,10 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rewire-coordinator prepare --state DIR [options]\n\n"
-               "Runs a job's data stage into DIR: data.jsonl, tokenizer.json, stats.json.\n\n"
-               "  --state DIR            the coordinator's state directory\n%s",
+    fprintf(f,
+            "usage: rewire-coordinator prepare --state DIR [options]\n\n"
+            "Runs a job's data stage into DIR: data.jsonl, tokenizer.json, stats.json.\n\n"
+            "  --state DIR            the coordinator's state directory\n%s",
             coord_prep_flags_help);
 }
 

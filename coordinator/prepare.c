@@ -53,8 +53,8 @@ static int parse_num(const char *cmd, const char *flag, const char *val, double 
     errno = 0;
     double v = val ? strtod(val, &end) : 0;
     if (!val || errno || end == val || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "rewire %s: %s wants a number from %g to %g, not '%s'\n", cmd, flag, lo,
-                hi, val ? val : "");
+        fprintf(stderr, "rewire %s: %s wants a number from %g to %g, not '%s'\n", cmd, flag, lo, hi,
+                val ? val : "");
         return 2;
     }
     *out = v;
@@ -134,8 +134,7 @@ int coord_prepare(const coord_prep_opts_t *o, coord_prep_t *p)
     int rc;
     if (mkdir(o->state_dir, 0755) != 0 && errno != EEXIST) {
         rc = -errno;
-        RW_ERROR("prepare", "cannot create state directory %s: %s", o->state_dir,
-                 rw_strerror(rc));
+        RW_ERROR("prepare", "cannot create state directory %s: %s", o->state_dir, rw_strerror(rc));
         return rc;
     }
     double t = now_s();
@@ -189,8 +188,7 @@ void coord_prep_print(const coord_prep_opts_t *o, const coord_prep_t *p, FILE *f
         fprintf(f, "data: %zu pairs from %zu file(s) (%zu bad records skipped, %zu duplicates)\n",
                 p->ds.n, o->ndata, p->report.bad, p->report.duplicates);
     else
-        fprintf(f, "data: %zu synthetic pairs (seed %llu)\n", p->ds.n,
-                (unsigned long long)o->seed);
+        fprintf(f, "data: %zu synthetic pairs (seed %llu)\n", p->ds.n, (unsigned long long)o->seed);
     fprintf(f, "tokenizer: %zu tokens, trained in %.2f s\n\n", rw_bpe_vocab_size(p->bpe),
             p->tokenizer_s);
     rw_stats_print(&p->stats, f);
@@ -200,9 +198,9 @@ void coord_prep_print(const coord_prep_opts_t *o, const coord_prep_t *p, FILE *f
 
 json_t *coord_prep_json(const coord_prep_opts_t *o, const coord_prep_t *p)
 {
-    return json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:{s:f,s:f,s:f}}", "state_dir", o->state_dir,
-                     "data", o->ndata ? "files" : "synthetic", "pairs", (json_int_t)p->ds.n,
-                     "vocab_size", (json_int_t)rw_bpe_vocab_size(p->bpe), "import",
+    return json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:{s:f,s:f,s:f}}", "state_dir", o->state_dir, "data",
+                     o->ndata ? "files" : "synthetic", "pairs", (json_int_t)p->ds.n, "vocab_size",
+                     (json_int_t)rw_bpe_vocab_size(p->bpe), "import",
                      rw_import_report_json(&p->report), "stats", rw_stats_json(&p->stats),
                      "seconds", "data", p->import_s, "tokenizer", p->tokenizer_s, "stats",
                      p->stats_s);

@@ -119,19 +119,18 @@ void rw_stats_fini(rw_stats_t *st)
 
 static void print_row(const rw_domain_stats_t *d, FILE *f)
 {
-    fprintf(f, "%-28s %7zu %7zu %6zu   %5zu %5zu %5zu   %5zu %5zu %5zu   %5zu %5zu %5zu\n",
-            d->name, d->pairs, d->train, d->eval, d->prompt.p50, d->prompt.p90, d->prompt.p99,
+    fprintf(f, "%-28s %7zu %7zu %6zu   %5zu %5zu %5zu   %5zu %5zu %5zu   %5zu %5zu %5zu\n", d->name,
+            d->pairs, d->train, d->eval, d->prompt.p50, d->prompt.p90, d->prompt.p99,
             d->response.p50, d->response.p90, d->response.p99, d->joined.p50, d->joined.p90,
             d->joined.p99);
 }
 
 void rw_stats_print(const rw_stats_t *st, FILE *f)
 {
-    fprintf(f, "%-28s %7s %7s %6s   %-17s   %-17s   %-17s\n", "", "", "", "",
-            "prompt tokens", "reply tokens", "joined tokens");
-    fprintf(f, "%-28s %7s %7s %6s   %5s %5s %5s   %5s %5s %5s   %5s %5s %5s\n", "domain",
-            "pairs", "train", "eval", "p50", "p90", "p99", "p50", "p90", "p99", "p50", "p90",
-            "p99");
+    fprintf(f, "%-28s %7s %7s %6s   %-17s   %-17s   %-17s\n", "", "", "", "", "prompt tokens",
+            "reply tokens", "joined tokens");
+    fprintf(f, "%-28s %7s %7s %6s   %5s %5s %5s   %5s %5s %5s   %5s %5s %5s\n", "domain", "pairs",
+            "train", "eval", "p50", "p90", "p99", "p50", "p90", "p99", "p50", "p90", "p99");
     for (size_t d = 0; d < st->ndomains; d++)
         print_row(&st->domains[d], f);
     print_row(&st->all, f);
@@ -141,18 +140,16 @@ void rw_stats_print(const rw_stats_t *st, FILE *f)
 
 static json_t *len_json(const rw_len_summary_t *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:f}", "p50", (json_int_t)s->p50, "p90",
-                     (json_int_t)s->p90, "p99", (json_int_t)s->p99, "max", (json_int_t)s->max,
-                     "mean", s->mean);
+    return json_pack("{s:I,s:I,s:I,s:I,s:f}", "p50", (json_int_t)s->p50, "p90", (json_int_t)s->p90,
+                     "p99", (json_int_t)s->p99, "max", (json_int_t)s->max, "mean", s->mean);
 }
 
 static json_t *domain_json(const rw_domain_stats_t *d)
 {
     return json_pack("{s:s,s:I,s:I,s:I,s:o,s:o,s:o}", "domain", d->name, "pairs",
                      (json_int_t)d->pairs, "train", (json_int_t)d->train, "eval",
-                     (json_int_t)d->eval, "prompt_tokens", len_json(&d->prompt),
-                     "reply_tokens", len_json(&d->response), "joined_tokens",
-                     len_json(&d->joined));
+                     (json_int_t)d->eval, "prompt_tokens", len_json(&d->prompt), "reply_tokens",
+                     len_json(&d->response), "joined_tokens", len_json(&d->joined));
 }
 
 json_t *rw_stats_json(const rw_stats_t *st)
@@ -160,6 +157,6 @@ json_t *rw_stats_json(const rw_stats_t *st)
     json_t *doms = json_array();
     for (size_t d = 0; d < st->ndomains; d++)
         json_array_append_new(doms, domain_json(&st->domains[d]));
-    return json_pack("{s:o,s:o,s:I}", "domains", doms, "all", domain_json(&st->all),
-                     "vocab_size", (json_int_t)st->vocab_size);
+    return json_pack("{s:o,s:o,s:I}", "domains", doms, "all", domain_json(&st->all), "vocab_size",
+                     (json_int_t)st->vocab_size);
 }

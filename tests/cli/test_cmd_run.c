@@ -67,8 +67,7 @@ Test(cli_run, stats_and_tokenizer_commands)
     snprintf(data, sizeof data, "%s/d.jsonl", dir);
     snprintf(tok, sizeof tok, "%s/tok.json", dir);
     cr_assert_eq(run(NULL, NULL, "%s data gen -o %s --pairs-per-domain 50%s", data, ""), 0);
-    cr_assert_eq(run(&out, &err, "%s data stats %s --vocab 1000 --json%s", data, ""), 0, "%s",
-                 err);
+    cr_assert_eq(run(&out, &err, "%s data stats %s --vocab 1000 --json%s", data, ""), 0, "%s", err);
     json_t *j = json_loads(out, 0, NULL);
     cr_assert(j, "not JSON:\n%s", out);
     cr_assert_eq(json_array_size(json_object_get(j, "domains")), 5);

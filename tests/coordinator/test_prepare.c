@@ -109,8 +109,8 @@ Test(prepare, flags_parse_and_unknown_ones_are_left)
 {
     coord_prep_opts_t o;
     coord_prep_opts_init(&o);
-    char *argv[] = {"--data", "a.jsonl", "--out", "x", "--vocab", "4096", "--data", "b.jsonl",
-                    "--json"};
+    char *argv[] = {"--data", "a.jsonl", "--out",   "x",     "--vocab",
+                    "4096",   "--data",  "b.jsonl", "--json"};
     char *rest[9];
     int nrest;
     cr_assert_eq(coord_prep_parse("t", 9, argv, &o, rest, &nrest), 0);

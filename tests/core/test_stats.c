@@ -8,11 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static void add(rw_dataset_t *ds, const char *dom, const char *prompt, const char *c,
-                const char *r, rw_split_t split)
+static void add(rw_dataset_t *ds, const char *dom, const char *prompt, const char *c, const char *r,
+                rw_split_t split)
 {
-    rw_pair_t *p =
-        rw_dataset_add(ds, prompt, strlen(prompt), c, strlen(c), r, strlen(r), dom);
+    rw_pair_t *p = rw_dataset_add(ds, prompt, strlen(prompt), c, strlen(c), r, strlen(r), dom);
     p->split = split;
 }
 
