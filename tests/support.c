@@ -38,6 +38,24 @@ void rwt_rmdir(const char *dir)
         fprintf(stderr, "warning: could not remove %s\n", dir);
 }
 
+char *rwt_dir;
+
+void rwt_dir_setup(void)
+{
+    rwt_dir = rwt_tmpdir();
+    if (!rwt_dir) {
+        perror("mkdtemp");
+        abort();
+    }
+}
+
+void rwt_dir_teardown(void)
+{
+    rwt_rmdir(rwt_dir);
+    free(rwt_dir);
+    rwt_dir = NULL;
+}
+
 const char *rwt_path(const char *dir, const char *name)
 {
     static char bufs[8][1024];

@@ -23,6 +23,12 @@ const char *rwt_shared_data(void);
 
 int rwt_in_ci(void);
 
+/* A fresh temporary directory for each test of a suite declared with
+ * TestSuite(name, .init = rwt_dir_setup, .fini = rwt_dir_teardown). */
+extern char *rwt_dir;
+void rwt_dir_setup(void);
+void rwt_dir_teardown(void);
+
 /* A fresh temporary directory (removed by rwt_rmdir); the caller frees it. */
 char *rwt_tmpdir(void);
 void rwt_rmdir(const char *dir);

@@ -11,31 +11,16 @@
 #include <string.h>
 #include <zlib.h>
 
-static char *dir;
+TestSuite(cmd_data, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
 
-static void setup(void)
-{
-    dir = rwt_tmpdir();
-    cr_assert_not_null(dir);
-}
-
-static void teardown(void)
-{
-    rwt_rmdir(dir);
-    free(dir);
-    dir = NULL;
-}
-
-TestSuite(cmd_data, .init = setup, .fini = teardown);
-
-/* dir/name in a buffer of its own: rwt_path's rotating buffers are reused
+/* rwt_dir/name in a buffer of its own: rwt_path's rotating buffers are reused
  * by rwt_run, so they do not survive a few runs. */
 static const char *tpath(const char *name)
 {
     static char buf[32][1024];
     static int n;
     cr_assert_lt(n, 32);
-    snprintf(buf[n], sizeof buf[n], "%s/%s", dir, name);
+    snprintf(buf[n], sizeof buf[n], "%s/%s", rwt_dir, name);
     return buf[n++];
 }
 
@@ -211,7 +196,7 @@ Test(cmd_data, strict_fails_without_touching_the_output)
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "rewire data import: --strict: 1 bad record and 0 unreadable files;"),
               "%s", r.err);
-    cr_assert_eq(count_entries(dir), 1, "only the input: no output, no temporary file");
+    cr_assert_eq(count_entries(rwt_dir), 1, "only the input: no output, no temporary file");
     run_free(&r);
 
     /* an existing output stays as it was */
@@ -226,7 +211,7 @@ Test(cmd_data, strict_fails_without_touching_the_output)
     char *text = rwt_read_file(out, NULL);
     cr_assert_str_eq(text, "previous\n");
     free(text);
-    cr_assert_eq(count_entries(dir), 2);
+    cr_assert_eq(count_entries(rwt_dir), 2);
     run_free(&r);
 
     /* strict and clean: written */
@@ -247,7 +232,7 @@ Test(cmd_data, no_good_records_is_a_failure)
     snprintf(want, sizeof want, "rewire data import: no good pairs in the input; %s not written\n",
              out);
     cr_assert(strstr(r.err, want), "%s", r.err);
-    cr_assert_eq(count_entries(dir), 1);
+    cr_assert_eq(count_entries(rwt_dir), 1);
     run_free(&r);
 
     write_text(in, "");
@@ -418,7 +403,7 @@ Test(cmd_data, usage_errors_exit_2)
         cr_assert(strstr(r.err, "(see rewire data import --help)"));
         run_free(&r);
     }
-    cr_assert_eq(count_entries(dir), 1);
+    cr_assert_eq(count_entries(rwt_dir), 1);
 }
 
 Test(cmd_data, help_and_the_command_table)

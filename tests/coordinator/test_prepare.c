@@ -10,20 +10,7 @@
 
 #include "support.h"
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = rwt_tmpdir();
-}
-
-static void teardown(void)
-{
-    rwt_rmdir(dir);
-    free(dir);
-}
-
-TestSuite(prepare, .init = setup, .fini = teardown);
+TestSuite(prepare, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
 
 Test(prepare, synthetic_default_writes_state_and_is_deterministic)
 {
@@ -31,7 +18,7 @@ Test(prepare, synthetic_default_writes_state_and_is_deterministic)
     coord_prep_opts_init(&o);
     o.pairs_per_domain = 200;
     o.vocab_size = 2000;
-    o.state_dir = rwt_path(dir, "s1");
+    o.state_dir = rwt_path(rwt_dir, "s1");
     coord_prep_t p;
     cr_assert_eq(coord_prepare(&o, &p), 0);
     cr_assert_eq(p.ds.n, 1000);
@@ -41,14 +28,14 @@ Test(prepare, synthetic_default_writes_state_and_is_deterministic)
         eval += p.ds.pairs[i].split == RW_SPLIT_EVAL;
     cr_assert(eval > 60 && eval < 140, "about 10%% held out, got %zu", eval);
     coord_prep_fini(&p);
-    o.state_dir = rwt_path(dir, "s2");
+    o.state_dir = rwt_path(rwt_dir, "s2");
     cr_assert_eq(coord_prepare(&o, &p), 0);
     coord_prep_fini(&p);
     const char *files[] = {"data.jsonl", "tokenizer.json", "stats.json"};
     for (int i = 0; i < 3; i++) {
         char a[512], b[512];
-        snprintf(a, sizeof a, "%s/s1/%s", dir, files[i]);
-        snprintf(b, sizeof b, "%s/s2/%s", dir, files[i]);
+        snprintf(a, sizeof a, "%s/s1/%s", rwt_dir, files[i]);
+        snprintf(b, sizeof b, "%s/s2/%s", rwt_dir, files[i]);
         size_t na, nb;
         char *x = rwt_read_file(a, &na), *y = rwt_read_file(b, &nb);
         cr_assert(x && y, "%s written", files[i]);
@@ -58,14 +45,14 @@ Test(prepare, synthetic_default_writes_state_and_is_deterministic)
     /* the state's data file reads back with its splits */
     rw_dataset_t ds;
     rw_dataset_init(&ds);
-    cr_assert_eq(rw_dataset_load(&ds, rwt_path(dir, "s1/data.jsonl"), NULL, NULL), 0);
+    cr_assert_eq(rw_dataset_load(&ds, rwt_path(rwt_dir, "s1/data.jsonl"), NULL, NULL), 0);
     cr_assert_eq(ds.n, 1000);
     rw_dataset_fini(&ds);
 }
 
 Test(prepare, files_with_bad_records_keep_the_good_ones)
 {
-    const char *f = rwt_path(dir, "in.jsonl");
+    const char *f = rwt_path(rwt_dir, "in.jsonl");
     const char *text = "{\"prompt\":\"p1\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"x\"}\n"
                        "{not json\n"
                        "{\"prompt\":\"p2\",\"chosen\":\"c\",\"rejected\":\"d\",\"domain\":\"y\"}\n";
@@ -77,7 +64,7 @@ Test(prepare, files_with_bad_records_keep_the_good_ones)
     o.data[0] = data[0];
     o.ndata = 1;
     o.vocab_size = 1000;
-    o.state_dir = rwt_path(dir, "s");
+    o.state_dir = rwt_path(rwt_dir, "s");
     coord_prep_t p;
     cr_assert_eq(coord_prepare(&o, &p), 0);
     cr_assert_eq(p.ds.n, 2);
@@ -89,19 +76,19 @@ Test(prepare, files_with_bad_records_keep_the_good_ones)
 
 Test(prepare, no_usable_data_is_an_error_and_writes_nothing)
 {
-    const char *f = rwt_path(dir, "bad.jsonl");
+    const char *f = rwt_path(rwt_dir, "bad.jsonl");
     rwt_write_file(f, "garbage\n", 8);
     coord_prep_opts_t o;
     coord_prep_opts_init(&o);
     o.data = (const char **)malloc(sizeof(char *));
     o.data[0] = f;
     o.ndata = 1;
-    o.state_dir = rwt_path(dir, "s");
+    o.state_dir = rwt_path(rwt_dir, "s");
     coord_prep_t p;
     cr_assert_lt(coord_prepare(&o, &p), 0);
     coord_prep_fini(&p);
     struct stat st;
-    cr_assert_neq(stat(rwt_path(dir, "s/data.jsonl"), &st), 0);
+    cr_assert_neq(stat(rwt_path(rwt_dir, "s/data.jsonl"), &st), 0);
     coord_prep_opts_fini(&o);
 }
 

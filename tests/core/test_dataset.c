@@ -12,22 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = rwt_tmpdir();
-    cr_assert_not_null(dir);
-}
-
-static void teardown(void)
-{
-    rwt_rmdir(dir);
-    free(dir);
-    dir = NULL;
-}
-
-TestSuite(dataset, .init = setup, .fini = teardown);
+TestSuite(dataset, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
 
 static rw_pair_t *add(rw_dataset_t *ds, const char *prompt, const char *chosen,
                       const char *rejected, const char *domain, rw_split_t split)
@@ -38,7 +23,7 @@ static rw_pair_t *add(rw_dataset_t *ds, const char *prompt, const char *chosen,
     return p;
 }
 
-/* How many entries dir holds, besides . and .. */
+/* How many entries rwt_dir holds, besides . and .. */
 static size_t count_entries(const char *d)
 {
     DIR *h = opendir(d);
@@ -58,7 +43,7 @@ Test(dataset, saves_one_compact_object_a_line_in_key_order)
     rw_dataset_init(&ds);
     add(&ds, "\n\nHuman: \"hi\"\t\xc3\xa9", "a/b", "\x01", "d", RW_SPLIT_TRAIN);
     add(&ds, "p", "yes", "no", "other", RW_SPLIT_EVAL);
-    const char *p = rwt_path(dir, "out.jsonl");
+    const char *p = rwt_path(rwt_dir, "out.jsonl");
     cr_assert_eq(rw_dataset_save(&ds, p), 0);
     char *text = rwt_read_file(p, NULL);
     cr_assert_str_eq(text, "{\"prompt\":\"\\n\\nHuman: \\\"hi\\\"\\t\xc3\xa9\",\"chosen\":\"a/b\","
@@ -69,7 +54,7 @@ Test(dataset, saves_one_compact_object_a_line_in_key_order)
     struct stat st;
     cr_assert_eq(stat(p, &st), 0);
     cr_assert_eq(st.st_mode & 0777, 0644);
-    cr_assert_eq(count_entries(dir), 1);
+    cr_assert_eq(count_entries(rwt_dir), 1);
     rw_dataset_fini(&ds);
 }
 
@@ -81,7 +66,7 @@ Test(dataset, load_gives_back_what_was_saved_splits_included)
     add(&ds, "line\nbreak", "\xe2\x80\x99quote", "plain", "a", RW_SPLIT_EVAL);
     add(&ds, "p2", "c", "r", "b", RW_SPLIT_TRAIN);
     add(&ds, "p3", "c", "r", "b", RW_SPLIT_EVAL);
-    const char *p = rwt_path(dir, "rt.jsonl");
+    const char *p = rwt_path(rwt_dir, "rt.jsonl");
     cr_assert_eq(rw_dataset_save(&ds, p), 0);
     rw_import_opts_t o;
     rw_import_opts_init(&o);
@@ -122,7 +107,7 @@ static void collect(void *ctx, const char *path, size_t line, const rw_rejection
 
 Test(dataset, load_reports_bad_lines_like_an_import)
 {
-    const char *p = rwt_path(dir, "hand.jsonl");
+    const char *p = rwt_path(rwt_dir, "hand.jsonl");
     const char text[] =
         "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"d\",\"split\":\"eval\"}"
         "\n"
@@ -157,13 +142,13 @@ Test(dataset, load_reports_bad_lines_like_an_import)
     rw_dataset_fini(&ds);
 
     rw_dataset_init(&ds);
-    cr_assert_eq(rw_dataset_load(&ds, rwt_path(dir, "none.jsonl"), &o, NULL), -ENOENT);
+    cr_assert_eq(rw_dataset_load(&ds, rwt_path(rwt_dir, "none.jsonl"), &o, NULL), -ENOENT);
     rw_dataset_fini(&ds);
 }
 
 Test(dataset, the_same_import_gives_the_same_bytes)
 {
-    const char *in = rwt_path(dir, "in.jsonl");
+    const char *in = rwt_path(rwt_dir, "in.jsonl");
     char text[8192];
     size_t len = 0;
     for (int i = 0; i < 60; i++)
@@ -172,7 +157,7 @@ Test(dataset, the_same_import_gives_the_same_bytes)
                                 "\"domain\":\"d%d\"}\n",
                                 i, i % 2);
     cr_assert_eq(rwt_write_file(in, text, len), 0);
-    const char *out[2] = {rwt_path(dir, "one.jsonl"), rwt_path(dir, "two.jsonl")};
+    const char *out[2] = {rwt_path(rwt_dir, "one.jsonl"), rwt_path(rwt_dir, "two.jsonl")};
     for (int k = 0; k < 2; k++) {
         rw_dataset_t ds;
         rw_dataset_init(&ds);
@@ -195,28 +180,28 @@ Test(dataset, a_failed_save_leaves_no_file_and_no_temporary)
     rw_dataset_init(&ds);
     add(&ds, "p", "a", "b", "d", RW_SPLIT_TRAIN);
     /* no such folder */
-    cr_assert_eq(rw_dataset_save(&ds, rwt_path(dir, "no/such/out.jsonl")), -ENOENT);
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(rw_dataset_save(&ds, rwt_path(rwt_dir, "no/such/out.jsonl")), -ENOENT);
+    cr_assert_eq(count_entries(rwt_dir), 0);
     /* the target is a folder: the rename fails after the data is written */
-    const char *sub = rwt_path(dir, "taken");
+    const char *sub = rwt_path(rwt_dir, "taken");
     cr_assert_eq(mkdir(sub, 0755), 0);
     cr_assert_eq(rw_dataset_save(&ds, sub), -EISDIR);
-    cr_assert_eq(count_entries(dir), 1);
+    cr_assert_eq(count_entries(rwt_dir), 1);
     /* text that is not UTF-8 cannot be written as JSON */
-    const char *p = rwt_path(dir, "out.jsonl");
+    const char *p = rwt_path(rwt_dir, "out.jsonl");
     cr_assert_eq(rwt_write_file(p, "old\n", 4), 0);
     add(&ds, "p", "a\xff", "b", "d", RW_SPLIT_TRAIN);
     cr_assert_eq(rw_dataset_save(&ds, p), RW_EUTF8);
     char *text = rwt_read_file(p, NULL);
     cr_assert_str_eq(text, "old\n"); /* untouched */
     free(text);
-    cr_assert_eq(count_entries(dir), 2);
+    cr_assert_eq(count_entries(rwt_dir), 2);
     rw_dataset_fini(&ds);
 }
 
 Test(dataset, a_save_replaces_an_older_file_whole)
 {
-    const char *p = rwt_path(dir, "out.jsonl");
+    const char *p = rwt_path(rwt_dir, "out.jsonl");
     cr_assert_eq(rwt_write_file(p, "stale stale stale stale stale\n", 30), 0);
     rw_dataset_t ds;
     rw_dataset_init(&ds);
@@ -226,7 +211,7 @@ Test(dataset, a_save_replaces_an_older_file_whole)
     cr_assert_str_eq(text, "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"d\","
                            "\"split\":\"eval\"}\n");
     free(text);
-    cr_assert_eq(count_entries(dir), 1);
+    cr_assert_eq(count_entries(rwt_dir), 1);
     rw_dataset_fini(&ds);
 
     /* an empty dataset is an empty file */

@@ -14,22 +14,7 @@
 #include <time.h>
 #include <zlib.h>
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = rwt_tmpdir();
-    cr_assert_not_null(dir);
-}
-
-static void teardown(void)
-{
-    rwt_rmdir(dir);
-    free(dir);
-    dir = NULL;
-}
-
-TestSuite(import, .init = setup, .fini = teardown);
+TestSuite(import, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
 
 /* Rejections collected through on_reject. */
 typedef struct seen {
@@ -102,7 +87,7 @@ static int import1(rw_dataset_t *ds, const char *path, const rw_import_opts_t *o
 
 Test(import, rewire_records_with_domains_and_recomputed_splits)
 {
-    const char *p = rwt_path(dir, "prefs.jsonl");
+    const char *p = rwt_path(rwt_dir, "prefs.jsonl");
     write_text(p, "{\"prompt\":\"2+2?\",\"chosen\":\"4\",\"rejected\":\"5\",\"domain\":\"math\","
                   "\"split\":\"eval\"}\n"
                   "{\"prompt\":\"Hi\",\"chosen\":\"Hello!\",\"rejected\":\"Go away.\","
@@ -136,7 +121,7 @@ Test(import, rewire_records_with_domains_and_recomputed_splits)
 
 Test(import, hh_gzip_takes_its_domain_from_the_file_name)
 {
-    const char *p = rwt_path(dir, "helpful-base.jsonl.gz");
+    const char *p = rwt_path(rwt_dir, "helpful-base.jsonl.gz");
     write_gz(p, HH("\\n\\nHuman: Hi", "Hello, how can I help?", "What?")
                     HH("\\n\\nHuman: Name a color.\\n\\nAssistant: Red.\\n\\nHuman: Another?",
                        "Blue.", "No."));
@@ -166,7 +151,7 @@ Test(import, hh_gzip_takes_its_domain_from_the_file_name)
 
 Test(import, summarize_gzip_posts_and_articles)
 {
-    const char *p = rwt_path(dir, "batch1.json.gz");
+    const char *p = rwt_path(rwt_dir, "batch1.json.gz");
     write_gz(p,
              SUM("tifu", "I broke it.", " broke it", " did a thing", 1)
                  SUM("AskReddit", "Why?", " asks why", " why",
@@ -197,9 +182,9 @@ Test(import, summarize_gzip_posts_and_articles)
 
 Test(import, each_file_gets_its_own_format)
 {
-    const char *a = rwt_path(dir, "a.jsonl");
-    const char *b = rwt_path(dir, "harmless.jsonl");
-    const char *c = rwt_path(dir, "c.json");
+    const char *a = rwt_path(rwt_dir, "a.jsonl");
+    const char *b = rwt_path(rwt_dir, "harmless.jsonl");
+    const char *c = rwt_path(rwt_dir, "c.json");
     write_text(a, "{\"prompt\":\"p\",\"chosen\":\"x\",\"rejected\":\"y\",\"domain\":\"d\"}\n");
     write_text(b, "not json\n" HH("\\n\\nHuman: q", "good", "bad"));
     write_text(c, SUM("self", "post", "one", "two", 0));
@@ -223,7 +208,7 @@ Test(import, each_file_gets_its_own_format)
 
 Test(import, a_forced_format_overrides_detection)
 {
-    const char *p = rwt_path(dir, "x.jsonl");
+    const char *p = rwt_path(rwt_dir, "x.jsonl");
     write_text(p, "{\"prompt\":\"p\",\"chosen\":\"\\n\\nHuman: a\\n\\nAssistant: x\","
                   "\"rejected\":\"\\n\\nHuman: a\\n\\nAssistant: y\"}\n");
     seen_t s;
@@ -260,7 +245,7 @@ Test(import, every_bad_record_is_reported_with_its_line_and_skipped)
              "{\"prompt\":\"p\",\"chosen\":\"a\\u0000\",\"rejected\":\"b\"}\n"            /* 13 */
              "{\"prompt\":\"p2\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"d\"}",  /* 14 */
              big);
-    const char *p = rwt_path(dir, "bad.jsonl");
+    const char *p = rwt_path(rwt_dir, "bad.jsonl");
     write_text(p, text);
     seen_t s;
     rw_import_opts_t o = opts_with(&s);
@@ -307,7 +292,7 @@ Test(import, every_bad_record_is_reported_with_its_line_and_skipped)
 
 Test(import, the_domain_option_rescues_records_without_one)
 {
-    const char *p = rwt_path(dir, "nodomain.jsonl");
+    const char *p = rwt_path(rwt_dir, "nodomain.jsonl");
     write_text(p, "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}\n"
                   "{\"prompt\":\"q\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"own\"}\n");
     seen_t s;
@@ -324,14 +309,14 @@ Test(import, the_domain_option_rescues_records_without_one)
 
 Test(import, hh_and_summarize_bad_records)
 {
-    const char *h = rwt_path(dir, "hh.jsonl");
+    const char *h = rwt_path(rwt_dir, "hh.jsonl");
     write_text(h, HH("\\n\\nHuman: a", "x", "y")                                   /* 1 */
                "{\"chosen\":\"\\n\\nHuman: a\\n\\nAssistant: x\","                 /* 2 */
                "\"rejected\":\"\\n\\nHuman: b\\n\\nAssistant: y\"}\n"              /* 2 */
                HH("\\n\\nHuman: a", "", "y")                                       /* 3 */
                "{\"chosen\":\"\\n\\nHuman: a\",\"rejected\":\"\\n\\nHuman: a\"}\n" /* 4 */
                HH("\\n\\nHuman: c", "same", "same"));                              /* 5 */
-    const char *m = rwt_path(dir, "sum.json");
+    const char *m = rwt_path(rwt_dir, "sum.json");
     write_text(m, SUM("tifu", "p", "a", "b", 2)                                  /* 1 */
                "{\"info\":{\"post\":\"p\",\"title\":\"t\",\"subreddit\":\"s\"}," /* 2 */
                "\"summaries\":[{\"text\":\"a\"}],\"choice\":0}\n"                /* 2 */
@@ -358,10 +343,10 @@ Test(import, hh_and_summarize_bad_records)
 /* the suite's setup and teardown run around the test's own .init */
 Test(import, rejections_go_to_stderr_as_path_line_reason, .init = cr_redirect_stderr)
 {
-    const char *p = rwt_path(dir, "x.jsonl");
+    const char *p = rwt_path(rwt_dir, "x.jsonl");
     write_text(p, "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"d\"}\n"
                   "{\"prompt\":\"p\",\"rejected\":\"b\",\"domain\":\"d\"}\n");
-    const char *missing = rwt_path(dir, "missing.jsonl");
+    const char *missing = rwt_path(rwt_dir, "missing.jsonl");
     const char *paths[] = {p, missing};
     rw_dataset_t ds;
     rw_dataset_init(&ds);
@@ -377,8 +362,8 @@ Test(import, rejections_go_to_stderr_as_path_line_reason, .init = cr_redirect_st
 
 Test(import, exact_duplicates_are_dropped_and_counted)
 {
-    const char *a = rwt_path(dir, "a.jsonl");
-    const char *b = rwt_path(dir, "b.jsonl");
+    const char *a = rwt_path(rwt_dir, "a.jsonl");
+    const char *b = rwt_path(rwt_dir, "b.jsonl");
     const char *r1 = "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"d\"}\n";
     char text[1024];
     snprintf(text, sizeof text, "%s%s%s%s%s", r1, r1,
@@ -429,8 +414,8 @@ static void write_many(const char *path, int from, int n)
 
 Test(import, a_pair_keeps_its_split_when_other_records_are_added)
 {
-    const char *small = rwt_path(dir, "small.jsonl");
-    const char *more = rwt_path(dir, "more.jsonl");
+    const char *small = rwt_path(rwt_dir, "small.jsonl");
+    const char *more = rwt_path(rwt_dir, "more.jsonl");
     write_many(small, 0, 500);
     write_many(more, 300, 1000); /* overlaps 300..499, adds 500..1299 */
     rw_dataset_t a, b;
@@ -459,7 +444,7 @@ Test(import, a_pair_keeps_its_split_when_other_records_are_added)
 
 Test(import, eval_fraction_bounds)
 {
-    const char *p = rwt_path(dir, "m.jsonl");
+    const char *p = rwt_path(rwt_dir, "m.jsonl");
     write_many(p, 0, 50);
     rw_import_opts_t o;
     rw_import_opts_init(&o);
@@ -490,7 +475,7 @@ Test(import, a_truncated_gzip_keeps_the_lines_before_the_cut)
                                 "%u\",\"rejected\":\"\\n\\nHuman: question %d?\\n\\nAssistant: "
                                 "no\"}\n",
                                 i, (unsigned)i * 2654435761u, i);
-    const char *p = rwt_path(dir, "cut.jsonl.gz");
+    const char *p = rwt_path(rwt_dir, "cut.jsonl.gz");
     write_gz(p, t);
     free(t);
     size_t n;
@@ -522,10 +507,10 @@ Test(import, a_truncated_gzip_keeps_the_lines_before_the_cut)
 
 Test(import, unreadable_files_are_reported_and_the_rest_still_imported)
 {
-    const char *good = rwt_path(dir, "good.jsonl");
+    const char *good = rwt_path(rwt_dir, "good.jsonl");
     write_many(good, 0, 3);
-    const char *missing = rwt_path(dir, "missing.jsonl.gz");
-    const char *paths[] = {missing, dir, good};
+    const char *missing = rwt_path(rwt_dir, "missing.jsonl.gz");
+    const char *paths[] = {missing, rwt_dir, good};
     seen_t s;
     rw_import_opts_t o = opts_with(&s);
     rw_dataset_t ds;
@@ -546,7 +531,7 @@ Test(import, unreadable_files_are_reported_and_the_rest_still_imported)
 
 Test(import, a_file_of_unknown_shape_is_skipped_after_its_first_object)
 {
-    const char *p = rwt_path(dir, "odd.jsonl");
+    const char *p = rwt_path(rwt_dir, "odd.jsonl");
     write_text(p, "\n{\"question\":\"q\",\"answer\":\"a\"}\n"
                   "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"d\"}\n");
     seen_t s;
@@ -569,7 +554,7 @@ Test(import, a_file_of_unknown_shape_is_skipped_after_its_first_object)
 
 Test(import, the_report_as_json)
 {
-    const char *p = rwt_path(dir, "r.jsonl");
+    const char *p = rwt_path(rwt_dir, "r.jsonl");
     write_text(p, "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"d\"}\n"
                   "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"d\"}\n"
                   "{\"prompt\":\"p\"}\n");

@@ -10,22 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = rwt_tmpdir();
-    cr_assert_not_null(dir);
-}
-
-static void teardown(void)
-{
-    rwt_rmdir(dir);
-    free(dir);
-    dir = NULL;
-}
-
-TestSuite(lines, .init = setup, .fini = teardown);
+TestSuite(lines, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
 
 static void write_gz(const char *path, const char *data, size_t n)
 {
@@ -66,7 +51,7 @@ static void expect_code(rw_lines_t *r, int code, size_t lineno)
 
 Test(lines, numbers_plain_lines_and_keeps_a_last_line_without_newline)
 {
-    const char *p = rwt_path(dir, "a.txt");
+    const char *p = rwt_path(rwt_dir, "a.txt");
     const char text[] = "first\n\nthird\r\nlast";
     cr_assert_eq(rwt_write_file(p, text, sizeof text - 1), 0);
     rw_lines_t *r = open_ok(p, 0);
@@ -83,7 +68,7 @@ Test(lines, numbers_plain_lines_and_keeps_a_last_line_without_newline)
 
 Test(lines, a_final_newline_adds_no_empty_line)
 {
-    const char *p = rwt_path(dir, "b.txt");
+    const char *p = rwt_path(rwt_dir, "b.txt");
     cr_assert_eq(rwt_write_file(p, "x\ny\n", 4), 0);
     rw_lines_t *r = open_ok(p, 0);
     expect_line(r, "x", 1);
@@ -99,7 +84,7 @@ Test(lines, a_final_newline_adds_no_empty_line)
 
 Test(lines, reads_gzip_transparently)
 {
-    const char *p = rwt_path(dir, "c.jsonl.gz");
+    const char *p = rwt_path(rwt_dir, "c.jsonl.gz");
     write_gz(p, "one\ntwo\nthree\n", 14);
     rw_lines_t *r = open_ok(p, 0);
     expect_line(r, "one", 1);
@@ -111,7 +96,7 @@ Test(lines, reads_gzip_transparently)
 
 Test(lines, skips_a_line_over_the_limit_and_carries_on)
 {
-    const char *p = rwt_path(dir, "d.txt");
+    const char *p = rwt_path(rwt_dir, "d.txt");
     const char text[] = "0123456789\n0123456789A\nok\n0123456789ABCDEF";
     cr_assert_eq(rwt_write_file(p, text, sizeof text - 1), 0);
     rw_lines_t *r = open_ok(p, 10);
@@ -136,7 +121,7 @@ Test(lines, skips_long_lines_spanning_many_chunks_in_gzip)
     memset(text + n, 'y', big);
     n += big;
     n += (size_t)sprintf(text + n, "\ntail\n");
-    const char *p = rwt_path(dir, "e.jsonl.gz");
+    const char *p = rwt_path(rwt_dir, "e.jsonl.gz");
     write_gz(p, text, n);
     free(text);
 
@@ -156,7 +141,7 @@ Test(lines, long_lines_under_the_limit_come_back_whole)
     char *text = malloc(big + 8);
     memset(text, 'z', big);
     memcpy(text + big, "\nend\n", 5);
-    const char *p = rwt_path(dir, "f.txt");
+    const char *p = rwt_path(rwt_dir, "f.txt");
     cr_assert_eq(rwt_write_file(p, text, big + 5), 0);
     rw_lines_t *r = open_ok(p, 0);
     const char *l;
@@ -178,7 +163,7 @@ Test(lines, a_truncated_gzip_is_an_error_after_the_lines_before_it)
     char *text = malloc(cap);
     for (int i = 1; i <= 2000; i++)
         n += (size_t)snprintf(text + n, cap - n, "line %d %u\n", i, (unsigned)i * 2654435761u);
-    const char *p = rwt_path(dir, "g.jsonl.gz");
+    const char *p = rwt_path(rwt_dir, "g.jsonl.gz");
     write_gz(p, text, n);
     free(text);
     size_t len;
@@ -207,7 +192,7 @@ Test(lines, a_truncated_gzip_is_an_error_after_the_lines_before_it)
 
 Test(lines, a_gzip_cut_just_before_its_trailer_is_truncated_too)
 {
-    const char *p = rwt_path(dir, "h.jsonl.gz");
+    const char *p = rwt_path(rwt_dir, "h.jsonl.gz");
     write_gz(p, "a\nb\n", 4);
     size_t len;
     char *gz = rwt_read_file(p, &len);
@@ -222,7 +207,7 @@ Test(lines, a_gzip_cut_just_before_its_trailer_is_truncated_too)
 
 Test(lines, corrupt_gzip_data_is_an_error)
 {
-    const char *p = rwt_path(dir, "i.jsonl.gz");
+    const char *p = rwt_path(rwt_dir, "i.jsonl.gz");
     write_gz(p, "alpha\nbeta\n", 11);
     size_t len;
     unsigned char *gz = (unsigned char *)rwt_read_file(p, &len);
@@ -243,8 +228,8 @@ Test(lines, corrupt_gzip_data_is_an_error)
 Test(lines, missing_files_and_folders_are_errno_errors)
 {
     int err = 0;
-    cr_assert_null(rw_lines_new(rwt_path(dir, "nope.jsonl"), 0, &err));
+    cr_assert_null(rw_lines_new(rwt_path(rwt_dir, "nope.jsonl"), 0, &err));
     cr_assert_eq(err, -ENOENT);
-    cr_assert_null(rw_lines_new(dir, 0, &err));
+    cr_assert_null(rw_lines_new(rwt_dir, 0, &err));
     cr_assert_eq(err, -EISDIR);
 }
