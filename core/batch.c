@@ -85,3 +85,14 @@ int rw_batch_from_pairs(rw_batch_t *b, const rw_tok_pair_t *pairs, size_t n)
         rw_batch_add_pair(b, &pairs[i]);
     return 0;
 }
+
+int rw_batch_from_examples(rw_batch_t *b, const rw_tok_example_t *ex, size_t n)
+{
+    rw_batch_clear(b);
+    if (n > b->cap_B)
+        return RW_ETOOBIG;
+    for (size_t i = 0; i < n; i++)
+        rw_batch_add(b, ex[i].prompt, ex[i].n_prompt, ex[i].response, ex[i].n_response,
+                     ex[i].label);
+    return 0;
+}

@@ -25,6 +25,13 @@ typedef struct rw_tok_pair {
     int32_t domain; /* domain index, or -1 */
 } rw_tok_pair_t;
 
+/* A tokenized classifier example: (prompt, response) and its class. */
+typedef struct rw_tok_example {
+    const int32_t *prompt, *response;
+    size_t n_prompt, n_response;
+    int32_t label; /* class index, or -1 */
+} rw_tok_example_t;
+
 typedef struct rw_batch {
     size_t B;        /* sequences in the batch */
     size_t T;        /* the longest sequence's length: the model computes over (B, T) */
@@ -57,5 +64,8 @@ int rw_batch_add_pair(rw_batch_t *b, const rw_tok_pair_t *p);
 /* Clears b and fills it with pairs[0..n) (2n <= cap_B). Returns 0 or
  * RW_ETOOBIG. */
 int rw_batch_from_pairs(rw_batch_t *b, const rw_tok_pair_t *pairs, size_t n);
+/* Clears b and fills it with examples[0..n) (n <= cap_B). Returns 0 or
+ * RW_ETOOBIG. */
+int rw_batch_from_examples(rw_batch_t *b, const rw_tok_example_t *ex, size_t n);
 
 #endif

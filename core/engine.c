@@ -216,9 +216,19 @@ size_t rw_engine_max_batch(const rw_engine_t *e)
     return e->max_B;
 }
 
+size_t rw_engine_max_len(const rw_engine_t *e)
+{
+    return e->max_T;
+}
+
 int rw_engine_outputs(const rw_engine_t *e)
 {
     return e->outputs;
+}
+
+rw_head_t rw_engine_head(const rw_engine_t *e)
+{
+    return e->lora ? e->lora->cfg.head : e->cfg.head;
 }
 
 int rw__engine_blas_enter(const rw_engine_t *e)

@@ -39,8 +39,12 @@ int rw_engine_set_lora(rw_engine_t *e, rw_lora_t *lora);
 rw_lora_t *rw_engine_lora(const rw_engine_t *e);
 int rw_engine_threads(const rw_engine_t *e);
 size_t rw_engine_max_batch(const rw_engine_t *e);
-/* Outputs per sequence: the attached adapter's head, else the model's. */
+/* Longest sequence the engine takes. */
+size_t rw_engine_max_len(const rw_engine_t *e);
+/* Outputs per sequence and head kind: the attached adapter's head, else
+ * the model's. */
 int rw_engine_outputs(const rw_engine_t *e);
+rw_head_t rw_engine_head(const rw_engine_t *e);
 
 /* Runs the model over batch; out (B, O) gets each sequence's reward (O = 1)
  * or class logits. Returns 0, or RW_EINVAL if the batch is larger than the
