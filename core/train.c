@@ -472,6 +472,16 @@ const rw_train_config_t *rw_trainer_config(const rw_trainer_t *tr)
     return &tr->cfg;
 }
 
+rw_model_t *rw_trainer_model(const rw_trainer_t *tr)
+{
+    return tr->model;
+}
+
+rw_lora_t *rw_trainer_lora(const rw_trainer_t *tr)
+{
+    return tr->lora;
+}
+
 rw_engine_t *rw_trainer_engine(rw_trainer_t *tr)
 {
     return tr->engine;

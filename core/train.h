@@ -112,6 +112,9 @@ long rw_trainer_skipped(const rw_trainer_t *tr);
  * rw_trainer_moment). */
 void rw_trainer_set_counts(rw_trainer_t *tr, long updates, long skipped);
 const rw_train_config_t *rw_trainer_config(const rw_trainer_t *tr);
+/* The model and adapter (NULL if none) the trainer was made for. */
+rw_model_t *rw_trainer_model(const rw_trainer_t *tr);
+rw_lora_t *rw_trainer_lora(const rw_trainer_t *tr);
 rw_engine_t *rw_trainer_engine(rw_trainer_t *tr);
 /* FLOPs of one training step over B sequences of T tokens. */
 double rw_trainer_step_flops(const rw_trainer_t *tr, size_t B, size_t T);
