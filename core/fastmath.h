@@ -13,13 +13,15 @@
 #include <stdint.h>
 #include <string.h>
 
-/* e^x; x is clamped to [-87, 88], so the result is normal and finite. */
+/* e^x; x is clamped to [-87, 88], so the result is normal and finite,
+ * except that NaN gives NaN (a poisoned step must stay visible). */
 static inline float rw_fast_expf(float x)
 {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
     /* x = k ln2 + r, |r| <= ln2/2; adding 1.5 * 2^23 rounds k to an integer */
     float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    k = k == k ? k : 0.0f; /* NaN: r below carries it, the shift must not */
     float r = x - k * 0.693359375f + k * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;

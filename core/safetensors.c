@@ -346,6 +346,8 @@ static char *header_json(const rw_st_entry_t *t, size_t n, const rw_st_kv_t *met
 /* Writes n floats little-endian, through a bounce buffer on big-endian hosts. */
 static int write_floats(FILE *f, const float *x, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (host_is_little_endian())
         return fwrite(x, 4, n, f) == n ? 0 : -EIO;
     float buf[1024];
