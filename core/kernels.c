@@ -1,13 +1,15 @@
 /* kernels.c — forward and backward kernels of the layers; see kernels.h.
  *
  * Matmuls are single cblas_sgemm calls over all rows of a thread's slice.
- * The element-wise loops are written so the compiler vectorizes them; exp
- * and tanh use the polynomial in fastmath.h rather than libm, whose scalar
- * calls would otherwise cost more than the matmuls around them.
+ * The element-wise loops run eight floats at a time (vec.h), AVX2 when the
+ * CPU has it; exp and tanh use the polynomial of fastmath.h rather than
+ * libm, whose scalar calls would cost more than the matmuls around them.
+ * Tails shorter than eight use the scalar twins of the same formulas.
  */
 #include "kernels.h"
 
 #include "fastmath.h"
+#include "vec.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -44,57 +46,183 @@ void rw__encoder_backward(float *dwte, float *dwpe, const float *dout, const int
         }
 }
 
-void rw__layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                           const float *b, size_t n, size_t C)
+int rw__have_avx2(void)
+{
+    return __builtin_cpu_supports("avx2");
+}
+
+/* Sum of x[0..n), eight partial sums then the tail, in a fixed order. */
+RW_INLINE float sum_body(const float *x, size_t n)
+{
+    v8f acc, v;
+    v8_splat(&acc, 0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8_load(&v, x + i);
+        acc += v;
+    }
+    float s = v8_sum(&acc);
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+/* Sum of (x[i] - m)^2. */
+RW_INLINE float sqdev_body(const float *x, float m, size_t n)
+{
+    v8f acc, v;
+    v8_splat(&acc, 0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8_load(&v, x + i);
+        v = v - m;
+        acc += v * v;
+    }
+    float s = v8_sum(&acc);
+    for (; i < n; i++)
+        s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+
+RW_INLINE void layernorm_forward_body(float *out, float *mean, float *rstd, const float *inp,
+                                      const float *w, const float *b, size_t n, size_t C)
 {
     for (size_t r = 0; r < n; r++) {
         const float *x = inp + r * C;
         float *o = out + r * C;
-        float m = 0.0f;
-        for (size_t i = 0; i < C; i++)
-            m += x[i];
-        m /= (float)C;
-        float v = 0.0f;
-        for (size_t i = 0; i < C; i++) {
-            float d = x[i] - m;
-            v += d * d;
+        float m = sum_body(x, C) / (float)C;
+        float s = 1.0f / sqrtf(sqdev_body(x, m, C) / (float)C + RW_LN_EPS);
+        size_t i = 0;
+        for (; i + 8 <= C; i += 8) {
+            v8f xv, wv, bv;
+            v8_load(&xv, x + i);
+            v8_load(&wv, w + i);
+            v8_load(&bv, b + i);
+            xv = (xv - m) * s * wv + bv;
+            v8_store(o + i, &xv);
         }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + RW_LN_EPS);
-        for (size_t i = 0; i < C; i++)
+        for (; i < C; i++)
             o[i] = (x[i] - m) * s * w[i] + b[i];
         mean[r] = m;
         rstd[r] = s;
     }
 }
+RW_MULTIVERSION(, rw__layernorm_forward, layernorm_forward_body,
+                (float *out, float *mean, float *rstd, const float *inp, const float *w,
+                 const float *b, size_t n, size_t C),
+                (out, mean, rstd, inp, w, b, n, C))
 
-void rw__layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                            const float *w, const float *mean, const float *rstd, size_t n,
-                            size_t C)
+/* The two reductions of one row's norm backward: mean of w*d and of
+ * w*d*norm. */
+RW_INLINE void layernorm_reduce(const float *d, const float *x, const float *w, float m, float s,
+                                size_t C, float *dmean, float *dnmean)
+{
+    v8f a1, a2, dv, xv, wv;
+    v8_splat(&a1, 0.0f);
+    v8_splat(&a2, 0.0f);
+    size_t i = 0;
+    for (; i + 8 <= C; i += 8) {
+        v8_load(&dv, d + i);
+        v8_load(&xv, x + i);
+        v8_load(&wv, w + i);
+        v8f dnorm = wv * dv;
+        a1 += dnorm;
+        a2 += dnorm * ((xv - m) * s);
+    }
+    float s1 = v8_sum(&a1), s2 = v8_sum(&a2);
+    for (; i < C; i++) {
+        float dnorm = w[i] * d[i];
+        s1 += dnorm;
+        s2 += dnorm * ((x[i] - m) * s);
+    }
+    *dmean = s1 / (float)C;
+    *dnmean = s2 / (float)C;
+}
+
+RW_INLINE void layernorm_backward_body(float *dinp, float *dw, float *db, const float *dout,
+                                       const float *inp, const float *w, const float *mean,
+                                       const float *rstd, size_t n, size_t C)
 {
     for (size_t r = 0; r < n; r++) {
         const float *d = dout + r * C, *x = inp + r * C;
         float *di = dinp + r * C;
-        float m = mean[r], s = rstd[r];
-        /* the two reductions of the norm's backward pass */
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (size_t i = 0; i < C; i++) {
-            float norm = (x[i] - m) * s, dnorm = w[i] * d[i];
-            dnorm_mean += dnorm;
-            dnorm_norm_mean += dnorm * norm;
+        float m = mean[r], s = rstd[r], dm, dnm;
+        layernorm_reduce(d, x, w, m, s, C, &dm, &dnm);
+        size_t i = 0;
+        for (; i + 8 <= C; i += 8) {
+            v8f dv, xv, wv, div, norm, g;
+            v8_load(&dv, d + i);
+            v8_load(&xv, x + i);
+            v8_load(&wv, w + i);
+            v8_load(&div, di + i);
+            norm = (xv - m) * s;
+            div += (wv * dv - dm - norm * dnm) * s;
+            v8_store(di + i, &div);
+            if (db) {
+                v8_load(&g, db + i);
+                g += dv;
+                v8_store(db + i, &g);
+            }
+            if (dw) {
+                v8_load(&g, dw + i);
+                g += norm * dv;
+                v8_store(dw + i, &g);
+            }
         }
-        dnorm_mean /= (float)C;
-        dnorm_norm_mean /= (float)C;
-        for (size_t i = 0; i < C; i++) {
-            float norm = (x[i] - m) * s, dnorm = w[i] * d[i];
+        for (; i < C; i++) {
+            float norm = (x[i] - m) * s;
+            di[i] += (w[i] * d[i] - dm - norm * dnm) * s;
             if (db)
                 db[i] += d[i];
             if (dw)
                 dw[i] += norm * d[i];
-            di[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
         }
     }
 }
+RW_MULTIVERSION(, rw__layernorm_backward, layernorm_backward_body,
+                (float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                 const float *w, const float *mean, const float *rstd, size_t n, size_t C),
+                (dinp, dw, db, dout, inp, w, mean, rstd, n, C))
+
+/* o[0..n) = (a ? a : 0) + (b ? b : 0), or o += x with add. */
+RW_INLINE void row_sum2(float *o, const float *a, const float *b, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f av, bv;
+        v8_splat(&av, 0.0f);
+        v8_splat(&bv, 0.0f);
+        if (a)
+            v8_load(&av, a + i);
+        if (b)
+            v8_load(&bv, b + i);
+        av += bv;
+        v8_store(o + i, &av);
+    }
+    for (; i < n; i++)
+        o[i] = (a ? a[i] : 0.0f) + (b ? b[i] : 0.0f);
+}
+
+RW_INLINE void fill_rows_body(float *out, size_t ldo, const float *res, const float *bias, size_t n,
+                              size_t OC)
+{
+    for (size_t r = 0; r < n; r++)
+        row_sum2(out + r * ldo, res ? res + r * ldo : NULL, bias, OC);
+}
+/* out (n,OC) ld ldo = res + bias, either may be NULL. */
+RW_MULTIVERSION(static, fill_rows, fill_rows_body,
+                (float *out, size_t ldo, const float *res, const float *bias, size_t n, size_t OC),
+                (out, ldo, res, bias, n, OC))
+
+RW_INLINE void col_sums_body(float *dbias, const float *dout, size_t ld, size_t n, size_t OC)
+{
+    for (size_t r = 0; r < n; r++)
+        row_sum2(dbias, dbias, dout + r * ld, OC);
+}
+/* dbias (OC) += column sums of dout (n,OC) ld ld. */
+RW_MULTIVERSION(static, col_sums, col_sums_body,
+                (float *dbias, const float *dout, size_t ld, size_t n, size_t OC),
+                (dbias, dout, ld, n, OC))
 
 void rw__matmul_forward(float *out, size_t ldo, const float *res, const float *inp, const float *w,
                         const float *bias, size_t n, size_t IC, size_t OC)
@@ -103,12 +231,7 @@ void rw__matmul_forward(float *out, size_t ldo, const float *res, const float *i
         return;
     float beta = 0.0f;
     if (res || bias) {
-        for (size_t r = 0; r < n; r++) {
-            float *o = out + r * ldo;
-            const float *x = res ? res + r * ldo : NULL;
-            for (size_t j = 0; j < OC; j++)
-                o[j] = (x ? x[j] : 0.0f) + (bias ? bias[j] : 0.0f);
-        }
+        fill_rows(out, ldo, res, bias, n, OC);
         beta = 1.0f;
     }
     /* row-major: out (n,OC) ld ldo (+)= inp (n,IC) @ w (OC,IC)^T */
@@ -129,11 +252,7 @@ void rw__matmul_backward(float *dinp, int accumulate, float *dw, float *dbias, c
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)OC, (int)IC, (int)n, 1.0f, dout,
                     (int)ldd, inp, (int)IC, 1.0f, dw, (int)IC);
     if (dbias)
-        for (size_t r = 0; r < n; r++) {
-            const float *d = dout + r * ldd;
-            for (size_t j = 0; j < OC; j++)
-                dbias[j] += d[j];
-        }
+        col_sums(dbias, dout, ldd, n, OC);
 }
 
 void rw__lora_forward(float *out, size_t ldo, float *u, const float *x, const float *a,
@@ -170,55 +289,127 @@ void rw__lora_backward(float *dx, float *da, float *db, float *du, const float *
 #define GELU_S 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_C 0.044715f
 
-void rw__gelu_forward(float *out, const float *inp, size_t n)
+RW_INLINE void gelu_forward_body(float *out, const float *inp, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f x, t;
+        v8_load(&x, inp + i);
+        t = GELU_S * (x + GELU_C * x * x * x);
+        v8_tanh(&t);
+        t = 0.5f * x * (1.0f + t);
+        v8_store(out + i, &t);
+    }
+    for (; i < n; i++) {
         float x = inp[i];
         float t = rw_fast_tanhf(GELU_S * (x + GELU_C * x * x * x));
         out[i] = 0.5f * x * (1.0f + t);
     }
 }
+RW_MULTIVERSION(, rw__gelu_forward, gelu_forward_body, (float *out, const float *inp, size_t n),
+                (out, inp, n))
 
-void rw__gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+RW_INLINE void gelu_backward_body(float *dinp, const float *inp, const float *dout, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f x, t, d, g;
+        v8_load(&x, inp + i);
+        v8_load(&d, dout + i);
+        t = GELU_S * (x + GELU_C * x * x * x);
+        v8_tanh(&t);
+        g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_S * (1.0f + 3.0f * GELU_C * x * x);
+        g = g * d;
+        v8_store(dinp + i, &g);
+    }
+    for (; i < n; i++) {
         float x = inp[i];
         float t = rw_fast_tanhf(GELU_S * (x + GELU_C * x * x * x));
-        float sech2 = 1.0f - t * t;
-        float g = 0.5f * (1.0f + t) + 0.5f * x * sech2 * GELU_S * (1.0f + 3.0f * GELU_C * x * x);
+        float g =
+            0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_S * (1.0f + 3.0f * GELU_C * x * x);
         dinp[i] = g * dout[i];
     }
 }
+RW_MULTIVERSION(, rw__gelu_backward, gelu_backward_body,
+                (float *dinp, const float *inp, const float *dout, size_t n), (dinp, inp, dout, n))
 
-void rw__add_bias(float *x, const float *bias, size_t n, size_t C)
+RW_INLINE void softmax_body(float *x, size_t n)
 {
-    for (size_t r = 0; r < n; r++)
-        for (size_t j = 0; j < C; j++)
-            x[r * C + j] += bias[j];
-}
-
-void rw__softmax(float *x, size_t n)
-{
+    size_t i = 0;
     float mx = x[0];
-    for (size_t i = 1; i < n; i++)
+    v8f vm, v;
+    v8_splat(&vm, x[0]);
+    for (; i + 8 <= n; i += 8) {
+        v8_load(&v, x + i);
+        vm = V8_SELECT(v > vm, v, vm);
+    }
+    for (int j = 0; j < 8; j++)
+        mx = vm[j] > mx ? vm[j] : mx;
+    for (; i < n; i++)
         mx = x[i] > mx ? x[i] : mx;
-    float sum = 0.0f;
-    for (size_t i = 0; i < n; i++) {
+    v8f acc;
+    v8_splat(&acc, 0.0f);
+    for (i = 0; i + 8 <= n; i += 8) {
+        v8_load(&v, x + i);
+        v = v - mx;
+        v8_exp(&v);
+        acc += v;
+        v8_store(x + i, &v);
+    }
+    float sum = v8_sum(&acc);
+    for (; i < n; i++) {
         x[i] = rw_fast_expf(x[i] - mx);
         sum += x[i];
     }
     float inv = 1.0f / sum; /* sum >= 1: the maximum contributes exp(0) */
-    for (size_t i = 0; i < n; i++)
+    for (i = 0; i + 8 <= n; i += 8) {
+        v8_load(&v, x + i);
+        v = v * inv;
+        v8_store(x + i, &v);
+    }
+    for (; i < n; i++)
         x[i] *= inv;
+}
+RW_MULTIVERSION(, rw__softmax, softmax_body, (float *x, size_t n), (x, n))
+
+RW_INLINE float dot_body(const float *a, const float *b, size_t n)
+{
+    v8f acc, va, vb;
+    v8_splat(&acc, 0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8_load(&va, a + i);
+        v8_load(&vb, b + i);
+        acc += va * vb;
+    }
+    float s = v8_sum(&acc);
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
 }
 
 float rw__dot(const float *a, const float *b, size_t n)
 {
-    float s = 0.0f;
-    for (size_t i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    return dot_body(a, b, n);
 }
+
+/* p (n) = p * (d - sum(p * d)), the softmax backward of one row, in place in d. */
+RW_INLINE void softmax_backward_body(float *d, const float *p, size_t n)
+{
+    float s = dot_body(p, d, n);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f pv, dv;
+        v8_load(&pv, p + i);
+        v8_load(&dv, d + i);
+        dv = pv * (dv - s);
+        v8_store(d + i, &dv);
+    }
+    for (; i < n; i++)
+        d[i] = p[i] * (d[i] - s);
+}
+RW_MULTIVERSION(static, softmax_backward, softmax_backward_body,
+                (float *d, const float *p, size_t n), (d, p, n))
 
 void rw__attention_forward(float *out, float *att, const float *qkv, const int32_t *lens, size_t B,
                            size_t T, size_t C, size_t NH)
@@ -265,13 +456,8 @@ void rw__attention_backward(float *dqkv, float *scratch, const float *dout, cons
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tb, (int)hs, Tb, 1.0f, p, (int)T,
                         dout_bh, (int)C, 0.0f, dv, (int)C3);
             /* softmax backward, in place: ds = p * (dp - sum_j p dp) */
-            for (int i = 0; i < Tb; i++) {
-                const float *pr = p + (size_t)i * T;
-                float *dr = dp + (size_t)i * T;
-                float s = rw__dot(pr, dr, (size_t)Tb);
-                for (int j = 0; j < Tb; j++)
-                    dr[j] = pr[j] * (dr[j] - s);
-            }
+            for (int i = 0; i < Tb; i++)
+                softmax_backward(dp + (size_t)i * T, p + (size_t)i * T, (size_t)Tb);
             /* row-major: dq (Tb,hs) ld 3C = scale * ds (Tb,Tb) @ k (Tb,hs) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tb, (int)hs, Tb, scale, dp,
                         (int)T, k, (int)C3, 0.0f, dq, (int)C3);

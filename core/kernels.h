@@ -45,8 +45,6 @@ void rw__matmul_backward(float *dinp, int accumulate, float *dw, float *dbias, c
 void rw__gelu_forward(float *out, const float *inp, size_t n);
 /* dinp (n) = gelu'(inp) * dout; dinp may be dout. */
 void rw__gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
-/* x (n) += bias (C) on every row of a (n, C) matrix. */
-void rw__add_bias(float *x, const float *bias, size_t n, size_t C);
 
 /* Bidirectional multi-head attention over B sequences of padded length T
  * (sequence b has lens[b] real tokens; padded keys are masked, padded query
