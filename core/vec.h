@@ -43,6 +43,25 @@ RW_INLINE void v8_splat(v8f *v, float x)
  * so no vector is passed by value. */
 #define V8_SELECT(mask, a, b) ((v8f)(((mask) & (v8i)(a)) | (~(mask) & (v8i)(b))))
 
+/* *x = sqrt(x), correctly rounded like sqrtf: SSE's sqrtps on each half
+ * where there is SSE (every x86-64), lane by lane elsewhere. */
+RW_INLINE void v8_sqrt(v8f *x)
+{
+#if defined(__SSE__)
+    typedef float v4f __attribute__((vector_size(16)));
+    v4f lo, hi;
+    memcpy(&lo, x, 16);
+    memcpy(&hi, (char *)x + 16, 16);
+    lo = __builtin_ia32_sqrtps(lo);
+    hi = __builtin_ia32_sqrtps(hi);
+    memcpy(x, &lo, 16);
+    memcpy((char *)x + 16, &hi, 16);
+#else
+    for (int i = 0; i < 8; i++)
+        (*x)[i] = __builtin_sqrtf((*x)[i]);
+#endif
+}
+
 /* Horizontal sum in a fixed order (lanes 0..7). */
 RW_INLINE float v8_sum(const v8f *v)
 {
