@@ -281,6 +281,52 @@ int rw_model_copy(rw_model_t *dst, const rw_model_t *src)
     return 0;
 }
 
+int rw_model_moe_merge(rw_model_t **moe_p, const rw_model_t *const *experts, size_t n, int top_k,
+                       uint64_t seed)
+{
+    *moe_p = NULL;
+    if (n < 2 || n > 64)
+        return RW_EINVAL;
+    for (size_t e = 0; e < n; e++)
+        if (experts[e]->cfg.n_experts ||
+            memcmp(&experts[e]->cfg, &experts[0]->cfg, sizeof experts[0]->cfg) != 0)
+            return RW_EINVAL;
+    rw_model_config_t cfg = experts[0]->cfg;
+    cfg.n_experts = (int)n;
+    cfg.top_k = top_k;
+    rw_model_t *m;
+    int rc = rw_model_new(&m, &cfg);
+    if (rc < 0)
+        return rc;
+    const rw_layout_t *dl = &experts[0]->layout;
+    size_t L = (size_t)cfg.n_layers;
+    for (size_t i = 0; i < m->layout.n_tensors; i++) {
+        const rw_tensor_t *t = &m->layout.t[i], *d = &dl->t[i];
+        float *dst = m->mem + t->offset;
+        if (t->gate) {
+            rw_rng_t rng;
+            rw_rng_seed(&rng, seed);
+            rw_rng_normal(&rng, dst, t->n, 0.02f);
+        } else if (strncmp(t->name, "fc", 2) == 0) {
+            /* (L, X, ...): layer l's slice of expert e is dense model e's layer l */
+            size_t per = d->n / L;
+            for (size_t l = 0; l < L; l++)
+                for (size_t e = 0; e < n; e++)
+                    memcpy(dst + (l * n + e) * per, experts[e]->mem + d->offset + l * per,
+                           per * sizeof *dst);
+        } else {
+            for (size_t j = 0; j < t->n; j++) {
+                double sum = 0.0;
+                for (size_t e = 0; e < n; e++)
+                    sum += experts[e]->mem[d->offset + j];
+                dst[j] = (float)(sum / (double)n);
+            }
+        }
+    }
+    *moe_p = m;
+    return 0;
+}
+
 double rw_model_flops_forward(const rw_model_config_t *cfg, size_t B, size_t T)
 {
     double N = (double)B * (double)T, C = cfg->d_model, F = cfg->d_ff, L = cfg->n_layers;

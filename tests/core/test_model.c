@@ -147,3 +147,42 @@ Test(model, fresh_adapter_leaves_the_base_function_unchanged)
     rw_lora_destroy(&lo);
     rw_model_destroy(&m);
 }
+
+Test(model, moe_merged_from_identical_experts_computes_the_dense_model)
+{
+    rw_model_config_t c;
+    fx_tiny_config(&c);
+    rw_model_t *dense, *other, *moe;
+    cr_assert_eq(rw_model_new(&dense, &c), 0);
+    fx_scramble(dense->mem, &dense->layout, 4, 0.2f);
+    cr_assert_eq(rw_model_new(&other, &c), 0);
+    rw_model_copy(other, dense);
+    const rw_model_t *experts[3] = {dense, other, dense};
+    cr_assert_eq(rw_model_moe_merge(&moe, experts, 3, 2, 9), 0);
+    cr_assert_eq(moe->cfg.n_experts, 3);
+    rw_batch_t b;
+    rw_batch_init(&b, 8, (size_t)c.max_len);
+    fx_random_pairs(&b, 4, c.vocab, 1, 5);
+    float want[8], got[8];
+    rw_engine_t *e;
+    cr_assert_eq(rw_engine_new(&e, dense, NULL, 8, (size_t)c.max_len, 1, 0), 0);
+    cr_assert_eq(rw_engine_forward(e, &b, want), 0);
+    rw_engine_destroy(&e);
+    cr_assert_eq(rw_engine_new(&e, moe, NULL, 8, (size_t)c.max_len, 1, 0), 0);
+    cr_assert_eq(rw_engine_forward(e, &b, got), 0);
+    rw_engine_destroy(&e);
+    for (int i = 0; i < 8; i++) /* any routing mixes identical experts */
+        cr_assert_float_eq(got[i], want[i], 1e-5, "%d: moe %g, dense %g", i, got[i], want[i]);
+    /* expert 1 of layer 1 is model 1's layer-1 feed-forward */
+    other->p.fcw[rw_model_tensor(other, "fc_w")->n / 2] = 7.0f;
+    rw_model_destroy(&moe);
+    cr_assert_eq(rw_model_moe_merge(&moe, experts, 3, 2, 9), 0);
+    size_t per = rw_model_tensor(dense, "fc_w")->n / 2;
+    cr_assert_eq(moe->p.fcw[(1 * 3 + 1) * per], 7.0f);
+    rw_model_destroy(&moe);
+    cr_assert_eq(rw_model_moe_merge(&moe, experts, 1, 2, 9), RW_EINVAL);
+    cr_assert_null(moe);
+    rw_batch_fini(&b);
+    rw_model_destroy(&other);
+    rw_model_destroy(&dense);
+}
