@@ -13,7 +13,8 @@
  * one multi-threaded sgemm over the whole batch. Either way BLAS threads and
  * batch threads never run at once. Results depend on the thread count only
  * through the order of float additions: the same count gives bit-identical
- * results.
+ * results. OpenBLAS's thread count is process-wide, so run one engine at a
+ * time in a process (a worker runs one task at a time).
  */
 #ifndef RW_ENGINE_H
 #define RW_ENGINE_H

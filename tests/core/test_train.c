@@ -139,6 +139,83 @@ Test(train, learns_a_trivial_set_to_95_percent_in_seconds)
     rw_model_destroy(&m);
 }
 
+Test(train, lora_adapter_and_router_learn_on_a_frozen_base)
+{
+    rw_model_config_t cfg;
+    small_config(&cfg);
+    rw_model_t *m;
+    cr_assert_eq(rw_model_new(&m, &cfg), 0);
+    rw_model_init(m, 11);
+    float *base = malloc(m->layout.n_floats * sizeof *base);
+    memcpy(base, m->mem, m->layout.n_floats * sizeof *base);
+    synth_t train, held;
+    synth_make(&train, 2000, cfg.vocab, 12);
+    synth_make(&held, 400, cfg.vocab, 13);
+    /* a reward adapter */
+    rw_lora_config_t lc;
+    rw_lora_config_default(&lc);
+    lc.rank = 4;
+    rw_lora_t *lo;
+    cr_assert_eq(rw_lora_new(&lo, m, &lc), 0);
+    rw_lora_init(lo, m, 14);
+    rw_train_config_t tc;
+    small_train_config(&tc, 150);
+    rw_trainer_t *tr;
+    cr_assert_eq(rw_trainer_new(&tr, m, lo, &tc), 0);
+    feed_t f = {&train, 16, 0, 0, 0, 0, 0};
+    cr_assert_eq(rw_trainer_run(tr, 150, next_batch, on_step, &f), 0);
+    rw_trainer_destroy(&tr);
+    rw_engine_t *e;
+    cr_assert_eq(rw_engine_new(&e, m, lo, 64, (size_t)cfg.max_len, 2, 0), 0);
+    rw_eval_stats_t all;
+    cr_assert_eq(rw_eval_pairs(e, held.pairs, held.n, &all, NULL, 0), 0);
+    cr_log_info("reward adapter: held-out accuracy %.3f", all.accuracy);
+    cr_assert_geq(all.accuracy, 0.9);
+    /* a router adapter: which domain (set by the first prompt token) */
+    rw_lora_config_t rc;
+    rw_lora_config_default(&rc);
+    rc.rank = 4;
+    rc.head = RW_HEAD_CLASSIFIER;
+    rc.n_classes = 2;
+    rw_lora_t *router;
+    cr_assert_eq(rw_lora_new(&router, m, &rc), 0);
+    rw_lora_init(router, m, 15);
+    size_t n = 512;
+    rw_tok_example_t *ex = calloc(n, sizeof *ex);
+    for (size_t i = 0; i < n; i++) {
+        const rw_tok_pair_t *p = &train.pairs[i];
+        int32_t *pr = (int32_t *)p->prompt;
+        pr[0] = 6 + p->domain; /* the domain's marker */
+        ex[i] = (rw_tok_example_t){p->prompt, p->chosen, p->n_prompt, p->n_chosen, p->domain};
+    }
+    rw_train_config_t rtc;
+    small_train_config(&rtc, 60);
+    cr_assert_eq(rw_trainer_new(&tr, m, router, &rtc), 0);
+    rw_batch_t b;
+    rw_batch_init(&b, 32, (size_t)cfg.max_len);
+    for (long s = 0; s < 60; s++) {
+        cr_assert_eq(rw_batch_from_examples(&b, ex + (size_t)(s * 32) % (n - 32), 32), 0);
+        cr_assert_eq(rw_trainer_step(tr, &b, NULL), 0);
+    }
+    rw_trainer_destroy(&tr);
+    cr_assert_eq(rw_engine_set_lora(e, router), 0);
+    rw_eval_stats_t racc, per[2];
+    cr_assert_eq(rw_eval_classify(e, ex + n / 2, n / 2, &racc, per, 2), 0);
+    cr_log_info("router adapter: accuracy %.3f (%.3f, %.3f)", racc.accuracy, per[0].accuracy,
+                per[1].accuracy);
+    cr_assert_geq(racc.accuracy, 0.95);
+    cr_assert_eq(memcmp(base, m->mem, m->layout.n_floats * sizeof *base), 0, "base changed");
+    rw_batch_fini(&b);
+    free(ex);
+    rw_engine_destroy(&e);
+    rw_lora_destroy(&router);
+    rw_lora_destroy(&lo);
+    synth_free(&train);
+    synth_free(&held);
+    free(base);
+    rw_model_destroy(&m);
+}
+
 /* Trains a fresh model (and adapter, if lora_rank > 0) from seed for a few
  * steps; returns the trained block (caller frees). */
 static float *train_copy(const rw_model_config_t *cfg, int lora_rank, int threads, size_t *n)
