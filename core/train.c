@@ -408,6 +408,20 @@ done:
     return rc;
 }
 
+char *rw_step_stats_format(const rw_step_stats_t *st, char *buf, size_t n)
+{
+    int k = snprintf(buf, n,
+                     "step %ld  loss %.4f  acc %.3f  margin %.3f  grad %.3f  lr %.2e  "
+                     "%.1f pairs/s  %.1f GFLOP/s",
+                     st->step, st->loss, st->accuracy, st->margin, st->grad_norm, st->lr,
+                     st->pairs_per_s, st->gflops);
+    if (k >= 0 && (size_t)k < n && (st->lb_loss > 0 || st->gate_loss > 0))
+        k += snprintf(buf + k, n - (size_t)k, "  lb %.4f  gate %.4f", st->lb_loss, st->gate_loss);
+    if (k >= 0 && (size_t)k < n && st->skipped)
+        snprintf(buf + k, n - (size_t)k, "  SKIPPED (non-finite)");
+    return buf;
+}
+
 int rw_trainer_run(rw_trainer_t *tr, long n_steps, rw_next_batch_fn next, rw_on_step_fn on_step,
                    void *ctx)
 {
@@ -420,8 +434,12 @@ int rw_trainer_run(rw_trainer_t *tr, long n_steps, rw_next_batch_fn next, rw_on_
         rc = rw_trainer_step(tr, &tr->batch, &st);
         if (rc < 0)
             return rc;
-        if (on_step && (rc = on_step(ctx, &st)) != 0)
+        if (!on_step) {
+            char line[256];
+            RW_INFO("train", "%s", rw_step_stats_format(&st, line, sizeof line));
+        } else if ((rc = on_step(ctx, &st)) != 0) {
             return rc;
+        }
     }
     return 0;
 }

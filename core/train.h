@@ -67,6 +67,10 @@ typedef struct rw_step_stats {
     double gflops;      /* achieved matmul + attention GFLOP/s, forward and backward */
 } rw_step_stats_t;
 
+/* Writes one line describing st ("step 12  loss 0.4123  acc 0.875  ...") to
+ * buf (size n, always terminated); returns buf. */
+char *rw_step_stats_format(const rw_step_stats_t *st, char *buf, size_t n);
+
 typedef struct rw_trainer rw_trainer_t;
 
 /* A trainer for model (borrowed) or, if lora is not NULL, for that adapter
@@ -89,7 +93,8 @@ int rw_trainer_gradient(rw_trainer_t *tr, const rw_batch_t *batch, rw_step_stats
 /* Fills batch for attempt number `step` (updates plus skipped steps so far,
  * so a resumed run asks for the same data). Returns 0, or < 0 to stop. */
 typedef int (*rw_next_batch_fn)(void *ctx, long step, rw_batch_t *batch);
-/* Called after every step; a nonzero return stops the run. */
+/* Called after every step; a nonzero return stops the run. Without one,
+ * rw_trainer_run logs each step at info level. */
 typedef int (*rw_on_step_fn)(void *ctx, const rw_step_stats_t *st);
 /* Runs n_steps steps (attempts, skipped ones included) with batches from
  * next; on_step may be NULL. Returns 0, the first negative code from next

@@ -298,6 +298,8 @@ Test(train, non_finite_loss_skips_the_step_and_changes_nothing)
     cr_assert_eq(rw_trainer_step(tr, &b, &st), 0);
     cr_assert_eq(st.skipped, 1);
     cr_assert(!isfinite(st.loss));
+    char line[256];
+    cr_assert(strstr(rw_step_stats_format(&st, line, sizeof line), "SKIPPED"), "%s", line);
     cr_assert_eq(rw_trainer_updates(tr), 0);
     cr_assert_eq(rw_trainer_skipped(tr), 1);
     cr_assert_eq(memcmp(before, m->mem, m->layout.n_floats * sizeof *before), 0);
