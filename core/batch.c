@@ -96,3 +96,10 @@ int rw_batch_from_examples(rw_batch_t *b, const rw_tok_example_t *ex, size_t n)
                      ex[i].label);
     return 0;
 }
+
+void rw_batch_mask(const rw_batch_t *b, uint8_t *mask)
+{
+    for (size_t i = 0; i < b->B; i++)
+        for (size_t t = 0; t < b->T; t++)
+            mask[i * b->T + t] = t < (size_t)b->lens[i];
+}

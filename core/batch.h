@@ -61,6 +61,10 @@ int rw_batch_add(rw_batch_t *b, const int32_t *prompt, size_t n_prompt, const in
 /* Appends a pair as two sequences (chosen, then rejected). Returns the pair's
  * index in the batch, or RW_ETOOBIG when fewer than two slots are left. */
 int rw_batch_add_pair(rw_batch_t *b, const rw_tok_pair_t *p);
+/* The attention/pooling mask of b as bytes: mask (B, T) gets 1 for each
+ * sequence's tokens and 0 for its padding. The model reads the same mask
+ * from lens (the real tokens are always a prefix). */
+void rw_batch_mask(const rw_batch_t *b, uint8_t *mask);
 /* Clears b and fills it with pairs[0..n) (2n <= cap_B). Returns 0 or
  * RW_ETOOBIG. */
 int rw_batch_from_pairs(rw_batch_t *b, const rw_tok_pair_t *pairs, size_t n);

@@ -58,6 +58,12 @@ Test(batch, pairs_are_chosen_then_rejected_and_padded)
     cr_assert_eq(b.labels[1], 7);
     for (size_t t = 6; t < 16; t++)
         cr_assert_eq(b.ids[t], RW_TOK_PAD);
+    uint8_t mask[16];
+    rw_batch_mask(&b, mask);
+    for (size_t t = 0; t < 8; t++) {
+        cr_assert_eq(mask[t], t < 6);
+        cr_assert_eq(mask[8 + t], 1);
+    }
     cr_assert_eq(rw_batch_add_pair(&b, &p), 1);
     cr_assert_eq(rw_batch_add_pair(&b, &p), RW_ETOOBIG);
     rw_tok_pair_t two[3] = {p, p, p};
