@@ -28,7 +28,7 @@ size_t rw__mul(size_t a, size_t b, const char *file, int line);
 #define rw_grow(pp, cap, need)                                                                     \
     do {                                                                                           \
         if ((need) > *(cap)) {                                                                     \
-            size_t rw__nc = *(cap) ? *(cap)*2 : 16;                                                \
+            size_t rw__nc = *(cap) ? *(cap) * 2 : 16;                                              \
             while (rw__nc < (need))                                                                \
                 rw__nc *= 2;                                                                       \
             *(pp) = rw_realloc(*(pp), rw_array_size(rw__nc, sizeof(**(pp))));                      \

@@ -43,8 +43,8 @@ static void check_shape(int m, int n, int k, int trans_b)
                     n);
     for (int i = 0; i < m * n; i++)
         cr_assert(fabs(c[i] - r[i]) <= 1e-4 * (1.0 + sqrt((double)k)),
-                  "sgemm[%d] = %f, reference %f (core %s, %dx%dx%d)", i, c[i], r[i], rw_blas_core(),
-                  m, n, k);
+                  "sgemm[%d] = %f, reference %f (core %s, %dx%dx%d)", i, c[i], r[i],
+                  rw_blas_core(), m, n, k);
     free(a), free(b), free(bt), free(c), free(r);
 }
 
@@ -73,8 +73,7 @@ Test(blas, core_ranks_order_kernels)
 Test(blas, binary_switches_weak_kernel_and_respects_user_choice)
 {
     char *out = NULL, cmd0[512];
-    snprintf(cmd0, sizeof cmd0, "OPENBLAS_CORETYPE=Prescott %s --version --json",
-             rwt_bin("rewire"));
+    snprintf(cmd0, sizeof cmd0, "OPENBLAS_CORETYPE=Prescott %s --version --json", rwt_bin("rewire"));
     cr_assert_eq(rwt_run(cmd0, &out, NULL), 0);
     cr_assert(strstr(out, "\"openblas_core\": \"Prescott\""), "user's choice overridden:\n%s", out);
     free(out);

@@ -6,8 +6,8 @@
 
 Test(hash, values_are_fixed_forever)
 {
-    /* 0x82a2... computed independently in Python. These values are part of the data format: a
-     * record's train/eval split depends on them. If this test fails, splits changed. */
+    /* 0x82a2... computed independently in Python. These values are part of the data format: a record's train/eval split
+     * depends on them. If this test fails, splits changed. */
     cr_assert_eq(rw_hash("", 0), rw_hash_final(RW_HASH_SEED));
     cr_assert_eq(rw_hash("rewire", 6), rw_hash("rewire", 6));
     cr_assert_eq(rw_hash_update(rw_hash_update(RW_HASH_SEED, "re", 2), "wire", 4),

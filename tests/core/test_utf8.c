@@ -18,10 +18,10 @@ Test(utf8, accepts_valid_text)
 
 Test(utf8, rejects_bad_sequences_at_their_offset)
 {
-    cr_assert_eq(chk("ab\xff"), 2);            /* never valid */
-    cr_assert_eq(chk("ab\xc0\xaf"), 2);        /* overlong '/' */
-    cr_assert_eq(chk("a\xed\xa0\x80"), 1);     /* surrogate */
+    cr_assert_eq(chk("ab\xff"), 2);           /* never valid */
+    cr_assert_eq(chk("ab\xc0\xaf"), 2);       /* overlong '/' */
+    cr_assert_eq(chk("a\xed\xa0\x80"), 1);    /* surrogate */
     cr_assert_eq(chk("a\xf4\x90\x80\x80"), 1); /* above U+10FFFF */
-    cr_assert_eq(chk("abc\xe2\x80"), 3);       /* truncated */
-    cr_assert_eq(chk("\x80"), 0);              /* stray continuation */
+    cr_assert_eq(chk("abc\xe2\x80"), 3);      /* truncated */
+    cr_assert_eq(chk("\x80"), 0);             /* stray continuation */
 }
