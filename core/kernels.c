@@ -413,8 +413,8 @@ RW_MULTIVERSION(static, softmax_backward, softmax_backward_body,
 
 /* OpenBLAS clears C with a slow strided loop when beta is 0; for these small
  * per-head products a memset and beta 1 is a fifth faster. */
-void rw__attention_forward(float *out, float *att, const float *qkv, const int32_t *lens,
-                           size_t B, size_t T, size_t C, size_t NH)
+void rw__attention_forward(float *out, float *att, const float *qkv, const int32_t *lens, size_t B,
+                           size_t T, size_t C, size_t NH)
 {
     size_t hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
@@ -427,13 +427,13 @@ void rw__attention_forward(float *out, float *att, const float *qkv, const int32
             float *o = out + b * T * C + h * hs;
             memset(p, 0, (size_t)Tb * T * sizeof(float));
             /* row-major: p (Tb,Tb) ld T = scale * q (Tb,hs) @ k (Tb,hs)^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tb, Tb, (int)hs, scale, q,
-                        (int)C3, k, (int)C3, 1.0f, p, (int)T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tb, Tb, (int)hs, scale, q, (int)C3,
+                        k, (int)C3, 1.0f, p, (int)T);
             for (int i = 0; i < Tb; i++)
                 rw__softmax(p + (size_t)i * T, (size_t)Tb);
             /* row-major: o (Tb,hs) ld C = p (Tb,Tb) @ v (Tb,hs) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tb, (int)hs, Tb, 1.0f, p,
-                        (int)T, v, (int)C3, 1.0f, o, (int)C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tb, (int)hs, Tb, 1.0f, p, (int)T,
+                        v, (int)C3, 1.0f, o, (int)C);
         }
     }
 }
@@ -466,8 +466,8 @@ void rw__attention_backward(float *dqkv, float *scratch, const float *dout, cons
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tb, (int)hs, Tb, scale, dp,
                         (int)T, k, (int)C3, 1.0f, dq, (int)C3);
             /* row-major: dk (Tb,hs) ld 3C = scale * ds^T (Tb,Tb) @ q (Tb,hs) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tb, (int)hs, Tb, scale, dp,
-                        (int)T, q, (int)C3, 1.0f, dk, (int)C3);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tb, (int)hs, Tb, scale, dp, (int)T,
+                        q, (int)C3, 1.0f, dk, (int)C3);
         }
     }
 }
