@@ -29,7 +29,8 @@ static int buf_write(void *data, const char *buf, size_t len)
     pack_buf_t *b = data;
     if (len > b->left)
         return -1;
-    memcpy(b->p, buf, len);
+    if (len) /* an empty bin comes with a NULL pointer */
+        memcpy(b->p, buf, len);
     b->p += len;
     b->left -= len;
     return 0;

@@ -532,6 +532,15 @@ Test(msg, rules_across_fields_are_checked)
     sample_free();
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+#ifndef UNDER_ASAN
 /* VM size of this process in bytes. */
 static size_t vm_bytes(void)
 {
@@ -544,13 +553,6 @@ static size_t vm_bytes(void)
     }
     return pages * (size_t)sysconf(_SC_PAGESIZE);
 }
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
 #endif
 
 Test(msg, huge_claims_are_refused_without_allocating)
