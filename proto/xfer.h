@@ -94,7 +94,8 @@ void xfer_file_source_close(xfer_file_source_t *s);
 
 /* A sink into memory, grown as bytes arrive (never to more than the bytes
  * received: a declared size is not an allocation). Zero it to start; data
- * holds the artifact once committed; xfer_mem_sink_fini frees it. */
+ * holds the artifact once committed (the caller may take it and free() it,
+ * then zero the sink); xfer_mem_sink_fini frees it otherwise. */
 typedef struct xfer_mem_sink {
     uint8_t *data;
     size_t len, cap;

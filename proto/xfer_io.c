@@ -117,7 +117,7 @@ static int mem_write(void *sink, uint64_t off, const void *p, size_t n)
             cap *= 2;
         if (cap > s->size)
             cap = (size_t)s->size;
-        s->data = rw_realloc(s->data, cap);
+        s->data = rw_realloc(s->data, cap); /* glibc grows big blocks by mremap: no copy */
         s->cap = cap;
     }
     memcpy(s->data + s->len, p, n);
