@@ -378,3 +378,121 @@ Test(wire, an_artifact_crosses_tcp_and_a_corrupt_attempt_is_resent)
     xfer_mem_sink_fini(&s.sink);
     free(data);
 }
+
+/* A worker-style loop on a DEALER: HELLO, then messages until SHUTDOWN. */
+typedef struct worker {
+    void *sock;
+    wire_t *w;
+    int welcomes, errors;
+    wire_stats_t stats;
+} worker_t;
+
+static void *worker_main(void *arg)
+{
+    worker_t *k = arg;
+    msg_t m;
+    const char *caps[] = {"train"};
+    msg_init(&m, MSG_HELLO);
+    m.hello.worker_id = "w-junk";
+    m.hello.caps = (msg_strs_t){caps, 1};
+    m.hello.threads = 1;
+    k->errors += wire_send(k->w, NULL, &m, 0) != 0;
+    for (bool stop = false; !stop;) {
+        int rc = wire_recv(k->w, &m, NULL, 0);
+        if (rc == -EAGAIN) /* the receive timeout: the test is over or stuck */
+            break;
+        if (rc < 0)
+            continue;
+        k->welcomes += m.type == MSG_WELCOME;
+        stop = m.type == MSG_SHUTDOWN;
+        msg_fini(&m);
+    }
+    wire_stats(k->w, &k->stats);
+    return NULL;
+}
+
+/* Sends body to the peer id on a raw ROUTER; part 2 (if n2) makes it multipart. */
+static void raw_to(void *router, const zmq_msg_t *id, const void *body, size_t n, const void *b2,
+                   size_t n2)
+{
+    zmq_send(router, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id), ZMQ_SNDMORE);
+    zmq_send(router, body, n, n2 ? ZMQ_SNDMORE : 0);
+    if (n2)
+        zmq_send(router, b2, n2, 0);
+}
+
+Test(wire, random_bytes_leave_a_dealer_loop_up)
+{
+    void *ctx = zmq_ctx_new();
+    void *router = zmq_socket(ctx, ZMQ_ROUTER);
+    int ms = 5000, one = 1;
+    zmq_setsockopt(router, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    /* block at the high-water mark instead of dropping what the test sends */
+    zmq_setsockopt(router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    cr_assert_eq(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
+    char ep[256];
+    size_t len = sizeof ep;
+    zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, ep, &len);
+    worker_t k = {.sock = zmq_socket(ctx, ZMQ_DEALER)};
+    zmq_setsockopt(k.sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    k.w = wire_new(k.sock, "test-worker", NULL);
+    cr_assert_eq(zmq_connect(k.sock, ep), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, worker_main, &k);
+
+    zmq_msg_t id, hello;
+    zmq_msg_init(&id), zmq_msg_init(&hello);
+    cr_assert_geq(zmq_msg_recv(&id, router, 0), 0, "no HELLO");
+    cr_assert_geq(zmq_msg_recv(&hello, router, 0), 0);
+    uint8_t buf[700];
+    size_t junk = 0, multipart = 0;
+    for (int i = 0; i < 2000; i++, junk++) {
+        size_t n = rnd() % sizeof buf;
+        for (size_t j = 0; j < n; j++)
+            buf[j] = (uint8_t)rnd();
+        if (i % 2 && n >= 3)
+            buf[0] = 0x93, buf[1] = 0x01, buf[2] = (uint8_t)(rnd() % 26);
+        bool more = i % 7 == 0;
+        multipart += more;
+        raw_to(router, &id, buf, n, buf, more ? n / 2 + 1 : 0);
+    }
+    msg_t m;
+    msg_init(&m, MSG_WELCOME);
+    m.welcome.worker_id = "w-junk", m.welcome.session = 1, m.welcome.heartbeat_ms = 100;
+    cr_assert_eq(msg_encode(&m, buf, sizeof buf, &len, NULL), 0);
+    buf[1] = 3; /* a coordinator from the future is refused */
+    raw_to(router, &id, buf, len, NULL, 0);
+    /* junk that reads as another version is refused too: look for this one's answer */
+    zmq_msg_t reply;
+    zmq_msg_init(&reply);
+    bool refused = false;
+    for (int i = 0; i < 2100 && !refused; i++) {
+        cr_assert_geq(zmq_msg_recv(&reply, router, 0), 0, "no REFUSE"); /* id */
+        cr_assert_geq(zmq_msg_recv(&reply, router, 0), 0);
+        cr_assert_eq(msg_decode(&m, zmq_msg_data(&reply), zmq_msg_size(&reply), NULL), 0);
+        cr_assert_eq(m.type, MSG_REFUSE);
+        refused =
+            strcmp(m.refuse.reason, "protocol version 3 not supported (this peer speaks 1)") == 0;
+        msg_fini(&m);
+    }
+    cr_assert(refused);
+    buf[1] = 1;
+    raw_to(router, &id, buf, len, NULL, 0);
+    msg_init(&m, MSG_SHUTDOWN);
+    m.shutdown.reason = "done";
+    cr_assert_eq(msg_encode(&m, buf, sizeof buf, &len, NULL), 0);
+    raw_to(router, &id, buf, len, NULL, 0);
+    pthread_join(th, NULL);
+
+    cr_assert_eq(k.errors, 0);
+    cr_assert_eq(k.welcomes, 1, "the WELCOME after the junk got through");
+    cr_assert_eq(k.stats.received, 2);
+    cr_assert_eq(k.stats.dropped_total, junk + 1, "every junk frame and the future WELCOME");
+    cr_assert_eq(k.stats.dropped[WIRE_DROP_FRAMING], multipart);
+    cr_assert_eq(k.stats.refusals, k.stats.dropped[WIRE_DROP_VERSION]);
+    zmq_msg_close(&id), zmq_msg_close(&hello), zmq_msg_close(&reply);
+    wire_destroy(&k.w);
+    zmq_close(k.sock);
+    zmq_close(router);
+    zmq_ctx_term(ctx);
+}
