@@ -173,15 +173,15 @@ typedef struct msg_tensors {
  * msg__rule_<name> in msg_rules.c. */
 // clang-format off
 #define MSG_TABLE(MSG, F, END)                                                                     \
-    MSG(HELLO, hello, 1, RULE, "a worker introduces itself; domain and data_* when it brings "    \
-                               "a new domain's data (then all four are set)")                     \
+    MSG(HELLO, hello, 1, RULE, "a worker introduces itself; domain and data_* when it brings "     \
+                               "a new domain's data (then all four are set)")                      \
     F(hello, worker_id,     REQ, MT_NAME(MSG_NAME_MAX))                                            \
-    F(hello, caps,          REQ, MT_NAMES(1, 16, 32))   /* "train", "router", "score" */          \
+    F(hello, caps,          REQ, MT_NAMES(1, 16, 32))   /* "train", "router", "score" */           \
     F(hello, threads,       REQ, MT_U64(1, 1024))                                                  \
     F(hello, domain,        OPT, MT_NAME(MSG_NAME_MAX))                                            \
     F(hello, data_pairs,    OPT, MT_U64(1, 1000000000))                                            \
     F(hello, data_bytes,    OPT, MT_U64(1, MSG_ART_MAX))                                           \
-    F(hello, data_checksum, OPT, MT_U64(0, UINT64_MAX)) /* proto_checksum of the data */          \
+    F(hello, data_checksum, OPT, MT_U64(0, UINT64_MAX)) /* proto_checksum of the data */           \
     END(hello)                                                                                     \
     MSG(WELCOME, welcome, 2, NORULE, "the coordinator accepts a worker")                           \
     F(welcome, worker_id,    REQ, MT_NAME(MSG_NAME_MAX))                                           \
@@ -199,7 +199,7 @@ typedef struct msg_tensors {
     F(lease, attempt,     REQ, MT_U64(1, MSG_ATTEMPTS_MAX))                                        \
     F(lease, kind,        REQ, MT_ENUM(task_kind))                                                 \
     F(lease, domain,      OPT, MT_NAME(MSG_NAME_MAX))                                              \
-    F(lease, config,      REQ, MT_JSON(MSG_CONFIG_MAX)) /* the model configuration */             \
+    F(lease, config,      REQ, MT_JSON(MSG_CONFIG_MAX)) /* the model configuration */              \
     F(lease, deadline_ms, REQ, MT_U64(1000, 2592000000)) /* from receipt; at most 30 days */       \
     F(lease, shard,       OPT, MT_U64(1, UINT64_MAX))   /* artifact: training pairs */             \
     F(lease, eval_shard,  OPT, MT_U64(1, UINT64_MAX))   /* artifact: held-out pairs */             \
@@ -248,7 +248,7 @@ typedef struct msg_tensors {
     MSG(SHUTDOWN, shutdown, 11, NORULE, "the peer should finish up and exit")                      \
     F(shutdown, reason, REQ, MT_STR(1, MSG_REASON_MAX))                                            \
     END(shutdown)                                                                                  \
-    MSG(FETCH, fetch, 12, NORULE, "send me this artifact (a shard, a base model, a new domain's "   \
+    MSG(FETCH, fetch, 12, NORULE, "send me this artifact (a shard, a base model, a new domain's "  \
                                   "data)")                                                         \
     F(fetch, artifact, REQ, MT_U64(1, UINT64_MAX))                                                 \
     END(fetch)                                                                                     \

@@ -345,7 +345,7 @@ static int get_field(const field_ctx_t *c, const msgpack_object *o, char *body)
             *(int64_t *)p = o->via.i64;
             return 0;
         }
-        return wrong_type(c, "integer", o);
+        return wrong_type(c, "signed 64-bit integer", o);
     case MSG_FT_F64:
         return get_f64(c, o, p);
     case MSG_FT_BOOL:
