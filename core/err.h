@@ -10,7 +10,8 @@
 
 #define RW__ERR_BASE (-1000)
 
-/* XX(name, message): the one table the enum and both lookups come from. */
+/* XX(name, message): the one table the enum and both lookups come from.
+ * The values travel on the wire (ERROR and REFUSE carry them): append only. */
 #define RW_ERRNO_MAP(XX)                                                                           \
     XX(EINVAL, "invalid argument")                                                                 \
     XX(ENOMEM, "out of memory")                                                                    \
@@ -29,7 +30,9 @@
     XX(EUSAGE, "bad command-line usage")                                                           \
     XX(ENUMERIC, "non-finite value")                                                               \
     XX(ENOTFOUND, "not found")                                                                     \
-    XX(EEXIST, "already exists")
+    XX(EEXIST, "already exists")                                                                   \
+    XX(EMSGTYPE, "unknown message type")                                                           \
+    XX(EFIELD, "invalid message field")
 
 typedef enum {
     RW__ERR_FIRST = RW__ERR_BASE,

@@ -4,6 +4,11 @@
  * large artifacts live here and nowhere else; nothing outside proto/ calls
  * msgpack-c. Every message carries PROTO_VERSION and a peer on another
  * version is refused.
+ *
+ *   msg.h       every message, declared once in a table; encode, decode, check
+ *   wire.h      messages over ZeroMQ sockets; bad ones counted, logged once, dropped
+ *   xfer.h      artifacts in chunks with credit flow control and a checksum
+ *   checksum.h  XXH64, the artifact checksum
  */
 #ifndef RW_PROTO_H
 #define RW_PROTO_H

@@ -1,0 +1,302 @@
+/* wire.c — messages over ZeroMQ sockets; see wire.h.
+ *
+ * The body frame of a received message becomes the message's own: the
+ * decoded bins point into it and msg_fini closes it, so an artifact chunk
+ * is never copied between the socket and the sink. Drops are logged once
+ * per (peer, reason): a peer spraying garbage fills the counters, not the
+ * log. The set that remembers what was logged is bounded; once full, new
+ * (peer, reason) pairs are only counted.
+ */
+#include "wire.h"
+
+#include "alloc.h"
+#include "err.h"
+#include "hash.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define WIRE_LOGGED_MAX 1024 /* (peer, reason) pairs remembered; a power of two */
+
+struct wire {
+    void *sock;
+    int type;
+    char who[32];
+    wire_stats_t st;
+    uint64_t logged[WIRE_LOGGED_MAX]; /* hashes; 0 is empty */
+    size_t n_logged;
+    bool full_noted;
+};
+
+static const char *const drop_names[] = {
+#define XX(name, text) text,
+    WIRE_DROP_MAP(XX)
+#undef XX
+};
+
+const char *wire_drop_name(wire_drop_t reason)
+{
+    return (unsigned)reason < WIRE_DROP__COUNT ? drop_names[reason] : "unknown";
+}
+
+wire_t *wire_new(void *sock, const char *who, int *err)
+{
+    int type = 0, one = 1;
+    size_t len = sizeof type;
+    int64_t max = (int64_t)MSG_MAX_BYTES;
+    if (zmq_getsockopt(sock, ZMQ_TYPE, &type, &len) != 0 ||
+        zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0 ||
+        (type == ZMQ_ROUTER && zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0)) {
+        if (err)
+            *err = -zmq_errno();
+        return NULL;
+    }
+    wire_t *w = rw_new(wire_t);
+    w->sock = sock;
+    w->type = type;
+    snprintf(w->who, sizeof w->who, "%s", who ? who : "wire");
+    if (err)
+        *err = 0;
+    return w;
+}
+
+void wire_destroy(wire_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void wire_stats(const wire_t *w, wire_stats_t *st)
+{
+    *st = w->st;
+}
+
+const char *wire_peer_name(const wire_peer_t *p, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < p->id_len && i < 8 && used + 3 <= n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%02x", p->id[i]);
+    if (p->addr[0] && used < n)
+        snprintf(buf + used, n - used, "@%s", p->addr);
+    else if (!p->id_len && n)
+        snprintf(buf, n, "peer");
+    return buf;
+}
+
+/* Whether (peer, reason) is new: remembers it and says so once. */
+static bool first_time(wire_t *w, const wire_peer_t *p, wire_drop_t reason)
+{
+    uint64_t h = rw_hash_update(RW_HASH_SEED, p->id, p->id_len);
+    h = rw_hash_update(h, p->addr, strlen(p->addr));
+    h = rw_hash_final(rw_hash_update(h, &reason, sizeof reason)) | 1;
+    size_t i = h & (WIRE_LOGGED_MAX - 1);
+    for (size_t probe = 0; probe < WIRE_LOGGED_MAX; probe++, i = (i + 1) & (WIRE_LOGGED_MAX - 1)) {
+        if (w->logged[i] == h)
+            return false;
+        if (w->logged[i] == 0)
+            break;
+    }
+    if (w->n_logged >= WIRE_LOGGED_MAX * 3 / 4) {
+        if (!w->full_noted)
+            RW_WARN(w->who,
+                    "dropped messages from %d peers; further peers are counted, "
+                    "not logged",
+                    WIRE_LOGGED_MAX * 3 / 4);
+        w->full_noted = true;
+        return false;
+    }
+    w->logged[i] = h;
+    w->n_logged++;
+    return true;
+}
+
+static void note_drop(wire_t *w, const wire_peer_t *p, wire_drop_t reason, const char *why)
+{
+    char name[64];
+    w->st.dropped[reason]++;
+    w->st.dropped_total++;
+    if (!first_time(w, p, reason)) {
+        w->st.unlogged++;
+        return;
+    }
+    RW_WARN(w->who,
+            "dropped a message from %s: %s: %s (more like it from this peer are "
+            "counted, not logged)",
+            wire_peer_name(p, name, sizeof name), wire_drop_name(reason), why);
+}
+
+void wire_drop(wire_t *w, const wire_peer_t *from, const char *why)
+{
+    wire_peer_t none = {.id_len = 0};
+    note_drop(w, from ? from : &none, WIRE_DROP_REFUSED, why);
+}
+
+static wire_drop_t reason_of(int code)
+{
+    switch (code) {
+    case RW_ETOOBIG:
+        return WIRE_DROP_TOOBIG;
+    case RW_ETRUNC:
+        return WIRE_DROP_TRUNC;
+    case RW_EVERSION:
+        return WIRE_DROP_VERSION;
+    case RW_EMSGTYPE:
+        return WIRE_DROP_TYPE;
+    case RW_EFIELD:
+        return WIRE_DROP_FIELD;
+    default:
+        return WIRE_DROP_MALFORMED;
+    }
+}
+
+typedef struct frame_ctx {
+    zmq_msg_t *frame;
+    bool ready;
+} frame_ctx_t;
+
+static void *frame_alloc(void *ctx, size_t len)
+{
+    frame_ctx_t *c = ctx;
+    if (zmq_msg_init_size(c->frame, len) != 0)
+        return NULL;
+    c->ready = true;
+    return zmq_msg_data(c->frame);
+}
+
+int wire_send(wire_t *w, const wire_peer_t *to, const msg_t *m, int flags)
+{
+    zmq_msg_t frame;
+    frame_ctx_t c = {&frame, false};
+    char why[MSG_WHY_MAX];
+    size_t len;
+    int rc = msg_encode_with(m, frame_alloc, &c, &len, why);
+    if (rc < 0) {
+        RW_ERROR(w->who, "not sending an invalid %s: %s", msg_type_name(m->type), why);
+        goto fail_encode;
+    }
+    if (w->type == ZMQ_ROUTER) {
+        if (!to || !to->id_len) {
+            rc = RW_EINVAL;
+            goto fail_encode;
+        }
+        if (zmq_send(w->sock, to->id, to->id_len, ZMQ_SNDMORE | flags) < 0) {
+            rc = -zmq_errno();
+            goto fail_encode;
+        }
+    }
+    if (zmq_msg_send(&frame, w->sock, flags) < 0) {
+        rc = -zmq_errno();
+        goto fail_encode;
+    }
+    w->st.sent++;
+    return 0;
+
+fail_encode:
+    if (c.ready)
+        zmq_msg_close(&frame);
+    return rc;
+}
+
+static void frame_release(void *p)
+{
+    zmq_msg_close(p);
+    free(p);
+}
+
+/* Discards the rest of a multipart message. */
+static void drain(void *sock)
+{
+    int more = 1;
+    size_t len = sizeof more;
+    while (more && zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &len) == 0 && more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        zmq_msg_recv(&part, sock, 0);
+        zmq_msg_close(&part);
+    }
+}
+
+/* Receives [id] (ROUTER) and the body frame; returns 0, -errno, or
+ * RW_EPROTO for a message of the wrong shape (drained). */
+static int recv_frames(wire_t *w, zmq_msg_t *body, wire_peer_t *from, int flags)
+{
+    if (w->type == ZMQ_ROUTER) {
+        zmq_msg_t id;
+        zmq_msg_init(&id);
+        if (zmq_msg_recv(&id, w->sock, flags) < 0) {
+            int e = zmq_errno();
+            zmq_msg_close(&id);
+            return -e;
+        }
+        from->id_len = zmq_msg_size(&id) < sizeof from->id ? zmq_msg_size(&id) : sizeof from->id;
+        memcpy(from->id, zmq_msg_data(&id), from->id_len);
+        bool more = zmq_msg_more(&id);
+        zmq_msg_close(&id);
+        if (!more)
+            return RW_EPROTO;
+        flags = 0; /* the rest of a message is there once its first frame is */
+    }
+    if (zmq_msg_recv(body, w->sock, flags) < 0)
+        return -zmq_errno();
+    const char *addr = zmq_msg_gets(body, "Peer-Address");
+    if (addr)
+        snprintf(from->addr, sizeof from->addr, "%s", addr);
+    if (zmq_msg_more(body)) {
+        drain(w->sock);
+        return RW_EPROTO;
+    }
+    return 0;
+}
+
+/* Answers a peer on another version, unless it was refusing us. */
+static void refuse_version(wire_t *w, const wire_peer_t *from, const msg_t *m)
+{
+    if (m->type == MSG_REFUSE)
+        return;
+    msg_t r;
+    char reason[MSG_WHY_MAX];
+    msg_refuse_version(&r, m->version, reason);
+    if (wire_send(w, from, &r, ZMQ_DONTWAIT) == 0)
+        w->st.refusals++;
+    msg_fini(&r);
+}
+
+int wire_recv(wire_t *w, msg_t *m, wire_peer_t *from, int flags)
+{
+    wire_peer_t scratch;
+    char why[MSG_WHY_MAX];
+    if (!from)
+        from = &scratch;
+    memset(from, 0, sizeof *from);
+    msg_init(m, MSG_NONE);
+    zmq_msg_t *body = rw_new(zmq_msg_t);
+    zmq_msg_init(body);
+    int rc = recv_frames(w, body, from, flags);
+    if (rc == RW_EPROTO) {
+        note_drop(w, from, WIRE_DROP_FRAMING, "not one body frame");
+        goto fail_recv;
+    }
+    if (rc < 0)
+        goto fail_recv;
+    rc = msg_decode(m, zmq_msg_data(body), zmq_msg_size(body), why);
+    if (rc < 0) {
+        if (rc == RW_EVERSION)
+            refuse_version(w, from, m);
+        note_drop(w, from, reason_of(rc), why);
+        goto fail_recv;
+    }
+    msg_hold(m, body, frame_release);
+    w->st.received++;
+    return 0;
+
+fail_recv:
+    frame_release(body);
+    return rc;
+}

@@ -1,0 +1,109 @@
+/* wire.h — messages over ZeroMQ sockets, and what becomes of the bad ones.
+ *
+ * A wire_t wraps one socket (ROUTER, DEALER, or any type whose messages are
+ * one frame) and is used from that socket's thread only. On a ROUTER a
+ * message is [routing id][body]; elsewhere it is [body]; the body is one
+ * encoded message (msg.h). wire_send validates and encodes straight into
+ * the outgoing frame. wire_recv hands back a decoded message that owns its
+ * frame, or drops what cannot be one: a message with the wrong number of
+ * frames, too big, truncated, malformed, of another version, of an unknown
+ * type or with an invalid field is counted by reason, logged once per
+ * sender and reason, and dropped, and the caller simply receives again. A
+ * peer speaking another protocol version is answered with a REFUSE that
+ * names both versions (unless what it sent was itself a REFUSE).
+ *
+ * A service loop:
+ *
+ *     wire_t *w = wire_new(sock, "coordinator", &err);  // before bind/connect
+ *     zmq_bind(sock, "tcp://127.0.0.1:5555");
+ *     for (;;) {
+ *         msg_t m;
+ *         wire_peer_t from;
+ *         int rc = wire_recv(w, &m, &from, 0);
+ *         if (rc < 0)
+ *             continue;          // dropped (counted, logged once) or interrupted
+ *         switch (m.type) { ... wire_send(w, &from, &reply, 0); ... }
+ *         msg_fini(&m);
+ *     }
+ */
+#ifndef RW_PROTO_WIRE_H
+#define RW_PROTO_WIRE_H
+
+#include "msg.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Why a received message was dropped. REFUSED is the service's own
+ * verdict on a message that was valid on the wire (wire_drop). */
+#define WIRE_DROP_MAP(XX)                                                                          \
+    XX(FRAMING, "wrong number of frames")                                                          \
+    XX(TOOBIG, "too big")                                                                          \
+    XX(TRUNC, "truncated")                                                                         \
+    XX(MALFORMED, "malformed")                                                                     \
+    XX(VERSION, "another protocol version")                                                        \
+    XX(TYPE, "unknown message type")                                                               \
+    XX(FIELD, "invalid field")                                                                     \
+    XX(REFUSED, "refused by the service")
+
+typedef enum {
+#define XX(name, text) WIRE_DROP_##name,
+    WIRE_DROP_MAP(XX)
+#undef XX
+        WIRE_DROP__COUNT
+} wire_drop_t;
+
+/* Who sent a message (or is to get one). */
+typedef struct wire_peer {
+    uint8_t id[255]; /* ROUTER routing id; id_len 0 on other sockets */
+    size_t id_len;
+    char addr[64]; /* the peer's IP from ZeroMQ, or "" (inproc, ipc) */
+} wire_peer_t;
+
+typedef struct wire_stats {
+    uint64_t sent, received; /* messages that passed */
+    uint64_t dropped[WIRE_DROP__COUNT];
+    uint64_t dropped_total;
+    uint64_t refusals; /* REFUSEs sent to peers on another version */
+    uint64_t unlogged; /* drops not logged because their peer and reason were */
+} wire_stats_t;
+
+typedef struct wire wire_t;
+
+/* Wraps sock (borrowed: the caller closes it after wire_destroy), logging
+ * as who. Sets ZMQ_MAXMSGSIZE to MSG_MAX_BYTES, so ZeroMQ cuts off a peer
+ * that announces a bigger frame before allocating it, and on a ROUTER
+ * ZMQ_ROUTER_MANDATORY, so a reply to a peer that left fails instead of
+ * vanishing: call it before bind or connect. Returns NULL with *err set
+ * (-errno from ZeroMQ) on failure. */
+wire_t *wire_new(void *sock, const char *who, int *err);
+/* Accepts NULL; NULLs *self_p. */
+void wire_destroy(wire_t **self_p);
+
+/* Sends m (checked against the table first) to `to` (a ROUTER needs its
+ * routing id; other sockets take NULL). flags: 0 or ZMQ_DONTWAIT. Returns
+ * 0; msg_check's error for an invalid message (logged; nothing sent);
+ * RW_EINVAL for a ROUTER without a peer; or -errno from ZeroMQ (EAGAIN,
+ * EHOSTUNREACH for a peer that is gone, EINTR, ETERM). */
+int wire_send(wire_t *w, const wire_peer_t *to, const msg_t *m, int flags);
+
+/* Receives one message into *m (msg_fini it) and its sender into *from
+ * (may be NULL). flags: 0 or ZMQ_DONTWAIT. Returns 0; -errno when nothing
+ * came (EAGAIN after ZMQ_DONTWAIT or ZMQ_RCVTIMEO, EINTR, ETERM); or, when
+ * a message came and was dropped, the decoder's RW_ code (RW_EVERSION: m
+ * holds the peer's version and the REFUSE went out). Receive again after
+ * either. */
+int wire_recv(wire_t *w, msg_t *m, wire_peer_t *from, int flags);
+
+/* Counts a message the service refuses although it was valid on the wire
+ * (a result for an unknown task) as REFUSED, and logs it once per peer:
+ * "dropped a message from 0a1b2c3d@10.0.0.7: <why>". */
+void wire_drop(wire_t *w, const wire_peer_t *from, const char *why);
+
+void wire_stats(const wire_t *w, wire_stats_t *st);
+/* "too big" for a reason; never NULL. */
+const char *wire_drop_name(wire_drop_t reason);
+/* "0a1b2c3d@10.0.0.7", "@10.0.0.7" or "peer" into buf (n bytes); returns buf. */
+const char *wire_peer_name(const wire_peer_t *p, char *buf, size_t n);
+
+#endif
