@@ -123,8 +123,8 @@ static int write_bundles(coord_job_t *j, const paths_t *p, char *why, size_t why
         snprintf(bdir, sizeof bdir, "%s/%s", dir, rw_bundle_kind_name(src[k].kind));
         rc = rw_bundle_write(&src[k], bdir, err, sizeof err);
         if (rc < 0)
-            snprintf(why, whylen, "cannot write the %s bundle: %s", rw_bundle_kind_name(src[k].kind),
-                     err);
+            snprintf(why, whylen, "cannot write the %s bundle: %s",
+                     rw_bundle_kind_name(src[k].kind), err);
         else
             RW_INFO(WHO, "bundle %s written", bdir);
     }
@@ -174,10 +174,11 @@ static int eval_bundles(coord_job_t *j, json_t *bundles, char *why, size_t whyle
             snprintf(why, whylen, "cannot evaluate the %s bundle: %s", kind, rw_strerror(rc));
         } else {
             const json_t *m = rw_bundle_manifest(b);
-            json_array_append_new(
-                bundles, json_pack("{s:s,s:s,s:I,s:I,s:o}", "kind", kind, "path", dir,
-                                   "params_total", manifest_params(m, "total"), "params_per_pair",
-                                   manifest_params(m, "per_pair"), "eval", rw_bundle_eval_json(&e)));
+            json_array_append_new(bundles,
+                                  json_pack("{s:s,s:s,s:I,s:I,s:o}", "kind", kind, "path", dir,
+                                            "params_total", manifest_params(m, "total"),
+                                            "params_per_pair", manifest_params(m, "per_pair"),
+                                            "eval", rw_bundle_eval_json(&e)));
             RW_INFO(WHO, "%s: mean accuracy %.4f on held-out pairs", kind, e.mean_accuracy);
         }
         rw_bundle_eval_fini(&e);
@@ -222,15 +223,14 @@ static json_t *results_json(coord_job_t *j, json_t *bundles, double merge_s, dou
             tasks,
             json_pack("{s:I,s:s,s:o,s:i,s:s,s:f,s:f,s:I,s:o,s:f,s:I}", "id", (json_int_t)(i + 1),
                       "kind", msg_task_kind_name(t->kind), "domain",
-                      t->domain[0] ? json_string(t->domain) : json_null(), "attempts",
-                      t->attempts, "worker", worker ? worker : "", "seconds",
+                      t->domain[0] ? json_string(t->domain) : json_null(), "attempts", t->attempts,
+                      "worker", worker ? worker : "", "seconds",
                       metric(d, "seconds") > 0 ? metric(d, "seconds")
                                                : json_number_value(json_object_get(d, "lease_s")),
                       "pairs_per_s", metric(d, "pairs_per_s"), "steps",
                       (json_int_t)metric(d, "steps"), "loss_curve",
-                      curve ? json_incref(curve) : json_array(),
-                      "train_accuracy", metric(d, "train_accuracy"), "params",
-                      (json_int_t)metric(d, "params")));
+                      curve ? json_incref(curve) : json_array(), "train_accuracy",
+                      metric(d, "train_accuracy"), "params", (json_int_t)metric(d, "params")));
         if (!worker)
             continue;
         json_t *w = json_object_get(workers, worker);
@@ -262,8 +262,8 @@ static json_t *results_json(coord_job_t *j, json_t *bundles, double merge_s, dou
     json_t *stages = json_pack(
         "[{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f}]", "name", "prepare",
         "seconds", j->prepare_s, "name", "stage0", "seconds", window(j, s0, 1), "name", "stage1",
-        "seconds", window(j, s1, 3), "name", "router", "seconds", window(j, rt, 3), "name",
-        "merge", "seconds", merge_s, "name", "eval", "seconds", eval_s);
+        "seconds", window(j, s1, 3), "name", "router", "seconds", window(j, rt, 3), "name", "merge",
+        "seconds", merge_s, "name", "eval", "seconds", eval_s);
     json_t *job = json_pack("{s:s,s:I,s:s,s:o,s:s,s:f}", "id", j->id, "seed", (json_int_t)j->seed,
                             "data", j->data_desc, "domains", doms, "started", j->started_iso,
                             "wall_s", wall() - j->started_ts + j->prepare_s);

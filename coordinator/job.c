@@ -72,8 +72,8 @@ int coord_job_new(const coord_job_opts_t *o, coord_job_t **out, char *why, size_
             known |= strcmp(key, config_keys[i]) == 0;
         if (!known || !json_is_object(v)) {
             rc = fail(why, whylen, RW_EINVAL,
-                      "job configuration: '%s' is not a task kind or \"all\" with an object%s",
-                      key, "");
+                      "job configuration: '%s' is not a task kind or \"all\" with an object%s", key,
+                      "");
             goto fail;
         }
     }
@@ -273,8 +273,8 @@ static int plan_job(coord_job_t *j, coord_t *c)
     gate_deps[0] = seed;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!(gate_deps[1 + i] = coord_add_task(c, MSG_TASK_EXPERT, j->domains[i], "train", &seed,
-                                                1)))
+        if (!(gate_deps[1 + i] =
+                  coord_add_task(c, MSG_TASK_EXPERT, j->domains[i], "train", &seed, 1)))
             rc = RW_EINVAL;
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (!coord_add_task(c, MSG_TASK_DOMAIN_RM, j->domains[i], "train", &seed, 1))
@@ -311,12 +311,11 @@ static int job_start(void *job, coord_t *c)
     json_t *doms = json_array();
     for (size_t i = 0; i < j->n_domains; i++)
         json_array_append_new(doms, json_string(j->domains[i]));
-    int rc = coord_record(c, "job",
-                          json_pack("{s:s,s:I,s:s,s:o,s:s,s:f,s:f}", "id", id, "seed",
-                                    (json_int_t)j->seed, "data", j->data_desc, "domains", doms,
-                                    "started", iso, "started_ts",
-                                    (double)tv.tv_sec + tv.tv_usec / 1e6, "prepare_s",
-                                    j->prepare_s));
+    int rc = coord_record(
+        c, "job",
+        json_pack("{s:s,s:I,s:s,s:o,s:s,s:f,s:f}", "id", id, "seed", (json_int_t)j->seed, "data",
+                  j->data_desc, "domains", doms, "started", iso, "started_ts",
+                  (double)tv.tv_sec + tv.tv_usec / 1e6, "prepare_s", j->prepare_s));
     if (rc == 0)
         rc = make_shards(j, c);
     if (rc == 0)

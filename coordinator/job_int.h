@@ -13,9 +13,9 @@
 typedef struct job_task {
     msg_task_kind_t kind;
     char domain[MSG_NAME_MAX + 1];
-    json_t *curve;     /* [[step, loss], ...] of the live attempt */
-    uint64_t stride;   /* steps between kept points (doubles when full) */
-    json_t *done;      /* the task's "done" record, once done */
+    json_t *curve;   /* [[step, loss], ...] of the live attempt */
+    uint64_t stride; /* steps between kept points (doubles when full) */
+    json_t *done;    /* the task's "done" record, once done */
     double first_lease_ts, done_ts;
     int attempts;
 } job_task_t;

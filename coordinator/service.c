@@ -67,8 +67,7 @@ static int apply(coord_t *c, const json_t *rec)
         rc = rc < 0 ? rc : 0;
     } else if (strcmp(ev, "done") == 0) {
         uint64_t art = (uint64_t)json_integer_value(json_object_get(rec, "artifact_id"));
-        rc = worker ? plan_complete(c->plan, task, attempt, worker, art, coord__now(c))
-                    : RW_EPARSE;
+        rc = worker ? plan_complete(c->plan, task, attempt, worker, art, coord__now(c)) : RW_EPARSE;
     } else if (strcmp(ev, "release") == 0) {
         rc = worker ? plan_release(c->plan, task, attempt, worker) : RW_EPARSE;
     }
@@ -134,8 +133,7 @@ static void send_lease(coord_t *c, peer_t *p, const plan_task_t *t)
         rc = coord__send(c, &p->addr, &m);
     msg_fini(&m);
     if (rc < 0) {
-        RW_WARN(WHO, "could not lease task %" PRIu64 " to %s: %s", t->id, p->name,
-                rw_strerror(rc));
+        RW_WARN(WHO, "could not lease task %" PRIu64 " to %s: %s", t->id, p->name, rw_strerror(rc));
         coord__record(c, "release",
                       json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)t->id, "attempt",
                                 (int)t->attempt, "worker", p->name, "why", rw_strerror(rc)));
@@ -167,9 +165,9 @@ void coord__schedule(coord_t *c)
             if (!t)
                 continue;
             uint64_t id = t->id;
-            json_t *rec = json_pack("{s:I,s:i,s:s,s:i}", "task", (json_int_t)id, "attempt",
-                                    (int)t->attempt + 1, "worker", p->name, "threads",
-                                    (int)p->threads);
+            json_t *rec =
+                json_pack("{s:I,s:i,s:s,s:i}", "task", (json_int_t)id, "attempt",
+                          (int)t->attempt + 1, "worker", p->name, "threads", (int)p->threads);
             if (coord__record(c, "lease", rec) < 0)
                 continue;
             send_lease(c, p, plan_task(c->plan, id));
@@ -549,9 +547,9 @@ int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job,
     uv_async_init(&c->loop, &c->stop_async, on_stop);
     uv_signal_init(&c->loop, &c->sigint);
     uv_signal_init(&c->loop, &c->sigterm);
-    uv_handle_t *hs[] = {(uv_handle_t *)&c->poll,       (uv_handle_t *)&c->hb_timer,
+    uv_handle_t *hs[] = {(uv_handle_t *)&c->poll,         (uv_handle_t *)&c->hb_timer,
                          (uv_handle_t *)&c->status_timer, (uv_handle_t *)&c->idle,
-                         (uv_handle_t *)&c->stop_async, (uv_handle_t *)&c->sigint,
+                         (uv_handle_t *)&c->stop_async,   (uv_handle_t *)&c->sigint,
                          (uv_handle_t *)&c->sigterm};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
         hs[i]->data = c;
@@ -610,9 +608,9 @@ void coord_destroy(coord_t **self_p)
     coord_t *c = *self_p;
     if (c->open_handles > 0) {
         /* never run, or stopped early: close what is open and let it finish */
-        uv_handle_t *hs[] = {(uv_handle_t *)&c->poll,       (uv_handle_t *)&c->hb_timer,
+        uv_handle_t *hs[] = {(uv_handle_t *)&c->poll,         (uv_handle_t *)&c->hb_timer,
                              (uv_handle_t *)&c->status_timer, (uv_handle_t *)&c->idle,
-                             (uv_handle_t *)&c->stop_async, (uv_handle_t *)&c->sigint,
+                             (uv_handle_t *)&c->stop_async,   (uv_handle_t *)&c->sigint,
                              (uv_handle_t *)&c->sigterm};
         for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
             close_handle(c, hs[i]);

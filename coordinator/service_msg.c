@@ -20,8 +20,8 @@
 
 #define WHO "coordinator"
 
-static void send_error(coord_t *c, const wire_peer_t *to, int code, const char *text,
-                       uint64_t task, uint32_t attempt)
+static void send_error(coord_t *c, const wire_peer_t *to, int code, const char *text, uint64_t task,
+                       uint32_t attempt)
 {
     msg_t m;
     msg_init(&m, MSG_ERROR);
@@ -123,8 +123,8 @@ static void on_result(coord_t *c, peer_t *p, const msg_result_t *m, const wire_p
     if (rc < 0) {
         c->st.stale++;
         wire_drop(c->w, from, "RESULT for a task attempt it does not hold");
-        send_error(c, from, rc, "result refused: not the live attempt of a task you hold",
-                   m->task, (uint32_t)m->attempt);
+        send_error(c, from, rc, "result refused: not the live attempt of a task you hold", m->task,
+                   (uint32_t)m->attempt);
         return;
     }
     if (store_verify(c->store, m->artifact, NULL) < 0) {
@@ -135,10 +135,10 @@ static void on_result(coord_t *c, peer_t *p, const msg_result_t *m, const wire_p
     }
     const plan_task_t *t = plan_task(c->plan, m->task);
     double seconds = (double)(coord__now(c) - t->leased_ms) / 1000.0;
-    json_t *rec = json_pack("{s:I,s:i,s:s,s:I,s:f,s:o}", "task", (json_int_t)m->task, "attempt",
-                            (int)m->attempt, "worker", p->name, "artifact_id",
-                            (json_int_t)m->artifact, "lease_s", seconds, "metrics",
-                            metrics_json(&m->metrics));
+    json_t *rec =
+        json_pack("{s:I,s:i,s:s,s:I,s:f,s:o}", "task", (json_int_t)m->task, "attempt",
+                  (int)m->attempt, "worker", p->name, "artifact_id", (json_int_t)m->artifact,
+                  "lease_s", seconds, "metrics", metrics_json(&m->metrics));
     json_object_set_new(rec, "artifact", json_sprintf("%016" PRIx64, m->artifact));
     if (c->ops->result)
         c->ops->result(c->job, t, m, rec);

@@ -58,6 +58,8 @@ static void start_fetch(coord_t *c, peer_t *p, uint64_t artifact)
         msg_init(&m, MSG_ERROR);
         m.error.code = rc < -1 ? rc : RW_EIO;
         m.error.text = text;
+        m.error.req = artifact; /* the FETCH it answers */
+        m.error.has_req = true;
         coord__send(c, &p->addr, &m);
         wire_drop(c->w, &p->addr, "FETCH of an artifact that is not in the store");
         return;

@@ -61,8 +61,8 @@ static int member(json_t *files, const char *role, const char *path, char *why, 
     char buf[512];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    json_array_append_new(files, json_pack("{s:s,s:I}", "role", role, "hash",
-                                           (json_int_t)(rw_hash(buf, n) >> 1)));
+    json_array_append_new(
+        files, json_pack("{s:s,s:I}", "role", role, "hash", (json_int_t)(rw_hash(buf, n) >> 1)));
     return 0;
 }
 
@@ -93,8 +93,7 @@ int rw_bundle_write(const rw_bundle_sources_t *src, const char *dir, char *why, 
     for (size_t i = 0; rc == 0 && i < src->n_domains; i++) {
         json_array_append_new(doms, json_string(src->domains[i]));
         if (members)
-            rc = member(files, src->domains[i], src->members ? src->members[i] : NULL, why,
-                        whylen);
+            rc = member(files, src->domains[i], src->members ? src->members[i] : NULL, why, whylen);
     }
     if (rc == 0 && src->n_domains == 0)
         rc = fail(why, whylen, RW_EINVAL, "no domains", NULL);
@@ -191,8 +190,7 @@ int rw_bundle_score(rw_bundle_t *b, const char *const *prompts, const size_t *pr
     return 0;
 }
 
-int rw_bundle_eval(rw_bundle_t *b, const rw_dataset_t *ds, rw_split_t split,
-                   rw_bundle_eval_t *out)
+int rw_bundle_eval(rw_bundle_t *b, const rw_dataset_t *ds, rw_split_t split, rw_bundle_eval_t *out)
 {
     memset(out, 0, sizeof *out);
     const char **doms;
@@ -235,8 +233,8 @@ json_t *rw_bundle_eval_json(const rw_bundle_eval_t *e)
 {
     json_t *d = json_array();
     for (size_t i = 0; i < e->n_domains; i++)
-        json_array_append_new(d, json_pack("{s:s,s:I,s:f,s:f}", "name", e->domains[i].name,
-                                           "pairs", (json_int_t)e->domains[i].pairs, "accuracy",
+        json_array_append_new(d, json_pack("{s:s,s:I,s:f,s:f}", "name", e->domains[i].name, "pairs",
+                                           (json_int_t)e->domains[i].pairs, "accuracy",
                                            e->domains[i].accuracy, "route_accuracy",
                                            e->domains[i].route_accuracy));
     return json_pack("{s:o,s:f,s:f}", "domains", d, "mean_accuracy", e->mean_accuracy,

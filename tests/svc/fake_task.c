@@ -24,10 +24,9 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const kind_names[] = {
-    NULL,
+static const char *const kind_names[] = {NULL,
 #define XX(id, name) name,
-    RW_TASK_KIND_MAP(XX)
+                                         RW_TASK_KIND_MAP(XX)
 #undef XX
 };
 
@@ -184,17 +183,21 @@ int rw_task_run(const rw_task_spec_t *spec, const rw_task_inputs_t *in, const ch
     for (long s = 1; s <= steps; s++) {
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
-        rw_step_stats_t st = {.step = s, .n = 16, .loss = 0.7 / (double)s, .accuracy = 0.5,
-                              .pairs_per_s = 1000, .seconds = (double)ms / 1000};
+        rw_step_stats_t st = {.step = s,
+                              .n = 16,
+                              .loss = 0.7 / (double)s,
+                              .accuracy = 0.5,
+                              .pairs_per_s = 1000,
+                              .seconds = (double)ms / 1000};
         if (progress && progress(ctx, &st, steps))
             return -ECANCELED;
     }
     char text[512];
-    int n = snprintf(text, sizeof text, "fake %s %s tok=%016llx data=%016llx base=%016llx\n",
-                     rw_task_kind_name(k), spec->domain ? spec->domain : "-",
-                     (unsigned long long)file_hash(in->tokenizer),
-                     (unsigned long long)file_hash(in->data),
-                     (unsigned long long)file_hash(in->base));
+    int n =
+        snprintf(text, sizeof text, "fake %s %s tok=%016llx data=%016llx base=%016llx\n",
+                 rw_task_kind_name(k), spec->domain ? spec->domain : "-",
+                 (unsigned long long)file_hash(in->tokenizer),
+                 (unsigned long long)file_hash(in->data), (unsigned long long)file_hash(in->base));
     int rc = rw_afile_write(out, text, (size_t)n);
     if (rc < 0)
         return fail(why, whylen, rc, "fake task: cannot write the output");
