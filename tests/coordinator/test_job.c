@@ -92,3 +92,54 @@ Test(job, runs_end_to_end_over_ipc)
     cr_assert(a == 0 && b == 0 && d == 0, "workers shut down cleanly: %d %d %d", a, b, d);
     check_outputs();
 }
+
+/* The worker (id) holds a task at a step > 0, per the status file. */
+static bool busy_mid_task(const char *id)
+{
+    json_t *st = json_load_file(rwt_path(state, "status.json"), 0, NULL);
+    bool busy = false;
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(st, "workers"), i, w)
+    {
+        if (strcmp(json_string_value(json_object_get(w, "id")), id) == 0 &&
+            json_integer_value(json_object_get(w, "step")) > 2)
+            busy = true;
+    }
+    json_decref(st);
+    return busy;
+}
+
+Test(job, a_worker_killed_mid_task_loses_it_to_another)
+{
+    setup_dirs();
+    setenv("RW_FAKE_STEP_MS", "15", 1);
+    pid_t c = start_coordinator(NULL);
+    pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
+    bool seen = false;
+    for (int i = 0; i < 500 && !seen; i++) {
+        svc_sleep_ms(10);
+        seen = busy_mid_task("w1");
+    }
+    cr_assert(seen, "w1 never got going");
+    kill(w1, SIGKILL);
+    svc_wait(w1, 1000);
+    setenv("RW_FAKE_STEP_MS", "1", 1);
+    pid_t w2 = start_worker("w2", "train");
+    int rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the coordinator exits 0 (got %d)", rc);
+    svc_wait(w2, 5000), svc_wait(r1, 5000);
+    svc_kill(w2), svc_kill(r1);
+    check_outputs();
+    json_t *r = json_load_file(rwt_path(state, "results.json"), 0, NULL);
+    json_t *seed = json_array_get(json_object_get(r, "tasks"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(seed, "kind")), "seed");
+    cr_assert_eq(json_integer_value(json_object_get(seed, "attempts")), 2, "leased again");
+    cr_assert_str_eq(json_string_value(json_object_get(seed, "worker")), "w2");
+    json_decref(r);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(strstr(log, "worker w1 lost"), "%s", log);
+    free(log);
+}
