@@ -1,5 +1,5 @@
-/* main.c — `rewire-coordinator`: owns a job (cmdline.h). */
-#include "cmdline.h"
+/* main.c — `rewire-coordinator`: owns a job (coord_cli.h). */
+#include "coord_cli.h"
 
 #include "blas.h"
 

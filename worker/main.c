@@ -1,5 +1,5 @@
-/* main.c — `rewire-worker`: trains what a coordinator leases (cmdline.h). */
-#include "cmdline.h"
+/* main.c — `rewire-worker`: trains what a coordinator leases (worker_cli.h). */
+#include "worker_cli.h"
 
 #include "blas.h"
 

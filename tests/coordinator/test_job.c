@@ -4,7 +4,8 @@
  * functions their binaries' mains call. Until core/task.c and core/bundle.c
  * are in the tree, tasks and bundles are the doubles in tests/svc/.
  */
-#include "cmdline.h"
+#include "coord_cli.h"
+#include "worker_cli.h"
 #include "svc_support.h"
 
 #include <criterion/criterion.h>
@@ -16,8 +17,6 @@
 #include <unistd.h>
 
 #include "support.h"
-
-int worker_main(int argc, char **argv);
 
 TestSuite(job, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 120);
 

@@ -8,7 +8,8 @@
  * refused, both its upload and its RESULT.
  */
 #include "checksum.h"
-#include "cmdline.h"
+#include "coord_cli.h"
+#include "worker_cli.h"
 #include "err.h"
 #include "svc_support.h"
 #include "wire.h"
@@ -25,8 +26,6 @@
 #include <zmq.h>
 
 #include "support.h"
-
-int worker_main(int argc, char **argv);
 
 TestSuite(service, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 120);
 

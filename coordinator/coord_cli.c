@@ -1,5 +1,5 @@
-/* cmdline.c — `rewire-coordinator prepare|serve`; see cmdline.h. */
-#include "cmdline.h"
+/* coord_cli.c — `rewire-coordinator prepare|serve`; see coord_cli.h. */
+#include "coord_cli.h"
 
 #include "err.h"
 #include "job.h"

@@ -1,10 +1,10 @@
-/* cmdline.h — `rewire-worker`'s command line, as a function.
+/* worker_cli.h — `rewire-worker`'s command line, as a function.
  *
  * main.c is one call to worker_main; tests call it too (in a forked child),
  * so they run exactly what the binary runs.
  */
-#ifndef RW_WORKER_CMDLINE_H
-#define RW_WORKER_CMDLINE_H
+#ifndef RW_WORKER_CLI_H
+#define RW_WORKER_CLI_H
 
 #include "agent.h"
 

@@ -1,5 +1,5 @@
-/* cmdline.c — `rewire-worker`; see cmdline.h. */
-#include "cmdline.h"
+/* worker_cli.c — `rewire-worker`; see worker_cli.h. */
+#include "worker_cli.h"
 
 #include "err.h"
 #include "log.h"
