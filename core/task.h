@@ -53,22 +53,22 @@ typedef enum {
         RW_TASK__COUNT
 } rw_task_kind_t;
 
-const char *rw_task_kind_name(rw_task_kind_t k); /* "seed"; "?" if unknown */
+const char *rw_task_kind_name(rw_task_kind_t k);         /* "seed"; "?" if unknown */
 rw_task_kind_t rw_task_kind_from_name(const char *name); /* RW_TASK__NONE if unknown */
 
 #define RW_TASK_MAX_DOMAINS 256
 
 typedef struct rw_task_spec {
     rw_task_kind_t kind;
-    char *domain;                          /* owned; the domain of domain_rm/expert/adapter */
-    char *domains[RW_TASK_MAX_DOMAINS];    /* owned; every domain of the job, label order */
+    char *domain;                       /* owned; the domain of domain_rm/expert/adapter */
+    char *domains[RW_TASK_MAX_DOMAINS]; /* owned; every domain of the job, label order */
     size_t n_domains;
-    rw_model_config_t model;  /* seed/domain_rm/expert: the reward model; router: the classifier */
-    rw_lora_config_t lora;    /* adapter, router_adapter */
-    rw_train_config_t train;  /* optimizer, batch, threads (threads is the worker's to set) */
-    double epochs;            /* passes over the train split (fractions allowed) */
-    long max_steps;           /* 0: no cap beyond epochs */
-    uint64_t seed;            /* initialization and shuffling */
+    rw_model_config_t model; /* seed/domain_rm/expert: the reward model; router: the classifier */
+    rw_lora_config_t lora;   /* adapter, router_adapter */
+    rw_train_config_t train; /* optimizer, batch, threads (threads is the worker's to set) */
+    double epochs;           /* passes over the train split (fractions allowed) */
+    long max_steps;          /* 0: no cap beyond epochs */
+    uint64_t seed;           /* initialization and shuffling */
 } rw_task_spec_t;
 
 /* init/fini pair; init gives the job defaults for kind. */
@@ -80,9 +80,9 @@ char *rw_task_spec_to_json(const rw_task_spec_t *s);
 int rw_task_spec_from_json(const char *json, rw_task_spec_t *s, char *why, size_t whylen);
 
 typedef struct rw_task_inputs {
-    const char *tokenizer; /* tokenizer.json */
-    const char *data;      /* normalized JSON Lines */
-    const char *base;      /* checkpoint of the base/seed model, when the kind needs one */
+    const char *tokenizer;      /* tokenizer.json */
+    const char *data;           /* normalized JSON Lines */
+    const char *base;           /* checkpoint of the base/seed model, when the kind needs one */
     const char *const *experts; /* gates: n_domains expert checkpoints, in domain order */
     size_t n_experts;
 } rw_task_inputs_t;
