@@ -282,10 +282,12 @@ int rw_model_copy(rw_model_t *dst, const rw_model_t *src)
 }
 
 int rw_model_moe_merge(rw_model_t **moe_p, const rw_model_t *const *experts, size_t n, int top_k,
-                       uint64_t seed)
+                       uint64_t seed, const rw_model_t *shared)
 {
     *moe_p = NULL;
     if (n < 2 || n > 64)
+        return RW_EINVAL;
+    if (shared && memcmp(&shared->cfg, &experts[0]->cfg, sizeof shared->cfg) != 0)
         return RW_EINVAL;
     for (size_t e = 0; e < n; e++)
         if (experts[e]->cfg.n_experts ||
@@ -314,6 +316,8 @@ int rw_model_moe_merge(rw_model_t **moe_p, const rw_model_t *const *experts, siz
                 for (size_t e = 0; e < n; e++)
                     memcpy(dst + (l * n + e) * per, experts[e]->mem + d->offset + l * per,
                            per * sizeof *dst);
+        } else if (shared) {
+            memcpy(dst, shared->mem + d->offset, t->n * sizeof *dst);
         } else {
             for (size_t j = 0; j < t->n; j++) {
                 double sum = 0.0;

@@ -51,8 +51,12 @@ char *rw_train_config_to_json(const rw_train_config_t *c)
         decays[c->opt.decay], "beta1", (double)c->opt.beta1, "beta2", (double)c->opt.beta2, "eps",
         (double)c->opt.eps, "weight_decay", (double)c->opt.weight_decay, "grad_clip",
         (double)c->grad_clip, "lb_coef", (double)c->lb_coef, "gate_coef", (double)c->gate_coef,
-        "part", c->part == RW_TRAIN_GATES ? "gates" : "all", "threads", c->threads, "max_batch",
-        (json_int_t)c->max_batch, "max_len", (json_int_t)c->max_len);
+        "part",
+        c->part == RW_TRAIN_GATES ? "gates"
+        : c->part == RW_TRAIN_FFN ? "ffn"
+                                  : "all",
+        "threads", c->threads, "max_batch", (json_int_t)c->max_batch, "max_len",
+        (json_int_t)c->max_len);
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     if (!s)
@@ -124,7 +128,9 @@ int rw_train_config_from_json(const char *text, rw_train_config_t *c)
                        : strcmp(decay, "constant") == 0 ? RW_DECAY_CONSTANT
                                                         : RW_DECAY_COSINE;
     if (part)
-        c->part = strcmp(part, "gates") == 0 ? RW_TRAIN_GATES : RW_TRAIN_ALL;
+        c->part = strcmp(part, "gates") == 0 ? RW_TRAIN_GATES
+                  : strcmp(part, "ffn") == 0 ? RW_TRAIN_FFN
+                                             : RW_TRAIN_ALL;
     json_decref(o);
     return rc < 0 ? rc : 0;
 }
@@ -140,6 +146,10 @@ static int check_config(const rw_train_config_t *c, const rw_model_t *model, con
     }
     if (c->part == RW_TRAIN_GATES && (!model->cfg.n_experts || lo)) {
         RW_ERROR("train", "training the gates alone needs an MoE model and no adapter");
+        return RW_EINVAL;
+    }
+    if (c->part == RW_TRAIN_FFN && lo) {
+        RW_ERROR("train", "an adapter trains its own weights, not the feed-forward blocks");
         return RW_EINVAL;
     }
     return 0;
@@ -162,9 +172,13 @@ int rw_trainer_new(rw_trainer_t **tr_p, rw_model_t *model, rw_lora_t *lora,
     tr->lora = lora;
     tr->layout = lora ? &lora->layout : &model->layout;
     tr->params = lora ? lora->mem : model->mem;
-    for (size_t i = 0; i < tr->layout->n_tensors; i++)
+    for (size_t i = 0; i < tr->layout->n_tensors; i++) {
+        const rw_tensor_t *t = &tr->layout->t[i];
+        int ffn = strncmp(t->name, "fc", 2) == 0;
         tr->trainable[i] =
-            tr->layout->t[i].n > 0 && (cfg->part == RW_TRAIN_ALL || tr->layout->t[i].gate);
+            t->n > 0 && (cfg->part == RW_TRAIN_ALL || (cfg->part == RW_TRAIN_GATES && t->gate) ||
+                         (cfg->part == RW_TRAIN_FFN && ffn));
+    }
     tr->engine->gates_only = cfg->part == RW_TRAIN_GATES;
     tr->m = rw_new_array(float, tr->layout->n_floats);
     tr->v = rw_new_array(float, tr->layout->n_floats);
@@ -508,7 +522,7 @@ rw_engine_t *rw_trainer_engine(rw_trainer_t *tr)
 double rw_trainer_step_flops(const rw_trainer_t *tr, size_t B, size_t T)
 {
     double fwd = rw_model_flops_forward(&tr->model->cfg, B, T);
-    if (!tr->lora && tr->cfg.part == RW_TRAIN_ALL)
+    if (!tr->lora && tr->cfg.part != RW_TRAIN_GATES)
         return 3.0 * fwd; /* backward: input and weight gradients, 2x forward */
     double extra = 0.0;
     if (tr->lora) {

@@ -5,6 +5,8 @@
  *     averaged over the batch's pairs (sequences 2i, 2i+1; batch.h);
  *   - a classifier head (a router): cross-entropy against each sequence's
  *     label, averaged over sequences;
+ *   - RW_TRAIN_FFN: the head's objective, but only the feed-forward weights
+ *     (fc_w, fc_b, fcproj_w, fcproj_b) learn;
  *   - RW_TRAIN_GATES on an MoE model: only the gates learn, on the
  *     cross-entropy of each gate's softmax against the sequence's domain
  *     label (domain d is expert d), averaged over non-pad tokens and layers.
@@ -29,7 +31,10 @@
 #include "model.h"
 #include "optim.h"
 
-typedef enum { RW_TRAIN_ALL = 0, RW_TRAIN_GATES = 1 } rw_train_part_t;
+/* What learns: everything; the MoE gates alone; or the feed-forward blocks
+ * alone (a Branch-Train-MiX expert, whose other weights stay the seed's so
+ * they can be shared in the merged model). */
+typedef enum { RW_TRAIN_ALL = 0, RW_TRAIN_GATES = 1, RW_TRAIN_FFN = 2 } rw_train_part_t;
 
 typedef struct rw_train_config {
     rw_adamw_config_t opt;

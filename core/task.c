@@ -1,0 +1,617 @@
+/* task.c — carrying out one task of a job: inputs in, one trained file out.
+ *
+ * Every kind follows the same path: read the tokenizer and the data,
+ * tokenize the train split once, set up what learns (a new model, a branch
+ * of the base, an adapter on the frozen base, or the gates of a merged MoE
+ * model), train for the spec's epochs on deterministic shuffles, measure on
+ * the eval split, and save. The table in task.h says what each kind reads
+ * and writes; kind_setup() below is where they differ.
+ */
+#include "task.h"
+
+#include "alloc.h"
+#include "bpe.h"
+#include "checkpoint.h"
+#include "dataset.h"
+#include "err.h"
+#include "eval.h"
+#include "log.h"
+#include "rng.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const kind_names[] = {[RW_TASK__NONE] = "?",
+#define XX(id, name) [RW_TASK_##id] = name,
+                                         RW_TASK_KIND_MAP(XX)
+#undef XX
+};
+
+const char *rw_task_kind_name(rw_task_kind_t k)
+{
+    return k > RW_TASK__NONE && k < RW_TASK__COUNT ? kind_names[k] : "?";
+}
+
+rw_task_kind_t rw_task_kind_from_name(const char *name)
+{
+    for (int k = RW_TASK__NONE + 1; name && k < RW_TASK__COUNT; k++)
+        if (strcmp(name, kind_names[k]) == 0)
+            return (rw_task_kind_t)k;
+    return RW_TASK__NONE;
+}
+
+static int is_classifier(rw_task_kind_t k)
+{
+    return k == RW_TASK_ROUTER || k == RW_TASK_ROUTER_ADAPTER;
+}
+
+static int needs_base(rw_task_kind_t k)
+{
+    return k != RW_TASK_SEED && k != RW_TASK_ROUTER;
+}
+
+static int needs_domain(rw_task_kind_t k)
+{
+    return k == RW_TASK_DOMAIN_RM || k == RW_TASK_EXPERT || k == RW_TASK_ADAPTER;
+}
+
+void rw_task_spec_init(rw_task_spec_t *s, rw_task_kind_t kind)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    /* the job's reward model: small enough that a whole job on the
+     * synthetic data takes minutes on two cores */
+    rw_model_config_default(&s->model);
+    s->model.d_model = 64;
+    s->model.n_layers = 2;
+    s->model.n_heads = 4;
+    s->model.d_ff = 256;
+    s->model.max_len = 128;
+    if (kind == RW_TASK_ROUTER) {
+        s->model.d_model = 32;
+        s->model.n_layers = 1;
+        s->model.n_heads = 2;
+        s->model.d_ff = 64;
+        s->model.head = RW_HEAD_CLASSIFIER;
+    }
+    rw_lora_config_default(&s->lora);
+    if (kind == RW_TASK_ROUTER_ADAPTER)
+        s->lora.head = RW_HEAD_CLASSIFIER;
+    rw_train_config_default(&s->train);
+    s->train.opt.lr = 2e-3f;
+    s->train.opt.min_lr = 2e-4f;
+    s->train.opt.warmup_steps = 10;
+    s->train.max_batch = 32;
+    s->train.threads = 1;
+    s->epochs = kind == RW_TASK_SEED ? 2.0 : 3.0;
+    s->seed = 1;
+}
+
+void rw_task_spec_fini(rw_task_spec_t *s)
+{
+    free(s->domain);
+    for (size_t i = 0; i < s->n_domains; i++)
+        free(s->domains[i]);
+    memset(s, 0, sizeof *s);
+}
+
+/* Parses a JSON object text embedded in the spec (config strings). */
+static json_t *embed(char *text)
+{
+    json_t *o = json_loads(text, 0, NULL);
+    free(text);
+    return o;
+}
+
+char *rw_task_spec_to_json(const rw_task_spec_t *s)
+{
+    json_t *doms = json_array();
+    for (size_t i = 0; i < s->n_domains; i++)
+        json_array_append_new(doms, json_string(s->domains[i]));
+    json_t *o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:f,s:I,s:I}", "kind", rw_task_kind_name(s->kind),
+                          "domains", doms, "model", embed(rw_model_config_to_json(&s->model)),
+                          "lora", embed(rw_lora_config_to_json(&s->lora)), "train",
+                          embed(rw_train_config_to_json(&s->train)), "epochs", s->epochs,
+                          "max_steps", (json_int_t)s->max_steps, "seed", (json_int_t)s->seed);
+    if (s->domain)
+        json_object_set_new(o, "domain", json_string(s->domain));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return text;
+}
+
+static int fail(char *why, size_t whylen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *why, size_t whylen, int rc, const char *fmt, ...)
+{
+    if (why && whylen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* Parses the sub-object key of o with from_json (a config parser). */
+static int sub(json_t *o, const char *key, void *cfg, int (*from_json)(const char *, void *))
+{
+    json_t *v = json_object_get(o, key);
+    if (!v)
+        return 0;
+    if (!json_is_object(v))
+        return RW_EPARSE;
+    char *text = json_dumps(v, JSON_COMPACT);
+    int rc = from_json(text, cfg);
+    free(text);
+    return rc;
+}
+
+static int model_from_json(const char *j, void *c)
+{
+    return rw_model_config_from_json(j, c);
+}
+static int lora_from_json(const char *j, void *c)
+{
+    return rw_lora_config_from_json(j, c);
+}
+static int train_from_json(const char *j, void *c)
+{
+    return rw_train_config_from_json(j, c);
+}
+
+/* The domain names of o's "domains" array into s. */
+static int spec_domains(json_t *o, rw_task_spec_t *s, char *why, size_t whylen)
+{
+    json_t *doms = json_object_get(o, "domains"), *d;
+    size_t i;
+    if (doms && !json_is_array(doms))
+        return fail(why, whylen, RW_EPARSE, "\"domains\" is not an array");
+    if (json_array_size(doms) > RW_TASK_MAX_DOMAINS)
+        return fail(why, whylen, RW_EINVAL, "%zu domains, at most %d", json_array_size(doms),
+                    RW_TASK_MAX_DOMAINS);
+    json_array_foreach(doms, i, d)
+    {
+        if (!json_is_string(d) || json_string_length(d) == 0)
+            return fail(why, whylen, RW_EPARSE, "domain %zu is not a non-empty string", i);
+        s->domains[s->n_domains++] = rw_strdup(json_string_value(d));
+    }
+    return 0;
+}
+
+int rw_task_spec_from_json(const char *json, rw_task_spec_t *s, char *why, size_t whylen)
+{
+    json_error_t jerr;
+    memset(s, 0, sizeof *s);
+    json_t *o = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return fail(why, whylen, RW_EPARSE, "task spec: %s", o ? "not an object" : jerr.text);
+    }
+    int rc = 0;
+    rw_task_kind_t kind = rw_task_kind_from_name(json_string_value(json_object_get(o, "kind")));
+    if (kind == RW_TASK__NONE) {
+        rc = fail(why, whylen, RW_EINVAL, "task spec: unknown or missing kind");
+        goto done;
+    }
+    rw_task_spec_init(s, kind);
+    if ((rc = spec_domains(o, s, why, whylen)) < 0)
+        goto done;
+    const char *dom = json_string_value(json_object_get(o, "domain"));
+    if (dom)
+        s->domain = rw_strdup(dom);
+    if (sub(o, "model", &s->model, model_from_json) < 0 ||
+        sub(o, "lora", &s->lora, lora_from_json) < 0 ||
+        sub(o, "train", &s->train, train_from_json) < 0) {
+        rc = fail(why, whylen, RW_EPARSE, "task spec: bad model, lora or train configuration");
+        goto done;
+    }
+    json_t *v;
+    if ((v = json_object_get(o, "epochs")))
+        s->epochs = json_number_value(v);
+    if ((v = json_object_get(o, "max_steps")))
+        s->max_steps = (long)json_integer_value(v);
+    if ((v = json_object_get(o, "seed")))
+        s->seed = (uint64_t)json_integer_value(v);
+    if (!(s->epochs > 0 && s->epochs <= 1000) || s->max_steps < 0)
+        rc = fail(why, whylen, RW_EINVAL, "task spec: epochs must be in (0, 1000], max_steps >= 0");
+    else if (needs_domain(kind) && !s->domain)
+        rc = fail(why, whylen, RW_EINVAL, "task spec: a %s task needs a domain",
+                  rw_task_kind_name(kind));
+    else if ((is_classifier(kind) || kind == RW_TASK_GATES) && s->n_domains < 2)
+        rc = fail(why, whylen, RW_EINVAL, "task spec: a %s task needs at least 2 domains",
+                  rw_task_kind_name(kind));
+done:
+    json_decref(o);
+    if (rc < 0)
+        rw_task_spec_fini(s);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Tokenized data: every pair's three texts in one id array. */
+
+typedef struct tokset {
+    int32_t *ids; /* owned */
+    size_t n_ids, cap_ids;
+    rw_tok_pair_t *train, *eval; /* owned; pointers into ids fixed up after growth */
+    size_t n_train, n_eval;
+    size_t *offs; /* owned: per pair (train then eval), offsets of prompt, chosen, rejected */
+} tokset_t;
+
+static void tokset_fini(tokset_t *t)
+{
+    free(t->ids);
+    free(t->train);
+    free(t->eval);
+    free(t->offs);
+    memset(t, 0, sizeof *t);
+}
+
+static int domain_index(const rw_task_spec_t *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_domains; i++)
+        if (strcmp(s->domains[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Tokenizes the pairs of ds this task learns from (its domain's, when it
+ * has one). Returns 0, or RW_EEMPTY when no train pair is left. */
+static int tokenize(const rw_task_spec_t *s, const rw_dataset_t *ds, rw_bpe_t *bpe, tokset_t *t)
+{
+    size_t n = 0;
+    t->train = rw_new_array(rw_tok_pair_t, ds->n + 1);
+    t->eval = rw_new_array(rw_tok_pair_t, ds->n + 1);
+    t->offs = rw_new_array(size_t, 4 * (ds->n + 1));
+    for (int pass = 0; pass < 2; pass++) /* train pairs first, then eval */
+        for (size_t i = 0; i < ds->n; i++) {
+            const rw_pair_t *p = &ds->pairs[i];
+            if ((int)p->split != pass || (s->domain && strcmp(p->domain, s->domain) != 0))
+                continue;
+            const char *txt[3] = {p->prompt, p->chosen, p->rejected};
+            size_t len[3] = {p->prompt_len, p->chosen_len, p->rejected_len};
+            for (int f = 0; f < 3; f++) {
+                t->offs[4 * n + (size_t)f] = t->n_ids;
+                rw_bpe_encode(bpe, txt[f], len[f], &t->ids, &t->n_ids, &t->cap_ids);
+            }
+            t->offs[4 * n + 3] = t->n_ids;
+            rw_tok_pair_t *tp = pass == 0 ? &t->train[t->n_train++] : &t->eval[t->n_eval++];
+            tp->domain = domain_index(s, p->domain);
+            n++;
+        }
+    for (size_t k = 0; k < n; k++) { /* ids may have moved while growing: point now */
+        rw_tok_pair_t *tp = k < t->n_train ? &t->train[k] : &t->eval[k - t->n_train];
+        const size_t *o = &t->offs[4 * k];
+        tp->prompt = t->ids + o[0], tp->n_prompt = o[1] - o[0];
+        tp->chosen = t->ids + o[1], tp->n_chosen = o[2] - o[1];
+        tp->rejected = t->ids + o[2], tp->n_rejected = o[3] - o[2];
+    }
+    return t->n_train ? 0 : RW_EEMPTY;
+}
+
+/* ------------------------------------------------------------------------
+ * Training: deterministic shuffles, pairs or prompt examples per batch. */
+
+typedef struct runner {
+    const rw_task_spec_t *spec;
+    const tokset_t *data;
+    int classify;     /* examples are prompts labelled with their domain */
+    size_t per_batch; /* items per step */
+    size_t *order;    /* owned: a permutation of the train items, per epoch */
+    long epoch;
+    rw_tok_pair_t *pb; /* owned: this step's pairs */
+    rw_tok_example_t *eb;
+    rw_task_progress_fn progress;
+    void *ctx;
+    long steps, last_epoch_steps;
+    double loss_sum, acc_sum, pairs;
+    int cancelled;
+} runner_t;
+
+/* A classifier reads the prompt alone: an empty response. */
+static const int32_t no_response[1] = {0};
+
+static void shuffle(runner_t *r, long epoch)
+{
+    size_t n = r->data->n_train;
+    for (size_t i = 0; i < n; i++)
+        r->order[i] = i;
+    rw_rng_t rng;
+    rw_rng_seed(&rng, r->spec->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)epoch);
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)rw_rng_below(&rng, i), x = r->order[i - 1];
+        r->order[i - 1] = r->order[j];
+        r->order[j] = x;
+    }
+    r->epoch = epoch;
+}
+
+static int next_batch(void *ctx, long step, rw_batch_t *b)
+{
+    runner_t *r = ctx;
+    size_t n = r->data->n_train, per = r->per_batch;
+    size_t steps_per_epoch = (n + per - 1) / per;
+    long epoch = step / (long)steps_per_epoch;
+    if (epoch != r->epoch)
+        shuffle(r, epoch);
+    size_t first = (size_t)(step % (long)steps_per_epoch) * per, k = 0;
+    for (size_t i = first; i < n && k < per; i++, k++) {
+        const rw_tok_pair_t *p = &r->data->train[r->order[i]];
+        if (r->classify)
+            r->eb[k] = (rw_tok_example_t){p->prompt, no_response, p->n_prompt, 0, p->domain};
+        else
+            r->pb[k] = *p;
+    }
+    return r->classify ? rw_batch_from_examples(b, r->eb, k) : rw_batch_from_pairs(b, r->pb, k);
+}
+
+static int on_step(void *ctx, const rw_step_stats_t *st)
+{
+    runner_t *r = ctx;
+    if (!st->skipped && st->step > r->steps - r->last_epoch_steps) {
+        r->loss_sum += st->loss;
+        r->acc_sum += st->accuracy;
+        r->pairs += 1;
+    }
+    if (r->progress && r->progress(r->ctx, st, r->steps)) {
+        r->cancelled = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * What each kind trains. */
+
+typedef struct setup {
+    rw_model_t *base;  /* owned: the loaded base, or NULL */
+    rw_model_t *model; /* owned: what the trainer trains or adapts */
+    rw_lora_t *lora;   /* owned: the adapter, or NULL */
+    rw_train_config_t tc;
+} setup_t;
+
+static void setup_fini(setup_t *u)
+{
+    if (u->model != u->base)
+        rw_model_destroy(&u->model);
+    rw_model_destroy(&u->base);
+    rw_lora_destroy(&u->lora);
+}
+
+static int load_model(const char *path, rw_model_t **m, char *why, size_t whylen)
+{
+    int rc = rw_checkpoint_load(path, m, NULL);
+    return rc < 0 ? fail(why, whylen, rc, "%s: %s", path, rw_strerror(rc)) : 0;
+}
+
+/* The gates task's model: the experts merged around the base. */
+static int merge_experts(const rw_task_spec_t *s, const rw_task_inputs_t *in, setup_t *u, char *why,
+                         size_t whylen)
+{
+    if (in->n_experts != s->n_domains)
+        return fail(why, whylen, RW_EINVAL, "gates: %zu experts for %zu domains", in->n_experts,
+                    s->n_domains);
+    rw_model_t **ex = rw_new_array(rw_model_t *, in->n_experts);
+    int rc = 0;
+    for (size_t i = 0; i < in->n_experts && rc == 0; i++)
+        rc = load_model(in->experts[i], &ex[i], why, whylen);
+    if (rc == 0) {
+        rc = rw_model_moe_merge(&u->model, (const rw_model_t *const *)ex, in->n_experts,
+                                s->model.top_k > 0 ? s->model.top_k : 2, s->seed, u->base);
+        if (rc < 0)
+            fail(why, whylen, rc, "gates: the experts and the base do not merge");
+    }
+    for (size_t i = 0; i < in->n_experts; i++)
+        rw_model_destroy(&ex[i]);
+    free(ex);
+    return rc;
+}
+
+static int kind_setup(const rw_task_spec_t *s, const rw_task_inputs_t *in, size_t vocab, setup_t *u,
+                      char *why, size_t whylen)
+{
+    int rc;
+    u->tc = s->train;
+    if (needs_base(s->kind)) {
+        if (!in->base)
+            return fail(why, whylen, RW_EINVAL, "a %s task needs a base model",
+                        rw_task_kind_name(s->kind));
+        if ((rc = load_model(in->base, &u->base, why, whylen)) < 0)
+            return rc;
+        if ((size_t)u->base->cfg.vocab != vocab)
+            return fail(why, whylen, RW_EINVAL, "base vocabulary %d, tokenizer %zu",
+                        u->base->cfg.vocab, vocab);
+    }
+    switch (s->kind) {
+    case RW_TASK_SEED:
+    case RW_TASK_ROUTER: {
+        rw_model_config_t c = s->model;
+        c.vocab = (int)vocab;
+        if (s->kind == RW_TASK_ROUTER) {
+            c.head = RW_HEAD_CLASSIFIER;
+            c.n_classes = (int)s->n_domains;
+        }
+        if ((rc = rw_model_new(&u->model, &c)) < 0)
+            return fail(why, whylen, rc, "invalid model configuration");
+        rw_model_init(u->model, s->seed);
+        return 0;
+    }
+    case RW_TASK_DOMAIN_RM:
+    case RW_TASK_EXPERT:
+        u->model = u->base; /* the branch: trained in place, saved as new */
+        u->base = NULL;
+        u->tc.part = s->kind == RW_TASK_EXPERT ? RW_TRAIN_FFN : RW_TRAIN_ALL;
+        return 0;
+    case RW_TASK_ADAPTER:
+    case RW_TASK_ROUTER_ADAPTER: {
+        rw_lora_config_t lc = s->lora;
+        if (s->kind == RW_TASK_ROUTER_ADAPTER) {
+            lc.head = RW_HEAD_CLASSIFIER;
+            lc.n_classes = (int)s->n_domains;
+        }
+        u->model = u->base;
+        if ((rc = rw_lora_new(&u->lora, u->base, &lc)) < 0)
+            return fail(why, whylen, rc, "invalid adapter configuration");
+        rw_lora_init(u->lora, u->base, s->seed);
+        return 0;
+    }
+    case RW_TASK_GATES:
+        u->tc.part = RW_TRAIN_GATES;
+        return merge_experts(s, in, u, why, whylen);
+    default:
+        return fail(why, whylen, RW_EINVAL, "unknown task kind");
+    }
+}
+
+/* Held-out accuracy of what was trained, on the eval pairs (or prompts). */
+static double eval_split(rw_trainer_t *tr, const rw_task_spec_t *s, const tokset_t *d)
+{
+    if (d->n_eval == 0)
+        return -1.0;
+    rw_eval_stats_t all = {0};
+    int rc;
+    if (is_classifier(s->kind)) {
+        rw_tok_example_t *ex = rw_new_array(rw_tok_example_t, d->n_eval);
+        for (size_t i = 0; i < d->n_eval; i++)
+            ex[i] = (rw_tok_example_t){d->eval[i].prompt, no_response, d->eval[i].n_prompt, 0,
+                                       d->eval[i].domain};
+        rc = rw_eval_classify(rw_trainer_engine(tr), ex, d->n_eval, &all, NULL, 0);
+        free(ex);
+    } else {
+        rc = rw_eval_pairs(rw_trainer_engine(tr), d->eval, d->n_eval, &all, NULL, 0);
+    }
+    return rc < 0 ? -1.0 : all.accuracy;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Trains u for the spec's epochs and fills the training part of res. */
+static int train(const rw_task_spec_t *s, setup_t *u, const tokset_t *d,
+                 rw_task_progress_fn progress, void *ctx, rw_task_result_t *res,
+                 rw_trainer_t **tr_p)
+{
+    runner_t r = {.spec = s, .data = d, .classify = is_classifier(s->kind), .epoch = -1};
+    r.progress = progress, r.ctx = ctx;
+    r.per_batch = r.classify ? u->tc.max_batch : u->tc.max_batch / 2;
+    if (r.per_batch == 0)
+        return RW_EINVAL;
+    size_t steps_per_epoch = (d->n_train + r.per_batch - 1) / r.per_batch;
+    r.steps = (long)ceil(s->epochs * (double)steps_per_epoch);
+    if (s->max_steps > 0 && r.steps > s->max_steps)
+        r.steps = s->max_steps;
+    r.last_epoch_steps = (long)steps_per_epoch < r.steps ? (long)steps_per_epoch : r.steps;
+    u->tc.opt.total_steps = r.steps;
+    int rc = rw_trainer_new(tr_p, u->model, u->lora, &u->tc);
+    if (rc < 0)
+        return rc;
+    r.order = rw_new_array(size_t, d->n_train);
+    r.pb = rw_new_array(rw_tok_pair_t, r.per_batch);
+    r.eb = rw_new_array(rw_tok_example_t, r.per_batch);
+    double t0 = now_s();
+    rc = rw_trainer_run(*tr_p, r.steps, next_batch, on_step, &r);
+    res->seconds = now_s() - t0;
+    res->steps = rw_trainer_updates(*tr_p);
+    res->skipped = rw_trainer_skipped(*tr_p);
+    res->train_loss = r.pairs > 0 ? r.loss_sum / r.pairs : NAN;
+    res->train_accuracy = r.pairs > 0 ? r.acc_sum / r.pairs : NAN;
+    double items = (double)r.steps * (double)r.per_batch;
+    res->pairs_per_s = res->seconds > 0 ? items / res->seconds : 0.0;
+    free(r.order), free(r.pb), free(r.eb);
+    if (r.cancelled)
+        return -ECANCELED;
+    return rc < 0 ? rc : 0;
+}
+
+/* The metadata a task's output carries about where it came from. */
+static char *extra_json(const rw_task_spec_t *s)
+{
+    json_t *doms = json_array();
+    for (size_t i = 0; i < s->n_domains; i++)
+        json_array_append_new(doms, json_string(s->domains[i]));
+    json_t *o = json_pack("{s:s,s:o,s:I}", "task", rw_task_kind_name(s->kind), "domains", doms,
+                          "seed", (json_int_t)s->seed);
+    if (s->domain)
+        json_object_set_new(o, "domain", json_string(s->domain));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return text;
+}
+
+int rw_task_run(const rw_task_spec_t *spec, const rw_task_inputs_t *in, const char *out,
+                rw_task_progress_fn progress, void *ctx, rw_task_result_t *res, char *why,
+                size_t whylen)
+{
+    memset(res, 0, sizeof *res);
+    res->eval_accuracy = -1.0;
+    if (!in->tokenizer || !in->data)
+        return fail(why, whylen, RW_EINVAL, "a task needs a tokenizer and data");
+    rw_bpe_t *bpe = NULL;
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    tokset_t d = {0};
+    setup_t u = {0};
+    rw_trainer_t *tr = NULL;
+    char *tok_json = NULL, *extra = NULL;
+    int rc = rw_bpe_load(in->tokenizer, &bpe, why, whylen);
+    if (rc < 0)
+        goto done;
+    if ((rc = rw_dataset_load(&ds, in->data, NULL, NULL)) < 0 && ds.n == 0) {
+        rc = fail(why, whylen, rc, "%s: %s", in->data, rw_strerror(rc));
+        goto done;
+    }
+    if ((rc = tokenize(spec, &ds, bpe, &d)) < 0) {
+        rc = fail(why, whylen, rc, "%s: no train pairs%s%s", in->data,
+                  spec->domain ? " in domain " : "", spec->domain ? spec->domain : "");
+        goto done;
+    }
+    if ((is_classifier(spec->kind) || spec->kind == RW_TASK_GATES))
+        for (size_t i = 0; i < d.n_train; i++)
+            if (d.train[i].domain < 0) {
+                rc = fail(why, whylen, RW_EINVAL,
+                          "%s: a pair's domain is not among the %zu "
+                          "domains of the task",
+                          in->data, spec->n_domains);
+                goto done;
+            }
+    if ((rc = kind_setup(spec, in, rw_bpe_vocab_size(bpe), &u, why, whylen)) < 0)
+        goto done;
+    RW_INFO("task", "%s%s%s: %zu train and %zu eval pairs", rw_task_kind_name(spec->kind),
+            spec->domain ? " " : "", spec->domain ? spec->domain : "", d.n_train, d.n_eval);
+    if ((rc = train(spec, &u, &d, progress, ctx, res, &tr)) < 0) {
+        fail(why, whylen, rc, "training stopped: %s", rw_strerror(rc));
+        goto done;
+    }
+    res->eval_accuracy = eval_split(tr, spec, &d);
+    tok_json = rw_bpe_to_json(bpe);
+    extra = extra_json(spec);
+    if (u.lora) {
+        rc = rw_lora_save(out, u.lora, NULL, extra);
+        res->params = u.lora->layout.n_floats;
+    } else {
+        rc = rw_checkpoint_save(out, u.model, NULL, tok_json, extra);
+        res->params = u.model->layout.n_floats;
+    }
+    if (rc < 0)
+        fail(why, whylen, rc, "cannot write %s: %s", out, rw_strerror(rc));
+done:
+    free(tok_json);
+    free(extra);
+    rw_trainer_destroy(&tr);
+    setup_fini(&u);
+    tokset_fini(&d);
+    rw_dataset_fini(&ds);
+    rw_bpe_destroy(&bpe);
+    return rc;
+}

@@ -1,0 +1,219 @@
+/* test_task.c — every task kind, end to end on tiny models and synthetic data. */
+#include "task.h"
+
+#include "bpe.h"
+#include "checkpoint.h"
+#include "corpus.h"
+#include "dataset.h"
+#include "err.h"
+#include "synth.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+
+TestSuite(task, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
+
+static const char *const DOMS[] = {"arithmetic", "compliance", "concise", "detailed", "safety"};
+
+/* Writes data.jsonl (5 domains x n pairs) and tokenizer.json in rwt_dir. */
+static void make_inputs(size_t n)
+{
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    rw_synth_opts_t so = {.seed = 3, .pairs_per_domain = n};
+    cr_assert_eq(rw_synth_generate(&so, &ds), 0);
+    rw_dataset_assign_splits(&ds, 0.2);
+    cr_assert_eq(rw_dataset_save(&ds, rwt_path(rwt_dir, "data.jsonl")), 0);
+    rw_bpe_train_opts_t bo = {.vocab_size = 1000, .min_frequency = 2};
+    rw_bpe_t *bpe;
+    cr_assert_eq(rw_corpus_train_bpe(&ds, &bo, &bpe), 0);
+    cr_assert_eq(rw_bpe_save(bpe, rwt_path(rwt_dir, "tokenizer.json")), 0);
+    rw_bpe_destroy(&bpe);
+    rw_dataset_fini(&ds);
+}
+
+static void tiny_spec(rw_task_spec_t *s, rw_task_kind_t kind, const char *domain)
+{
+    rw_task_spec_init(s, kind);
+    s->model.d_model = 16;
+    s->model.n_heads = 2;
+    s->model.n_layers = 1;
+    s->model.d_ff = 32;
+    s->model.max_len = 96;
+    s->lora.rank = 2;
+    s->epochs = 2;
+    for (size_t i = 0; i < 5; i++)
+        s->domains[s->n_domains++] = strdup(DOMS[i]);
+    if (domain)
+        s->domain = strdup(domain);
+}
+
+static rw_task_result_t run(rw_task_kind_t kind, const char *domain, const char *base,
+                            const char *const *experts, size_t n_experts, const char *out)
+{
+    rw_task_spec_t s;
+    tiny_spec(&s, kind, domain);
+    char base_path[512] = {0};
+    if (base)
+        snprintf(base_path, sizeof base_path, "%s/%s", rwt_dir, base);
+    rw_task_inputs_t in = {.tokenizer = rwt_path(rwt_dir, "tokenizer.json"),
+                           .data = rwt_path(rwt_dir, "data.jsonl"),
+                           .base = base ? base_path : NULL,
+                           .experts = experts,
+                           .n_experts = n_experts};
+    rw_task_result_t res;
+    char why[256] = "", outp[512];
+    snprintf(outp, sizeof outp, "%s/%s", rwt_dir, out);
+    int rc = rw_task_run(&s, &in, outp, NULL, NULL, &res, why, sizeof why);
+    cr_assert_eq(rc, 0, "%s task failed: %s (%s)", rw_task_kind_name(kind), rw_strerror(rc), why);
+    cr_assert_gt(res.steps, 0);
+    cr_assert_gt(res.params, 0);
+    rw_task_spec_fini(&s);
+    return res;
+}
+
+static rw_model_t *load(const char *name)
+{
+    rw_model_t *m;
+    cr_assert_eq(rw_checkpoint_load(rwt_path(rwt_dir, name), &m, NULL), 0, "%s", name);
+    return m;
+}
+
+/* 1 if every tensor whose name starts (or not, want_ffn 0) with "fc" is equal. */
+static int same_tensors(const rw_model_t *a, const rw_model_t *b, int ffn)
+{
+    for (size_t i = 0; i < a->layout.n_tensors; i++) {
+        const rw_tensor_t *t = &a->layout.t[i];
+        if ((strncmp(t->name, "fc", 2) == 0) != ffn || t->n == 0)
+            continue;
+        const rw_tensor_t *u = rw_model_tensor(b, t->name);
+        if (!u || u->n != t->n || memcmp(a->mem + t->offset, b->mem + u->offset, t->n * 4) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+Test(task, every_kind_trains_and_writes_what_the_next_needs)
+{
+    make_inputs(60);
+    rw_task_result_t r = run(RW_TASK_SEED, NULL, NULL, NULL, 0, "seed.st");
+    cr_assert(r.eval_accuracy >= 0 && r.eval_accuracy <= 1);
+    run(RW_TASK_DOMAIN_RM, "concise", "seed.st", NULL, 0, "rm.st");
+    char ex_paths[5][512];
+    const char *experts[5];
+    for (int d = 0; d < 5; d++) {
+        char name[64];
+        snprintf(name, sizeof name, "expert-%d.st", d);
+        run(RW_TASK_EXPERT, DOMS[d], "seed.st", NULL, 0, name);
+        snprintf(ex_paths[d], sizeof ex_paths[d], "%s/%s", rwt_dir, name);
+        experts[d] = ex_paths[d];
+    }
+    run(RW_TASK_ADAPTER, "safety", "seed.st", NULL, 0, "adapter.st");
+    rw_task_result_t rr = run(RW_TASK_ROUTER, NULL, NULL, NULL, 0, "router.st");
+    cr_log_info("router held-out accuracy %.3f", rr.eval_accuracy);
+    cr_assert_gt(rr.eval_accuracy, 0.5, "prompts carry their domain");
+    run(RW_TASK_ROUTER_ADAPTER, NULL, "seed.st", NULL, 0, "radapter.st");
+    run(RW_TASK_GATES, NULL, "seed.st", experts, 5, "moe.st");
+
+    rw_model_t *seed = load("seed.st"), *rm = load("rm.st"), *ex = load("expert-2.st");
+    rw_model_t *router = load("router.st"), *moe = load("moe.st");
+    cr_assert(!same_tensors(seed, rm, 0), "a domain model trains its shared layers too");
+    cr_assert(same_tensors(seed, ex, 0), "an expert keeps the seed's shared layers");
+    cr_assert(!same_tensors(seed, ex, 1), "an expert trains its feed-forward blocks");
+    cr_assert_eq(router->cfg.head, RW_HEAD_CLASSIFIER);
+    cr_assert_eq(router->cfg.n_classes, 5);
+    cr_assert_eq(moe->cfg.n_experts, 5);
+    cr_assert(same_tensors(seed, moe, 0), "the MoE model's shared layers are the seed's");
+    rw_lora_t *lo;
+    cr_assert_eq(rw_lora_load(rwt_path(rwt_dir, "adapter.st"), seed, &lo, NULL), 0);
+    rw_lora_destroy(&lo);
+    cr_assert_eq(rw_lora_load(rwt_path(rwt_dir, "radapter.st"), seed, &lo, NULL), 0);
+    cr_assert_eq(lo->cfg.n_classes, 5);
+    rw_lora_destroy(&lo);
+    cr_assert_eq(rw_lora_load(rwt_path(rwt_dir, "adapter.st"), rm, &lo, NULL), RW_ECHECKSUM,
+                 "an adapter refuses another base");
+    rw_model_destroy(&seed), rw_model_destroy(&rm), rw_model_destroy(&ex);
+    rw_model_destroy(&router), rw_model_destroy(&moe);
+}
+
+Test(task, same_spec_and_inputs_give_the_same_bytes)
+{
+    make_inputs(30);
+    run(RW_TASK_SEED, NULL, NULL, NULL, 0, "a.st");
+    run(RW_TASK_SEED, NULL, NULL, NULL, 0, "b.st");
+    size_t na, nb;
+    char *a = rwt_read_file(rwt_path(rwt_dir, "a.st"), &na);
+    char *b = rwt_read_file(rwt_path(rwt_dir, "b.st"), &nb);
+    cr_assert(na == nb && memcmp(a, b, na) == 0);
+    free(a), free(b);
+}
+
+static int stop_at_3(void *ctx, const rw_step_stats_t *st, long steps)
+{
+    (void)ctx, (void)steps;
+    return st->step >= 3;
+}
+
+Test(task, progress_can_cancel_and_bad_inputs_say_why)
+{
+    make_inputs(30);
+    rw_task_spec_t s;
+    tiny_spec(&s, RW_TASK_SEED, NULL);
+    rw_task_inputs_t in = {.tokenizer = rwt_path(rwt_dir, "tokenizer.json"),
+                           .data = rwt_path(rwt_dir, "data.jsonl")};
+    rw_task_result_t res;
+    char why[256] = "";
+    const char *out = rwt_path(rwt_dir, "x.st");
+    cr_assert_eq(rw_task_run(&s, &in, out, stop_at_3, NULL, &res, why, sizeof why), -ECANCELED);
+    FILE *f = fopen(out, "rb");
+    cr_assert_null(f, "a cancelled task writes nothing");
+    rw_task_spec_fini(&s);
+
+    tiny_spec(&s, RW_TASK_ADAPTER, "safety");
+    cr_assert_eq(rw_task_run(&s, &in, out, NULL, NULL, &res, why, sizeof why), RW_EINVAL);
+    cr_assert(strstr(why, "base"), "%s", why);
+    free(s.domain);
+    s.domain = strdup("no-such-domain");
+    in.base = rwt_path(rwt_dir, "tokenizer.json"); /* not a checkpoint */
+    cr_assert_lt(rw_task_run(&s, &in, out, NULL, NULL, &res, why, sizeof why), 0);
+    cr_assert(strlen(why) > 0);
+    rw_task_spec_fini(&s);
+}
+
+Test(task, spec_travels_as_json)
+{
+    rw_task_spec_t s, t;
+    tiny_spec(&s, RW_TASK_ADAPTER, "safety");
+    s.epochs = 1.5;
+    s.seed = 42;
+    char *j = rw_task_spec_to_json(&s);
+    char why[256];
+    cr_assert_eq(rw_task_spec_from_json(j, &t, why, sizeof why), 0, "%s", why);
+    char *k = rw_task_spec_to_json(&t);
+    cr_assert_str_eq(j, k);
+    cr_assert_str_eq(t.domain, "safety");
+    cr_assert_eq(t.n_domains, 5);
+    cr_assert_eq(t.model.d_model, 16);
+    cr_assert_eq(t.lora.rank, 2);
+    free(j), free(k);
+    rw_task_spec_fini(&t);
+    rw_task_spec_fini(&s);
+    const char *bad[] = {"[]",
+                         "{\"kind\":\"nope\"}",
+                         "{\"kind\":\"adapter\",\"domains\":[\"a\"]}",
+                         "{\"kind\":\"router\",\"domains\":[\"a\"]}",
+                         "{\"kind\":\"seed\",\"epochs\":-1}",
+                         "{\"kind\":\"seed\",\"model\":3}",
+                         "{\"kind\":\"seed\",\"domains\":[1]}",
+                         "not json"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        why[0] = '\0';
+        cr_assert_lt(rw_task_spec_from_json(bad[i], &t, why, sizeof why), 0, "%s", bad[i]);
+        cr_assert(strlen(why) > 0, "no reason for %s", bad[i]);
+    }
+}
