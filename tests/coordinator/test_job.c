@@ -30,11 +30,13 @@ static void setup_dirs(void)
     cr_assert_eq(svc_prepare(state, 40), 0);
 }
 
-static pid_t start_coordinator(const char *extra)
+/* Tiny models; every task takes 3 steps, the seed seed_steps. */
+static pid_t start_coordinator(int seed_steps)
 {
-    const char *args[] = {"serve",  "--state",        state, "--out",        out,   "--bind",
-                          endpoint, "--heartbeat-ms", "100", "--timeout-ms", "600", extra,
-                          NULL};
+    const char *cfg = svc_tiny_config(rwt_dir, 3, seed_steps);
+    const char *args[] = {
+        "serve",          "--state", state,          "--out", out,        "--bind", endpoint,
+        "--heartbeat-ms", "100",     "--timeout-ms", "600",   "--config", cfg,      NULL};
     return svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coordinator.log"), args);
 }
 
@@ -78,8 +80,7 @@ static void check_outputs(void)
 Test(job, runs_end_to_end_over_ipc)
 {
     setup_dirs();
-    setenv("RW_FAKE_STEP_MS", "1", 1);
-    pid_t c = start_coordinator(NULL);
+    pid_t c = start_coordinator(3);
     pid_t w1 = start_worker("w1", "train"), w2 = start_worker("w2", "train"),
           r1 = start_worker("r1", "router");
     int rc = svc_wait(c, 60000);
@@ -112,8 +113,7 @@ static bool busy_mid_task(const char *id)
 Test(job, a_worker_killed_mid_task_loses_it_to_another)
 {
     setup_dirs();
-    setenv("RW_FAKE_STEP_MS", "15", 1);
-    pid_t c = start_coordinator(NULL);
+    pid_t c = start_coordinator(2000);
     pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
     bool seen = false;
     for (int i = 0; i < 500 && !seen; i++) {
@@ -123,7 +123,6 @@ Test(job, a_worker_killed_mid_task_loses_it_to_another)
     cr_assert(seen, "w1 never got going");
     kill(w1, SIGKILL);
     svc_wait(w1, 1000);
-    setenv("RW_FAKE_STEP_MS", "1", 1);
     pid_t w2 = start_worker("w2", "train");
     int rc = svc_wait(c, 60000);
     if (rc != 0 || getenv("RWT_DUMP"))

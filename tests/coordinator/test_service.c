@@ -31,14 +31,13 @@ TestSuite(service, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 1
 
 static char state[600], out[600];
 
-/* config: a job configuration (JSON text), or NULL */
-static pid_t start_coordinator(const char *bind, const char *config)
+/* Tiny models; every task takes 3 steps, the seed seed_steps. */
+static pid_t start_coordinator(const char *bind, int seed_steps)
 {
     snprintf(state, sizeof state, "%s/state", rwt_dir);
     snprintf(out, sizeof out, "%s/out", rwt_dir);
     cr_assert_eq(svc_prepare(state, 40), 0);
-    const char *cfg = rwt_path(rwt_dir, "job.json");
-    rwt_write_file(cfg, config ? config : "{}", strlen(config ? config : "{}"));
+    const char *cfg = svc_tiny_config(rwt_dir, 3, seed_steps);
     const char *args[] = {
         "serve",          "--state", state,          "--out", out,        "--bind", bind,
         "--heartbeat-ms", "100",     "--timeout-ms", "500",   "--config", cfg,      NULL};
@@ -131,7 +130,7 @@ static void send_raw(void *sock, const void *p, size_t n, int flags)
 
 Test(service, survives_junk_and_still_runs_a_job)
 {
-    pid_t c = start_coordinator("tcp://127.0.0.1:*", NULL);
+    pid_t c = start_coordinator("tcp://127.0.0.1:*", 3);
     char endpoint[256];
     bound_endpoint(endpoint, sizeof endpoint);
     peer_t p;
@@ -222,7 +221,6 @@ Test(service, survives_junk_and_still_runs_a_job)
     peer_close(&p); /* it goes silent: its router lease goes back */
 
     /* a real worker still gets the whole job done */
-    setenv("RW_FAKE_STEP_MS", "1", 1);
     pid_t w = start_worker(endpoint, "w1", "train,router");
     int rc = svc_wait(c, 60000);
     if (rc != 0) {
@@ -240,11 +238,9 @@ Test(service, survives_junk_and_still_runs_a_job)
 Test(service, a_late_result_of_a_lost_attempt_is_refused)
 {
     /* the seed's second attempt is still running when the ghost comes back */
-    setenv("RW_FAKE_STEP_MS", "10", 1);
     char endpoint[700];
     snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
-    pid_t c = start_coordinator(endpoint, "{\"all\": {\"max_steps\": 2}, "
-                                          "\"seed\": {\"max_steps\": 60}}");
+    pid_t c = start_coordinator(endpoint, 600);
     peer_t p;
     peer_open(&p, endpoint);
     peer_hello(&p, "ghost", "train");
@@ -256,10 +252,8 @@ Test(service, a_late_result_of_a_lost_attempt_is_refused)
     msg_fini(&lease);
     /* the ghost goes silent; a real worker joins and gets attempt 2 */
     pid_t w = start_worker(endpoint, "w1", "train,router");
-    svc_sleep_ms(700);
+    svc_sleep_ms(700); /* connected, but silent past the timeout */
     /* the ghost comes back and delivers attempt 1 */
-    peer_close(&p);
-    peer_open(&p, endpoint);
     peer_hello(&p, "ghost", "train");
     const char *bytes = "a stale model";
     uint64_t id = proto_checksum(bytes, strlen(bytes));
@@ -298,6 +292,9 @@ Test(service, a_late_result_of_a_lost_attempt_is_refused)
     cr_assert_eq(rc, 0);
     svc_wait(w, 5000);
     svc_kill(w);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(strstr(log, "worker ghost lost (silent past the timeout)"), "%s", log);
+    free(log);
     json_t *r = json_load_file(rwt_path(state, "results.json"), 0, NULL);
     json_t *seed = json_array_get(json_object_get(r, "tasks"), 0);
     cr_assert_eq(json_integer_value(json_object_get(seed, "attempts")), 2);

@@ -66,9 +66,10 @@ Test(router_svc, trains_router_tasks_then_serves_bundles)
     snprintf(router, sizeof router, "ipc://%s/router.sock", rwt_dir);
     snprintf(cache, sizeof cache, "%s/cache-r", rwt_dir);
     cr_assert_eq(svc_prepare(state, 40), 0);
-    setenv("RW_FAKE_STEP_MS", "1", 1);
-    const char *cargs[] = {"serve", "--state",        state, "--out",          out, "--bind",
-                           coord,   "--heartbeat-ms", "100", "--keep-serving", NULL};
+    const char *cargs[] = {"serve", "--state",        state,      "--out",
+                           out,     "--bind",         coord,      "--heartbeat-ms",
+                           "100",   "--keep-serving", "--config", svc_tiny_config(rwt_dir, 3, 3),
+                           NULL};
     pid_t c = svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coord.log"), cargs);
     const char *rargs[] = {"--connect", coord,    "--bind",  router, "--bundles", bundles,
                            "--id",      "router", "--cache", cache,  NULL};

@@ -107,3 +107,20 @@ void svc_dump(const char *log)
         fputs(line, stderr);
     fclose(f);
 }
+
+const char *svc_tiny_config(const char *dir, int steps, int seed_steps)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/job.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return NULL;
+    fprintf(f,
+            "{\"all\": {\"model\": {\"d_model\": 16, \"n_layers\": 1, \"n_heads\": 2, "
+            "\"d_ff\": 32, \"max_len\": 32}, \"train\": {\"max_batch\": 8}, "
+            "\"epochs\": 1000, \"max_steps\": %d},\n"
+            " \"seed\": {\"max_steps\": %d}}\n",
+            steps, seed_steps);
+    fclose(f);
+    return path;
+}

@@ -27,6 +27,10 @@ bool svc_wait_file(const char *path, int timeout_ms);
 /* Runs the data stage into state_dir: synthetic data, pairs per domain,
  * a small vocabulary. Returns 0 or an error. */
 int svc_prepare(const char *state_dir, int pairs_per_domain);
+/* Writes a job configuration for tiny models into dir/job.json and returns
+ * its path (static buffer): every task takes `steps` steps, the seed
+ * seed_steps (so a test can catch it running). */
+const char *svc_tiny_config(const char *dir, int steps, int seed_steps);
 /* Prints a log file (for a failing test's message). */
 void svc_dump(const char *log);
 void svc_sleep_ms(int ms);
