@@ -31,6 +31,7 @@ int rw_report_render(const json_t *results, const char *out_dir, char *why, size
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #define WHO "job"
 
@@ -275,6 +276,12 @@ int coord_job_finish(void *job, const plan_t *p, char *why, size_t whylen)
 {
     coord_job_t *j = job;
     (void)p;
+    char done[4096];
+    snprintf(done, sizeof done, "%s/results.json", j->state_dir);
+    if (j->finished_ts > 0 && access(done, R_OK) == 0) {
+        RW_INFO(WHO, "the journal says this job is finished: %s stands", done);
+        return 0;
+    }
     paths_t paths;
     paths_init(&paths, j);
     json_t *bundles = json_array(), *results = NULL;
