@@ -39,22 +39,22 @@ typedef enum {
     RW_BUNDLE_ADAPTER,
 } rw_bundle_kind_t;
 
-const char *rw_bundle_kind_name(rw_bundle_kind_t k);          /* "moe"; "?" if unknown */
+const char *rw_bundle_kind_name(rw_bundle_kind_t k);         /* "moe"; "?" if unknown */
 rw_bundle_kind_t rw_bundle_kind_from_name(const char *name); /* RW_BUNDLE__NONE if unknown */
 
 /* Where a bundle's members come from (all paths borrowed). */
 typedef struct rw_bundle_sources {
     rw_bundle_kind_t kind;
-    const char *tokenizer;           /* tokenizer.json */
-    const char *const *domains;      /* n_domains names, label order */
+    const char *tokenizer;      /* tokenizer.json */
+    const char *const *domains; /* n_domains names, label order */
     size_t n_domains;
-    const char *model;               /* baseline: the seed; moe: the gates task's MoE model */
-    const char *base;                /* adapter: the frozen seed */
-    const char *router;              /* router: the classifier */
-    const char *router_adapter;      /* adapter: the LoRA classifier */
-    const char *const *members;      /* router: domain reward models; adapter: LoRA reward
-                                      * adapters; n_domains of them, label order */
-    const json_t *provenance;        /* borrowed object: job_id, seed, ... (may be NULL) */
+    const char *model;          /* baseline: the seed; moe: the gates task's MoE model */
+    const char *base;           /* adapter: the frozen seed */
+    const char *router;         /* router: the classifier */
+    const char *router_adapter; /* adapter: the LoRA classifier */
+    const char *const *members; /* router: domain reward models; adapter: LoRA reward
+                                 * adapters; n_domains of them, label order */
+    const json_t *provenance;   /* borrowed object: job_id, seed, ... (may be NULL) */
 } rw_bundle_sources_t;
 
 /* Builds the bundle in dir (created; replaced whole if it exists: written
@@ -87,9 +87,9 @@ int rw_bundle_score(rw_bundle_t *b, const char *const *prompts, const size_t *pr
 typedef struct rw_bundle_domain_eval {
     char *name; /* owned */
     size_t pairs;
-    double accuracy, margin;  /* pairwise, routed as the bundle routes */
-    double oracle_accuracy;   /* pairwise, routed to the true domain (router, adapter) */
-    double route_accuracy;    /* share of prompts routed to their domain; -1 if no router */
+    double accuracy, margin; /* pairwise, routed as the bundle routes */
+    double oracle_accuracy;  /* pairwise, routed to the true domain (router, adapter) */
+    double route_accuracy;   /* share of prompts routed to their domain; -1 if no router */
 } rw_bundle_domain_eval_t;
 
 typedef struct rw_bundle_eval {
@@ -101,8 +101,7 @@ typedef struct rw_bundle_eval {
 /* Evaluates b on the pairs of ds in split (RW_SPLIT_EVAL usually), per
  * domain. A domain the bundle does not know counts under its own name with
  * no oracle figure. Returns 0 or a negative error. */
-int rw_bundle_eval(rw_bundle_t *b, const rw_dataset_t *ds, rw_split_t split,
-                   rw_bundle_eval_t *out);
+int rw_bundle_eval(rw_bundle_t *b, const rw_dataset_t *ds, rw_split_t split, rw_bundle_eval_t *out);
 void rw_bundle_eval_fini(rw_bundle_eval_t *e);
 json_t *rw_bundle_eval_json(const rw_bundle_eval_t *e);
 /* Records an evaluation in dir's manifest (rewritten whole). */
