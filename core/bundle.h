@@ -75,6 +75,21 @@ size_t rw_bundle_n_domains(const rw_bundle_t *b);
 const char *rw_bundle_domain(const rw_bundle_t *b, size_t i);
 /* The manifest (borrowed, valid while b is). */
 const json_t *rw_bundle_manifest(const rw_bundle_t *b);
+/* The label of domain name, or -1 if the bundle does not know it. */
+int rw_bundle_domain_index(const rw_bundle_t *b, const char *name);
+/* Threads of the engines that score (<= 0, the default: one per online
+ * CPU; 1: OpenBLAS's own threads). */
+void rw_bundle_set_threads(rw_bundle_t *b, int threads);
+
+/* Reads and checks dir's manifest.json without touching the members (what
+ * `rewire inspect` shows even of a damaged bundle). Returns 0 with
+ * *manifest owned by the caller (json_decref), a negated errno, or
+ * RW_EPARSE; why says what is wrong. */
+int rw_bundle_manifest_read(const char *dir, json_t **manifest, char *why, size_t whylen);
+/* Checks one entry of the manifest's "files" (borrowed) against the file
+ * in dir: size and XXH64. Returns 0, RW_ECHECKSUM (size or checksum
+ * differs) or a negated errno, with why naming the file. */
+int rw_bundle_file_verify(const char *dir, const json_t *file, char *why, size_t whylen);
 
 /* Scores n (prompt, response) texts. route[i] gets the domain used (the
  * router's choice, or oracle[i] when oracle is not NULL: the true domain,
