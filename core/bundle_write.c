@@ -500,8 +500,10 @@ static int replaceable(writer_t *w)
     char *man = join(w->dir, RW_BUNDLE_MANIFEST);
     int is_bundle = access(man, F_OK) == 0;
     free(man);
-    if (is_bundle || rmdir(w->dir) == 0)
+    if (is_bundle)
         return 1;
+    if (rmdir(w->dir) == 0) /* empty: nothing to keep */
+        return 0;
     return fail(w, RW_EEXIST, "%s exists and is not a bundle (no %s); not replacing it", w->dir,
                 RW_BUNDLE_MANIFEST);
 }
