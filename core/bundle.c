@@ -442,7 +442,7 @@ int rw_bundle__manifest_parse(const json_t *m, rw_bundle__manifest_t *mf, char *
             if (strcmp(mf->members[j].file, mf->members[i].file) == 0 ||
                 strcmp(mf->members[i].file, tfile) == 0)
                 return bad(why, whylen, "file %s belongs to two members", mf->members[i].file);
-        if (mf->members[i].cfg.vocab < (int)vocab)
+        if ((size_t)mf->members[i].cfg.vocab < vocab)
             return bad(why, whylen, "member %s has %d token ids for a tokenizer of %zu",
                        mf->members[i].file, mf->members[i].cfg.vocab, vocab);
     }

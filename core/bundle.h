@@ -54,7 +54,8 @@ typedef struct rw_bundle_sources {
     const char *router_adapter; /* adapter: the LoRA classifier */
     const char *const *members; /* router: domain reward models; adapter: LoRA reward
                                  * adapters; n_domains of them, label order */
-    const json_t *provenance;   /* borrowed object: job_id, seed, ... (may be NULL) */
+    const json_t *provenance;   /* borrowed object: job_id, seed, protocol_version, ...
+                                 * (may be NULL); rewire_version and created are added */
 } rw_bundle_sources_t;
 
 /* Builds the bundle in dir (created; replaced whole if it exists: written
