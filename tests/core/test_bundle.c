@@ -696,3 +696,61 @@ Test(bundle, recording_an_eval_keeps_every_checksum)
     json_decref(before);
     cr_assert_eq(rw_bundle_record_eval(rwt_path(rwt_dir, "nothing"), &ev), -ENOENT);
 }
+
+Test(bundle, labels_follow_the_bundles_domain_order_not_the_datas)
+{
+    /* the router's class 0 is now "beta": alpha's prompts ('@', class 0) go
+     * to beta's model, and so on round; the oracle still finds each pair's
+     * own model by name */
+    bfx_tok_t t;
+    bfx_tokenize(&F, &t);
+    rw_bundle_sources_t s = bfx_sources(&F, RW_BUNDLE_ROUTER);
+    const char *doms[BFX_ND] = {"beta", "gamma", "alpha"};
+    const char *members[BFX_ND] = {F.domain[1], F.domain[2], F.domain[0]};
+    s.domains = doms;
+    s.members = members;
+    char why[512] = "";
+    const char *dir = rwt_path(rwt_dir, "shifted");
+    cr_assert_eq(rw_bundle_write(&s, dir, why, sizeof why), 0, "%s", why);
+    rw_bundle_t *b = open_ok(dir);
+    rw_bundle_eval_t ev;
+    cr_assert_eq(rw_bundle_eval(b, &F.ds, RW_SPLIT_EVAL, &ev), 0);
+    cr_assert_str_eq(ev.domains[0].name, "alpha"); /* the data's sorted order */
+    rw_model_t *m[BFX_ND];
+    for (int d = 0; d < BFX_ND; d++)
+        cr_assert_eq(rw_checkpoint_load(F.domain[d], &m[d], NULL), 0);
+    for (int d = 0; d < BFX_ND; d++) {
+        cr_assert_float_eq(ev.domains[d].route_accuracy, 0.0, 1e-12);
+        int routed_to = (d + 1) % BFX_ND; /* class d is the domain after it */
+        cr_assert_float_eq(ev.domains[d].accuracy, member_accuracy(m[routed_to], NULL, &t, d),
+                           1e-12);
+        cr_assert_float_eq(ev.domains[d].oracle_accuracy, member_accuracy(m[d], NULL, &t, d),
+                           1e-12);
+    }
+    for (int d = 0; d < BFX_ND; d++)
+        rw_model_destroy(&m[d]);
+    rw_bundle_eval_fini(&ev);
+    rw_bundle_destroy(&b);
+    bfx_tok_free(&t);
+}
+
+Test(bundle, domain_names_unfit_for_file_names_get_distinct_clean_files)
+{
+    rw_bundle_sources_t s = bfx_sources(&F, RW_BUNDLE_ROUTER);
+    const char *doms[BFX_ND] = {"help/ful", "q&a", "q_a"};
+    s.domains = doms;
+    char why[512] = "";
+    const char *dir = rwt_path(rwt_dir, "names");
+    cr_assert_eq(rw_bundle_write(&s, dir, why, sizeof why), 0, "%s", why);
+    rw_bundle_t *b = open_ok(dir);
+    const json_t *files = json_object_get(rw_bundle_manifest(b), "files");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(files, 2), "name")),
+                     "domain-help_ful~0.safetensors");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(files, 3), "name")),
+                     "domain-q_a~1.safetensors");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(files, 4), "name")),
+                     "domain-q_a.safetensors");
+    cr_assert_str_eq(rw_bundle_domain(b, 0), "help/ful");
+    cr_assert_eq(rw_bundle_domain_index(b, "q&a"), 1);
+    rw_bundle_destroy(&b);
+}
