@@ -116,16 +116,21 @@ void rw_report__xml(FILE *f, const char *s)
     }
 }
 
-/* A table cell: '|' escaped, line breaks as spaces. */
-static void cell(FILE *f, const char *s)
+/* Text inside a table cell: '|' escaped, line breaks as spaces. */
+static void md_text(FILE *f, const char *s)
 {
-    fputs("| ", f);
     for (; s && *s; s++) {
         if (*s == '|')
             fputs("\\|", f);
         else
             fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
     }
+}
+
+static void cell(FILE *f, const char *s)
+{
+    fputs("| ", f);
+    md_text(f, s);
     fputc(' ', f);
 }
 
@@ -217,7 +222,10 @@ static void md_job(FILE *f, const json_t *results)
         cell(f, "domains");
         fputs("| ", f);
         json_array_foreach(doms, i, d)
-            fprintf(f, "%s%s", i ? ", " : "", json_string_value(d) ? json_string_value(d) : "?");
+        {
+            fputs(i ? ", " : "", f);
+            md_text(f, json_string_value(d) ? json_string_value(d) : "?");
+        }
         fputs(" |\n", f);
     }
     if (isfinite(rw_report__num(job, "wall_s"))) {
