@@ -10,6 +10,7 @@
 
 #include "afile.h"
 #include "alloc.h"
+#include "bundle.h"
 #include "err.h"
 #include "report_impl.h"
 
@@ -456,6 +457,21 @@ static int put(const char *out_dir, const char *name, char *text, char *why, siz
     free(path);
     free(text);
     return rc;
+}
+
+json_t *rw_report_bundle_entry(const char *dir, char *why, size_t whylen)
+{
+    json_t *m;
+    if (rw_bundle_manifest_read(dir, &m, why, whylen) < 0)
+        return NULL;
+    json_t *p = json_object_get(m, "params");
+    json_t *o = json_pack("{s:O, s:s, s:O, s:O}", "kind", json_object_get(m, "kind"), "path", dir,
+                          "params_total", json_object_get(p, "total"), "params_per_pair",
+                          json_object_get(p, "per_pair"));
+    if (json_object_get(m, "eval"))
+        json_object_set(o, "eval", json_object_get(m, "eval"));
+    json_decref(m);
+    return o;
 }
 
 int rw_report_render(const json_t *results, const char *out_dir, char *why, size_t whylen)

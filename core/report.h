@@ -33,6 +33,12 @@
  * why filled in. */
 int rw_report_render(const json_t *results, const char *out_dir, char *why, size_t whylen);
 
+/* The results' "bundles" entry of the bundle in dir, from its manifest:
+ * {"kind", "path": dir, "params_total", "params_per_pair", "eval"} ("eval"
+ * only once recorded, rw_bundle_record_eval). Returns a new reference, or
+ * NULL with why filled in (as rw_bundle_manifest_read). */
+json_t *rw_report_bundle_entry(const char *dir, char *why, size_t whylen);
+
 /* The two plots alone, as SVG documents (caller frees; never NULL). */
 char *rw_report_loss_svg(const json_t *results);
 char *rw_report_accuracy_svg(const json_t *results);

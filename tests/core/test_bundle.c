@@ -7,6 +7,7 @@
 #include "checksum.h"
 #include "err.h"
 #include "eval.h"
+#include "report.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -682,6 +683,8 @@ Test(bundle, recording_an_eval_keeps_every_checksum)
     cr_assert(
         json_equal(json_object_get(before, "provenance"), json_object_get(after, "provenance")));
     const json_t *e = json_object_get(after, "eval");
+    json_t *e_json = json_deep_copy(e);
+    char why[512];
     cr_assert_eq(json_array_size(json_object_get(e, "domains")), BFX_ND);
     cr_assert_float_eq(json_real_value(json_object_get(e, "mean_accuracy")), ev.mean_accuracy,
                        1e-9);
@@ -692,6 +695,17 @@ Test(bundle, recording_an_eval_keeps_every_checksum)
     const char *first = strstr(text, "\"eval\"");
     cr_assert_null(strstr(first + 1, "\"eval\""));
     free(text);
+    /* what the job's results list of it */
+    json_t *entry = rw_report_bundle_entry(dir, why, sizeof why);
+    cr_assert_not_null(entry, "%s", why);
+    cr_assert_str_eq(json_string_value(json_object_get(entry, "kind")), "moe");
+    cr_assert_str_eq(json_string_value(json_object_get(entry, "path")), dir);
+    cr_assert_eq(json_integer_value(json_object_get(entry, "params_total")),
+                 json_integer_value(json_object_get(json_object_get(before, "params"), "total")));
+    cr_assert(json_equal(json_object_get(entry, "eval"), e_json));
+    json_decref(entry);
+    json_decref(e_json);
+    cr_assert_null(rw_report_bundle_entry(rwt_path(rwt_dir, "nothing"), why, sizeof why));
     rw_bundle_eval_fini(&ev);
     json_decref(before);
     cr_assert_eq(rw_bundle_record_eval(rwt_path(rwt_dir, "nothing"), &ev), -ENOENT);
