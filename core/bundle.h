@@ -21,6 +21,11 @@
  * (job id, seed, rewire and protocol versions, creation time) and, once
  * evaluated, the evaluation results. Opening a bundle verifies every file's
  * checksum, so a corrupt or tampered bundle is refused with the file named.
+ * (bundle.c documents the manifest's keys.)
+ *
+ * Routing reads the prompt alone, as a router task must train on it: the
+ * input is rw_batch_add(prompt, empty response), `[cls] prompt [sep] [sep]`,
+ * and the domain is the classifier's top class (label order = domains).
  */
 #ifndef RW_BUNDLE_H
 #define RW_BUNDLE_H
