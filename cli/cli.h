@@ -29,6 +29,29 @@ int cli_run(int argc, char **argv);
 /* `rewire data import` (cmd_data.c). */
 int cli_data_import(int argc, char **argv);
 int cli_data_gen(int argc, char **argv);
+/* `rewire inspect PATH [--json]` (cmd_inspect.c). */
+int cli_inspect(int argc, char **argv);
+
+/* Bundles (bundle_cmds.c), for `rewire eval --bundle` and `rewire score
+ * --bundle`; both return the exit status.
+ *
+ * cli_eval_bundle: evaluates the bundle at path on the eval split of the
+ * preference files data[0..ndata) (all their pairs when none is held out),
+ * per domain: pairwise accuracy and margin as the bundle routes; with
+ * oracle, the text table also shows the accuracy with every pair routed to
+ * its true domain and the router's accuracy (router and adapter bundles;
+ * the JSON always holds them, null where they do not apply). json prints
+ * rw_bundle_eval_json's object with "bundle" and "kind" added.
+ *
+ * cli_score_bundle: scores JSON Lines from stdin, {"prompt","response"} or
+ * {"prompt","chosen","rejected"} (other keys ignored), answering each with
+ * one JSON line on stdout: {"line", "reward", "domain"} or {"line",
+ * "chosen", "rejected", "margin", "domain"}, domain being the one routed
+ * to (null for baseline and moe). A bad line is reported on stderr as
+ * "stdin:LINE: reason" and skipped; the exit status is then 1. Answers are
+ * JSON Lines whatever json says. */
+int cli_eval_bundle(const char *path, const char *const *data, size_t ndata, int json, int oracle);
+int cli_score_bundle(const char *path, int json);
 
 /* Prints "rewire GROUP NAME: MSG" and a pointer to --help; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

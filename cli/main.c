@@ -9,6 +9,7 @@
 const cli_cmd_t cli_commands[] = {
     {NULL, "run", "run a whole job on this machine (default: built-in synthetic data)", cli_run},
     {NULL, "version", "print the versions of rewire and its libraries", cli_version},
+    {NULL, "inspect", "describe a bundle and verify its files' checksums", cli_inspect},
     {"data", "import", "import preference pairs (rewire, HH-RLHF, summarize) into one file",
      cli_data_import},
     {"data", "gen", "write the synthetic multi-domain preference data (JSON Lines)", cli_data_gen},

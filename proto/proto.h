@@ -8,7 +8,8 @@
  *   msg.h       every message, declared once in a table; encode, decode, check
  *   wire.h      messages over ZeroMQ sockets; bad ones counted, logged once, dropped
  *   xfer.h      artifacts in chunks with credit flow control and a checksum
- *   checksum.h  XXH64, the artifact checksum
+ *
+ * The artifact checksum (XXH64) is core/checksum.h, shared with bundles.
  */
 #ifndef RW_PROTO_H
 #define RW_PROTO_H

@@ -1,13 +1,19 @@
-/* checksum.h — the checksum of an artifact on the wire: XXH64, seed 0.
+/* checksum.h — the checksum of an artifact: XXH64, seed 0.
  *
  * An artifact of gigabytes is checked on both ends while it streams, so the
  * checksum must run far faster than loopback TCP: XXH64 does about 10 GB/s
  * on one core where zlib's crc32 does under 4 and FNV-1a (core/hash.h) about
  * 1. Its values are xxHash's published ones (`xxh64sum` prints the same), so
  * an artifact on disk can be checked with standard tools.
+ *
+ * It lives in core because both sides use it: proto checks artifacts on the
+ * wire, and a bundle's manifest (bundle.h) records the same value for every
+ * file it holds, so a member's checksum is that of the artifact a task
+ * uploaded. The names keep their proto_ prefix, which the wire code was
+ * written against.
  */
-#ifndef RW_PROTO_CHECKSUM_H
-#define RW_PROTO_CHECKSUM_H
+#ifndef RW_CHECKSUM_H
+#define RW_CHECKSUM_H
 
 #include <stddef.h>
 #include <stdint.h>

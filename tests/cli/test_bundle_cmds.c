@@ -1,0 +1,217 @@
+/* test_bundle_cmds.c — what `rewire eval --bundle` and `rewire score
+ * --bundle` do: called as the commands call them, stdin and stdout being
+ * files (each Criterion test runs in a process of its own). */
+#include "cli.h"
+#include "dataset.h"
+#include "support.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/bundle_fixture.h"
+
+static bfx_t F;
+
+static void setup(void)
+{
+    rwt_dir_setup();
+    bfx_build(&F, rwt_dir);
+}
+
+static void teardown(void)
+{
+    bfx_free(&F);
+    rwt_dir_teardown();
+}
+
+TestSuite(bundle_cmds, .init = setup, .fini = teardown);
+
+/* Runs fn with stdin from `in` (may be NULL) and stdout and stderr into
+ * files; returns its status, *out and *err the text (caller frees). */
+static int capture(int (*fn)(void *), void *ctx, const char *in, char **out, char **err)
+{
+    char op[700], ep[700];
+    snprintf(op, sizeof op, "%s/stdout.txt", rwt_dir);
+    snprintf(ep, sizeof ep, "%s/stderr.txt", rwt_dir);
+    if (in) {
+        char ip[700];
+        snprintf(ip, sizeof ip, "%s/stdin.txt", rwt_dir);
+        cr_assert_eq(rwt_write_file(ip, in, strlen(in)), 0);
+        cr_assert_not_null(freopen(ip, "r", stdin));
+    }
+    fflush(stdout);
+    fflush(stderr);
+    int so = dup(1), se = dup(2);
+    int fo = open(op, O_WRONLY | O_CREAT | O_TRUNC, 0644),
+        fe = open(ep, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    int status = fn(ctx);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(so, 1);
+    dup2(se, 2);
+    close(fo), close(fe), close(so), close(se);
+    *out = rwt_read_file(op, NULL);
+    *err = rwt_read_file(ep, NULL);
+    return status;
+}
+
+typedef struct args {
+    const char *path;
+    const char *const *data;
+    size_t ndata;
+    int json, oracle;
+} args_t;
+
+static int do_eval(void *ctx)
+{
+    args_t *a = ctx;
+    return cli_eval_bundle(a->path, a->data, a->ndata, a->json, a->oracle);
+}
+
+static int do_score(void *ctx)
+{
+    args_t *a = ctx;
+    return cli_score_bundle(a->path, a->json);
+}
+
+Test(bundle_cmds, eval_prints_the_bundles_figures)
+{
+    char dir[700], data[700];
+    snprintf(dir, sizeof dir, "%s", bfx_write(&F, RW_BUNDLE_ROUTER, "router"));
+    snprintf(data, sizeof data, "%s/data.jsonl", rwt_dir);
+    cr_assert_eq(rw_dataset_save(&F.ds, data), 0);
+    rw_bundle_t *b;
+    char why[256];
+    cr_assert_eq(rw_bundle_open(dir, &b, why, sizeof why), 0);
+    rw_bundle_eval_t ev;
+    cr_assert_eq(rw_bundle_eval(b, &F.ds, RW_SPLIT_EVAL, &ev), 0);
+    rw_bundle_destroy(&b);
+
+    const char *files[] = {data};
+    args_t a = {dir, files, 1, 1, 0};
+    char *out, *err;
+    cr_assert_eq(capture(do_eval, &a, NULL, &out, &err), 0, "stderr: %s", err);
+    json_error_t jerr;
+    json_t *o = json_loads(out, 0, &jerr);
+    cr_assert_not_null(o, "%s: %s", jerr.text, out);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "kind")), "router");
+    cr_assert_eq(json_array_size(json_object_get(o, "domains")), BFX_ND);
+    cr_assert_float_eq(json_number_value(json_object_get(o, "mean_accuracy")), ev.mean_accuracy,
+                       1e-5);
+    cr_assert_float_eq(json_number_value(json_object_get(o, "route_accuracy")), 1.0, 1e-9);
+    json_decref(o);
+    free(out);
+    free(err);
+
+    a.json = 0;
+    a.oracle = 1;
+    cr_assert_eq(capture(do_eval, &a, NULL, &out, &err), 0, "stderr: %s", err);
+    char want[160];
+    snprintf(want, sizeof want, "%-20s %7d  %8.3f  %8.3f  %8.3f  %8.3f\n", "beta", BFX_PAIRS,
+             ev.domains[1].accuracy, ev.domains[1].margin, ev.domains[1].oracle_accuracy, 1.0);
+    cr_assert(strstr(out, want), "no '%s' in\n%s", want, out);
+    free(out);
+    free(err);
+    rw_bundle_eval_fini(&ev);
+
+    a.path = rwt_path(rwt_dir, "no-bundle");
+    cr_assert_eq(capture(do_eval, &a, NULL, &out, &err), 1);
+    cr_assert(strstr(err, "no-bundle"), "%s", err);
+    free(out);
+    free(err);
+}
+
+Test(bundle_cmds, score_answers_each_line_and_skips_bad_ones)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s", bfx_write(&F, RW_BUNDLE_ROUTER, "router"));
+    const rw_pair_t *p0 = &F.ds.pairs[0], *p1 = &F.ds.pairs[BFX_PAIRS + 1];
+    char in[4096];
+    snprintf(in, sizeof in,
+             "{\"prompt\": \"%s\", \"response\": \"%s\"}\n"
+             "not json\n"
+             "\n"
+             "{\"prompt\": \"%s\", \"chosen\": \"%s\", \"rejected\": \"%s\", \"domain\": \"x\"}\n"
+             "{\"prompt\": 3, \"response\": \"a\"}\n"
+             "{\"prompt\": \"p\"}\n"
+             "[1, 2]\n",
+             p0->prompt, p0->chosen, p1->prompt, p1->chosen, p1->rejected);
+    args_t a = {dir, NULL, 0, 1, 0};
+    char *out, *err;
+    cr_assert_eq(capture(do_score, &a, in, &out, &err), 1); /* some lines were bad */
+    cr_assert(strstr(err, "stdin:2: not JSON"), "%s", err);
+    cr_assert(strstr(err, "stdin:5: \"prompt\" must be a string"), "%s", err);
+    cr_assert(strstr(err, "stdin:6: needs \"response\""), "%s", err);
+    cr_assert(strstr(err, "stdin:7: not a JSON object"), "%s", err);
+    cr_assert(strstr(err, "2 line(s) scored, 4 skipped"), "%s", err);
+    cr_assert_null(strstr(err, "stdin:3"), "a blank line is no error");
+
+    /* the answers: line 1 one reward, line 4 a pair, both routed right */
+    rw_bundle_t *b;
+    char why[256];
+    cr_assert_eq(rw_bundle_open(dir, &b, why, sizeof why), 0);
+    const char *pr[3] = {p0->prompt, p1->prompt, p1->prompt};
+    const char *re[3] = {p0->chosen, p1->chosen, p1->rejected};
+    size_t pl[3], rl[3];
+    for (int i = 0; i < 3; i++)
+        pl[i] = strlen(pr[i]), rl[i] = strlen(re[i]);
+    double r[3];
+    int route[3];
+    cr_assert_eq(rw_bundle_score(b, pr, pl, re, rl, 3, NULL, r, route), 0);
+    rw_bundle_destroy(&b);
+    char *nl = strchr(out, '\n');
+    cr_assert_not_null(nl);
+    *nl = 0;
+    json_error_t jerr;
+    json_t *o1 = json_loads(out, 0, &jerr), *o2 = json_loads(nl + 1, 0, &jerr);
+    cr_assert(o1 && o2, "%s", out);
+    cr_assert_eq(json_integer_value(json_object_get(o1, "line")), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(o1, "domain")), "alpha");
+    cr_assert_float_eq(json_number_value(json_object_get(o1, "reward")), r[0], 1e-6);
+    cr_assert_eq(json_integer_value(json_object_get(o2, "line")), 4);
+    cr_assert_str_eq(json_string_value(json_object_get(o2, "domain")), "beta");
+    cr_assert_float_eq(json_number_value(json_object_get(o2, "chosen")), r[1], 1e-6);
+    cr_assert_float_eq(json_number_value(json_object_get(o2, "rejected")), r[2], 1e-6);
+    cr_assert_float_eq(json_number_value(json_object_get(o2, "margin")), r[1] - r[2], 1e-6);
+    json_decref(o1);
+    json_decref(o2);
+    free(out);
+    free(err);
+}
+
+Test(bundle_cmds, score_of_many_lines_goes_in_blocks_in_order)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s", bfx_write(&F, RW_BUNDLE_MOE, "moe"));
+    size_t n = 150, cap = 64 * 1024, k = 0;
+    char *in = malloc(cap);
+    for (size_t i = 0; i < n; i++) {
+        const rw_pair_t *p = &F.ds.pairs[i % F.ds.n];
+        k += (size_t)snprintf(in + k, cap - k, "{\"prompt\": \"%s\", \"response\": \"%s\"}\n",
+                              p->prompt, p->chosen);
+    }
+    args_t a = {dir, NULL, 0, 0, 0};
+    char *out, *err;
+    cr_assert_eq(capture(do_score, &a, in, &out, &err), 0, "stderr: %s", err);
+    size_t lines = 0;
+    for (char *s = out, *e; (e = strchr(s, '\n')); s = e + 1, lines++) {
+        *e = 0;
+        json_error_t jerr;
+        json_t *o = json_loads(s, 0, &jerr);
+        cr_assert_not_null(o);
+        cr_assert_eq(json_integer_value(json_object_get(o, "line")), (json_int_t)lines + 1);
+        cr_assert(json_is_null(json_object_get(o, "domain")));
+        json_decref(o);
+    }
+    cr_assert_eq(lines, n);
+    free(in);
+    free(out);
+    free(err);
+}
