@@ -16,13 +16,9 @@
 #include "dataset.h"
 #include "err.h"
 #include "log.h"
+#include "proto.h"
 
-#if __has_include("report.h")
 #include "report.h"
-#else
-/* core/report.h is on its way; this is its contract */
-int rw_report_render(const json_t *results, const char *out_dir, char *why, size_t whylen);
-#endif
 
 #include <errno.h>
 #include <inttypes.h>
@@ -91,8 +87,8 @@ static void paths_init(paths_t *p, coord_job_t *j)
 
 static json_t *provenance(coord_job_t *j)
 {
-    return json_pack("{s:s,s:I,s:s}", "job_id", j->id, "seed", (json_int_t)j->seed, "data",
-                     j->data_desc);
+    return json_pack("{s:s,s:I,s:s,s:i}", "job_id", j->id, "seed", (json_int_t)j->seed, "data",
+                     j->data_desc, "protocol_version", PROTO_VERSION);
 }
 
 static int write_bundles(coord_job_t *j, const paths_t *p, char *why, size_t whylen)
@@ -133,17 +129,6 @@ static int write_bundles(coord_job_t *j, const paths_t *p, char *why, size_t why
     return rc;
 }
 
-/* A parameter count from a manifest: "params_<what>", or "params": {what}. */
-static json_int_t manifest_params(const json_t *m, const char *what)
-{
-    char key[64];
-    snprintf(key, sizeof key, "params_%s", what);
-    json_t *v = json_object_get(m, key);
-    if (!v)
-        v = json_object_get(json_object_get(m, "params"), what);
-    return json_integer_value(v);
-}
-
 /* Evaluates every bundle; their entries of results.json go to bundles. */
 static int eval_bundles(coord_job_t *j, json_t *bundles, char *why, size_t whylen)
 {
@@ -169,17 +154,17 @@ static int eval_bundles(coord_job_t *j, json_t *bundles, char *why, size_t whyle
             snprintf(why, whylen, "cannot open the %s bundle: %s", kind, err);
             break;
         }
+        rw_bundle_set_threads(b, 0); /* every task is done: the cores are free */
         if ((rc = rw_bundle_eval(b, &ds, RW_SPLIT_EVAL, &e)) == 0)
             rc = rw_bundle_record_eval(dir, &e);
+        json_t *entry = rc == 0 ? rw_report_bundle_entry(dir, err, sizeof err) : NULL;
         if (rc < 0) {
             snprintf(why, whylen, "cannot evaluate the %s bundle: %s", kind, rw_strerror(rc));
+        } else if (!entry) {
+            snprintf(why, whylen, "cannot read back the %s bundle: %s", kind, err);
+            rc = RW_EIO;
         } else {
-            const json_t *m = rw_bundle_manifest(b);
-            json_array_append_new(bundles,
-                                  json_pack("{s:s,s:s,s:I,s:I,s:o}", "kind", kind, "path", dir,
-                                            "params_total", manifest_params(m, "total"),
-                                            "params_per_pair", manifest_params(m, "per_pair"),
-                                            "eval", rw_bundle_eval_json(&e)));
+            json_array_append_new(bundles, entry);
             RW_INFO(WHO, "%s: mean accuracy %.4f on held-out pairs", kind, e.mean_accuracy);
         }
         rw_bundle_eval_fini(&e);

@@ -92,7 +92,7 @@ int router_main(int argc, char **argv)
     if (rc)
         goto done;
     void *zctx = zmq_ctx_new();
-    rsvc_t *s = rsvc_new(zctx, bind, bundles, why, sizeof why);
+    rsvc_t *s = rsvc_new(zctx, bind, bundles, o.threads, why, sizeof why);
     if (!s) {
         fprintf(stderr, "%s: %s\n", prog, why);
         zmq_ctx_term(zctx);

@@ -34,15 +34,18 @@ struct rsvc {
     wire_t *w;
     char *dir;
     char endpoint[256];
+    int threads;
     open_bundle_t open[RSVC_BUNDLES_MAX];
     size_t n_open;
     rsvc_stats_t st;
 };
 
-rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, char *why, size_t whylen)
+rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, char *why,
+                 size_t whylen)
 {
     int rc;
     rsvc_t *s = rw_new(rsvc_t);
+    s->threads = threads;
     s->dir = rw_strdup(dir);
     s->sock = zmq_socket(zctx, ZMQ_ROUTER);
     int linger = 500;
@@ -146,6 +149,7 @@ static int bundle(rsvc_t *s, const char *name, rw_bundle_t **b, char *why, size_
         *o = s->open[--s->n_open];
         return rc;
     }
+    rw_bundle_set_threads(o->b, s->threads);
     o->mtime = st.st_mtim;
     o->size = st.st_size;
     s->st.opens++;

@@ -21,9 +21,11 @@
 
 typedef struct rsvc rsvc_t;
 
-/* A server for the bundles in dir (borrowed copy taken), bound to bind on
- * zctx (borrowed; must outlive it). Returns NULL with why filled in. */
-rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, char *why, size_t whylen);
+/* A server for the bundles in dir (copied), bound to bind on zctx
+ * (borrowed; must outlive it), scoring on threads threads (bundle.h's
+ * rw_bundle_set_threads). Returns NULL with why filled in. */
+rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, char *why,
+                 size_t whylen);
 /* Accepts NULL; NULLs *self_p. */
 void rsvc_destroy(rsvc_t **self_p);
 
