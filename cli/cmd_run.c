@@ -223,10 +223,10 @@ static void summary(const char *out, const char *state, double wall, int rc, boo
     json_array_foreach(json_object_get(res, "bundles"), i, b)
     {
         json_t *e = json_object_get(b, "eval");
-        double route = json_number_value(json_object_get(e, "route_accuracy"));
+        json_t *route = json_object_get(e, "route_accuracy"); /* null: no router */
         char rbuf[16] = "-";
-        if (route >= 0 && json_object_get(e, "route_accuracy"))
-            snprintf(rbuf, sizeof rbuf, "%.4f", route);
+        if (json_is_number(route) && json_number_value(route) >= 0)
+            snprintf(rbuf, sizeof rbuf, "%.4f", json_number_value(route));
         printf("  %-10s %14.4f %14s %12lld\n", json_string_value(json_object_get(b, "kind")),
                json_number_value(json_object_get(e, "mean_accuracy")), rbuf,
                (long long)json_integer_value(json_object_get(b, "params_total")));

@@ -17,6 +17,7 @@
 struct journal {
     int fd;
     bool sync;
+    bool dirty; /* appended since the last sync */
     size_t appended;
 };
 
@@ -133,6 +134,7 @@ void journal_destroy(journal_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    journal_sync(*self_p);
     close((*self_p)->fd);
     free(*self_p);
     *self_p = NULL;
@@ -158,11 +160,19 @@ int journal_append(journal_t *j, const char *ev, json_t *fields)
     line[n] = '\n';
     int rc = write_all(j->fd, line, n + 1);
     free(line);
-    if (rc == 0 && j->sync && fdatasync(j->fd) != 0)
-        rc = -errno;
-    if (rc == 0)
+    if (rc == 0) {
         j->appended++;
+        j->dirty = true;
+    }
     return rc;
+}
+
+int journal_sync(journal_t *j)
+{
+    if (!j->dirty || !j->sync)
+        return 0;
+    j->dirty = false;
+    return fdatasync(j->fd) == 0 ? 0 : -errno;
 }
 
 size_t journal_count(const journal_t *j)

@@ -6,9 +6,9 @@
 
 #include "alloc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 void peers_init(peers_t *ps)
 {
@@ -77,6 +77,54 @@ bool peer_has_cap(const peer_t *p, const char *cap)
     return false;
 }
 
+size_t peer_active(const peer_t *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_leases; i++)
+        n += !p->leases[i].cancelling;
+    return n;
+}
+
+const peer_lease_t *peer_running(const peer_t *p)
+{
+    for (size_t i = 0; i < p->n_leases; i++)
+        if (!p->leases[i].cancelling)
+            return &p->leases[i];
+    return NULL;
+}
+
+peer_lease_t *peer_lease_find(peer_t *p, uint64_t task, uint32_t attempt)
+{
+    for (size_t i = 0; i < p->n_leases; i++)
+        if (p->leases[i].task == task && (!attempt || p->leases[i].attempt == attempt))
+            return &p->leases[i];
+    return NULL;
+}
+
+bool peer_lease_add(peer_t *p, const plan_task_t *t)
+{
+    if (p->n_leases == PEER_LEASES_MAX)
+        return false;
+    peer_lease_t *l = &p->leases[p->n_leases++];
+    memset(l, 0, sizeof *l);
+    l->task = t->id;
+    l->attempt = t->attempt;
+    l->kind = t->kind;
+    snprintf(l->domain, sizeof l->domain, "%s", t->domain);
+    return true;
+}
+
+void peer_lease_remove(peer_t *p, uint64_t task)
+{
+    for (size_t i = 0; i < p->n_leases; i++) {
+        if (p->leases[i].task == task) {
+            memmove(&p->leases[i], &p->leases[i + 1], (p->n_leases - i - 1) * sizeof p->leases[0]);
+            p->n_leases--;
+            return;
+        }
+    }
+}
+
 void peer_end_out(peer_t *p)
 {
     xfer_send_destroy(&p->out);
@@ -87,9 +135,6 @@ void peer_end_out(peer_t *p)
 void peer_end_in(peer_t *p)
 {
     xfer_recv_destroy(&p->in);
-    xfer_file_sink_fini(&p->in_sink);
-    if (p->in_tmp[0])
-        unlink(p->in_tmp);
-    p->in_tmp[0] = '\0';
+    store_sink_fini(&p->in_sink);
     p->in_artifact = 0;
 }

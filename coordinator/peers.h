@@ -22,6 +22,17 @@
 #define PEER_CAPS_MAX    4
 #define PEER_FETCHES_MAX 16 /* FETCHes queued behind the one being sent */
 
+#define PEER_LEASES_MAX 8 /* leases one peer holds: the running one and those queued */
+
+typedef struct peer_lease {
+    uint64_t task;
+    uint32_t attempt;
+    msg_task_kind_t kind;
+    char domain[MSG_NAME_MAX + 1];
+    bool cancelling; /* told to CANCEL; kept until the peer says it stopped */
+    bool started;    /* the peer said it works on it (PROGRESS, HEARTBEAT) */
+} peer_lease_t;
+
 typedef struct peer {
     wire_peer_t addr;
     char name[MSG_NAME_MAX + 1];
@@ -30,13 +41,11 @@ typedef struct peer {
     uint32_t threads;
     uint64_t session;
     uint64_t heard_ms, joined_ms;
-    /* the lease it holds (task 0: none) */
-    uint64_t task;
-    uint32_t attempt;
-    msg_task_kind_t kind;
-    char domain[MSG_NAME_MAX + 1];
-    bool cancelling; /* told to CANCEL; idle once it says so */
-    /* the running task's last progress */
+    /* the leases it holds, oldest (the one it runs) first */
+    peer_lease_t leases[PEER_LEASES_MAX];
+    size_t n_leases;
+    /* the last progress of a task it runs */
+    uint64_t progress_task;
     uint64_t step, steps;
     double loss, accuracy, pairs_per_s;
     /* over its finished tasks */
@@ -48,8 +57,7 @@ typedef struct peer {
     uint64_t fetches[PEER_FETCHES_MAX];
     size_t n_fetches;
     xfer_recv_t *in;
-    xfer_file_sink_t in_sink;
-    char in_tmp[STORE_PATH_MAX];
+    store_sink_t in_sink;
     uint64_t in_artifact;
 } peer_t;
 
@@ -70,6 +78,17 @@ peer_t *peers_by_addr(const peers_t *ps, const wire_peer_t *addr);
 peer_t *peers_by_name(const peers_t *ps, const char *name);
 /* Whether p offers cap. */
 bool peer_has_cap(const peer_t *p, const char *cap);
+
+/* Leases p holds that are not being cancelled. */
+size_t peer_active(const peer_t *p);
+/* The first lease not being cancelled (the one it runs), or NULL. */
+const peer_lease_t *peer_running(const peer_t *p);
+/* p's lease of task (any attempt when attempt is 0), or NULL. */
+peer_lease_t *peer_lease_find(peer_t *p, uint64_t task, uint32_t attempt);
+/* Adds a lease of t (its current attempt); false when p holds the most. */
+bool peer_lease_add(peer_t *p, const plan_task_t *t);
+/* Drops p's lease of task, if it holds one. */
+void peer_lease_remove(peer_t *p, uint64_t task);
 
 /* Ends p's outgoing or incoming transfer (safe when there is none). */
 void peer_end_out(peer_t *p);

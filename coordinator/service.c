@@ -141,40 +141,92 @@ static void send_lease(coord_t *c, peer_t *p, const plan_task_t *t)
             coord__lose(c, p, "unreachable");
         return;
     }
-    p->task = t->id;
-    p->attempt = t->attempt;
-    p->kind = t->kind;
-    snprintf(p->domain, sizeof p->domain, "%s", t->domain);
-    p->step = p->steps = 0;
-    p->loss = p->accuracy = p->pairs_per_s = 0;
+    if (peer_active(p) == 0) {
+        p->step = p->steps = 0;
+        p->loss = p->accuracy = p->pairs_per_s = 0;
+    }
+    peer_lease_add(p, t);
     c->st.leases++;
     RW_INFO(WHO, "task %" PRIu64 " %s%s%s attempt %u -> %s", t->id, msg_task_kind_name(t->kind),
             t->domain[0] ? ":" : "", t->domain, t->attempt, p->name);
+}
+
+void coord__release(coord_t *c, peer_t *p, uint64_t task, uint32_t attempt, const char *why)
+{
+    if (plan_check(c->plan, task, attempt, p->name) == 0)
+        coord__record(c, "release",
+                      json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)task, "attempt",
+                                (int)attempt, "worker", p->name, "why", why));
+}
+
+void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why)
+{
+    msg_t m;
+    msg_init(&m, MSG_CANCEL);
+    m.cancel.task = l->task;
+    m.cancel.attempt = l->attempt;
+    m.cancel.reason = why;
+    coord__send(c, &p->addr, &m);
+    l->cancelling = true;
+    coord__release(c, p, l->task, l->attempt, why);
+}
+
+/* Leases the first ready task p can run; returns whether it did. */
+static bool lease_one(coord_t *c, peer_t *p)
+{
+    for (size_t k = 0; k < p->n_caps; k++) {
+        const plan_task_t *t = plan_next(c->plan, p->caps[k]);
+        if (!t)
+            continue;
+        uint64_t id = t->id;
+        json_t *rec = json_pack("{s:I,s:i,s:s,s:i}", "task", (json_int_t)id, "attempt",
+                                (int)t->attempt + 1, "worker", p->name, "threads", (int)p->threads);
+        if (coord__record(c, "lease", rec) < 0)
+            return false;
+        send_lease(c, p, plan_task(c->plan, id));
+        return true;
+    }
+    return false;
+}
+
+/* An idle peer takes back a lease queued (not yet run) at another peer that
+ * it could run, so leasing ahead never leaves a worker idle while work
+ * waits in someone's queue. Returns whether one was taken back. */
+static bool steal_for(coord_t *c, const peer_t *idle)
+{
+    for (size_t i = 0; i < c->peers.n; i++) {
+        peer_t *q = c->peers.v[i];
+        const peer_lease_t *run = peer_running(q);
+        for (size_t k = q->n_leases; q != idle && run && k-- > 0;) {
+            peer_lease_t *l = &q->leases[k];
+            const plan_task_t *t = plan_task(c->plan, l->task);
+            if (l == run || l->cancelling || l->started || !t || !peer_has_cap(idle, t->cap))
+                continue;
+            RW_INFO(WHO, "task %" PRIu64 " moves from %s's queue to idle %s", l->task, q->name,
+                    idle->name);
+            coord__cancel(c, q, l, "leased to an idle worker instead");
+            return true;
+        }
+    }
+    return false;
 }
 
 void coord__schedule(coord_t *c)
 {
     if (c->state != COORD_RUNNING || c->stopping)
         return;
-    for (size_t i = 0; i < c->peers.n; i++) {
-        peer_t *p = c->peers.v[i];
-        if (p->task || p->cancelling)
-            continue;
-        for (size_t k = 0; k < p->n_caps; k++) {
-            const plan_task_t *t = plan_next(c->plan, p->caps[k]);
-            if (!t)
+    /* every idle peer first, then leases ahead to busy ones, up to the limit */
+    for (uint32_t depth = 0; depth <= c->o.lease_ahead; depth++) {
+        for (size_t i = 0; i < c->peers.n; i++) {
+            peer_t *p = c->peers.v[i];
+            if (peer_active(p) != depth || p->n_leases == PEER_LEASES_MAX)
                 continue;
-            uint64_t id = t->id;
-            json_t *rec =
-                json_pack("{s:I,s:i,s:s,s:i}", "task", (json_int_t)id, "attempt",
-                          (int)t->attempt + 1, "worker", p->name, "threads", (int)p->threads);
-            if (coord__record(c, "lease", rec) < 0)
-                continue;
-            send_lease(c, p, plan_task(c->plan, id));
-            break;
+            bool leased = lease_one(c, p);
+            if (!leased && depth == 0 && steal_for(c, p))
+                leased = lease_one(c, p);
+            if (i < c->peers.n && c->peers.v[i] != p)
+                i--; /* p was lost and removed */
         }
-        if (i < c->peers.n && c->peers.v[i] != p)
-            i--; /* p was lost and removed */
     }
     coord__check_done(c);
 }
@@ -182,11 +234,8 @@ void coord__schedule(coord_t *c)
 void coord__lose(coord_t *c, peer_t *p, const char *why)
 {
     RW_WARN(WHO, "worker %s lost (%s)", p->name[0] ? p->name : "?", why);
-    const plan_task_t *t = p->task ? plan_task(c->plan, p->task) : NULL;
-    if (t && plan_check(c->plan, t->id, p->attempt, p->name) == 0)
-        coord__record(c, "release",
-                      json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)t->id, "attempt",
-                                (int)p->attempt, "worker", p->name, "why", why));
+    for (size_t i = 0; i < p->n_leases; i++)
+        coord__release(c, p, p->leases[i].task, p->leases[i].attempt, why);
     c->st.lost++;
     peers_remove(&c->peers, p);
     c->status_dirty = true;
@@ -277,15 +326,19 @@ static void write_status(coord_t *c)
         json_t *w = json_pack("{s:s,s:o,s:i,s:i,s:f}", "id", p->name, "caps", caps, "threads",
                               (int)p->threads, "tasks_done", (int)p->tasks_done, "pairs_per_s",
                               p->pairs_per_s);
-        if (p->task) {
-            json_object_set_new(w, "task", json_integer((json_int_t)p->task));
-            json_object_set_new(w, "kind", json_string(msg_task_kind_name(p->kind)));
-            if (p->domain[0])
-                json_object_set_new(w, "domain", json_string(p->domain));
-            json_object_set_new(w, "attempt", json_integer(p->attempt));
+        const peer_lease_t *l = peer_lease_find((peer_t *)p, p->progress_task, 0);
+        if (!l || l->cancelling)
+            l = peer_running(p);
+        if (l) {
+            json_object_set_new(w, "task", json_integer((json_int_t)l->task));
+            json_object_set_new(w, "kind", json_string(msg_task_kind_name(l->kind)));
+            if (l->domain[0])
+                json_object_set_new(w, "domain", json_string(l->domain));
+            json_object_set_new(w, "attempt", json_integer(l->attempt));
             json_object_set_new(w, "step", json_integer((json_int_t)p->step));
             json_object_set_new(w, "steps", json_integer((json_int_t)p->steps));
             json_object_set_new(w, "loss", json_real(p->loss));
+            json_object_set_new(w, "queued", json_integer((json_int_t)peer_active(p) - 1));
             if (p->steps)
                 progress += (double)p->step / (double)p->steps;
         }
@@ -338,12 +391,17 @@ static void drain(coord_t *c, int budget)
     }
 }
 
-/* Drains a batch; if input is left, the idle handle continues next turn. */
+/* Drains a batch; if input is left, the idle handle continues next turn.
+ * Ends every callback, so it also makes the turn's records durable. */
 static void pump(coord_t *c)
 {
+    if (c->w && !c->stopping)
+        drain(c, DRAIN_BATCH);
+    int rc = journal_sync(c->journal);
+    if (rc < 0)
+        RW_ERROR(WHO, "cannot flush the journal: %s (carrying on)", rw_strerror(rc));
     if (!c->w || c->stopping)
         return;
-    drain(c, DRAIN_BATCH);
     int events = 0;
     size_t len = sizeof events;
     bool more = zmq_getsockopt(c->sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
@@ -388,20 +446,15 @@ static void on_heartbeat(uv_timer_t *h)
     for (size_t i = 0; i < n && i < 64; i++) {
         const plan_task_t *t = plan_task(c->plan, ids[i]);
         peer_t *p = peers_by_name(&c->peers, t->worker);
-        if (p && p->task == t->id) {
-            msg_t x;
-            msg_init(&x, MSG_CANCEL);
-            x.cancel.task = t->id;
-            x.cancel.attempt = t->attempt;
-            x.cancel.reason = "the lease ran out";
-            coord__send(c, &p->addr, &x);
-            p->task = 0;
-            p->cancelling = true;
-        }
+        peer_lease_t *l = p ? peer_lease_find(p, t->id, t->attempt) : NULL;
         RW_WARN(WHO, "task %" PRIu64 " attempt %u: the lease ran out", t->id, t->attempt);
-        coord__record(c, "release",
-                      json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)t->id, "attempt",
-                                (int)t->attempt, "worker", t->worker, "why", "lease ran out"));
+        if (l)
+            coord__cancel(c, p, l, "the lease ran out");
+        else
+            coord__record(c, "release",
+                          json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)t->id, "attempt",
+                                    (int)t->attempt, "worker", t->worker, "why",
+                                    "the lease ran out"));
     }
     coord__schedule(c);
     pump(c);
@@ -495,6 +548,10 @@ int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job,
         c->o.max_attempts = 3;
     if (!c->o.status_ms)
         c->o.status_ms = 250;
+    if (!c->o.has_lease_ahead)
+        c->o.lease_ahead = 1;
+    if (c->o.lease_ahead > PEER_LEASES_MAX - 1)
+        c->o.lease_ahead = PEER_LEASES_MAX - 1;
     peers_init(&c->peers);
     c->plan = plan_new(c->o.max_attempts);
     if ((rc = uv_loop_init(&c->loop)) < 0) {
@@ -586,6 +643,7 @@ int coord_run(coord_t *c)
             return rc;
     }
     c->started = true;
+    journal_sync(c->journal);
     plan_counts_t pc;
     plan_count(c->plan, &pc);
     RW_INFO(WHO, "serving %s: %zu tasks (%zu done)", c->endpoint, plan_size(c->plan), pc.done);

@@ -71,6 +71,8 @@ typedef struct coord_opts {
     bool keep_serving;     /* stay up once the job is done (until a signal) */
     bool no_sync;          /* journal without fsync: benchmarks only */
     uint32_t status_ms;    /* status file period (0: 250) */
+    uint32_t lease_ahead;  /* leases a busy peer may hold beyond its running one */
+    bool has_lease_ahead;  /* lease_ahead was set (else: 1) */
 } coord_opts_t;
 
 /* Opens the state (store, journal — replayed through the job's apply),

@@ -71,6 +71,10 @@ int coord__send(coord_t *c, const wire_peer_t *to, const msg_t *m);
 int coord__record(coord_t *c, const char *ev, json_t *fields);
 /* Leases ready tasks to idle peers. */
 void coord__schedule(coord_t *c);
+/* Releases attempt of task held by p (journaled), if it is the live one. */
+void coord__release(coord_t *c, peer_t *p, uint64_t task, uint32_t attempt, const char *why);
+/* Tells p to stop lease l and releases it; l stays until p confirms. */
+void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why);
 /* A peer is gone or replaced: its lease is released, it is dropped. */
 void coord__lose(coord_t *c, peer_t *p, const char *why);
 /* Every task is done, or some failed: moves the job on. */

@@ -99,6 +99,10 @@ static void on_progress(coord_t *c, peer_t *p, const msg_progress_t *m, const wi
         send_cancel(c, from, m->task, (uint32_t)m->attempt, "not your lease");
         return;
     }
+    peer_lease_t *l = peer_lease_find(p, m->task, (uint32_t)m->attempt);
+    if (l)
+        l->started = true;
+    p->progress_task = m->task;
     p->step = m->step;
     p->steps = m->steps;
     p->loss = m->loss;
@@ -145,7 +149,8 @@ static void on_result(coord_t *c, peer_t *p, const msg_result_t *m, const wire_p
     if (coord__record(c, "done", rec) < 0)
         return;
     c->st.results++;
-    p->task = 0;
+    peer_lease_remove(p, m->task);
+    p->step = p->steps = 0;
     p->tasks_done++;
     for (size_t i = 0; i < m->metrics.n; i++)
         if (strcmp(m->metrics.v[i].name, "pairs_per_s") == 0)
@@ -161,21 +166,20 @@ static void on_error(coord_t *c, peer_t *p, const msg_error_t *e, const wire_pee
         return;
     }
     uint32_t attempt = e->has_attempt ? (uint32_t)e->attempt : 0;
-    if (p->cancelling && e->code == -ECANCELED) {
-        p->cancelling = false;
+    peer_lease_t *l = peer_lease_find(p, e->task, attempt);
+    if (l && l->cancelling) { /* it stopped what it was told to */
+        peer_lease_remove(p, e->task);
         coord__schedule(c);
         return;
     }
-    if (plan_check(c->plan, e->task, attempt, p->name) < 0) {
+    if (!l || plan_check(c->plan, e->task, attempt, p->name) < 0) {
         wire_drop(c->w, from, "ERROR about a task attempt it does not hold");
         return;
     }
     RW_WARN(WHO, "task %" PRIu64 " attempt %u failed on %s: %s", e->task, attempt, p->name,
             e->text);
-    coord__record(c, "release",
-                  json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)e->task, "attempt",
-                            (int)attempt, "worker", p->name, "why", e->text));
-    p->task = 0;
+    coord__release(c, p, e->task, attempt, e->text);
+    peer_lease_remove(p, e->task);
     coord__schedule(c);
 }
 
@@ -184,8 +188,13 @@ static void on_heartbeat(coord_t *c, peer_t *p, const msg_heartbeat_t *h, const 
     if (!h->has_task)
         return;
     uint32_t attempt = h->has_attempt ? (uint32_t)h->attempt : 0;
-    if (plan_check(c->plan, h->task, attempt, p->name) < 0)
-        send_cancel(c, from, h->task, attempt ? attempt : 1, "not your lease");
+    peer_lease_t *l = peer_lease_find(p, h->task, attempt);
+    if (l) { /* live, or being cancelled already */
+        l->started = true;
+        return;
+    }
+    /* working on something this coordinator never leased it (any more) */
+    send_cancel(c, from, h->task, attempt ? attempt : 1, "not your lease");
 }
 
 void coord__handle(coord_t *c, const msg_t *m, const wire_peer_t *from)

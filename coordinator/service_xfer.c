@@ -120,7 +120,7 @@ static void upload_input(coord_t *c, peer_t *p, const msg_t *m)
         return;
     if (st > 0) {
         uint64_t id = p->in_artifact;
-        int rc = store_adopt(c->store, p->in_tmp, id, NULL);
+        int rc = store_adopt(c->store, p->in_sink.path, id, NULL);
         if (rc < 0)
             RW_ERROR(WHO, "cannot store artifact %016" PRIx64 " from %s: %s", id, p->name,
                      rw_strerror(rc));
@@ -144,9 +144,8 @@ static void upload_begin(coord_t *c, peer_t *p, const msg_art_begin_t *b, const 
     if (p->in && p->in_artifact != b->artifact)
         peer_end_in(p); /* it gave up on the last one */
     if (!p->in) {
-        store_tmp_path(c->store, p->in_tmp, sizeof p->in_tmp);
-        xfer_file_sink_init(&p->in_sink, p->in_tmp);
-        p->in = xfer_recv_new(NULL, &xfer_file_sink_ops, &p->in_sink);
+        store_sink_init(&p->in_sink, c->store);
+        p->in = xfer_recv_new(NULL, &store_sink_ops, &p->in_sink);
         p->in_artifact = b->artifact;
     }
     upload_input(c, p, m);

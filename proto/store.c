@@ -231,3 +231,69 @@ fail_open:
     close(in);
     return rc;
 }
+
+/* ---- a sink into the store's tmp/ ---- */
+
+static int sink_open(void *sink, const msg_art_begin_t *begin)
+{
+    store_sink_t *k = sink;
+    (void)begin;
+    if (k->fd >= 0)
+        close(k->fd);
+    k->fd = open(k->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    return k->fd < 0 ? -errno : 0;
+}
+
+static int sink_write(void *sink, uint64_t off, const void *p, size_t n)
+{
+    store_sink_t *k = sink;
+    const char *b = p;
+    while (n) {
+        ssize_t w = pwrite(k->fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        b += w, off += (uint64_t)w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int sink_commit(void *sink)
+{
+    store_sink_t *k = sink;
+    int rc = close(k->fd) == 0 ? 0 : -errno;
+    k->fd = -1;
+    k->committed = rc == 0;
+    return rc;
+}
+
+static void sink_abort(void *sink)
+{
+    store_sink_t *k = sink;
+    if (k->fd >= 0)
+        close(k->fd);
+    k->fd = -1;
+    unlink(k->path);
+}
+
+const struct xfer_sink_ops store_sink_ops = {
+    .open = sink_open, .write = sink_write, .commit = sink_commit, .abort = sink_abort};
+
+void store_sink_init(store_sink_t *k, store_t *s)
+{
+    memset(k, 0, sizeof *k);
+    k->fd = -1;
+    store_tmp_path(s, k->path, sizeof k->path);
+}
+
+void store_sink_fini(store_sink_t *k)
+{
+    if (!k->path[0])
+        return; /* zeroed, or finished */
+    if (k->fd >= 0)
+        close(k->fd);
+    unlink(k->path); /* adopted since (gone already), or never taken */
+    memset(k, 0, sizeof *k);
+    k->fd = -1;
+}

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xfer.h"
+
 #define STORE_PATH_MAX 4096
 
 typedef struct store store_t;
@@ -53,6 +55,23 @@ int store_adopt(store_t *s, const char *path, uint64_t want, uint64_t *id);
 int store_put_file(store_t *s, const char *src, uint64_t *id);
 /* Stores n bytes at p. Returns as store_adopt. */
 int store_put_mem(store_t *s, const void *p, size_t n, uint64_t *id);
+
+/* A sink (xfer.h) that receives an artifact into a file under dir/tmp;
+ * once committed, store_adopt(s, path, id, ...) takes it in. Commit does
+ * not fsync: an artifact is verified against its id whenever it is read,
+ * so one a crash tore is found out and fetched or made again, and a
+ * transfer is not held up by the disk. Zero it, then store_sink_init. */
+typedef struct store_sink {
+    char path[STORE_PATH_MAX];
+    int fd;
+    bool committed;
+} store_sink_t;
+extern const struct xfer_sink_ops store_sink_ops;
+/* Picks a fresh path under s's tmp/ for the sink. */
+void store_sink_init(store_sink_t *k, store_t *s);
+/* Closes the file and removes it unless committed (and adopted since);
+ * safe on a zeroed or finished sink. */
+void store_sink_fini(store_sink_t *k);
 
 /* The checksum of a whole file. Returns 0 with *sum and *size (may be
  * NULL), or -errno. */

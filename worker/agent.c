@@ -42,7 +42,7 @@ agent_t *agent_new(const agent_opts_t *o, int *err)
     if (!o->connect || !o->cache_dir || o->n_caps == 0 || o->n_caps > 16 || o->threads < 1)
         goto fail;
     agent_t *a = rw_new(agent_t);
-    a->t.up_src.fd = -1;
+    a->u.src.fd = -1;
     a->efd = -1;
     a->o = *o;
     a->o.connect = rw_strdup(o->connect);
@@ -99,7 +99,7 @@ void agent_destroy(agent_t **self_p)
     if (!self_p || !*self_p)
         return;
     agent_t *a = *self_p;
-    agent__drop_task(a, false);
+    agent__drop_all(a);
     agent__disconnect(a, false);
     if (a->zctx)
         zmq_ctx_term(a->zctx);
@@ -224,6 +224,8 @@ static void *train_main(void *arg)
     return NULL;
 }
 
+static void send_progress(agent_t *a, const agent_step_t *s);
+
 int agent__start_training(agent_t *a)
 {
     pthread_mutex_lock(&a->mu);
@@ -234,6 +236,9 @@ int agent__start_training(agent_t *a)
         return -rc;
     a->t.th_live = true;
     a->t.state = AGENT_T_RUN;
+    /* step 0: tells the coordinator this lease is running, not queued */
+    agent_step_t first = {.step = 0, .steps = 1};
+    send_progress(a, &first);
     return 0;
 }
 
@@ -248,8 +253,8 @@ static void send_progress(agent_t *a, const agent_step_t *s)
 {
     msg_t m;
     msg_init(&m, MSG_PROGRESS);
-    m.progress.task = a->t.id;
-    m.progress.attempt = a->t.attempt;
+    m.progress.task = a->t.l.id;
+    m.progress.attempt = a->t.l.attempt;
     m.progress.steps = s->steps ? s->steps : 1;
     m.progress.step = s->step > m.progress.steps ? m.progress.steps : s->step;
     m.progress.loss = s->loss >= 0 && s->loss <= 1e9 ? s->loss : 1e9;
@@ -285,14 +290,9 @@ static void thread_events(agent_t *a)
         return;
     pthread_join(a->t.th, NULL);
     a->t.th_live = false;
-    if (rc == 0 && !cancelled) {
-        if (fresh)
-            send_progress(a, &s);
-        agent__upload(a);
-    } else {
-        agent__fail_task(a, rc < 0 ? rc : -ECANCELED,
-                         cancelled ? "cancelled" : (a->t.why[0] ? a->t.why : rw_strerror(rc)));
-    }
+    if (rc == 0 && !cancelled && fresh)
+        send_progress(a, &s);
+    agent__trained(a, rc, cancelled);
 }
 
 /* ---- the loop ---- */
@@ -313,7 +313,7 @@ static void timers(agent_t *a)
     if (a->conn == AGENT_UP) {
         if (now - a->last_heard > a->timeout_ms) {
             RW_WARN("worker", "the coordinator is silent past %u ms: reconnecting", a->timeout_ms);
-            agent__drop_task(a, true);
+            agent__drop_all(a);
             agent__disconnect(a, false);
             return;
         }
@@ -321,10 +321,12 @@ static void timers(agent_t *a)
             msg_t m;
             msg_init(&m, MSG_HEARTBEAT);
             m.heartbeat.seq = ++a->hb_seq;
-            if (a->t.state != AGENT_T_NONE) {
-                m.heartbeat.task = a->t.id;
+            uint64_t task;
+            uint32_t attempt;
+            if (agent__current(a, &task, &attempt)) {
+                m.heartbeat.task = task;
                 m.heartbeat.has_task = true;
-                m.heartbeat.attempt = a->t.attempt;
+                m.heartbeat.attempt = attempt;
                 m.heartbeat.has_attempt = true;
             }
             agent__send(a, &m);
@@ -402,7 +404,9 @@ int agent_run(agent_t *a)
         if (extra_at >= 0 && (items[extra_at].revents & ZMQ_POLLIN))
             a->o.on_extra(a->o.extra_ctx);
     }
-    agent__drop_task(a, false);
+    if (a->stop && !a->done)
+        RW_INFO("worker", "shutting down: stopped");
+    agent__drop_all(a);
     agent__disconnect(a, false);
     return a->result;
 }
