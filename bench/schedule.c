@@ -107,9 +107,6 @@ static int sleep_run(void *ctx, const agent_work_t *w, agent_progress_fn progres
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
     double t1 = now_s();
-    RW_DEBUG("bench", "task %llu slept from %.4f to %.4f", (unsigned long long)w->task,
-             t0 - (double)(long)t0 + (double)((long)t0 % 60),
-             t1 - (double)(long)t1 + (double)((long)t1 % 60));
     if (x->last_end)
         x->gaps += t0 - x->last_end;
     x->last_end = t1;

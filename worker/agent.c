@@ -74,13 +74,14 @@ agent_t *agent_new(const agent_opts_t *o, int *err)
     a->backoff = a->o.backoff_ms;
     a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
     a->zctx = zmq_ctx_new();
     if (a->efd < 0 || !a->zctx) {
         rc = -errno;
         agent_destroy(&a);
         goto fail;
     }
-    if (!(a->cache = store_open(o->cache_dir, &rc))) {
+    if (!(a->cache = store_open(o->cache_dir, &rc)) || (rc = agent__trainer_start(a)) < 0) {
         agent_destroy(&a);
         goto fail;
     }
@@ -100,12 +101,14 @@ void agent_destroy(agent_t **self_p)
         return;
     agent_t *a = *self_p;
     agent__drop_all(a);
+    agent__trainer_stop(a);
     agent__disconnect(a, false);
     if (a->zctx)
         zmq_ctx_term(a->zctx);
     store_destroy(&a->cache);
     if (a->efd >= 0)
         close(a->efd);
+    pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     for (size_t i = 0; i < a->o.n_caps; i++)
         free((char *)a->caps[i]);
@@ -187,114 +190,6 @@ static void connect_now(agent_t *a)
     a->attempt_deadline = agent__now() + wait;
 }
 
-/* ---- the training thread's hand-over ---- */
-
-static int on_progress(void *pctx, const agent_step_t *st)
-{
-    agent_t *a = pctx;
-    pthread_mutex_lock(&a->mu);
-    a->slot.step = *st;
-    a->slot.fresh = true;
-    int cancel = a->slot.cancel;
-    pthread_mutex_unlock(&a->mu);
-    uint64_t one = 1;
-    if (write(a->efd, &one, sizeof one) < 0) {
-        /* full counter: the loop is awake */
-    }
-    return cancel;
-}
-
-static void *train_main(void *arg)
-{
-    agent_t *a = arg;
-    agent_outcome_t res;
-    memset(&res, 0, sizeof res);
-    char why[256] = "";
-    int rc = a->o.exec->run(a->o.exec_ctx, &a->t.work, on_progress, a, &res, why, sizeof why);
-    pthread_mutex_lock(&a->mu);
-    a->slot.done = true;
-    a->slot.rc = rc;
-    a->t.res = res;
-    snprintf(a->t.why, sizeof a->t.why, "%s", why);
-    pthread_mutex_unlock(&a->mu);
-    uint64_t one = 1;
-    if (write(a->efd, &one, sizeof one) < 0) {
-        /* full counter: the loop is awake */
-    }
-    return NULL;
-}
-
-static void send_progress(agent_t *a, const agent_step_t *s);
-
-int agent__start_training(agent_t *a)
-{
-    pthread_mutex_lock(&a->mu);
-    memset(&a->slot, 0, sizeof a->slot);
-    pthread_mutex_unlock(&a->mu);
-    int rc = pthread_create(&a->t.th, NULL, train_main, a);
-    if (rc != 0)
-        return -rc;
-    a->t.th_live = true;
-    a->t.state = AGENT_T_RUN;
-    /* step 0: tells the coordinator this lease is running, not queued */
-    agent_step_t first = {.step = 0, .steps = 1};
-    send_progress(a, &first);
-    return 0;
-}
-
-void agent__cancel_training(agent_t *a)
-{
-    pthread_mutex_lock(&a->mu);
-    a->slot.cancel = true;
-    pthread_mutex_unlock(&a->mu);
-}
-
-static void send_progress(agent_t *a, const agent_step_t *s)
-{
-    msg_t m;
-    msg_init(&m, MSG_PROGRESS);
-    m.progress.task = a->t.l.id;
-    m.progress.attempt = a->t.l.attempt;
-    m.progress.steps = s->steps ? s->steps : 1;
-    m.progress.step = s->step > m.progress.steps ? m.progress.steps : s->step;
-    m.progress.loss = s->loss >= 0 && s->loss <= 1e9 ? s->loss : 1e9;
-    m.progress.accuracy = s->accuracy >= 0 && s->accuracy <= 1 ? s->accuracy : 0;
-    m.progress.pairs_per_s = s->pairs_per_s >= 0 && s->pairs_per_s <= 1e12 ? s->pairs_per_s : 0;
-    agent__send(a, &m);
-}
-
-/* What the training thread left in the slot. */
-static void thread_events(agent_t *a)
-{
-    uint64_t n;
-    if (read(a->efd, &n, sizeof n) < 0 && errno != EAGAIN)
-        RW_WARN("worker", "eventfd: %s", strerror(errno));
-    if (a->t.state != AGENT_T_RUN)
-        return;
-    pthread_mutex_lock(&a->mu);
-    bool done = a->slot.done, fresh = a->slot.fresh, cancelled = a->slot.cancel;
-    agent_step_t s = a->slot.step;
-    int rc = a->slot.rc;
-    a->slot.fresh = false;
-    pthread_mutex_unlock(&a->mu);
-    uint64_t now = agent__now();
-    if (fresh && !done && !cancelled && now - a->t.progress_ms >= a->o.progress_ms) {
-        send_progress(a, &s);
-        a->t.progress_ms = now;
-    } else if (fresh) {
-        pthread_mutex_lock(&a->mu);
-        a->slot.fresh = !done; /* send it when the gap has passed */
-        pthread_mutex_unlock(&a->mu);
-    }
-    if (!done)
-        return;
-    pthread_join(a->t.th, NULL);
-    a->t.th_live = false;
-    if (rc == 0 && !cancelled && fresh)
-        send_progress(a, &s);
-    agent__trained(a, rc, cancelled);
-}
-
 /* ---- the loop ---- */
 
 static void timers(agent_t *a)
@@ -332,17 +227,8 @@ static void timers(agent_t *a)
             agent__send(a, &m);
             a->next_hb = now + a->hb_ms;
         }
-        if (a->t.state == AGENT_T_RUN && now - a->t.progress_ms >= a->o.progress_ms) {
-            pthread_mutex_lock(&a->mu);
-            bool fresh = a->slot.fresh && !a->slot.done && !a->slot.cancel;
-            agent_step_t s = a->slot.step;
-            a->slot.fresh = false;
-            pthread_mutex_unlock(&a->mu);
-            if (fresh) {
-                send_progress(a, &s);
-                a->t.progress_ms = now;
-            }
-        }
+        if (now - a->progress_ms >= a->o.progress_ms && agent__trainer_load(a) > 0)
+            agent__trainer_events(a); /* a step held back by the gap */
     }
 }
 
@@ -356,8 +242,9 @@ static long poll_timeout(agent_t *a)
     if (a->conn == AGENT_UP) {
         if (a->next_hb < next)
             next = a->next_hb;
-        if (a->t.state == AGENT_T_RUN && a->t.progress_ms + a->o.progress_ms < next)
-            next = a->t.progress_ms + a->o.progress_ms;
+        /* while a task runs, a step held back by the gap goes when it ends */
+        if (a->progress_ms + a->o.progress_ms < next && agent__trainer_load(a) > 0)
+            next = a->progress_ms + a->o.progress_ms;
     }
     return next > now ? (long)(next - now) : 0;
 }
@@ -388,7 +275,7 @@ int agent_run(agent_t *a)
             break;
         }
         if (items[0].revents & ZMQ_POLLIN)
-            thread_events(a);
+            agent__trainer_events(a);
         if (sock_at >= 0 && (items[sock_at].revents & ZMQ_POLLIN)) {
             for (int k = 0; k < 1024 && a->w; k++) {
                 msg_t m;

@@ -1,5 +1,15 @@
-/* agent_int.h — what agent.c (connection, loop, training thread) and
- * agent_task.c (messages, leases, transfers) share. Internal. */
+/* agent_int.h — what the agent's files share (internal).
+ *
+ *   agent.c        connection, registration, heartbeats, the poll loop
+ *   agent_task.c   messages from the coordinator: leases, inputs, uploads
+ *   agent_train.c  the training thread and what it hands to the loop
+ *
+ * A lease moves: queued (q) -> fetching its inputs (one lease at a time)
+ * -> ready -> running on the training thread -> finished -> uploading
+ * (one at a time, dq waiting) -> RESULT. The training thread takes the
+ * next ready job the moment one ends, so two tasks in a row cost it no
+ * hand-over; the loop fetches ahead and uploads behind it.
+ */
 #ifndef RW_WORKER_AGENT_INT_H
 #define RW_WORKER_AGENT_INT_H
 
@@ -14,11 +24,9 @@
 #include <stdint.h>
 
 typedef enum { AGENT_DOWN = 0, AGENT_HELLO, AGENT_UP } agent_conn_t;
-/* FETCH inputs, RUN on the training thread */
-typedef enum { AGENT_T_NONE = 0, AGENT_T_FETCH, AGENT_T_RUN } agent_tstate_t;
 
 #define AGENT_INPUTS_MAX (MSG_DOMAINS_MAX + 3)
-#define AGENT_QUEUE_MAX  8 /* leases waiting behind the one being worked on */
+#define AGENT_QUEUE_MAX  8 /* leases in each stage of the pipeline */
 
 /* What a LEASE said. */
 typedef struct agent_lease {
@@ -32,25 +40,24 @@ typedef struct agent_lease {
     size_t n_experts;
 } agent_lease_t;
 
-/* The task being fetched or trained. */
-typedef struct agent_task {
-    agent_tstate_t state;
+/* A lease whose inputs are in the cache: what the training thread runs. */
+typedef struct agent_job {
+    agent_t *agent; /* back, for the progress callback */
     agent_lease_t l;
-    /* fetching: the inputs the cache lacks, one at a time */
-    uint64_t need[AGENT_INPUTS_MAX];
-    size_t n_need, i_need;
-    xfer_recv_t *in;
-    store_sink_t sink;
-    /* running */
-    pthread_t th;
-    bool th_live;
-    agent_work_t work;
     char paths[4][STORE_PATH_MAX]; /* tokenizer, data, base, out */
     char **expert_paths;           /* owned */
+    agent_work_t work;
+    /* under the agent's mutex while the job is ready or running */
+    bool cancel;  /* asked to stop */
+    bool orphan;  /* nobody is to hear of it (coordinator gone, agent stopping) */
+    bool started; /* the thread took it (step 0 not reported yet: fresh) */
+    agent_step_t step;
+    bool fresh;
+    /* the thread's outcome, once finished */
+    int rc;
     agent_outcome_t res;
     char why[256];
-    uint64_t progress_ms; /* when the last PROGRESS went */
-} agent_task_t;
+} agent_job_t;
 
 /* A trained task whose output waits for the upload slot. */
 typedef struct agent_done {
@@ -60,8 +67,7 @@ typedef struct agent_done {
     agent_outcome_t res;
 } agent_done_t;
 
-/* A finished task's output on its way to the coordinator, while the next
- * task already trains. */
+/* A finished task's output on its way to the coordinator. */
 typedef struct agent_upload {
     bool active;
     uint64_t task;
@@ -79,7 +85,7 @@ struct agent {
     store_t *cache;
     void *zctx, *sock;
     wire_t *w;
-    int efd;
+    int efd; /* the training thread wakes the loop */
     volatile sig_atomic_t stop;
     bool done;  /* SHUTDOWN or REFUSE came */
     int result; /* agent_run's return */
@@ -91,18 +97,30 @@ struct agent {
     uint32_t hb_ms, timeout_ms;
     uint64_t last_heard, next_hb, hb_seq;
 
-    agent_task_t t;
-    agent_upload_t u;
-    agent_lease_t q[AGENT_QUEUE_MAX]; /* leases not started, oldest first */
+    /* the loop's side of the pipeline */
+    agent_lease_t q[AGENT_QUEUE_MAX]; /* leases waiting for their inputs */
     size_t n_q;
-    agent_done_t dq[AGENT_QUEUE_MAX]; /* trained, waiting to upload, oldest first */
+    agent_job_t *fetching; /* the lease whose inputs come now (owned) */
+    uint64_t need[AGENT_INPUTS_MAX];
+    size_t n_need, i_need;
+    xfer_recv_t *in;
+    store_sink_t sink;
+    agent_done_t dq[AGENT_QUEUE_MAX];
     size_t n_dq;
-    pthread_mutex_t mu; /* guards slot */
-    struct {
-        agent_step_t step;
-        bool fresh, cancel, done;
-        int rc;
-    } slot;
+    agent_upload_t u;
+    uint64_t progress_ms; /* when the last PROGRESS went */
+
+    /* shared with the training thread, under mu */
+    pthread_t trainer;
+    bool trainer_live, trainer_quit;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    agent_job_t *ready[AGENT_QUEUE_MAX]; /* owned */
+    size_t n_ready;
+    agent_job_t *running; /* the thread's */
+    agent_job_t *finished[AGENT_QUEUE_MAX + 1];
+    size_t n_finished;
+
     agent_stats_t st;
 };
 
@@ -113,15 +131,37 @@ int agent__send(agent_t *a, const msg_t *m);
 void agent__disconnect(agent_t *a, bool backoff);
 /* One message from the coordinator (agent_task.c). */
 void agent__handle(agent_t *a, const msg_t *m);
-/* Starts the training thread on a->t.work. Returns 0 or -errno. */
-int agent__start_training(agent_t *a);
-void agent__cancel_training(agent_t *a);
-/* Training ended with rc (0: the output is at a->t.paths[3]). */
-void agent__trained(agent_t *a, int rc, bool cancelled);
-/* Drops every task and lease: transfers aborted, training cancelled and
- * joined. The coordinator is not told (it is gone, or we are). */
+/* Drops every lease, whatever its stage; the coordinator is not told (it is
+ * gone, or we are). The running job is told to stop and forgotten. */
 void agent__drop_all(agent_t *a);
-/* The lease the heartbeat names: the task worked on or uploaded, or NULL. */
-bool agent__current(const agent_t *a, uint64_t *task, uint32_t *attempt);
+/* The lease a heartbeat names: the one running, fetched or uploaded. */
+bool agent__current(agent_t *a, uint64_t *task, uint32_t *attempt);
+/* Tells the coordinator a task ended here without a result. */
+void agent__tell_error(agent_t *a, uint64_t task, uint32_t attempt, int code, const char *why);
+/* A job the training thread finished (agent_task.c takes it on). */
+void agent__finished(agent_t *a, agent_job_t *j);
+/* Frees a job (its files are the caller's business). */
+void agent__job_free(agent_job_t *j);
+
+/* ---- agent_train.c ---- */
+
+/* Starts the training thread. Returns 0 or -errno. */
+int agent__trainer_start(agent_t *a);
+/* Stops it (the running job cancelled) and joins it. */
+void agent__trainer_stop(agent_t *a);
+/* Hands j (owned from now on by the pipeline) to the training thread. */
+void agent__trainer_push(agent_t *a, agent_job_t *j);
+/* Cancels the ready or running job of task/attempt. Returns 1 if it was
+ * ready (it is freed, the coordinator told), 2 if running (it will finish
+ * cancelled), 0 if neither. */
+int agent__trainer_cancel(agent_t *a, uint64_t task, uint32_t attempt);
+/* Orphans every ready and running job (ready ones are freed). */
+void agent__trainer_drop(agent_t *a);
+/* Takes what the thread left: sends the running job's progress (no more
+ * often than progress_ms, step 0 at once) and hands finished jobs to
+ * agent__finished. Called when the eventfd fires and on timers. */
+void agent__trainer_events(agent_t *a);
+/* Leases held by the training thread (ready and running). */
+size_t agent__trainer_load(agent_t *a);
 
 #endif

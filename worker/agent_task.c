@@ -1,10 +1,10 @@
 /* agent_task.c — what an agent does with each message from its coordinator:
  * registration, leases, fetching inputs, uploading outputs, cancellation.
  *
- * Leases queue up (a coordinator may lease ahead); one task at a time is
- * fetched and trained, and a trained task's output uploads while the next
- * one already trains, so the round trips of the result never leave the
- * training thread idle.
+ * Leases queue up (a coordinator may lease ahead). The loop fetches the
+ * inputs of one lease at a time and hands the job to the training thread
+ * (agent_train.c), so the next task's inputs arrive while this one trains;
+ * a trained task's output uploads while the next one already trains.
  */
 #include "agent_int.h"
 
@@ -28,7 +28,19 @@ static void lease_fini(agent_lease_t *l)
     memset(l, 0, sizeof *l);
 }
 
-static void tell_error(agent_t *a, uint64_t task, uint32_t attempt, int code, const char *why)
+void agent__job_free(agent_job_t *j)
+{
+    if (!j)
+        return;
+    if (j->expert_paths)
+        for (size_t i = 0; i < j->l.n_experts; i++)
+            free(j->expert_paths[i]);
+    free(j->expert_paths);
+    lease_fini(&j->l);
+    free(j);
+}
+
+void agent__tell_error(agent_t *a, uint64_t task, uint32_t attempt, int code, const char *why)
 {
     msg_t m;
     msg_init(&m, MSG_ERROR);
@@ -41,26 +53,13 @@ static void tell_error(agent_t *a, uint64_t task, uint32_t attempt, int code, co
     agent__send(a, &m);
 }
 
-/* Ends the task being worked on, whatever its state (training is cancelled
- * and joined). */
-static void task_reset(agent_t *a)
+static void fetch_reset(agent_t *a)
 {
-    agent_task_t *t = &a->t;
-    if (t->th_live) {
-        agent__cancel_training(a);
-        pthread_join(t->th, NULL);
-        t->th_live = false;
-    }
-    xfer_recv_destroy(&t->in);
-    store_sink_fini(&t->sink);
-    if (t->paths[3][0])
-        unlink(t->paths[3]);
-    if (t->expert_paths)
-        for (size_t i = 0; i < t->l.n_experts; i++)
-            free(t->expert_paths[i]);
-    free(t->expert_paths);
-    lease_fini(&t->l);
-    memset(t, 0, sizeof *t);
+    xfer_recv_destroy(&a->in);
+    store_sink_fini(&a->sink);
+    agent__job_free(a->fetching);
+    a->fetching = NULL;
+    a->n_need = a->i_need = 0;
 }
 
 static void upload_reset(agent_t *a)
@@ -74,7 +73,8 @@ static void upload_reset(agent_t *a)
 
 void agent__drop_all(agent_t *a)
 {
-    task_reset(a);
+    fetch_reset(a);
+    agent__trainer_drop(a);
     upload_reset(a);
     for (size_t i = 0; i < a->n_dq; i++)
         unlink(a->dq[i].out);
@@ -84,143 +84,134 @@ void agent__drop_all(agent_t *a)
     a->n_q = 0;
 }
 
-bool agent__current(const agent_t *a, uint64_t *task, uint32_t *attempt)
+bool agent__current(agent_t *a, uint64_t *task, uint32_t *attempt)
 {
-    if (a->t.state != AGENT_T_NONE) {
-        *task = a->t.l.id, *attempt = a->t.l.attempt;
-        return true;
+    bool found = false;
+    pthread_mutex_lock(&a->mu);
+    if (a->running && !a->running->orphan) {
+        *task = a->running->l.id, *attempt = a->running->l.attempt;
+        found = true;
     }
-    if (a->u.active) {
-        *task = a->u.task, *attempt = a->u.attempt;
-        return true;
-    }
-    if (a->n_dq) {
-        *task = a->dq[0].task, *attempt = a->dq[0].attempt;
-        return true;
-    }
-    return false;
-}
-
-/* The task worked on failed (or was cancelled): the coordinator hears it. */
-static void fail_task(agent_t *a, int code, const char *why)
-{
-    if (code != -ECANCELED)
-        RW_WARN(WHO, "task %" PRIu64 " attempt %u failed: %s", a->t.l.id, a->t.l.attempt, why);
-    tell_error(a, a->t.l.id, a->t.l.attempt, code, why);
-    a->st.failed++;
-    task_reset(a);
+    pthread_mutex_unlock(&a->mu);
+    if (!found && a->fetching)
+        *task = a->fetching->l.id, *attempt = a->fetching->l.attempt, found = true;
+    if (!found && a->u.active)
+        *task = a->u.task, *attempt = a->u.attempt, found = true;
+    if (!found && a->n_dq)
+        *task = a->dq[0].task, *attempt = a->dq[0].attempt, found = true;
+    return found;
 }
 
 static void advance(agent_t *a);
 
 /* ---- fetching the inputs ---- */
 
-static void run_task(agent_t *a)
+/* Every input of the lease being fetched is in the cache: to the trainer. */
+static void ready(agent_t *a)
 {
-    agent_task_t *t = &a->t;
-    agent_work_t *w = &t->work;
-    memset(w, 0, sizeof *w);
-    w->task = t->l.id;
-    w->attempt = t->l.attempt;
-    w->kind = t->l.kind;
-    w->domain = t->l.domain[0] ? t->l.domain : NULL;
-    w->config = t->l.config;
+    agent_job_t *j = a->fetching;
+    agent_work_t *w = &j->work;
+    w->task = j->l.id;
+    w->attempt = j->l.attempt;
+    w->kind = j->l.kind;
+    w->domain = j->l.domain[0] ? j->l.domain : NULL;
+    w->config = j->l.config;
     w->threads = a->o.threads;
-    uint64_t ids[3] = {t->l.tokenizer, t->l.data, t->l.base};
+    uint64_t ids[3] = {j->l.tokenizer, j->l.data, j->l.base};
     const char **dst[3] = {&w->tokenizer, &w->data, &w->base};
     for (int i = 0; i < 3; i++)
         if (ids[i])
-            *dst[i] = store_path(a->cache, ids[i], t->paths[i], sizeof t->paths[i]);
-    t->expert_paths = rw_new_array(char *, t->l.n_experts + 1);
-    for (size_t i = 0; i < t->l.n_experts; i++) {
-        t->expert_paths[i] = rw_malloc(STORE_PATH_MAX);
-        store_path(a->cache, t->l.experts[i], t->expert_paths[i], STORE_PATH_MAX);
+            *dst[i] = store_path(a->cache, ids[i], j->paths[i], sizeof j->paths[i]);
+    j->expert_paths = rw_new_array(char *, j->l.n_experts + 1);
+    for (size_t i = 0; i < j->l.n_experts; i++) {
+        j->expert_paths[i] = rw_malloc(STORE_PATH_MAX);
+        store_path(a->cache, j->l.experts[i], j->expert_paths[i], STORE_PATH_MAX);
     }
-    w->experts = (const char *const *)t->expert_paths;
-    w->n_experts = t->l.n_experts;
-    w->out = store_tmp_path(a->cache, t->paths[3], sizeof t->paths[3]);
-    int rc = agent__start_training(a);
-    if (rc < 0)
-        fail_task(a, rc, "cannot start the training thread");
+    w->experts = (const char *const *)j->expert_paths;
+    w->n_experts = j->l.n_experts;
+    w->out = store_tmp_path(a->cache, j->paths[3], sizeof j->paths[3]);
+    a->fetching = NULL;
+    a->n_need = a->i_need = 0;
+    agent__trainer_push(a, j);
+}
+
+static void fetch_failed(agent_t *a, int code, const char *why)
+{
+    agent_job_t *j = a->fetching;
+    RW_WARN(WHO, "task %" PRIu64 " attempt %u failed: %s", j->l.id, j->l.attempt, why);
+    agent__tell_error(a, j->l.id, j->l.attempt, code, why);
+    a->st.failed++;
+    fetch_reset(a);
 }
 
 static void next_fetch(agent_t *a)
 {
-    agent_task_t *t = &a->t;
-    while (t->i_need < t->n_need && store_has(a->cache, t->need[t->i_need]))
-        t->i_need++;
-    if (t->i_need == t->n_need) {
-        run_task(a);
+    while (a->i_need < a->n_need && store_has(a->cache, a->need[a->i_need]))
+        a->i_need++;
+    if (a->i_need == a->n_need) {
+        ready(a);
         return;
     }
-    uint64_t id = t->need[t->i_need];
-    store_sink_init(&t->sink, a->cache);
-    t->in = xfer_recv_new(NULL, &store_sink_ops, &t->sink);
+    store_sink_init(&a->sink, a->cache);
+    a->in = xfer_recv_new(NULL, &store_sink_ops, &a->sink);
     msg_t m;
     msg_init(&m, MSG_FETCH);
-    m.fetch.artifact = id;
+    m.fetch.artifact = a->need[a->i_need];
     agent__send(a, &m);
 }
 
 static void fetch_input(agent_t *a, const msg_t *m, uint64_t id)
 {
-    agent_task_t *t = &a->t;
-    xfer_recv_input(t->in, m);
+    xfer_recv_input(a->in, m);
     msg_t out;
-    while (xfer_recv_next(t->in, &out) == 1)
+    while (xfer_recv_next(a->in, &out) == 1)
         agent__send(a, &out);
-    int st = xfer_recv_status(t->in);
+    int st = xfer_recv_status(a->in);
     if (st == 0)
         return;
     char why[256];
     snprintf(why, sizeof why, "fetching artifact %016" PRIx64 ": %s", id,
-             st < 0 ? xfer_recv_error(t->in) : "");
-    xfer_recv_destroy(&t->in);
-    if (st < 0) {
-        store_sink_fini(&t->sink);
-        fail_task(a, st, why);
-        advance(a);
-        return;
-    }
-    int rc = store_adopt(a->cache, t->sink.path, id, NULL);
-    store_sink_fini(&t->sink);
+             st < 0 ? xfer_recv_error(a->in) : "");
+    xfer_recv_destroy(&a->in);
+    int rc = st < 0 ? st : store_adopt(a->cache, a->sink.path, id, NULL);
+    store_sink_fini(&a->sink);
     if (rc < 0) {
-        snprintf(why, sizeof why, "artifact %016" PRIx64 " is not what its id says: %s", id,
-                 rw_strerror(rc));
-        fail_task(a, rc, why);
+        if (st > 0)
+            snprintf(why, sizeof why, "artifact %016" PRIx64 " is not what its id says: %s", id,
+                     rw_strerror(rc));
+        fetch_failed(a, rc, why);
         advance(a);
         return;
     }
     a->st.fetched++;
-    t->i_need++;
+    a->i_need++;
     next_fetch(a);
+    advance(a);
 }
 
-/* Starts the oldest queued lease. */
-static void start_next(agent_t *a)
+/* Starts fetching the inputs of the oldest queued lease. */
+static void start_fetch(agent_t *a)
 {
-    agent_task_t *t = &a->t;
-    t->l = a->q[0];
+    agent_job_t *j = rw_new(agent_job_t);
+    j->l = a->q[0];
     memmove(a->q, a->q + 1, --a->n_q * sizeof a->q[0]);
-    uint64_t ids[3] = {t->l.tokenizer, t->l.data, t->l.base};
+    a->fetching = j;
+    a->n_need = a->i_need = 0;
+    uint64_t ids[3] = {j->l.tokenizer, j->l.data, j->l.base};
     for (int i = 0; i < 3; i++)
         if (ids[i])
-            t->need[t->n_need++] = ids[i];
-    for (size_t i = 0; i < t->l.n_experts && t->n_need < AGENT_INPUTS_MAX; i++)
-        t->need[t->n_need++] = t->l.experts[i];
-    t->state = AGENT_T_FETCH;
-    t->progress_ms = 0;
-    RW_INFO(WHO, "task %" PRIu64 " %s%s%s attempt %u", t->l.id, msg_task_kind_name(t->l.kind),
-            t->l.domain[0] ? ":" : "", t->l.domain, t->l.attempt);
+            a->need[a->n_need++] = ids[i];
+    for (size_t i = 0; i < j->l.n_experts && a->n_need < AGENT_INPUTS_MAX; i++)
+        a->need[a->n_need++] = j->l.experts[i];
+    RW_INFO(WHO, "task %" PRIu64 " %s%s%s attempt %u", j->l.id, msg_task_kind_name(j->l.kind),
+            j->l.domain[0] ? ":" : "", j->l.domain, j->l.attempt);
     next_fetch(a);
 }
 
 static void on_lease(agent_t *a, const msg_lease_t *m)
 {
-    RW_DEBUG(WHO, "lease of task %" PRIu64 " (%zu queued, task slot %d)", m->task, a->n_q,
-             (int)a->t.state);
     if (a->n_q == AGENT_QUEUE_MAX) {
-        tell_error(a, m->task, (uint32_t)m->attempt, RW_ESTATE, "too many leases queued");
+        agent__tell_error(a, m->task, (uint32_t)m->attempt, RW_ESTATE, "too many leases queued");
         return;
     }
     agent_lease_t *l = &a->q[a->n_q++];
@@ -256,12 +247,11 @@ static void pump_upload(agent_t *a)
     if (st < 0) {
         char why[256];
         snprintf(why, sizeof why, "upload refused: %s", xfer_send_error(u->up));
+        RW_WARN(WHO, "task %" PRIu64 " attempt %u: %s", u->task, u->attempt, why);
         if (st == RW_ESTATE) { /* not our lease any more: nothing to report */
-            RW_WARN(WHO, "task %" PRIu64 " attempt %u: %s", u->task, u->attempt, why);
             a->st.refused++;
         } else {
-            RW_WARN(WHO, "task %" PRIu64 " attempt %u: %s", u->task, u->attempt, why);
-            tell_error(a, u->task, u->attempt, st, why);
+            agent__tell_error(a, u->task, u->attempt, st, why);
             a->st.failed++;
         }
         upload_reset(a);
@@ -304,7 +294,7 @@ static void start_upload(agent_t *a)
     }
     if (rc < 0) {
         upload_reset(a);
-        tell_error(a, d.task, d.attempt, rc, "cannot read the task's output");
+        agent__tell_error(a, d.task, d.attempt, rc, "cannot read the task's output");
         a->st.failed++;
         return;
     }
@@ -316,38 +306,43 @@ static void start_upload(agent_t *a)
     pump_upload(a);
 }
 
+void agent__finished(agent_t *a, agent_job_t *j)
+{
+    bool ok = j->rc == 0 && !j->cancel && !j->orphan;
+    if (ok && a->n_dq < AGENT_QUEUE_MAX) {
+        agent_done_t *d = &a->dq[a->n_dq++];
+        d->task = j->l.id;
+        d->attempt = j->l.attempt;
+        snprintf(d->out, sizeof d->out, "%s", j->paths[3]);
+        d->res = j->res;
+    } else {
+        unlink(j->paths[3]);
+        if (!j->orphan) {
+            int code = j->cancel ? -ECANCELED : (j->rc < 0 ? j->rc : RW_ESTATE);
+            const char *why = j->cancel ? "cancelled" : (j->why[0] ? j->why : rw_strerror(code));
+            if (code != -ECANCELED)
+                RW_WARN(WHO, "task %" PRIu64 " attempt %u failed: %s", j->l.id, j->l.attempt, why);
+            agent__tell_error(a, j->l.id, j->l.attempt, code, why);
+            a->st.failed++;
+        }
+    }
+    agent__job_free(j);
+    advance(a);
+}
+
 /* Moves work along: the oldest trained task to the free upload slot, the
- * next queued lease to the free task slot. */
+ * oldest queued lease to the free fetch slot. */
 static void advance(agent_t *a)
 {
-    for (int turn = 0; turn < 2 * AGENT_QUEUE_MAX + 2; turn++) {
+    for (int turn = 0; turn < 4 * AGENT_QUEUE_MAX; turn++) {
         if (!a->u.active && a->n_dq > 0) {
             start_upload(a);
             continue; /* it may fail at once: then the next one */
         }
-        if (a->t.state != AGENT_T_NONE || a->n_q == 0 || a->conn != AGENT_UP)
+        if (a->fetching || a->n_q == 0 || a->conn != AGENT_UP)
             return;
-        start_next(a); /* it may fail at once: then the next one */
+        start_fetch(a); /* it may be ready (or fail) at once: then the next one */
     }
-}
-
-void agent__trained(agent_t *a, int rc, bool cancelled)
-{
-    RW_DEBUG(WHO, "task %" PRIu64 " trained (%zu queued, uploading %d)", a->t.l.id, a->n_q,
-             (int)a->u.active);
-    if (rc == 0 && !cancelled && a->n_dq < AGENT_QUEUE_MAX) {
-        agent_done_t *d = &a->dq[a->n_dq++];
-        d->task = a->t.l.id;
-        d->attempt = a->t.l.attempt;
-        snprintf(d->out, sizeof d->out, "%s", a->t.paths[3]);
-        d->res = a->t.res;
-        a->t.paths[3][0] = '\0'; /* the upload takes the file */
-        task_reset(a);
-    } else {
-        fail_task(a, rc < 0 ? rc : -ECANCELED,
-                  cancelled ? "cancelled" : (a->t.why[0] ? a->t.why : rw_strerror(rc)));
-    }
-    advance(a);
 }
 
 /* ---- messages ---- */
@@ -355,51 +350,52 @@ void agent__trained(agent_t *a, int rc, bool cancelled)
 static void on_cancel(agent_t *a, const msg_cancel_t *c)
 {
     const char *why = c->reason ? c->reason : "";
+    uint32_t attempt = (uint32_t)c->attempt;
     for (size_t i = 0; i < a->n_q; i++) {
-        if (a->q[i].id == c->task && a->q[i].attempt == c->attempt) {
+        if (a->q[i].id == c->task && a->q[i].attempt == attempt) {
             RW_INFO(WHO, "queued task %" PRIu64 " cancelled: %s", c->task, why);
-            tell_error(a, c->task, (uint32_t)c->attempt, -ECANCELED, "cancelled");
+            agent__tell_error(a, c->task, attempt, -ECANCELED, "cancelled");
             lease_fini(&a->q[i]);
             memmove(&a->q[i], &a->q[i + 1], (a->n_q - i - 1) * sizeof a->q[0]);
             a->n_q--;
             return;
         }
     }
+    if (a->fetching && a->fetching->l.id == c->task && a->fetching->l.attempt == attempt) {
+        RW_INFO(WHO, "task %" PRIu64 " cancelled while fetching: %s", c->task, why);
+        agent__tell_error(a, c->task, attempt, -ECANCELED, "cancelled");
+        fetch_reset(a);
+        advance(a);
+        return;
+    }
+    int where = agent__trainer_cancel(a, c->task, attempt);
+    if (where) {
+        RW_INFO(WHO, "task %" PRIu64 " cancelled: %s", c->task, why);
+        return; /* ready: told; running: told once it stops */
+    }
     for (size_t i = 0; i < a->n_dq; i++) {
-        if (a->dq[i].task == c->task && a->dq[i].attempt == c->attempt) {
-            tell_error(a, c->task, (uint32_t)c->attempt, -ECANCELED, "cancelled");
+        if (a->dq[i].task == c->task && a->dq[i].attempt == attempt) {
+            agent__tell_error(a, c->task, attempt, -ECANCELED, "cancelled");
             unlink(a->dq[i].out);
             memmove(&a->dq[i], &a->dq[i + 1], (a->n_dq - i - 1) * sizeof a->dq[0]);
             a->n_dq--;
             return;
         }
     }
-    if (a->u.active && a->u.task == c->task && a->u.attempt == c->attempt) {
+    if (a->u.active && a->u.task == c->task && a->u.attempt == attempt) {
         RW_INFO(WHO, "task %" PRIu64 " cancelled while uploading: %s", c->task, why);
-        tell_error(a, c->task, (uint32_t)c->attempt, -ECANCELED, "cancelled");
+        agent__tell_error(a, c->task, attempt, -ECANCELED, "cancelled");
         upload_reset(a);
         advance(a);
-        return;
     }
-    if (a->t.state == AGENT_T_NONE || a->t.l.id != c->task || a->t.l.attempt != c->attempt)
-        return;
-    RW_INFO(WHO, "task %" PRIu64 " cancelled: %s", c->task, why);
-    if (a->t.state == AGENT_T_RUN) {
-        agent__cancel_training(a); /* the thread ends; then ERROR goes */
-        return;
-    }
-    fail_task(a, -ECANCELED, "cancelled");
-    advance(a);
 }
 
 static void on_art(agent_t *a, const msg_t *m)
 {
-    agent_task_t *t = &a->t;
     uint64_t id = 0;
     xfer_artifact_of(m, &id);
     bool incoming = m->type == MSG_ART_BEGIN || m->type == MSG_ART_CHUNK || m->type == MSG_ART_END;
-    if (incoming && t->state == AGENT_T_FETCH && t->in && t->i_need < t->n_need &&
-        id == t->need[t->i_need]) {
+    if (incoming && a->fetching && a->in && a->i_need < a->n_need && id == a->need[a->i_need]) {
         fetch_input(a, m, id);
         return;
     }
@@ -413,10 +409,8 @@ static void on_art(agent_t *a, const msg_t *m)
 
 static void on_error(agent_t *a, const msg_error_t *e)
 {
-    agent_task_t *t = &a->t;
-    if (e->has_req && t->state == AGENT_T_FETCH && t->i_need < t->n_need &&
-        e->req == t->need[t->i_need]) {
-        fail_task(a, (int)e->code, e->text);
+    if (e->has_req && a->fetching && a->i_need < a->n_need && e->req == a->need[a->i_need]) {
+        fetch_failed(a, (int)e->code, e->text);
         advance(a);
         return;
     }
