@@ -395,12 +395,12 @@ static void drain(coord_t *c, int budget)
  * Ends every callback, so it also makes the turn's records durable. */
 static void pump(coord_t *c)
 {
-    if (c->w && !c->stopping)
+    if (c->w)
         drain(c, DRAIN_BATCH);
     int rc = journal_sync(c->journal);
     if (rc < 0)
         RW_ERROR(WHO, "cannot flush the journal: %s (carrying on)", rw_strerror(rc));
-    if (!c->w || c->stopping)
+    if (!c->w)
         return;
     int events = 0;
     size_t len = sizeof events;
@@ -481,18 +481,8 @@ static void close_handle(coord_t *c, uv_handle_t *h)
     (void)c;
 }
 
-static void shutdown_all(coord_t *c, const char *reason)
+static void close_all(coord_t *c)
 {
-    if (c->stopping)
-        return;
-    RW_INFO(WHO, "shutting down: %s", reason);
-    msg_t m;
-    msg_init(&m, MSG_SHUTDOWN);
-    m.shutdown.reason = reason;
-    for (size_t i = 0; i < c->peers.n; i++)
-        coord__send(c, &c->peers.v[i]->addr, &m);
-    c->stopping = true;
-    write_status(c);
     close_handle(c, (uv_handle_t *)&c->poll);
     close_handle(c, (uv_handle_t *)&c->hb_timer);
     close_handle(c, (uv_handle_t *)&c->status_timer);
@@ -502,10 +492,50 @@ static void shutdown_all(coord_t *c, const char *reason)
     close_handle(c, (uv_handle_t *)&c->sigterm);
 }
 
+static void on_grace(uv_timer_t *h)
+{
+    close_all(h->data);
+}
+
+/* SHUTDOWN to every peer; then, for one heartbeat period, any peer that
+ * still speaks is told again (a SHUTDOWN lost with a closing socket would
+ * leave a worker reconnecting to nobody), and the handles close. */
+static void shutdown_all(coord_t *c, const char *reason)
+{
+    if (c->stopping)
+        return;
+    RW_INFO(WHO, "shutting down: %s", reason);
+    snprintf(c->shutdown_reason, sizeof c->shutdown_reason, "%s", reason);
+    msg_t m;
+    msg_init(&m, MSG_SHUTDOWN);
+    m.shutdown.reason = c->shutdown_reason;
+    for (size_t i = 0; i < c->peers.n; i++) {
+        int rc = coord__send(c, &c->peers.v[i]->addr, &m);
+        if (rc < 0)
+            RW_WARN(WHO, "could not tell %s to shut down: %s", c->peers.v[i]->name,
+                    rw_strerror(rc));
+    }
+    c->stopping = true;
+    write_status(c);
+    uv_timer_stop(&c->status_timer);
+    if (c->peers.n == 0 || uv_timer_start(&c->hb_timer, on_grace, c->o.heartbeat_ms + 50, 0) < 0)
+        close_all(c);
+}
+
+void coord__shutdown_again(coord_t *c, const wire_peer_t *to)
+{
+    msg_t m;
+    msg_init(&m, MSG_SHUTDOWN);
+    m.shutdown.reason = c->shutdown_reason;
+    coord__send(c, to, &m);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     coord_t *c = h->data;
     RW_INFO(WHO, "signal %d", signum);
+    if (c->stopping) /* a second one: no grace */
+        close_all(c);
     shutdown_all(c, "the coordinator was stopped");
 }
 

@@ -55,6 +55,7 @@ struct coord {
     coord_state_t state;
     bool started, finish_running, status_dirty, replaying;
     bool stopping; /* SHUTDOWN sent, handles closing */
+    char shutdown_reason[128];
     int exit_code;
     char error[256];
     uint64_t session_next, hb_seq;
@@ -79,6 +80,8 @@ void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why);
 void coord__lose(coord_t *c, peer_t *p, const char *why);
 /* Every task is done, or some failed: moves the job on. */
 void coord__check_done(coord_t *c);
+/* Tells a peer that speaks while the coordinator stops to shut down. */
+void coord__shutdown_again(coord_t *c, const wire_peer_t *to);
 /* Handles one message from a peer (service_msg.c). */
 void coord__handle(coord_t *c, const msg_t *m, const wire_peer_t *from);
 /* Artifacts (service_xfer.c): a FETCH to serve, an ART_* message in. */

@@ -199,6 +199,11 @@ static void on_heartbeat(coord_t *c, peer_t *p, const msg_heartbeat_t *h, const 
 
 void coord__handle(coord_t *c, const msg_t *m, const wire_peer_t *from)
 {
+    if (c->stopping) {
+        if (m->type != MSG_REFUSE && m->type != MSG_ERROR && m->type != MSG_SHUTDOWN)
+            coord__shutdown_again(c, from);
+        return;
+    }
     peer_t *p = peers_by_addr(&c->peers, from);
     if (m->type == MSG_HELLO) {
         on_hello(c, p, &m->hello, from);
