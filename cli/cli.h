@@ -29,6 +29,11 @@ int cli_run(int argc, char **argv);
 /* `rewire data import` (cmd_data.c). */
 int cli_data_import(int argc, char **argv);
 int cli_data_gen(int argc, char **argv);
+/* `rewire train`, `rewire eval`, `rewire score` (cmd_train.c, cmd_eval.c,
+ * cmd_score.c). */
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_score(int argc, char **argv);
 
 /* Prints "rewire GROUP NAME: MSG" and a pointer to --help; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
