@@ -65,13 +65,13 @@ static json_t *rw_ok(int json, const char *fmt, ...)
 }
 
 /* The synthetic five domains, 100 pairs each, as rwt_dir/syn.jsonl. */
-static void gen_data(void)
+__attribute__((unused)) static void gen_data(void)
 {
     json_decref(rw_ok(0, "data gen --pairs-per-domain 100 --seed 7 -o syn.jsonl"));
 }
 
 /* A per-domain entry of an eval report, or NULL. */
-static json_t *report_domain(json_t *report, const char *name)
+__attribute__((unused)) static json_t *report_domain(json_t *report, const char *name)
 {
     size_t i;
     json_t *d;
