@@ -52,6 +52,11 @@ int cli_inspect(int argc, char **argv);
  * JSON Lines whatever json says. */
 int cli_eval_bundle(const char *path, const char *const *data, size_t ndata, int json, int oracle);
 int cli_score_bundle(const char *path, int json);
+/* `rewire train`, `rewire eval`, `rewire score` (cmd_train.c, cmd_eval.c,
+ * cmd_score.c). */
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_score(int argc, char **argv);
 
 /* Prints "rewire GROUP NAME: MSG" and a pointer to --help; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -8,6 +8,10 @@
 
 const cli_cmd_t cli_commands[] = {
     {NULL, "run", "run a whole job on this machine (default: built-in synthetic data)", cli_run},
+    {NULL, "train", "train a reward model, router or adapter on preference files", cli_train},
+    {NULL, "eval", "pairwise accuracy (or routing accuracy) per domain on held-out pairs",
+     cli_eval},
+    {NULL, "score", "rewards for JSON Lines on stdin", cli_score},
     {NULL, "version", "print the versions of rewire and its libraries", cli_version},
     {NULL, "inspect", "describe a bundle and verify its files' checksums", cli_inspect},
     {"data", "import", "import preference pairs (rewire, HH-RLHF, summarize) into one file",

@@ -1,0 +1,406 @@
+/* cmd_train.c — `rewire train`: one model from preference files, in one
+ * process.
+ *
+ * Any variant: a dense reward model, an MoE reward model, a router (a domain
+ * classifier on prompts) or a LoRA reward adapter on a frozen base; from
+ * scratch, branched from a checkpoint (--init), or resumed (--resume) from
+ * the optimizer checkpoint an earlier run left. It trains on the train split
+ * of the data (all domains, or the --domain ones), logs every few steps,
+ * evaluates on the eval split of the same domains, and writes one
+ * safetensors file holding everything eval and score need (the tokenizer,
+ * the configuration, the domains; for an adapter, the base's path).
+ *
+ * This file is the command line and the setup; train_run.c is the loop.
+ */
+#include "cli.h"
+#include "train_job.h"
+
+#include "alloc.h"
+#include "corpus.h"
+#include "dataset.h"
+#include "err.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const train_usage =
+    "usage: rewire train --data FILE... --out PATH [options]\n"
+    "\n"
+    "Trains one model on the train split of FILE (normalized or any format `rewire data\n"
+    "import` reads) and evaluates it on the eval split. PATH is one safetensors file\n"
+    "(written whole or not at all) with the tokenizer and everything `rewire eval` and\n"
+    "`rewire score` need.\n"
+    "\n"
+    "What to train:\n"
+    "  --variant V            dense (a reward model; default), moe (a reward model whose\n"
+    "                         feed-forward blocks are mixtures of experts), router (a domain\n"
+    "                         classifier on prompts), lora (a reward adapter on --base)\n"
+    "  --domain NAME          train on this domain only (repeat for several; default all)\n"
+    "  --init PATH            branch from this model checkpoint (its shape and tokenizer)\n"
+    "  --base PATH            the frozen base model of a lora adapter\n"
+    "  --resume PATH          continue the run that wrote this checkpoint (PATH.ckpt of an\n"
+    "                         earlier --out); model, tokenizer, schedule, domains and seed\n"
+    "                         come from it, give the same --data\n"
+    "  --tokenizer PATH       use this tokenizer.json (default: train one on the train split\n"
+    "                         of all the data's domains)\n"
+    "  --vocab N              vocabulary of that trained tokenizer (8192)\n"
+    "\n"
+    "Model shape (from scratch):\n"
+    "  --d-model N (128)  --layers N (2)  --heads N (4)  --d-ff N (4 x d-model)\n"
+    "  --max-len N (192)      tokens per sequence; a long prompt is cut from its start\n"
+    "  --pooling mean|last    (mean)\n"
+    "  --experts N (domains, at least 2)  --top-k N (2)      moe only\n"
+    "  --gate-coef F          weight of the gates' domain cross-entropy (moe; 0)\n"
+    "  --rank N (8)  --alpha F (16)  --lora-targets q,k,v,o,ff1,ff2 (all)   lora only\n"
+    "\n"
+    "Schedule:\n"
+    "  --epochs N (4) | --steps N\n"
+    "  --batch N              pairs per step (prompts for a router) (16; router 32)\n"
+    "  --lr F                 peak learning rate (1e-3; 3e-4 with --init)\n"
+    "  --warmup N             warm-up steps (5% of the steps); then cosine decay to lr/10\n"
+    "  --weight-decay F (0.01)  --clip F (1.0; 0 turns clipping off)  --seed N (1)\n"
+    "  --threads N            batch threads (one per CPU)\n"
+    "\n"
+    "Progress:\n"
+    "  --log-every N          a line every N steps: loss, accuracy, pairs/s, GFLOP/s (50)\n"
+    "  --eval-every N         held-out evaluation every N steps (each epoch; 0: at the end)\n"
+    "  --checkpoint-every N   save weights and optimizer state to PATH.ckpt every N steps\n"
+    "  --stop-after N         stop after N steps of this run, leaving PATH.ckpt to --resume\n"
+    "  --json                 print the summary as JSON on stdout\n";
+
+enum {
+    O_DATA = 256,
+    O_VARIANT,
+    O_DOMAIN,
+    O_INIT,
+    O_BASE,
+    O_RESUME,
+    O_TOKENIZER,
+    O_VOCAB,
+    O_DMODEL,
+    O_LAYERS,
+    O_HEADS,
+    O_DFF,
+    O_MAXLEN,
+    O_POOLING,
+    O_EXPERTS,
+    O_TOPK,
+    O_GATECOEF,
+    O_RANK,
+    O_ALPHA,
+    O_TARGETS,
+    O_EPOCHS,
+    O_STEPS,
+    O_BATCH,
+    O_LR,
+    O_WARMUP,
+    O_WD,
+    O_CLIP,
+    O_SEED,
+    O_THREADS,
+    O_LOGEVERY,
+    O_EVALEVERY,
+    O_CKPTEVERY,
+    O_STOPAFTER,
+    O_JSON,
+};
+
+static const struct option train_longopts[] = {
+    {"data", required_argument, NULL, O_DATA},
+    {"out", required_argument, NULL, 'o'},
+    {"variant", required_argument, NULL, O_VARIANT},
+    {"domain", required_argument, NULL, O_DOMAIN},
+    {"init", required_argument, NULL, O_INIT},
+    {"base", required_argument, NULL, O_BASE},
+    {"resume", required_argument, NULL, O_RESUME},
+    {"tokenizer", required_argument, NULL, O_TOKENIZER},
+    {"vocab", required_argument, NULL, O_VOCAB},
+    {"d-model", required_argument, NULL, O_DMODEL},
+    {"layers", required_argument, NULL, O_LAYERS},
+    {"heads", required_argument, NULL, O_HEADS},
+    {"d-ff", required_argument, NULL, O_DFF},
+    {"max-len", required_argument, NULL, O_MAXLEN},
+    {"pooling", required_argument, NULL, O_POOLING},
+    {"experts", required_argument, NULL, O_EXPERTS},
+    {"top-k", required_argument, NULL, O_TOPK},
+    {"gate-coef", required_argument, NULL, O_GATECOEF},
+    {"rank", required_argument, NULL, O_RANK},
+    {"alpha", required_argument, NULL, O_ALPHA},
+    {"lora-targets", required_argument, NULL, O_TARGETS},
+    {"epochs", required_argument, NULL, O_EPOCHS},
+    {"steps", required_argument, NULL, O_STEPS},
+    {"batch", required_argument, NULL, O_BATCH},
+    {"lr", required_argument, NULL, O_LR},
+    {"warmup", required_argument, NULL, O_WARMUP},
+    {"weight-decay", required_argument, NULL, O_WD},
+    {"clip", required_argument, NULL, O_CLIP},
+    {"seed", required_argument, NULL, O_SEED},
+    {"threads", required_argument, NULL, O_THREADS},
+    {"log-every", required_argument, NULL, O_LOGEVERY},
+    {"eval-every", required_argument, NULL, O_EVALEVERY},
+    {"checkpoint-every", required_argument, NULL, O_CKPTEVERY},
+    {"stop-after", required_argument, NULL, O_STOPAFTER},
+    {"json", no_argument, NULL, O_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Bits of train_opts_t.set: which options the user gave. */
+enum { S_SHAPE = 1, S_TOKENIZER = 2, S_LORA = 4, S_MOE = 8, S_EPOCHS = 16 };
+
+static void opts_init(train_opts_t *o, int argc)
+{
+    memset(o, 0, sizeof *o);
+    o->data = rw_new_array(const char *, (size_t)argc + 1);
+    o->domains = rw_new_array(const char *, (size_t)argc + 1);
+    rw_model_config_default(&o->mc);
+    o->mc.d_model = 128;
+    o->mc.n_layers = 2;
+    o->mc.n_heads = 4;
+    o->mc.d_ff = 0; /* 4 x d_model unless given */
+    o->mc.max_len = 192;
+    rw_lora_config_default(&o->lc);
+    o->vocab = 8192;
+    o->epochs = 4;
+    o->warmup = -1;
+    o->lr = -1.0;
+    o->wd = 0.01;
+    o->clip = 1.0;
+    o->seed = 1;
+    o->log_every = 50;
+    o->eval_every = -1;
+}
+
+static void opts_fini(train_opts_t *o)
+{
+    free(o->data);
+    free(o->domains);
+}
+
+/* A whole number in [lo, hi] for option name into *v; 2 after saying why. */
+static int num_arg(const char *name, const char *s, long lo, long hi, long *v)
+{
+    if (cli_parse_long(s, lo, hi, v) == 0)
+        return 0;
+    return cli_usage_error("train", "--%s wants a whole number from %ld to %ld, not '%s'", name, lo,
+                           hi, s);
+}
+
+static int real_arg(const char *name, const char *s, double lo, double hi, double *v)
+{
+    if (cli_parse_double(s, lo, hi, v) == 0)
+        return 0;
+    return cli_usage_error("train", "--%s wants a number from %g to %g, not '%s'", name, lo, hi, s);
+}
+
+/* One option; returns 0 or the exit status. */
+static int take_opt(train_opts_t *o, int c, const char *arg)
+{
+    long v = 0;
+    double d = 0;
+    int rc = 0;
+    switch (c) {
+    case O_DATA:
+        o->data[o->n_data++] = arg;
+        break;
+    case 'o':
+        o->out = arg;
+        break;
+    case O_VARIANT:
+        if (strcmp(arg, "dense") && strcmp(arg, "moe") && strcmp(arg, "router") &&
+            strcmp(arg, "lora"))
+            return cli_usage_error("train", "--variant is dense, moe, router or lora, not '%s'",
+                                   arg);
+        o->variant = arg;
+        break;
+    case O_DOMAIN:
+        o->domains[o->n_domains++] = arg;
+        break;
+    case O_INIT:
+        o->init = arg;
+        break;
+    case O_BASE:
+        o->base = arg;
+        break;
+    case O_RESUME:
+        o->resume = arg;
+        break;
+    case O_TOKENIZER:
+        o->tokenizer = arg, o->set |= S_TOKENIZER;
+        break;
+    case O_VOCAB:
+        rc = num_arg("vocab", arg, RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &o->vocab);
+        o->set |= S_TOKENIZER;
+        break;
+    case O_DMODEL:
+        rc = num_arg("d-model", arg, 1, 8192, &v), o->mc.d_model = (int)v;
+        break;
+    case O_LAYERS:
+        rc = num_arg("layers", arg, 1, 64, &v), o->mc.n_layers = (int)v;
+        break;
+    case O_HEADS:
+        rc = num_arg("heads", arg, 1, 256, &v), o->mc.n_heads = (int)v;
+        break;
+    case O_DFF:
+        rc = num_arg("d-ff", arg, 1, 65536, &v), o->mc.d_ff = (int)v;
+        break;
+    case O_MAXLEN:
+        rc = num_arg("max-len", arg, 8, 8192, &v), o->mc.max_len = (int)v;
+        break;
+    case O_POOLING:
+        if (strcmp(arg, "mean") && strcmp(arg, "last"))
+            return cli_usage_error("train", "--pooling is mean or last, not '%s'", arg);
+        o->mc.pooling = strcmp(arg, "last") == 0 ? RW_POOL_LAST : RW_POOL_MEAN;
+        break;
+    case O_EXPERTS:
+        rc = num_arg("experts", arg, 2, 64, &v), o->mc.n_experts = (int)v;
+        break;
+    case O_TOPK:
+        rc = num_arg("top-k", arg, 1, 64, &v), o->mc.top_k = (int)v;
+        break;
+    case O_GATECOEF:
+        rc = real_arg("gate-coef", arg, 0, 100, &o->gate_coef);
+        break;
+    case O_RANK:
+        rc = num_arg("rank", arg, 1, 1024, &v), o->lc.rank = (int)v;
+        break;
+    case O_ALPHA:
+        rc = real_arg("alpha", arg, 0, 1e6, &d), o->lc.alpha = (float)d;
+        break;
+    case O_TARGETS:
+        if (rw_lora_parse_targets(arg, &o->lc.targets) < 0 || !o->lc.targets)
+            return cli_usage_error("train", "--lora-targets wants a list of q,k,v,o,ff1,ff2");
+        break;
+    case O_EPOCHS:
+        rc = num_arg("epochs", arg, 1, 100000, &o->epochs), o->set |= S_EPOCHS;
+        break;
+    case O_STEPS:
+        rc = num_arg("steps", arg, 1, 100000000, &o->steps);
+        break;
+    case O_BATCH:
+        rc = num_arg("batch", arg, 1, 4096, &o->batch);
+        break;
+    case O_LR:
+        rc = real_arg("lr", arg, 0, 10, &o->lr);
+        break;
+    case O_WARMUP:
+        rc = num_arg("warmup", arg, 0, 100000000, &o->warmup);
+        break;
+    case O_WD:
+        rc = real_arg("weight-decay", arg, 0, 10, &o->wd);
+        break;
+    case O_CLIP:
+        rc = real_arg("clip", arg, 0, 1e9, &o->clip);
+        break;
+    case O_SEED:
+        rc = num_arg("seed", arg, 0, 0x7fffffffL, &o->seed);
+        break;
+    case O_THREADS:
+        rc = num_arg("threads", arg, 0, 256, &o->threads);
+        break;
+    case O_LOGEVERY:
+        rc = num_arg("log-every", arg, 0, 100000000, &o->log_every);
+        break;
+    case O_EVALEVERY:
+        rc = num_arg("eval-every", arg, 0, 100000000, &o->eval_every);
+        break;
+    case O_CKPTEVERY:
+        rc = num_arg("checkpoint-every", arg, 1, 100000000, &o->ckpt_every);
+        break;
+    case O_STOPAFTER:
+        rc = num_arg("stop-after", arg, 1, 100000000, &o->stop_after);
+        break;
+    case O_JSON:
+        o->json = 1;
+        break;
+    }
+    if (c == O_DMODEL || c == O_LAYERS || c == O_HEADS || c == O_DFF || c == O_MAXLEN ||
+        c == O_POOLING)
+        o->set |= S_SHAPE;
+    if (c == O_EXPERTS || c == O_TOPK || c == O_GATECOEF)
+        o->set |= S_MOE;
+    if (c == O_RANK || c == O_ALPHA || c == O_TARGETS)
+        o->set |= S_LORA;
+    return rc;
+}
+
+/* Options that cannot go together; returns 0 or 2 after saying why. */
+static int check_opts(train_opts_t *o)
+{
+    const char *cmd = "train";
+    if (!o->n_data)
+        return cli_usage_error(cmd, "no data (--data FILE)");
+    if (!o->out)
+        return cli_usage_error(cmd, "no output file (--out PATH)");
+    if (o->steps && (o->set & S_EPOCHS))
+        return cli_usage_error(cmd, "give --epochs or --steps, not both");
+    if (o->resume) {
+        if (o->init || o->variant || o->n_domains ||
+            (o->set & (S_SHAPE | S_TOKENIZER | S_LORA | S_MOE | S_EPOCHS)) || o->steps ||
+            o->batch || o->lr >= 0 || o->warmup >= 0)
+            return cli_usage_error(cmd, "--resume takes the model, tokenizer, domains and "
+                                        "schedule from its checkpoint; give only --data, --out "
+                                        "and progress options");
+        return 0;
+    }
+    const char *v = o->variant ? o->variant : "dense";
+    if (strcmp(v, "lora") == 0 && !o->base)
+        return cli_usage_error(cmd, "--variant lora needs its frozen base (--base PATH)");
+    if (strcmp(v, "lora") != 0 && o->base)
+        return cli_usage_error(cmd, "--base is for --variant lora");
+    if (strcmp(v, "lora") != 0 && (o->set & S_LORA))
+        return cli_usage_error(cmd, "--rank, --alpha and --lora-targets are for --variant lora");
+    if (strcmp(v, "moe") != 0 && (o->set & S_MOE) && !(o->init && !o->variant))
+        return cli_usage_error(cmd, "--experts, --top-k and --gate-coef are for --variant moe");
+    if ((o->init || o->base) && (o->set & (S_SHAPE | S_TOKENIZER)))
+        return cli_usage_error(cmd,
+                               "the model's shape and tokenizer come from %s; drop the "
+                               "shape, --tokenizer and --vocab options",
+                               o->init ? "--init" : "--base");
+    if (o->init && strcmp(v, "lora") == 0)
+        return cli_usage_error(cmd, "--init branches a model; a lora adapter takes --base");
+    if (o->tokenizer && o->vocab != 8192)
+        return cli_usage_error(cmd, "--vocab is for a tokenizer trained here, not --tokenizer");
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, train_opts_t *o)
+{
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":o:h", train_longopts, NULL)) != -1) {
+        if (c == 'h')
+            return fputs(train_usage, stdout), 0;
+        if (c == ':')
+            return cli_usage_error("train", "%s needs a value", argv[optind - 1]);
+        if (c == '?')
+            return cli_usage_error("train", "unknown option '%s'", argv[optind - 1]);
+        int rc = take_opt(o, c, optarg);
+        if (rc)
+            return rc;
+    }
+    for (int i = optind; i < argc; i++) /* bare files are data too */
+        o->data[o->n_data++] = argv[i];
+    int rc = check_opts(o);
+    return rc ? rc : -1;
+}
+
+int cli_train(int argc, char **argv)
+{
+    train_opts_t o;
+    opts_init(&o, argc);
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        goto done_opts;
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    rc = cli_read_data("train", o.data, o.n_data, &ds);
+    if (rc == 0)
+        rc = train_job_run(&o, &ds);
+    rw_dataset_fini(&ds);
+done_opts:
+    opts_fini(&o);
+    return rc;
+}

@@ -1,0 +1,536 @@
+/* train_job.c — the body of `rewire train`: setup, the loop, the result.
+ *
+ * Setup order matters: the tokenizer comes first (trained here, read from
+ * --tokenizer, or taken from the --init/--base/--resume checkpoint), then
+ * the data is tokenized once for the model's max_len, then the model is made
+ * (a router needs the number of domains). The loop is rw_trainer_run with
+ * batches from the trainset's seeded shuffle, so a run resumed at step s
+ * sees the batches the uninterrupted run saw.
+ */
+#include "train_job.h"
+
+#include "cli.h"
+#include "rmodel.h"
+
+#include "alloc.h"
+#include "checkpoint.h"
+#include "corpus.h"
+#include "err.h"
+#include "train.h"
+#include "trainset.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct job {
+    const train_opts_t *o;
+    rw_model_t *model; /* owned: what trains, or the adapter's frozen base */
+    rw_lora_t *lora;   /* owned adapter, or NULL */
+    rw_bpe_t *bpe;     /* owned */
+    char *tok_json;    /* owned: the tokenizer as stored */
+    json_t *extra;     /* owned: rewire.extra being written */
+    json_t *from;      /* owned: the --resume checkpoint's extra, or NULL */
+    const char *variant;
+    const char **domains; /* the --domain list or the resumed one (borrowed), or NULL */
+    size_t n_domains;
+    rw_trainset_t train, eval;
+    rw_train_config_t tc;
+    rw_trainer_t *tr;
+    rw_batch_kind_t kind;
+    size_t per_step;
+    long steps, spe, start, eval_every;
+    uint64_t seed;
+    char *ckpt; /* owned: out + ".ckpt" */
+    /* the log window, and the run's totals */
+    double w_loss, w_acc, w_margin, w_grad, w_secs, w_flop, w_n;
+    long w_steps;
+    double t_secs, t_flop, t_n, t_loss;
+    long skipped;
+    json_t *last_eval;
+} job_t;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("rewire train: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* The static name of variant s, or NULL for an unknown one. */
+static const char *variant_name(const char *s)
+{
+    static const char *const names[] = {"dense", "moe", "router", "lora"};
+    for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i]) == 0)
+            return names[i];
+    return NULL;
+}
+
+/* Takes the model, adapter and tokenizer of a loaded checkpoint. */
+static void take(job_t *j, cli_rmodel_t *m)
+{
+    j->model = m->model;
+    j->lora = m->lora;
+    j->bpe = m->bpe;
+    j->tok_json = m->tokenizer;
+    m->model = NULL;
+    m->lora = NULL;
+    m->bpe = NULL;
+    m->tokenizer = NULL;
+}
+
+/* The tokenizer of a run from scratch: --tokenizer, or trained here on the
+ * train split of every domain, so models of one data share it. */
+static int scratch_tokenizer(job_t *j, const rw_dataset_t *ds)
+{
+    char err[512];
+    if (j->o->tokenizer) {
+        if (rw_bpe_load(j->o->tokenizer, &j->bpe, err, sizeof err) < 0) {
+            say("%s", err);
+            return 1;
+        }
+    } else {
+        rw_bpe_train_opts_t bo = RW_BPE_TRAIN_OPTS_DEFAULT;
+        bo.vocab_size = (size_t)j->o->vocab;
+        double t0 = cli_now();
+        int rc = rw_corpus_train_bpe(ds, &bo, &j->bpe);
+        if (rc < 0) {
+            say("training the tokenizer failed: %s", rw_strerror(rc));
+            return 1;
+        }
+        say("tokenizer: %zu tokens trained on the train split in %.1f s", rw_bpe_vocab_size(j->bpe),
+            cli_now() - t0);
+    }
+    j->tok_json = rw_bpe_to_json(j->bpe);
+    return 0;
+}
+
+/* The resumed run's domains, seed and schedule, from its extra metadata. */
+static int resume_extra(job_t *j, json_t *x)
+{
+    j->from = json_incref(x);
+    json_t *d = json_object_get(x, "domains");
+    j->variant = variant_name(json_string_value(json_object_get(x, "variant")));
+    j->seed = (uint64_t)json_integer_value(json_object_get(x, "seed"));
+    j->per_step = (size_t)json_integer_value(json_object_get(x, "batch"));
+    j->steps = (long)json_integer_value(json_object_get(x, "steps"));
+    if (!json_is_array(d) || !j->variant || !j->per_step || j->steps < 1) {
+        say("%s was not written by rewire train (no variant, domains, batch or steps)",
+            j->o->resume);
+        return 1;
+    }
+    j->n_domains = json_array_size(d);
+    j->domains = rw_new_array(const char *, j->n_domains + 1);
+    for (size_t i = 0; i < j->n_domains; i++)
+        if (!(j->domains[i] = json_string_value(json_array_get(d, i))))
+            return say("%s: bad domain list", j->o->resume), 1;
+    return 0;
+}
+
+/* Loads --init, --base or --resume; returns 0 or 1. */
+static int load_start(job_t *j)
+{
+    const train_opts_t *o = j->o;
+    const char *path = o->resume ? o->resume : o->init ? o->init : o->base;
+    cli_rmodel_t m;
+    int rc = cli_rmodel_open(&m, "train", path, o->resume ? o->base : NULL);
+    if (rc == 0 && o->resume)
+        rc = resume_extra(j, m.extra);
+    if (rc == 0 && !o->resume && m.lora) {
+        say("%s is an adapter; --%s wants a model checkpoint", path, o->init ? "init" : "base");
+        rc = 1;
+    }
+    if (rc == 0 && o->resume) {
+        if (!m.info.has_training) {
+            say("%s holds no optimizer state to resume from (a --checkpoint-every file does)",
+                path);
+            rc = 1;
+        }
+        j->tc = m.info.train;
+    }
+    if (rc == 0 && o->init && !o->variant)
+        j->variant = variant_name(m.variant);
+    if (rc == 0)
+        take(j, &m);
+    cli_rmodel_close(&m);
+    return rc;
+}
+
+/* Copies every tensor src and dst share by name and size but the head. */
+static void copy_body(rw_model_t *dst, const rw_model_t *src)
+{
+    for (size_t i = 0; i < dst->layout.n_tensors; i++) {
+        const rw_tensor_t *t = &dst->layout.t[i];
+        const rw_tensor_t *s = rw_model_tensor(src, t->name);
+        if (t->n && s && s->n == t->n && strncmp(t->name, "head_", 5) != 0)
+            memcpy(dst->mem + t->offset, src->mem + s->offset, t->n * sizeof(float));
+    }
+}
+
+/* The model to train: new from the options, or the --init one given the
+ * variant's head (a router branched from a reward model keeps the body). */
+static int make_model(job_t *j)
+{
+    const train_opts_t *o = j->o;
+    int router = strcmp(j->variant, "router") == 0;
+    rw_model_config_t cfg = j->model ? j->model->cfg : o->mc;
+    if (!j->model) {
+        cfg.vocab = (int)rw_bpe_vocab_size(j->bpe);
+        if (!cfg.d_ff)
+            cfg.d_ff = 4 * cfg.d_model;
+        if (strcmp(j->variant, "moe") == 0 && !cfg.n_experts)
+            cfg.n_experts = j->train.n_domains >= 2 ? (int)j->train.n_domains : 4;
+        if (strcmp(j->variant, "moe") == 0 && cfg.top_k > cfg.n_experts)
+            cfg.top_k = cfg.n_experts;
+        if (strcmp(j->variant, "moe") != 0)
+            cfg.n_experts = 0;
+    }
+    cfg.head = router ? RW_HEAD_CLASSIFIER : RW_HEAD_REWARD;
+    cfg.n_classes = router ? (int)j->train.n_domains : 0;
+    if (router && j->train.n_domains < 2) {
+        say("a router needs at least two domains; the data has %zu", j->train.n_domains);
+        return 1;
+    }
+    if (j->model && memcmp(&cfg, &j->model->cfg, sizeof cfg) == 0)
+        return 0; /* branching: train the checkpoint as it is */
+    if (rw_model_config_validate(&cfg) < 0) {
+        say("this model shape is not valid (see the line above)");
+        return 1;
+    }
+    rw_model_t *m;
+    rw_model_new(&m, &cfg);
+    rw_model_init(m, j->seed);
+    if (j->model) {
+        if (m->cfg.n_experts != j->model->cfg.n_experts) {
+            say("--init %s has another variant's shape; branch a %s model from a %s one", o->init,
+                j->variant, j->model->cfg.n_experts ? "moe" : "dense");
+            rw_model_destroy(&m);
+            return 1;
+        }
+        copy_body(m, j->model);
+        rw_model_destroy(&j->model);
+    }
+    j->model = m;
+    return 0;
+}
+
+static int make_adapter(job_t *j)
+{
+    if (rw_lora_config_validate(&j->o->lc, &j->model->cfg) < 0) {
+        say("this adapter does not fit the base (see the line above)");
+        return 1;
+    }
+    rw_lora_new(&j->lora, j->model, &j->o->lc);
+    rw_lora_init(j->lora, j->model, j->seed);
+    return 0;
+}
+
+static int build_sets(job_t *j, const rw_dataset_t *ds)
+{
+    rw_trainset_opts_t to = {RW_SEL_TRAIN, j->domains, j->n_domains, 0,
+                             (size_t)(j->model ? j->model->cfg.max_len : j->o->mc.max_len)};
+    double t0 = cli_now();
+    int rc = rw_trainset_build(&j->train, ds, j->bpe, &to);
+    to.split = RW_SEL_EVAL;
+    if (rc == 0)
+        rc = rw_trainset_build(&j->eval, ds, j->bpe, &to);
+    if (rc < 0) {
+        say("cannot tokenize the data: %s", rw_strerror(rc));
+        return 1;
+    }
+    if (!j->train.n) {
+        say("no train pairs in the data%s", j->n_domains ? " for those domains" : "");
+        return 1;
+    }
+    say("%zu train and %zu eval pairs in %zu domain(s), tokenized in %.1f s", j->train.n, j->eval.n,
+        j->train.n_domains, cli_now() - t0);
+    return 0;
+}
+
+/* Steps, batch, learning-rate schedule and the rest of the trainer's
+ * configuration (a resumed run keeps its checkpoint's). */
+static void schedule(job_t *j)
+{
+    const train_opts_t *o = j->o;
+    j->kind = strcmp(j->variant, "router") == 0 ? RW_BATCH_PROMPTS : RW_BATCH_PAIRS;
+    if (!o->resume) {
+        j->per_step = o->batch ? (size_t)o->batch : j->kind == RW_BATCH_PROMPTS ? 32 : 16;
+        j->spe = rw_trainset_steps_per_epoch(&j->train, j->per_step);
+        j->steps = o->steps ? o->steps : o->epochs * j->spe;
+        rw_train_config_default(&j->tc);
+        double lr = o->lr >= 0 ? o->lr : o->init ? 3e-4 : 1e-3;
+        j->tc.opt.lr = (float)lr;
+        j->tc.opt.min_lr = (float)(lr / 10);
+        j->tc.opt.warmup_steps = o->warmup >= 0 ? o->warmup : j->steps / 20;
+        j->tc.opt.total_steps = j->steps;
+        j->tc.opt.weight_decay = (float)o->wd;
+        j->tc.grad_clip = (float)o->clip;
+        j->tc.gate_coef = (float)o->gate_coef;
+        j->tc.max_batch = j->kind == RW_BATCH_PAIRS ? 2 * j->per_step : j->per_step;
+        j->tc.threads = (int)o->threads;
+    } else {
+        j->spe = rw_trainset_steps_per_epoch(&j->train, j->per_step);
+        if (o->threads)
+            j->tc.threads = (int)o->threads;
+    }
+    j->eval_every = o->eval_every >= 0 ? o->eval_every : j->spe;
+}
+
+/* rewire.extra of what is written: how it was trained. */
+static void make_extra(job_t *j)
+{
+    const train_opts_t *o = j->o;
+    json_t *doms = json_array(), *data = json_array();
+    for (size_t i = 0; i < j->train.n_domains; i++)
+        json_array_append_new(doms, json_string(j->train.domains[i]));
+    for (size_t i = 0; i < o->n_data; i++)
+        json_array_append_new(data, json_string(o->data[i]));
+    j->extra = json_pack("{s:s, s:o, s:I, s:I, s:I, s:o}", "variant", j->variant, "domains", doms,
+                         "seed", (json_int_t)j->seed, "batch", (json_int_t)j->per_step, "steps",
+                         (json_int_t)j->steps, "data", data);
+    const char *base = o->base ? o->base : json_string_value(json_object_get(j->from, "base"));
+    const char *init = o->init ? o->init : json_string_value(json_object_get(j->from, "init"));
+    if (j->lora && base)
+        json_object_set_new(j->extra, "base", json_string(base));
+    if (init)
+        json_object_set_new(j->extra, "init", json_string(init));
+}
+
+/* Writes the model or adapter (with the trainer's state if tr). */
+static int save(job_t *j, const char *path, rw_trainer_t *tr)
+{
+    char *x = json_dumps(j->extra, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    int rc = j->lora ? rw_lora_save(path, j->lora, tr, x)
+                     : rw_checkpoint_save(path, j->model, tr, j->tok_json, x);
+    free(x);
+    if (rc < 0)
+        say("cannot write %s: %s", path, rw_strerror(rc));
+    return rc < 0 ? 1 : 0;
+}
+
+static int next_batch(void *ctx, long step, rw_batch_t *b)
+{
+    job_t *j = ctx;
+    int rc = rw_trainset_batch(&j->train, j->seed, step, j->per_step, j->kind, b);
+    return rc < 0 ? rc : 0;
+}
+
+/* Held-out evaluation on the trainer's engine: one line, kept for the end. */
+static void eval_now(job_t *j, long step)
+{
+    if (!j->eval.n)
+        return;
+    json_t *r = cli_eval_report(rw_trainer_engine(j->tr), &j->eval);
+    if (!r)
+        return;
+    char line[1024];
+    int k = snprintf(line, sizeof line, "eval at step %ld: %s %.4f", step,
+                     j->kind == RW_BATCH_PROMPTS ? "routed" : "accuracy",
+                     json_number_value(json_object_get(r, "accuracy")));
+    if (j->kind == RW_BATCH_PAIRS)
+        k += snprintf(line + k, sizeof line - (size_t)k, "  margin %.3f",
+                      json_number_value(json_object_get(r, "mean_margin")));
+    json_t *doms = json_object_get(r, "domains"), *d;
+    size_t i;
+    json_array_foreach(doms, i, d)
+    {
+        if (json_array_size(doms) < 2 || k < 0 || (size_t)k >= sizeof line)
+            break;
+        k += snprintf(line + k, sizeof line - (size_t)k, "  %s %.3f",
+                      json_string_value(json_object_get(d, "domain")),
+                      json_number_value(json_object_get(d, "accuracy")));
+    }
+    say("%s", line);
+    json_decref(j->last_eval);
+    j->last_eval = r;
+}
+
+static void log_window(job_t *j, long step)
+{
+    double k = (double)j->w_steps;
+    rw_step_stats_t s = {0};
+    s.step = step;
+    s.loss = j->w_loss / k;
+    s.accuracy = j->w_acc / k;
+    s.margin = j->w_margin / k;
+    s.grad_norm = j->w_grad / k;
+    s.lr = rw_adamw_lr(&j->tc.opt, step - 1);
+    s.pairs_per_s = j->w_secs > 0 ? j->w_n / j->w_secs : 0;
+    s.gflops = j->w_secs > 0 ? j->w_flop / j->w_secs * 1e-9 : 0;
+    char line[256];
+    say("%s  epoch %.2f", rw_step_stats_format(&s, line, sizeof line),
+        (double)step / (double)j->spe);
+    j->w_loss = j->w_acc = j->w_margin = j->w_grad = j->w_secs = j->w_flop = j->w_n = 0;
+    j->w_steps = 0;
+}
+
+static int on_step(void *ctx, const rw_step_stats_t *st)
+{
+    job_t *j = ctx;
+    char line[256];
+    long step = st->step + j->skipped;
+    if (st->skipped) {
+        j->skipped++;
+        say("%s", rw_step_stats_format(st, line, sizeof line));
+        return 0;
+    }
+    double flop = st->gflops * st->seconds * 1e9;
+    j->w_loss += st->loss, j->w_acc += st->accuracy, j->w_margin += st->margin;
+    j->w_grad += st->grad_norm, j->w_secs += st->seconds, j->w_flop += flop;
+    j->w_n += (double)st->n, j->w_steps++;
+    j->t_secs += st->seconds, j->t_flop += flop, j->t_n += (double)st->n;
+    j->t_loss = st->loss;
+    const train_opts_t *o = j->o;
+    if (o->log_every && (step % o->log_every == 0 || step == 1 || step == j->steps))
+        log_window(j, step);
+    if (j->eval_every && step % j->eval_every == 0 && step < j->steps)
+        eval_now(j, step);
+    if (o->ckpt_every && step % o->ckpt_every == 0 && save(j, j->ckpt, j->tr) != 0)
+        return 1;
+    return 0;
+}
+
+/* The closing summary: text on stdout, or one JSON object. */
+static void summary(job_t *j, double wall)
+{
+    const train_opts_t *o = j->o;
+    size_t params = j->lora ? j->lora->layout.n_floats : j->model->layout.n_floats;
+    char fp[17], *cfg = rw_model_config_to_json(&j->model->cfg);
+    cli_fingerprint(j->model, j->lora, fp);
+    double epochs = (double)j->steps / (double)j->spe, pps = j->t_secs ? j->t_n / j->t_secs : 0;
+    double gf = j->t_secs ? j->t_flop / j->t_secs * 1e-9 : 0;
+    if (o->json) {
+        json_error_t jerr;
+        json_t *r = json_pack(
+            "{s:s, s:s, s:I, s:o, s:O, s:I, s:I, s:I, s:f, s:I, s:f, s:I, s:f, s:f, s:f, s:f, "
+            "s:s}",
+            "output", o->out, "variant", j->variant, "parameters", (json_int_t)params, "config",
+            json_loads(cfg, 0, &jerr), "domains", json_object_get(j->extra, "domains"),
+            "train_pairs", (json_int_t)j->train.n, "eval_pairs", (json_int_t)j->eval.n, "steps",
+            (json_int_t)j->steps, "epochs", epochs, "batch", (json_int_t)j->per_step, "lr",
+            (double)j->tc.opt.lr, "skipped", (json_int_t)j->skipped, "train_seconds", j->t_secs,
+            "wall_seconds", wall, "pairs_per_s", pps, "gflops", gf, "fingerprint", fp);
+        if (j->lora) {
+            char *l = rw_lora_config_to_json(&j->lora->cfg);
+            json_object_set_new(r, "lora", json_loads(l, 0, &jerr));
+            json_object_set_new(r, "base_parameters",
+                                json_integer((json_int_t)j->model->layout.n_floats));
+            free(l);
+        }
+        json_object_set(r, "eval", j->last_eval ? j->last_eval : json_null());
+        cli_print_json(r);
+        json_decref(r);
+    } else {
+        printf("wrote %s: %s, %.2f M parameters%s, %s\n", o->out, j->variant, (double)params / 1e6,
+               j->lora ? " (adapter)" : "", cfg);
+        printf("%ld steps (%.2f epochs of %zu pairs, batch %zu) in %.1f s: %.1f %s/s, "
+               "%.1f GFLOP/s; wall %.1f s%s\n",
+               j->steps, epochs, j->train.n, j->per_step, j->t_secs, pps,
+               j->kind == RW_BATCH_PROMPTS ? "prompts" : "pairs", gf, wall,
+               j->skipped ? " (some steps skipped)" : "");
+        if (j->last_eval) {
+            printf("held-out (eval split):\n");
+            cli_eval_print(stdout, j->last_eval);
+        }
+    }
+    free(cfg);
+}
+
+/* Setup: the starting point, the data, the model and the trainer. */
+static int setup(job_t *j, const rw_dataset_t *ds)
+{
+    const train_opts_t *o = j->o;
+    int rc = 0;
+    if (!o->resume) {
+        j->variant = o->variant ? o->variant : "dense";
+        j->seed = (uint64_t)o->seed;
+        j->domains = o->n_domains ? o->domains : NULL;
+        j->n_domains = o->n_domains;
+    }
+    if (o->resume || o->init || o->base)
+        rc = load_start(j);
+    else
+        rc = scratch_tokenizer(j, ds);
+    if (rc == 0)
+        rc = build_sets(j, ds);
+    if (rc == 0 && !o->resume)
+        rc = strcmp(j->variant, "lora") == 0 ? make_adapter(j) : make_model(j);
+    if (rc)
+        return rc;
+    schedule(j);
+    make_extra(j);
+    int err = rw_trainer_new(&j->tr, j->model, j->lora, &j->tc);
+    if (err == 0 && o->resume)
+        err = rw_checkpoint_restore_trainer(o->resume, j->tr);
+    if (err < 0) {
+        say("cannot set the trainer up: %s", rw_strerror(err));
+        return 1;
+    }
+    j->start = rw_trainer_updates(j->tr) + rw_trainer_skipped(j->tr);
+    j->skipped = rw_trainer_skipped(j->tr);
+    return 0;
+}
+
+int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
+{
+    job_t j = {0};
+    j.o = o;
+    rw_trainset_init(&j.train);
+    rw_trainset_init(&j.eval);
+    j.ckpt = rw_malloc(strlen(o->out) + 6);
+    sprintf(j.ckpt, "%s.ckpt", o->out);
+    double t0 = cli_now();
+    int rc = setup(&j, ds);
+    if (rc)
+        goto done;
+    long todo = j.steps - j.start, stopped = 0;
+    if (o->stop_after && o->stop_after < todo)
+        todo = o->stop_after, stopped = 1;
+    size_t params = j.lora ? j.lora->layout.n_floats : j.model->layout.n_floats;
+    say("%s: %.2f M parameters, %zu %s a step, %ld steps (%.2f epochs), lr %.2g, %d thread(s)%s",
+        j.variant, (double)params / 1e6, j.per_step,
+        j.kind == RW_BATCH_PROMPTS ? "prompts" : "pairs", j.steps, (double)j.steps / (double)j.spe,
+        (double)j.tc.opt.lr, rw_engine_threads(rw_trainer_engine(j.tr)),
+        j.start ? "; resuming" : "");
+    if (j.start)
+        say("resumed at step %ld of %ld", j.start, j.steps);
+    int err = rw_trainer_run(j.tr, todo, next_batch, on_step, &j);
+    if (err != 0) {
+        say("training stopped: %s", err < 0 ? rw_strerror(err) : "cannot write a checkpoint");
+        rc = 1;
+        goto done;
+    }
+    if (stopped) {
+        rc = save(&j, j.ckpt, j.tr);
+        if (rc == 0)
+            say("stopped after %ld steps (step %ld of %ld); continue with --resume %s", todo,
+                j.start + todo, j.steps, j.ckpt);
+        goto done;
+    }
+    eval_now(&j, j.steps);
+    rc = save(&j, o->out, NULL);
+    if (rc == 0)
+        summary(&j, cli_now() - t0);
+done:
+    rw_trainer_destroy(&j.tr);
+    rw_trainset_fini(&j.train);
+    rw_trainset_fini(&j.eval);
+    rw_lora_destroy(&j.lora);
+    rw_model_destroy(&j.model);
+    rw_bpe_destroy(&j.bpe);
+    free(j.tok_json);
+    free(j.ckpt);
+    if (o->resume)
+        free(j.domains);
+    json_decref(j.extra);
+    json_decref(j.from);
+    json_decref(j.last_eval);
+    return rc;
+}

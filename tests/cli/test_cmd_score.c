@@ -1,0 +1,123 @@
+/* test_cmd_score.c — `rewire score`: one JSON line out per good input line,
+ * in order and batched, with the bad lines reported and skipped; rewards
+ * agree with eval's ranking; routers answer with a domain. Runs the built
+ * binary. */
+#include "cli_fixture.h"
+
+TestSuite(cmd_score, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
+
+/* Splits text into lines parsed as JSON objects; returns how many. */
+static size_t parse_lines(char *text, json_t **lines, size_t max)
+{
+    size_t n = 0;
+    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l && n < max;
+         l = strtok_r(NULL, "\n", &save)) {
+        json_error_t jerr;
+        lines[n] = json_loads(l, 0, &jerr);
+        cr_assert(json_is_object(lines[n]), "output line %zu is not a JSON object: %s", n + 1, l);
+        n++;
+    }
+    return n;
+}
+
+Test(cmd_score, scores_good_lines_and_skips_bad_ones)
+{
+    gen_data();
+    json_decref(rw_ok(0, "train --data syn.jsonl --out m.safetensors " TINY " --epochs 2"));
+    const char *in = "{\"prompt\": \"Briefly, what is rain?\", \"response\": \"Water.\"}\n"
+                     "{\"prompt\": \"no reply\"}\n"
+                     "{\"prompt\": \"Why?\", \"chosen\": \"Because.\", \"rejected\": \"No.\", "
+                     "\"id\": \"q7\"}\n"
+                     "this is not json\n"
+                     "\n"
+                     "{\"prompt\": \"x\", \"chosen\": \"a\"}\n"
+                     "[1, 2]\n"
+                     "{\"prompt\": \"Say hi\", \"response\": \"Hi!\"}\n";
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "in.jsonl"), in, strlen(in)), 0);
+    char *out, *err;
+    cr_assert_eq(rw(&out, &err, "score --model m.safetensors --batch 2 < in.jsonl"), 0, "%s", err);
+    json_t *lines[16];
+    size_t n = parse_lines(out, lines, 16);
+    cr_assert_eq(n, 3, "three good lines, three outputs:\n%s", out);
+    cr_assert_eq(num(lines[0], "line"), 1);
+    cr_assert(json_is_number(json_object_get(lines[0], "reward")));
+    cr_assert_eq(num(lines[1], "line"), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(lines[1], "id")), "q7");
+    cr_assert_float_eq(num(lines[1], "margin"),
+                       num(lines[1], "chosen_reward") - num(lines[1], "rejected_reward"), 1e-5);
+    cr_assert_eq(num(lines[2], "line"), 8);
+    for (const char *const *w = (const char *const[]){"stdin:2: ", "stdin:4: not JSON", "stdin:6: ",
+                                                      "stdin:7: not a JSON object", NULL};
+         *w; w++)
+        cr_assert(strstr(err, *w), "no '%s' in:\n%s", *w, err);
+    cr_assert_null(strstr(err, "stdin:5:"), "a blank line is no input");
+    for (size_t i = 0; i < n; i++)
+        json_decref(lines[i]);
+    free(out);
+    free(err);
+}
+
+Test(cmd_score, rewards_rank_pairs_as_eval_does)
+{
+    gen_data();
+    json_decref(rw_ok(0, "train --data syn.jsonl --out m.safetensors " TINY " --epochs 3"));
+    /* the eval pairs of syn.jsonl, as score input, in any batch size */
+    size_t len;
+    char *data = rwt_read_file(rwt_path(rwt_dir, "syn.jsonl"), &len);
+    FILE *f = fopen(rwt_path(rwt_dir, "pairs.jsonl"), "w");
+    size_t n_eval = 0;
+    for (char *save = NULL, *l = strtok_r(data, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (strstr(l, "\"split\":\"eval\"") || strstr(l, "\"split\": \"eval\""))
+            fprintf(f, "%s\n", l), n_eval++;
+    fclose(f);
+    free(data);
+    cr_assert_gt(n_eval, 20);
+    json_t *r = rw_ok(1, "eval --model m.safetensors --data syn.jsonl --json");
+    char *out1, *out2;
+    cr_assert_eq(rw(&out1, NULL, "score --model m.safetensors --batch 64 < pairs.jsonl"), 0);
+    cr_assert_eq(rw(&out2, NULL, "score --model m.safetensors --batch 6 < pairs.jsonl"), 0);
+    json_t *a[600], *b[600];
+    size_t na = parse_lines(out1, a, 600), nb = parse_lines(out2, b, 600);
+    cr_assert_eq(na, n_eval);
+    cr_assert_eq(nb, n_eval);
+    size_t right = 0;
+    for (size_t i = 0; i < na; i++) {
+        right += num(a[i], "margin") > 0;
+        cr_assert_float_eq(num(a[i], "margin"), num(b[i], "margin"), 1e-4,
+                           "batching changes "
+                           "nothing");
+        json_decref(a[i]);
+        json_decref(b[i]);
+    }
+    cr_assert_float_eq((double)right / (double)na, num(r, "accuracy"), 1e-5,
+                       "%zu/%zu right, eval says %f", right, na, num(r, "accuracy"));
+    json_decref(r);
+    free(out1);
+    free(out2);
+}
+
+Test(cmd_score, router_names_a_domain_and_errors_are_clear)
+{
+    gen_data();
+    json_decref(
+        rw_ok(0, "train --data syn.jsonl --out r.safetensors --variant router " TINY " --steps 5"));
+    const char *in = "{\"prompt\": \"What is 2 + 2?\"}\n";
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "in.jsonl"), in, strlen(in)), 0);
+    char *out, *err;
+    cr_assert_eq(rw(&out, NULL, "score --model r.safetensors < in.jsonl"), 0);
+    json_t *line[2];
+    cr_assert_eq(parse_lines(out, line, 2), 1);
+    const char *dom = json_string_value(json_object_get(line[0], "domain"));
+    cr_assert(dom && strstr("concise detailed safety compliance arithmetic", dom), "%s", dom);
+    cr_assert(num(line[0], "confidence") > 0.0 && num(line[0], "confidence") <= 1.0);
+    json_decref(line[0]);
+    free(out);
+    cr_assert_eq(rw(NULL, &err, "score --model nothere.safetensors < in.jsonl"), 1);
+    cr_assert(strstr(err, "nothere.safetensors") && strstr(err, "No such file"), "%s", err);
+    free(err);
+    cr_assert_eq(rw(NULL, &err, "score < in.jsonl"), 2);
+    free(err);
+    cr_assert_eq(rw(NULL, &err, "score --model r.safetensors extra.jsonl"), 2);
+    cr_assert(strstr(err, "stdin"), "%s", err);
+    free(err);
+}

@@ -1,0 +1,177 @@
+/* test_cmd_train.c — `rewire train`: every variant trains on the synthetic
+ * domains in about a second and beats chance where the data is learnable;
+ * an interrupted and resumed run ends with the uninterrupted run's weights;
+ * bad usage exits 2. Runs the built binary. */
+#include "cli_fixture.h"
+
+#include <sys/stat.h>
+
+TestSuite(cmd_train, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
+
+Test(cmd_train, dense_model_learns_the_learnable_domains)
+{
+    gen_data();
+    json_t *r = rw_ok(1, "train --data syn.jsonl --out m.safetensors " TINY " --epochs 4 --json");
+    cr_assert_str_eq(json_string_value(json_object_get(r, "variant")), "dense");
+    cr_assert_eq(num(r, "train_pairs") + num(r, "eval_pairs"), 500);
+    cr_assert_gt(num(r, "parameters"), 1000);
+    cr_assert_gt(num(r, "pairs_per_s"), 0);
+    cr_assert_gt(num(r, "gflops"), 0);
+    json_t *ev = json_object_get(r, "eval");
+    cr_assert_eq(json_array_size(json_object_get(ev, "domains")), 5);
+    /* refusals over compliance is one word away: learnt in a few epochs */
+    double safety = num(report_domain(ev, "safety"), "accuracy");
+    cr_assert_geq(safety, 0.8, "safety accuracy %.3f", safety);
+    cr_assert_gt(num(ev, "accuracy"), 0.6);
+    json_decref(r);
+    struct stat st;
+    cr_assert_eq(stat(rwt_path(rwt_dir, "m.safetensors.tmp"), &st), -1, "no temporary left");
+}
+
+Test(cmd_train, logs_steps_and_evaluations)
+{
+    gen_data();
+    char *out, *err;
+    cr_assert_eq(rw(&out, &err,
+                    "train --data syn.jsonl --out m.safetensors " TINY
+                    " --steps 20 --log-every 5 --eval-every 10"),
+                 0);
+    const char *want[] = {"step 5 ", "step 20 ", "loss ",          "acc ",
+                          "pairs/s", "GFLOP/s",  "eval at step 10"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert(strstr(err, want[i]), "no '%s' in the log:\n%s", want[i], err);
+    cr_assert(strstr(out, "wrote m.safetensors") && strstr(out, "mean of domains"), "%s", out);
+    free(out);
+    free(err);
+}
+
+Test(cmd_train, one_domain_and_a_branch_from_the_baseline)
+{
+    gen_data();
+    json_decref(rw_ok(0, "train --data syn.jsonl --out base.safetensors " TINY " --epochs 2"));
+    json_t *r = rw_ok(1, "train --data syn.jsonl --out one.safetensors --domain safety "
+                         "--init base.safetensors --epochs 2 --threads 2 --json");
+    cr_assert_eq(json_array_size(json_object_get(r, "domains")), 1);
+    cr_assert_lt(num(r, "train_pairs"), 100, "safety alone: 100 pairs, some held out");
+    cr_assert_str_eq(json_string_value(json_object_get(r, "variant")), "dense");
+    json_t *ev = json_object_get(r, "eval");
+    cr_assert_eq(json_array_size(json_object_get(ev, "domains")), 1);
+    cr_assert_geq(num(ev, "accuracy"), 0.8);
+    json_decref(r);
+}
+
+Test(cmd_train, router_learns_the_domain_of_a_prompt)
+{
+    gen_data();
+    json_t *r = rw_ok(1, "train --data syn.jsonl --out router.safetensors --variant router " TINY
+                         " --epochs 6 --json");
+    json_t *ev = json_object_get(r, "eval");
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "kind")), "routing");
+    cr_assert_eq(json_array_size(json_object_get(ev, "domains")), 5);
+    cr_assert_geq(num(ev, "accuracy"), 0.8, "routing accuracy %.3f", num(ev, "accuracy"));
+    json_decref(r);
+}
+
+Test(cmd_train, moe_variant_trains)
+{
+    gen_data();
+    json_t *r = rw_ok(1, "train --data syn.jsonl --out moe.safetensors --variant moe " TINY
+                         " --experts 4 --epochs 2 --json");
+    cr_assert_eq(num(json_object_get(r, "config"), "n_experts"), 4);
+    cr_assert_gt(num(json_object_get(r, "eval"), "accuracy"), 0.5);
+    json_decref(r);
+}
+
+Test(cmd_train, lora_adapter_on_a_trained_base)
+{
+    gen_data();
+    json_decref(rw_ok(0, "train --data syn.jsonl --out base.safetensors " TINY " --epochs 2"));
+    json_t *r = rw_ok(1, "train --data syn.jsonl --out ad.safetensors --variant lora "
+                         "--base base.safetensors --rank 4 --domain concise --epochs 6 "
+                         "--lr 3e-3 --threads 2 --json");
+    cr_assert(json_object_get(r, "lora"));
+    cr_assert_lt(num(r, "parameters"), num(r, "base_parameters"));
+    json_decref(r);
+    /* eval finds the base through the path the adapter records */
+    json_t *ev = rw_ok(1, "eval --model ad.safetensors --data syn.jsonl --domain concise --json");
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "variant")), "lora");
+    cr_assert_geq(num(ev, "accuracy"), 0.6, "adapter accuracy %.3f", num(ev, "accuracy"));
+    json_decref(ev);
+    /* on another base it refuses */
+    json_decref(rw_ok(0, "train --data syn.jsonl --out other.safetensors " TINY " --steps 3"));
+    char *err;
+    cr_assert_eq(rw(NULL, &err,
+                    "eval --model ad.safetensors --base other.safetensors "
+                    "--data syn.jsonl"),
+                 1);
+    cr_assert(strstr(err, "checksum") || strstr(err, "another base"), "%s", err);
+    free(err);
+}
+
+Test(cmd_train, resumed_run_ends_with_the_uninterrupted_weights)
+{
+    gen_data();
+    json_t *a = rw_ok(1, "train --data syn.jsonl --out a.safetensors " TINY " --steps 24 --json");
+    char *out, *err;
+    cr_assert_eq(rw(&out, &err,
+                    "train --data syn.jsonl --out b.safetensors " TINY
+                    " --steps 24 --checkpoint-every 5 --stop-after 13"),
+                 0);
+    cr_assert(strstr(err, "--resume b.safetensors.ckpt"), "%s", err);
+    struct stat st;
+    cr_assert_eq(stat(rwt_path(rwt_dir, "b.safetensors"), &st), -1, "stopped: no output yet");
+    free(out);
+    free(err);
+    json_t *b = rw_ok(1, "train --data syn.jsonl --out b.safetensors --resume "
+                         "b.safetensors.ckpt --threads 2 --json");
+    cr_assert_str_eq(json_string_value(json_object_get(a, "fingerprint")),
+                     json_string_value(json_object_get(b, "fingerprint")));
+    size_t na, nb;
+    char *fa = rwt_read_file(rwt_path(rwt_dir, "a.safetensors"), &na);
+    char *fb = rwt_read_file(rwt_path(rwt_dir, "b.safetensors"), &nb);
+    cr_assert(na == nb && memcmp(fa, fb, na) == 0, "the two files differ");
+    free(fa);
+    free(fb);
+    json_decref(a);
+    json_decref(b);
+}
+
+Test(cmd_train, bad_usage_exits_2)
+{
+    gen_data();
+    const char *bad[] = {
+        "train --out m.safetensors",
+        "train --data syn.jsonl",
+        "train --data syn.jsonl --out m --bogus",
+        "train --data syn.jsonl --out m --variant huge",
+        "train --data syn.jsonl --out m --epochs 2 --steps 5",
+        "train --data syn.jsonl --out m --variant lora",
+        "train --data syn.jsonl --out m --d-model x",
+        "train --data syn.jsonl --out m --lr",
+        "train --data syn.jsonl --out m --rank 4",
+        "train --data syn.jsonl --out m --resume m.ckpt --d-model 64",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *err;
+        int st = rw(NULL, &err, "%s", bad[i]);
+        cr_assert_eq(st, 2, "'%s' exited %d", bad[i], st);
+        cr_assert(strstr(err, "rewire train: ") && strstr(err, "--help"), "%s", err);
+        free(err);
+    }
+    char *out;
+    cr_assert_eq(rw(&out, NULL, "train --help"), 0);
+    cr_assert(strstr(out, "usage: rewire train") && strstr(out, "--variant"));
+    free(out);
+}
+
+Test(cmd_train, a_missing_domain_or_init_fails_clearly)
+{
+    gen_data();
+    char *err;
+    cr_assert_eq(rw(NULL, &err, "train --data syn.jsonl --out m " TINY " --domain nope"), 1);
+    cr_assert(strstr(err, "nope"), "%s", err);
+    free(err);
+    cr_assert_eq(rw(NULL, &err, "train --data syn.jsonl --out m --init missing.safetensors"), 1);
+    cr_assert(strstr(err, "missing.safetensors") && strstr(err, "No such file"), "%s", err);
+    free(err);
+}
