@@ -371,8 +371,8 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
             }
             announced = true;
         }
-        for (int i = 1; i < nk; i++)
-            if (kids[i].status < 0 && reap(&kids[i], 1) == 0 && !interrupted)
+        for (int i = 1; i < nk; i++) /* a clean exit is a SHUTDOWN obeyed */
+            if (kids[i].status < 0 && reap(&kids[i], 1) == 0 && !interrupted && kids[i].status != 0)
                 fprintf(stderr, "rewire run: %s exited (status %d); see %s\n", kids[i].name,
                         kids[i].status, logs);
         if (interrupted && !told_stop) {

@@ -155,7 +155,15 @@ static void on_result(coord_t *c, peer_t *p, const msg_result_t *m, const wire_p
     for (size_t i = 0; i < m->metrics.n; i++)
         if (strcmp(m->metrics.v[i].name, "pairs_per_s") == 0)
             p->pairs_per_s_sum += m->metrics.v[i].value;
-    RW_INFO(WHO, "task %" PRIu64 " done by %s in %.2f s", m->task, p->name, seconds);
+    double trained = -1;
+    for (size_t i = 0; i < m->metrics.n; i++)
+        if (strcmp(m->metrics.v[i].name, "seconds") == 0)
+            trained = m->metrics.v[i].value;
+    if (trained >= 0)
+        RW_INFO(WHO, "task %" PRIu64 " done by %s: trained in %.2f s (leased %.2f s ago)", m->task,
+                p->name, trained, seconds);
+    else
+        RW_INFO(WHO, "task %" PRIu64 " done by %s (leased %.2f s ago)", m->task, p->name, seconds);
     coord__schedule(c);
 }
 
