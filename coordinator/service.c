@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -584,6 +585,8 @@ int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job,
         c->o.lease_ahead = PEER_LEASES_MAX - 1;
     peers_init(&c->peers);
     c->plan = plan_new(c->o.max_attempts);
+    /* sessions stay distinct across restarts of the same state */
+    c->session_next = (uint64_t)time(NULL) << 20;
     if ((rc = uv_loop_init(&c->loop)) < 0) {
         rc = fail(why, whylen, rc, "%s: cannot start a loop: %s", "libuv");
         goto fail_loop;

@@ -141,3 +141,44 @@ Test(job, a_worker_killed_mid_task_loses_it_to_another)
     cr_assert(strstr(log, "worker w1 lost"), "%s", log);
     free(log);
 }
+
+static long tasks_done(void)
+{
+    json_t *st = json_load_file(rwt_path(state, "status.json"), 0, NULL);
+    long n = (long)json_integer_value(json_object_get(json_object_get(st, "tasks"), "done"));
+    json_decref(st);
+    return n;
+}
+
+Test(job, a_restarted_coordinator_carries_on_from_its_journal)
+{
+    setup_dirs();
+    pid_t c = start_coordinator(3);
+    pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
+    long done = 0;
+    for (int i = 0; i < 1000 && done < 5; i++) {
+        svc_sleep_ms(5);
+        done = tasks_done();
+    }
+    cr_assert_geq(done, 5, "the job got going");
+    kill(c, SIGKILL);
+    svc_wait(c, 2000);
+    c = start_coordinator(3);
+    int rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the restarted coordinator finishes the job (got %d)", rc);
+    svc_wait(w1, 5000), svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(r1);
+    check_outputs();
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(strstr(log, "replayed"), "%s", log);
+    free(log);
+    /* what was done before the crash was not done again: one "done" each */
+    char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL);
+    int dones = 0;
+    for (char *p = journal; (p = strstr(p, "\"ev\":\"done\"")); p++)
+        dones++;
+    free(journal);
+    cr_assert_eq(dones, 19, "every task done exactly once across the restart");
+}
