@@ -375,6 +375,14 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
             if (kids[i].status < 0 && reap(&kids[i], 1) == 0 && !interrupted && kids[i].status != 0)
                 fprintf(stderr, "rewire run: %s exited (status %d); see %s\n", kids[i].name,
                         kids[i].status, logs);
+        bool anyone = false; /* left to do the work */
+        for (int i = 1; i < nk; i++)
+            anyone |= kids[i].status < 0;
+        if (!anyone && !announced && !told_stop && nk > 1) {
+            fprintf(stderr, "rewire run: every worker has exited; stopping the job\n");
+            kill(kids[0].pid, SIGTERM);
+            told_stop = true;
+        }
         if (interrupted && !told_stop) {
             kill(kids[0].pid, SIGTERM);
             told_stop = true;

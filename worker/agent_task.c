@@ -226,7 +226,8 @@ static void on_lease(agent_t *a, const msg_lease_t *m)
     l->base = m->has_base ? m->base : 0;
     l->n_experts = m->experts.n;
     l->experts = rw_new_array(uint64_t, l->n_experts + 1);
-    memcpy(l->experts, m->experts.v, l->n_experts * sizeof *l->experts);
+    if (l->n_experts)
+        memcpy(l->experts, m->experts.v, l->n_experts * sizeof *l->experts);
     advance(a);
 }
 

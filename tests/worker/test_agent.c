@@ -119,7 +119,10 @@ Test(agent, survives_a_misbehaving_coordinator)
     r.lease.tokenizer = 123;
     r.lease.has_tokenizer = true;
     send_to(&f, &r);
-    cr_assert_eq(expect(&f, MSG_FETCH, &m), 0);
+    if (expect(&f, MSG_FETCH, &m) != 0) {
+        svc_dump(log);
+        cr_assert_fail("no FETCH for the lease's tokenizer");
+    }
     cr_assert_eq(m.fetch.artifact, 123);
     msg_fini(&m);
     msg_init(&r, MSG_ERROR);
