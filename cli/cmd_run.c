@@ -378,7 +378,9 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
         bool anyone = false; /* left to do the work */
         for (int i = 1; i < nk; i++)
             anyone |= kids[i].status < 0;
-        if (!anyone && !announced && !told_stop && nk > 1) {
+        bool working = state_name && strcmp(state_name, "running") == 0 &&
+                       !json_is_true(json_object_get(st, "stopping"));
+        if (!anyone && working && !told_stop && nk > 1) {
             fprintf(stderr, "rewire run: every worker has exited; stopping the job\n");
             kill(kids[0].pid, SIGTERM);
             told_stop = true;
