@@ -125,6 +125,9 @@ static void on_result(coord_t *c, peer_t *p, const msg_result_t *m, const wire_p
 {
     int rc = plan_check(c->plan, m->task, (uint32_t)m->attempt, p->name);
     if (rc < 0) {
+        peer_lease_t *l = peer_lease_find(p, m->task, (uint32_t)m->attempt);
+        if (l && l->cancelling) /* it finished before it heard CANCEL */
+            peer_lease_remove(p, m->task);
         c->st.stale++;
         wire_drop(c->w, from, "RESULT for a task attempt it does not hold");
         send_error(c, from, rc, "result refused: not the live attempt of a task you hold", m->task,

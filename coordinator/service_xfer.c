@@ -136,6 +136,9 @@ static void upload_begin(coord_t *c, peer_t *p, const msg_art_begin_t *b, const 
 {
     if (!b->has_task || !b->has_attempt ||
         plan_check(c->plan, b->task, (uint32_t)b->attempt, p->name) < 0) {
+        peer_lease_t *l = b->has_task ? peer_lease_find(p, b->task, (uint32_t)b->attempt) : NULL;
+        if (l && l->cancelling) /* it finished before it heard CANCEL: it drops it now */
+            peer_lease_remove(p, b->task);
         c->st.stale++;
         refuse_upload(c, p, b->artifact, RW_ESTATE,
                       "upload refused: not the live attempt of a task you hold");
