@@ -1,72 +1,426 @@
 /* cmd_run.c — `rewire run`: a whole job on this machine.
  *
- * Today a job is its data stage (coordinator/prepare.h): the data — the
- * built-in synthetic domains unless --data is given — imported and split,
- * the shared tokenizer trained, and the statistics printed; everything lands
- * in OUT/state. Training stages join it as the coordinator grows them.
+ * The same processes a cluster runs, started here on loopback: a
+ * rewire-coordinator (which runs the data stage, then leases the tasks), a
+ * rewire-router (router tasks, then serving the bundles) and N
+ * rewire-worker processes, all found beside the rewire binary. Each child's
+ * output goes to DIR/logs/; the coordinator's status file drives a live
+ * table on a terminal (plain lines otherwise). The children run in their
+ * own process group and die with this process (PR_SET_PDEATHSIG), so a
+ * Ctrl-C here becomes one orderly SIGTERM to the coordinator, which tells
+ * every peer to shut down. A DIR that holds a stopped job's state is
+ * resumed: the coordinator replays its journal.
  */
 #include "cli.h"
+#include "run.h"
 
 #include "prepare.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_CHILDREN_MAX 66
 
 static void run_usage(FILE *f)
 {
     fprintf(f,
             "usage: rewire run [--data FILE]... --out DIR [options]\n\n"
-            "Runs a job: data in (the built-in synthetic domains unless --data is given),\n"
-            "a train/eval split per domain, the shared tokenizer, per-domain statistics.\n"
-            "Writes DIR/state/{data.jsonl,tokenizer.json,stats.json}.\n\n"
-            "  -o, --out DIR          where the job's results go (created if missing)\n%s",
+            "Runs a whole job on this machine: a coordinator, a router service and workers\n"
+            "as local processes on loopback. Leaves the baseline and the moe, router and\n"
+            "adapter bundles in DIR/bundles/, the report in DIR/report.md, the job's state\n"
+            "in DIR/state/ and each process's log in DIR/logs/. A DIR holding a stopped\n"
+            "job is resumed.\n\n"
+            "  -o, --out DIR          where the job's results go (created if missing)\n"
+            "  --workers N            worker processes (as many as cores)\n"
+            "  --threads-per-worker N threads of each worker (1; workers then default to\n"
+            "                         cores / N)\n"
+            "  --config FILE          job configuration (see rewire-coordinator --help)\n"
+            "  --keep-serving         once done, keep the coordinator and the router service\n"
+            "                         up (route and score requests) until Ctrl-C\n%s",
             coord_prep_flags_help);
+}
+
+typedef struct run_args {
+    const char *out, *config;
+    long workers, threads;
+    int keep;
+} run_args_t;
+
+typedef struct child {
+    pid_t pid;
+    char name[32];
+    int status; /* exit status once reaped, -1 before */
+} child_t;
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Starts bin with argv, its output appended to log, in its own process
+ * group, dying with us. Returns the pid or -1. */
+static pid_t spawn(const char *bin, char *const argv[], const char *log)
+{
+    pid_t parent = getpid();
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(127);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int nul = open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+    }
+    if (nul >= 0)
+        dup2(nul, 0);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    execv(bin, argv);
+    fprintf(stderr, "rewire run: cannot run %s: %s\n", bin, strerror(errno));
+    _exit(127);
+}
+
+/* Reaps what exited; returns how many children are still running. */
+static int reap(child_t *c, int n)
+{
+    int alive = 0;
+    for (int i = 0; i < n; i++) {
+        if (c[i].status >= 0)
+            continue;
+        int st;
+        pid_t r = waitpid(c[i].pid, &st, WNOHANG);
+        if (r == c[i].pid)
+            c[i].status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        else
+            alive++;
+    }
+    return alive;
+}
+
+/* Waits for every child up to ms, then TERMs and at last KILLs the rest. */
+static void wait_children(child_t *c, int n, int ms)
+{
+    for (int waited = 0; reap(c, n) > 0 && waited < ms; waited += 20)
+        sleep_ms(20);
+    for (int sig = 0; sig < 2 && reap(c, n) > 0; sig++) {
+        for (int i = 0; i < n; i++)
+            if (c[i].status < 0)
+                kill(c[i].pid, sig == 0 ? SIGTERM : SIGKILL);
+        for (int waited = 0; reap(c, n) > 0 && waited < 3000; waited += 20)
+            sleep_ms(20);
+    }
+}
+
+static json_t *load_json(const char *path)
+{
+    return json_load_file(path, 0, NULL);
+}
+
+/* The folder this program lives in. */
+static int exe_dir(char *buf, size_t n)
+{
+    ssize_t k = readlink("/proc/self/exe", buf, n - 1);
+    if (k <= 0)
+        return -1;
+    buf[k] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    return 0;
+}
+
+static int parse_args(const char *cmd, char **rest, int nrest, run_args_t *a)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int i = 0; i < nrest; i++) {
+        const char *f = rest[i], *val = i + 1 < nrest ? rest[i + 1] : NULL;
+        if ((strcmp(f, "--out") == 0 || strcmp(f, "-o") == 0) && val) {
+            a->out = rest[++i];
+        } else if (strcmp(f, "--config") == 0 && val) {
+            a->config = rest[++i];
+        } else if (strcmp(f, "--workers") == 0) {
+            if (!val || cli_parse_long(val, 1, RUN_CHILDREN_MAX - 2, &a->workers) < 0)
+                return cli_usage_error(cmd, "--workers wants 1 to %d", RUN_CHILDREN_MAX - 2);
+            i++;
+        } else if (strcmp(f, "--threads-per-worker") == 0) {
+            if (!val || cli_parse_long(val, 1, 1024, &a->threads) < 0)
+                return cli_usage_error(cmd, "--threads-per-worker wants 1 to 1024");
+            i++;
+        } else if (strcmp(f, "--keep-serving") == 0) {
+            a->keep = 1;
+        } else {
+            return cli_usage_error(cmd, "unknown option '%s'", f);
+        }
+    }
+    if (!a->out)
+        return cli_usage_error(cmd, "no output folder (--out DIR)");
+    if (cores < 1)
+        cores = 1;
+    if (!a->threads)
+        a->threads = 1;
+    if (!a->workers) /* a share of the cores each, never more threads than cores */
+        a->workers = cores / a->threads > 0 ? cores / a->threads : 1;
+    return 0;
+}
+
+/* An ipc:// endpoint at dir/name if the path fits, else tcp on loopback. */
+static void endpoint(char *buf, size_t n, const char *dir, const char *name)
+{
+    if (strlen(dir) + strlen(name) + 8 < 100)
+        snprintf(buf, n, "ipc://%s/%s", dir, name);
+    else
+        snprintf(buf, n, "tcp://127.0.0.1:*");
+}
+
+static void summary(const char *out, const char *state, double wall, int rc, bool as_json)
+{
+    char path[PATH_MAX + 32], a[32];
+    snprintf(path, sizeof path, "%s/results.json", state);
+    json_t *res = load_json(path);
+    if (as_json) {
+        json_t *j = json_pack("{s:s,s:f,s:i,s:o}", "out", out, "wall_s", wall, "exit", rc,
+                              "results", res ? res : json_null());
+        cli_print_json(j);
+        json_decref(j);
+        return;
+    }
+    if (rc != 0 || !res) {
+        printf("job failed after %s (exit %d); see %s/logs/\n", run_clock(wall, a, sizeof a), rc,
+               out);
+        json_decref(res);
+        return;
+    }
+    printf("job done in %s: bundles in %s/bundles/, report %s/report.md\n",
+           run_clock(wall, a, sizeof a), out, out);
+    printf("  %-10s %14s %14s %12s\n", "bundle", "mean accuracy", "route accuracy", "params");
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(res, "bundles"), i, b)
+    {
+        json_t *e = json_object_get(b, "eval");
+        json_t *route = json_object_get(e, "route_accuracy"); /* null: no router */
+        char rbuf[16] = "-";
+        if (json_is_number(route) && json_number_value(route) >= 0)
+            snprintf(rbuf, sizeof rbuf, "%.4f", json_number_value(route));
+        printf("  %-10s %14.4f %14s %12lld\n", json_string_value(json_object_get(b, "kind")),
+               json_number_value(json_object_get(e, "mean_accuracy")), rbuf,
+               (long long)json_integer_value(json_object_get(b, "params_total")));
+    }
+    json_decref(res);
+}
+
+/* Builds the coordinator's argv into v (strings borrowed or in store). */
+static int coord_argv(char **v, char store[][32], const char *bin, const char *state,
+                      const char *out, const char *ep, const coord_prep_opts_t *o,
+                      const run_args_t *a)
+{
+    int n = 0;
+    v[n++] = (char *)bin;
+    v[n++] = "serve";
+    v[n++] = "--state", v[n++] = (char *)state;
+    v[n++] = "--out", v[n++] = (char *)out;
+    v[n++] = "--bind", v[n++] = (char *)ep;
+    for (size_t i = 0; i < o->ndata && n < 200; i++)
+        v[n++] = "--data", v[n++] = (char *)o->data[i];
+    snprintf(store[0], 32, "%llu", (unsigned long long)o->seed);
+    v[n++] = "--seed", v[n++] = store[0];
+    if (o->pairs_per_domain) {
+        snprintf(store[1], 32, "%zu", o->pairs_per_domain);
+        v[n++] = "--pairs-per-domain", v[n++] = store[1];
+    }
+    snprintf(store[2], 32, "%g", o->eval_fraction);
+    v[n++] = "--eval-fraction", v[n++] = store[2];
+    snprintf(store[3], 32, "%zu", o->vocab_size);
+    v[n++] = "--vocab", v[n++] = store[3];
+    if (a->config)
+        v[n++] = "--config", v[n++] = (char *)a->config;
+    if (a->keep)
+        v[n++] = "--keep-serving";
+    v[n] = NULL;
+    return n;
+}
+
+/* Waits for the coordinator's first status (it binds after the data
+ * stage). Returns the status (caller decrefs) or NULL if it exited. */
+static json_t *await_coordinator(child_t *c, const char *status_path)
+{
+    for (;;) {
+        json_t *st = load_json(status_path);
+        if (st && json_integer_value(json_object_get(st, "pid")) == c->pid)
+            return st;
+        json_decref(st);
+        if (reap(c, 1) == 0 || interrupted)
+            return NULL;
+        sleep_ms(50);
+    }
+}
+
+static int launch(const run_args_t *a, coord_prep_opts_t *o)
+{
+    char out[PATH_MAX], state[PATH_MAX + 8], logs[PATH_MAX + 8], bins[PATH_MAX];
+    char path[PATH_MAX + 64];
+    if (mkdir(a->out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "rewire run: cannot create %s: %s\n", a->out, strerror(errno));
+        return 1;
+    }
+    if (!realpath(a->out, out) || exe_dir(bins, sizeof bins) < 0) {
+        fprintf(stderr, "rewire run: cannot resolve %s: %s\n", a->out, strerror(errno));
+        return 1;
+    }
+    snprintf(state, sizeof state, "%s/state", out);
+    snprintf(logs, sizeof logs, "%s/logs", out);
+    mkdir(state, 0755);
+    mkdir(logs, 0755);
+    const char *names[] = {"rewire-coordinator", "rewire-router", "rewire-worker"};
+    char bin[3][PATH_MAX + 32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(bin[i], sizeof bin[i], "%s/%s", bins, names[i]);
+        if (access(bin[i], X_OK) != 0) {
+            fprintf(stderr, "rewire run: %s is missing (it belongs beside rewire)\n", bin[i]);
+            return 1;
+        }
+    }
+    char status_path[PATH_MAX + 32], cep[PATH_MAX + 32], rep[PATH_MAX + 32];
+    snprintf(status_path, sizeof status_path, "%s/status.json", state);
+    unlink(status_path);
+    endpoint(cep, sizeof cep, state, "coord.sock");
+    endpoint(rep, sizeof rep, out, "router.sock");
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    double t0 = cli_now();
+    child_t kids[RUN_CHILDREN_MAX];
+    int nk = 0;
+    char *v[256], store[4][32];
+    coord_argv(v, store, bin[0], state, out, cep, o, a);
+    snprintf(path, sizeof path, "%s/coordinator.log", logs);
+    kids[nk++] = (child_t){.pid = spawn(bin[0], v, path), .name = "coordinator", .status = -1};
+    if (!o->json)
+        printf("rewire run: %ld workers x %ld threads, a router service, and a coordinator "
+               "(logs in %s)\n",
+               a->workers, a->threads, logs);
+    json_t *st = await_coordinator(&kids[0], status_path);
+    if (st) {
+        snprintf(cep, sizeof cep, "%s", json_string_value(json_object_get(st, "endpoint")));
+        char threads[32], bundles[PATH_MAX + 16], cache[PATH_MAX + 32], id[16];
+        snprintf(threads, sizeof threads, "%ld", a->threads);
+        snprintf(bundles, sizeof bundles, "%s/bundles", out);
+        snprintf(cache, sizeof cache, "%s/cache-router", state);
+        char *rv[] = {bin[1], "--connect", cep,       "--bind", rep,         "--bundles", bundles,
+                      "--id", "router",    "--cache", cache,    "--threads", "1",         NULL};
+        snprintf(path, sizeof path, "%s/router.log", logs);
+        kids[nk++] = (child_t){.pid = spawn(bin[1], rv, path), .name = "router", .status = -1};
+        for (long w = 1; w <= a->workers; w++) {
+            snprintf(id, sizeof id, "w%d", (int)w);
+            snprintf(cache, sizeof cache, "%s/cache-%s", state, id);
+            char *wv[] = {bin[2],    "--connect", cep,         "--id",  id,
+                          "--cache", cache,       "--threads", threads, NULL};
+            snprintf(path, sizeof path, "%s/worker-%s.log", logs, id);
+            child_t *k = &kids[nk++];
+            *k = (child_t){.pid = spawn(bin[2], wv, path), .status = -1};
+            snprintf(k->name, sizeof k->name, "worker %s", id);
+        }
+    }
+    run_view_t view;
+    run_view_init(&view, stdout, !o->json && isatty(1), t0);
+    bool told_stop = false, announced = false;
+    while (st && reap(kids, 1) > 0) {
+        json_t *now = load_json(status_path);
+        if (now) {
+            json_decref(st);
+            st = now;
+        }
+        if (!o->json)
+            run_view_update(&view, st, cli_now());
+        const char *state_name = json_string_value(json_object_get(st, "state"));
+        if (a->keep && !announced && state_name && strcmp(state_name, "done") == 0) {
+            run_view_end(&view);
+            if (!o->json) {
+                summary(out, state, cli_now() - t0, 0, false);
+                printf("serving: coordinator %s, router %s (Ctrl-C to stop)\n", cep, rep);
+            }
+            announced = true;
+        }
+        for (int i = 1; i < nk; i++) /* a clean exit is a SHUTDOWN obeyed */
+            if (kids[i].status < 0 && reap(&kids[i], 1) == 0 && !interrupted && kids[i].status != 0)
+                fprintf(stderr, "rewire run: %s exited (status %d); see %s\n", kids[i].name,
+                        kids[i].status, logs);
+        if (interrupted && !told_stop) {
+            kill(kids[0].pid, SIGTERM);
+            told_stop = true;
+        }
+        sleep_ms(250);
+    }
+    if (!st && !interrupted)
+        fprintf(stderr, "rewire run: the coordinator stopped before it served; see %s\n",
+                status_path[0] ? logs : "");
+    if (interrupted && !told_stop)
+        kill(kids[0].pid, SIGTERM);
+    /* the coordinator told its peers to go; one that never connected is told here */
+    wait_children(kids, nk, 500);
+    unlink(cep + 6); /* ipc:// socket files, if that is what they were */
+    unlink(rep + 6);
+    json_t *last = load_json(status_path);
+    if (last && !o->json && !announced)
+        run_view_update(&view, last, cli_now());
+    run_view_end(&view);
+    json_decref(last);
+    json_decref(st);
+    int rc = kids[0].status == 0 ? 0 : 1;
+    if (interrupted && !o->json)
+        printf("rewire run: stopped; run it again with --out %s to carry on\n", a->out);
+    else if (!announced)
+        summary(out, state, cli_now() - t0, rc, o->json);
+    return interrupted ? 130 : rc;
 }
 
 int cli_run(int argc, char **argv)
 {
-    const char *cmd = "run", *out = NULL;
+    const char *cmd = "run";
     coord_prep_opts_t o;
     coord_prep_opts_init(&o);
-    char **rest = calloc((size_t)argc, sizeof *rest), state[PATH_MAX];
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    run_args_t a = {0};
     int nrest, rc = coord_prep_parse(cmd, argc - 1, argv + 1, &o, rest, &nrest);
-    for (int i = 0; rc == 0 && i < nrest; i++) {
-        if ((strcmp(rest[i], "--out") == 0 || strcmp(rest[i], "-o") == 0) && i + 1 < nrest) {
-            out = rest[++i];
-        } else if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0) {
+    for (int i = 0; rc == 0 && i < nrest; i++)
+        if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0) {
             run_usage(stdout);
             goto done;
-        } else {
-            rc = cli_usage_error(cmd, "unknown option '%s'", rest[i]);
         }
-    }
-    if (rc == 0 && !out)
-        rc = cli_usage_error(cmd, "no output folder (--out DIR)");
-    if (rc)
-        goto done;
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "rewire run: cannot create %s: %s\n", out, strerror(errno));
-        rc = 1;
-        goto done;
-    }
-    snprintf(state, sizeof state, "%s/state", out);
-    o.state_dir = state;
-    coord_prep_t p;
-    double t0 = cli_now();
-    rc = coord_prepare(&o, &p) < 0 ? 1 : 0;
-    if (rc == 0 && o.json) {
-        json_t *j = coord_prep_json(&o, &p);
-        json_object_set_new(j, "wall_seconds", json_real(cli_now() - t0));
-        cli_print_json(j);
-        json_decref(j);
-    } else if (rc == 0) {
-        coord_prep_print(&o, &p, stdout);
-        printf("job done in %.2f s\n", cli_now() - t0);
-    }
-    coord_prep_fini(&p);
+    if (rc == 0)
+        rc = parse_args(cmd, rest, nrest, &a);
+    if (rc == 0)
+        rc = launch(&a, &o);
 done:
     free(rest);
     coord_prep_opts_fini(&o);

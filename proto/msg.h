@@ -204,6 +204,8 @@ typedef struct msg_tensors {
     F(lease, shard,       OPT, MT_U64(1, UINT64_MAX))   /* artifact: training pairs */             \
     F(lease, eval_shard,  OPT, MT_U64(1, UINT64_MAX))   /* artifact: held-out pairs */             \
     F(lease, base,        OPT, MT_U64(1, UINT64_MAX))   /* artifact the task starts from */        \
+    F(lease, tokenizer,   OPT, MT_U64(1, UINT64_MAX))   /* artifact: the shared tokenizer */       \
+    F(lease, experts,     OPT, MT_U64S(1, MSG_DOMAINS_MAX)) /* gates: experts, domain order */     \
     END(lease)                                                                                     \
     MSG(PROGRESS, progress, 5, RULE, "a running task's step (at most steps) and metrics")          \
     F(progress, task,        REQ, MT_U64(1, UINT64_MAX))                                           \

@@ -1,0 +1,225 @@
+/* coord_cli.c — `rewire-coordinator prepare|serve`; see coord_cli.h. */
+#include "coord_cli.h"
+
+#include "err.h"
+#include "job.h"
+#include "log.h"
+#include "prepare.h"
+#include "service.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rewire-coordinator serve --state DIR --out DIR [options]\n"
+            "       rewire-coordinator prepare --state DIR [data options]\n\n"
+            "serve runs a whole job: the data stage (unless DIR holds it already), then\n"
+            "the tasks on whatever workers connect, then the bundles and the report.\n"
+            "prepare runs the data stage alone: data.jsonl, tokenizer.json, stats.json.\n\n"
+            "  --state DIR            the coordinator's state directory (journal, artifacts)\n"
+            "  --out DIR              where bundles/ and the report go (serve)\n"
+            "  --bind ENDPOINT        where workers connect (tcp://127.0.0.1:5555)\n"
+            "  --config FILE          job configuration: {\"all\": {...}, \"seed\": {...}, ...},\n"
+            "                         fragments of task specs by kind (see coordinator/job.h)\n"
+            "  --heartbeat-ms N       heartbeat period, both ways (1000)\n"
+            "  --timeout-ms N         a worker silent this long is lost (5 heartbeats)\n"
+            "  --lease-ms N           a lease's deadline (3600000)\n"
+            "  --max-attempts N       leases of one task before the job fails (3)\n"
+            "  --keep-serving         stay up after the job is done, until a signal\n"
+            "data options:\n%s",
+            coord_prep_flags_help);
+}
+
+typedef struct args {
+    const char *state, *out, *bind, *config;
+    long hb, timeout, lease, attempts;
+    int keep;
+} args_t;
+
+static int num(const char *flag, const char *val, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = val ? strtol(val, &end, 10) : 0;
+    if (!val || errno || end == val || *end || v < lo || v > hi) {
+        fprintf(stderr, "rewire-coordinator: %s wants a whole number from %ld to %ld\n", flag, lo,
+                hi);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse(int n, char **v, args_t *a)
+{
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const char *f = v[i], *val = i + 1 < n ? v[i + 1] : NULL;
+        const char **s = strcmp(f, "--state") == 0    ? &a->state
+                         : strcmp(f, "--out") == 0    ? &a->out
+                         : strcmp(f, "--bind") == 0   ? &a->bind
+                         : strcmp(f, "--config") == 0 ? &a->config
+                                                      : NULL;
+        if (s && val) {
+            *s = val;
+            i++;
+        } else if (strcmp(f, "--heartbeat-ms") == 0) {
+            rc = num(f, val, 10, 600000, &a->hb), i++;
+        } else if (strcmp(f, "--timeout-ms") == 0) {
+            rc = num(f, val, 20, 86400000, &a->timeout), i++;
+        } else if (strcmp(f, "--lease-ms") == 0) {
+            rc = num(f, val, 1000, 2592000000L, &a->lease), i++;
+        } else if (strcmp(f, "--max-attempts") == 0) {
+            rc = num(f, val, 1, 1000, &a->attempts), i++;
+        } else if (strcmp(f, "--keep-serving") == 0) {
+            a->keep = 1;
+        } else {
+            fprintf(stderr, "rewire-coordinator: unknown option '%s'%s\n", f,
+                    s ? " (it wants a value)" : "");
+            rc = 2;
+        }
+    }
+    return rc;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static bool prepared(const char *state)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/data.jsonl", state);
+    if (access(p, R_OK) != 0)
+        return false;
+    snprintf(p, sizeof p, "%s/tokenizer.json", state);
+    return access(p, R_OK) == 0;
+}
+
+static int serve(coord_prep_opts_t *po, const args_t *a)
+{
+    char why[512] = "", desc[1024] = "synthetic";
+    double prep_s = 0;
+    int rc;
+    if (!prepared(a->state)) {
+        coord_prep_t p;
+        double t0 = now_s();
+        if (coord_prepare(po, &p) < 0)
+            return 1;
+        coord_prep_print(po, &p, stdout);
+        fflush(stdout);
+        coord_prep_fini(&p);
+        prep_s = now_s() - t0;
+    } else {
+        rw_log(RW_LOG_INFO, "coordinator", "using the data already prepared in %s", a->state);
+    }
+    for (size_t i = 0; i < po->ndata; i++) {
+        size_t used = i ? strlen(desc) : 0;
+        snprintf(desc + used, sizeof desc - used, "%s%s", i ? "," : "", po->data[i]);
+    }
+    json_t *config = NULL;
+    if (a->config) {
+        json_error_t jerr;
+        if (!(config = json_load_file(a->config, 0, &jerr)) || !json_is_object(config)) {
+            fprintf(stderr, "rewire-coordinator: %s:%d: %s\n", a->config, jerr.line,
+                    config ? "not a JSON object" : jerr.text);
+            json_decref(config);
+            return 2;
+        }
+    }
+    coord_job_opts_t jo = {.state_dir = a->state,
+                           .out_dir = a->out,
+                           .config = config,
+                           .seed = po->seed,
+                           .data = desc,
+                           .prepare_s = prep_s};
+    coord_job_t *job = NULL;
+    coord_t *c = NULL;
+    if ((rc = coord_job_new(&jo, &job, why, sizeof why)) < 0)
+        goto fail;
+    coord_opts_t co = {.bind = a->bind ? a->bind : "tcp://127.0.0.1:5555",
+                       .state_dir = a->state,
+                       .heartbeat_ms = (uint32_t)a->hb,
+                       .timeout_ms = (uint32_t)a->timeout,
+                       .lease_ms = (uint64_t)a->lease,
+                       .max_attempts = (uint32_t)a->attempts,
+                       .keep_serving = a->keep};
+    if ((rc = coord_new(&co, &coord_job_ops, job, &c, why, sizeof why)) < 0)
+        goto fail;
+    rc = coord_run(c);
+    coord_destroy(&c);
+    coord_job_destroy(&job);
+    json_decref(config);
+    return rc < 0 ? 1 : rc;
+
+fail:
+    fprintf(stderr, "rewire-coordinator: %s\n", why);
+    coord_job_destroy(&job);
+    json_decref(config);
+    return 1;
+}
+
+int coord_main(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    bool is_serve = argc > 1 && strcmp(argv[1], "serve") == 0;
+    if (argc < 2 || (!is_serve && strcmp(argv[1], "prepare") != 0)) {
+        usage(stderr);
+        return 2;
+    }
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    char **rest = calloc((size_t)argc, sizeof *rest);
+    args_t a = {0};
+    int nrest, rc = coord_prep_parse("coordinator", argc - 2, argv + 2, &o, rest, &nrest);
+    for (int i = 0; i < nrest && rc == 0; i++)
+        if (strcmp(rest[i], "--help") == 0) {
+            usage(stdout);
+            goto done;
+        }
+    if (rc == 0)
+        rc = parse(nrest, rest, &a);
+    if (rc == 0 && !a.state) {
+        fprintf(stderr, "rewire-coordinator: no --state DIR\n");
+        rc = 2;
+    }
+    if (rc == 0 && is_serve && !a.out) {
+        fprintf(stderr, "rewire-coordinator: no --out DIR\n");
+        rc = 2;
+    }
+    if (rc)
+        goto done;
+    o.state_dir = a.state;
+    if (is_serve) {
+        rc = serve(&o, &a);
+    } else {
+        coord_prep_t p;
+        rc = coord_prepare(&o, &p) < 0 ? 1 : 0;
+        if (rc == 0 && o.json) {
+            json_t *j = coord_prep_json(&o, &p);
+            json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            printf("\n");
+            json_decref(j);
+        } else if (rc == 0) {
+            coord_prep_print(&o, &p, stdout);
+        }
+        coord_prep_fini(&p);
+    }
+done:
+    free(rest);
+    coord_prep_opts_fini(&o);
+    return rc;
+}

@@ -1,0 +1,502 @@
+/* job.c — the job of DESIGN.md: its shards, its plan, its leases; see job.h.
+ *
+ * What the job must remember goes through the service's records ("job",
+ * "artifact", and the service's own "task", "lease", "done"), and apply()
+ * below is the only place that changes the job's state from them, live or
+ * replayed: so a restarted coordinator has the same artifacts, results and
+ * loss curves as the one that stopped.
+ */
+#include "job_int.h"
+
+#include "alloc.h"
+#include "bpe.h"
+#include "dataset.h"
+#include "err.h"
+#include "log.h"
+#include "task.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WHO "job"
+
+void coord_json_merge(json_t *dst, const json_t *src)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)src, key, v)
+    {
+        json_t *d = json_object_get(dst, key);
+        if (json_is_object(d) && json_is_object(v))
+            coord_json_merge(d, v);
+        else
+            json_object_set(dst, key, v);
+    }
+}
+
+static int fail(char *why, size_t whylen, int rc, const char *fmt, const char *a, const char *b)
+{
+    snprintf(why, whylen, fmt, a, b);
+    return rc;
+}
+
+static const char *const config_keys[] = {"all",     "seed",   "domain_rm",      "expert",
+                                          "adapter", "router", "router_adapter", "gates"};
+
+int coord_job_new(const coord_job_opts_t *o, coord_job_t **out, char *why, size_t whylen)
+{
+    int rc;
+    char path[4096], err[256];
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    rw_bpe_t *bpe = NULL;
+    coord_job_t *j = rw_new(coord_job_t);
+    j->state_dir = rw_strdup(o->state_dir);
+    j->out_dir = rw_strdup(o->out_dir);
+    j->data_desc = rw_strdup(o->data ? o->data : "synthetic");
+    j->config = o->config ? json_deep_copy(o->config) : json_object();
+    j->seed = o->seed;
+    j->prepare_s = o->prepare_s;
+    j->threads = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach(j->config, key, v)
+    {
+        bool known = false;
+        for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++)
+            known |= strcmp(key, config_keys[i]) == 0;
+        if (!known || !json_is_object(v)) {
+            rc = fail(why, whylen, RW_EINVAL,
+                      "job configuration: '%s' is not a task kind or \"all\" with an object%s", key,
+                      "");
+            goto fail;
+        }
+    }
+    snprintf(path, sizeof path, "%s/tokenizer.json", o->state_dir);
+    if ((rc = rw_bpe_load(path, &bpe, err, sizeof err)) < 0) {
+        rc = fail(why, whylen, rc, "cannot load the tokenizer %s: %s", path, err);
+        goto fail;
+    }
+    j->vocab = rw_bpe_vocab_size(bpe);
+    rw_bpe_destroy(&bpe);
+    snprintf(path, sizeof path, "%s/data.jsonl", o->state_dir);
+    rw_import_opts_t io;
+    rw_import_opts_init(&io);
+    if ((rc = rw_dataset_load(&ds, path, &io, NULL)) < 0 || ds.n == 0) {
+        rc = fail(why, whylen, rc < 0 ? rc : RW_EEMPTY, "cannot read the job's data %s: %s", path,
+                  rc < 0 ? rw_strerror(rc) : "no pairs");
+        goto fail;
+    }
+    const char **names;
+    j->n_domains = rw_dataset_domains(&ds, &names);
+    if (j->n_domains > RW_TASK_MAX_DOMAINS) {
+        free(names);
+        rc = fail(why, whylen, RW_ETOOBIG, "%s: too many domains%s", path, "");
+        goto fail;
+    }
+    j->domains = rw_new_array(char *, j->n_domains);
+    j->domain_data = rw_new_array(uint64_t, j->n_domains);
+    for (size_t i = 0; i < j->n_domains; i++)
+        j->domains[i] = rw_strdup(names[i]);
+    free(names);
+    rw_dataset_fini(&ds);
+    /* every task's spec must come out valid: find a bad configuration now */
+    for (int k = MSG_TASK_SEED; k < MSG_TASK_EVAL; k++) {
+        char *spec = coord_job_spec(j, (msg_task_kind_t)k, j->domains[0], why, whylen);
+        if (!spec) {
+            rc = RW_EINVAL;
+            goto fail;
+        }
+        free(spec);
+    }
+    *out = j;
+    return 0;
+
+fail:
+    rw_dataset_fini(&ds);
+    coord_job_destroy(&j);
+    return rc;
+}
+
+void coord_job_destroy(coord_job_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    coord_job_t *j = *self_p;
+    for (size_t i = 0; i < j->n_domains; i++)
+        free(j->domains[i]);
+    free(j->domains);
+    free(j->domain_data);
+    for (size_t i = 0; i < j->n_tasks; i++) {
+        json_decref(j->tasks[i].curve);
+        json_decref(j->tasks[i].done);
+    }
+    free(j->tasks);
+    free(j->lease_spec);
+    json_decref(j->config);
+    json_decref(j->threads);
+    free(j->state_dir);
+    free(j->out_dir);
+    free(j->data_desc);
+    free(j);
+    *self_p = NULL;
+}
+
+job_task_t *job__task(coord_job_t *j, uint64_t id)
+{
+    return id >= 1 && id <= j->n_tasks ? &j->tasks[id - 1] : NULL;
+}
+
+/* ---- specs ---- */
+
+char *coord_job_spec(coord_job_t *j, msg_task_kind_t kind, const char *domain, char *why,
+                     size_t whylen)
+{
+    rw_task_kind_t k = rw_task_kind_from_name(msg_task_kind_name(kind));
+    if (k == RW_TASK__NONE) {
+        snprintf(why, whylen, "no task kind %s", msg_task_kind_name(kind));
+        return NULL;
+    }
+    rw_task_spec_t s;
+    rw_task_spec_init(&s, k);
+    bool per_domain = k == RW_TASK_DOMAIN_RM || k == RW_TASK_EXPERT || k == RW_TASK_ADAPTER;
+    if (per_domain && domain)
+        s.domain = rw_strdup(domain);
+    for (size_t i = 0; i < j->n_domains; i++)
+        s.domains[i] = rw_strdup(j->domains[i]);
+    s.n_domains = j->n_domains;
+    s.seed = j->seed;
+    s.model.vocab = (int)j->vocab;
+    if (s.model.head == RW_HEAD_CLASSIFIER)
+        s.model.n_classes = (int)j->n_domains;
+    if (s.lora.head == RW_HEAD_CLASSIFIER)
+        s.lora.n_classes = (int)j->n_domains;
+    char *text = rw_task_spec_to_json(&s);
+    rw_task_spec_fini(&s);
+    json_t *spec = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (!spec) {
+        snprintf(why, whylen, "the %s spec is not JSON", msg_task_kind_name(kind));
+        return NULL;
+    }
+    const json_t *all = json_object_get(j->config, "all"),
+                 *own = json_object_get(j->config, msg_task_kind_name(kind));
+    if (all)
+        coord_json_merge(spec, all);
+    if (own)
+        coord_json_merge(spec, own);
+    text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(spec);
+    char err[160];
+    if (rw_task_spec_from_json(text, &s, err, sizeof err) < 0) {
+        snprintf(why, whylen, "job configuration: the %s spec is not valid: %s",
+                 msg_task_kind_name(kind), err);
+        free(text);
+        return NULL;
+    }
+    rw_task_spec_fini(&s);
+    return text;
+}
+
+/* ---- the service's hooks ---- */
+
+static int put_shard(coord_job_t *j, coord_t *c, const rw_dataset_t *all, const char *domain,
+                     uint64_t *id)
+{
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    for (size_t i = 0; i < all->n; i++) {
+        const rw_pair_t *p = &all->pairs[i];
+        if (strcmp(p->domain, domain) != 0)
+            continue;
+        rw_pair_t *q = rw_dataset_add(&ds, p->prompt, p->prompt_len, p->chosen, p->chosen_len,
+                                      p->rejected, p->rejected_len, p->domain);
+        q->split = p->split;
+    }
+    char tmp[STORE_PATH_MAX];
+    store_t *st = coord_store(c);
+    int rc = rw_dataset_save(&ds, store_tmp_path(st, tmp, sizeof tmp));
+    rw_dataset_fini(&ds);
+    if (rc == 0)
+        rc = store_adopt(st, tmp, 0, id);
+    (void)j;
+    return rc;
+}
+
+static int record_artifact(coord_t *c, const char *role, uint64_t id)
+{
+    json_t *rec = json_pack("{s:s,s:I}", "role", role, "artifact_id", (json_int_t)id);
+    json_object_set_new(rec, "artifact", json_sprintf("%016" PRIx64, id));
+    return coord_record(c, "artifact", rec);
+}
+
+static int make_shards(coord_job_t *j, coord_t *c)
+{
+    char path[4096];
+    uint64_t id;
+    int rc;
+    store_t *st = coord_store(c);
+    snprintf(path, sizeof path, "%s/tokenizer.json", j->state_dir);
+    if ((rc = store_put_file(st, path, &id)) < 0 || (rc = record_artifact(c, "tokenizer", id)) < 0)
+        return rc;
+    snprintf(path, sizeof path, "%s/data.jsonl", j->state_dir);
+    if ((rc = store_put_file(st, path, &id)) < 0 || (rc = record_artifact(c, "data", id)) < 0)
+        return rc;
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    rw_import_opts_t io;
+    rw_import_opts_init(&io);
+    if ((rc = rw_dataset_load(&ds, path, &io, NULL)) < 0)
+        return rc;
+    for (size_t i = 0; rc == 0 && i < j->n_domains; i++) {
+        char role[MSG_NAME_MAX + 8];
+        snprintf(role, sizeof role, "data:%s", j->domains[i]);
+        if ((rc = put_shard(j, c, &ds, j->domains[i], &id)) == 0)
+            rc = record_artifact(c, role, id);
+    }
+    rw_dataset_fini(&ds);
+    return rc;
+}
+
+static int plan_job(coord_job_t *j, coord_t *c)
+{
+    size_t n = j->n_domains;
+    uint64_t seed = coord_add_task(c, MSG_TASK_SEED, NULL, "train", NULL, 0);
+    if (!seed || !coord_add_task(c, MSG_TASK_ROUTER, NULL, "router", NULL, 0))
+        return RW_EINVAL;
+    uint64_t *gate_deps = rw_new_array(uint64_t, n + 1);
+    gate_deps[0] = seed;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!(gate_deps[1 + i] =
+                  coord_add_task(c, MSG_TASK_EXPERT, j->domains[i], "train", &seed, 1)))
+            rc = RW_EINVAL;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!coord_add_task(c, MSG_TASK_DOMAIN_RM, j->domains[i], "train", &seed, 1))
+            rc = RW_EINVAL;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!coord_add_task(c, MSG_TASK_ADAPTER, j->domains[i], "train", &seed, 1))
+            rc = RW_EINVAL;
+    if (rc == 0 && !coord_add_task(c, MSG_TASK_ROUTER_ADAPTER, NULL, "router", &seed, 1))
+        rc = RW_EINVAL;
+    if (rc == 0 && !coord_add_task(c, MSG_TASK_GATES, NULL, "router", gate_deps, n + 1))
+        rc = RW_EINVAL;
+    free(gate_deps);
+    return rc;
+}
+
+static int job_start(void *job, coord_t *c)
+{
+    coord_job_t *j = job;
+    if (j->id[0]) { /* replayed: the plan and shards are there already */
+        if (!store_has(coord_store(c), j->tokenizer) || !store_has(coord_store(c), j->data)) {
+            RW_ERROR(WHO, "the journal names shards the store does not have");
+            return RW_ENOTFOUND;
+        }
+        return 0;
+    }
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    char id[24], iso[32];
+    snprintf(id, sizeof id, "%08lx%04lx", (unsigned long)tv.tv_sec,
+             (unsigned long)((tv.tv_usec ^ getpid()) & 0xffff));
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *doms = json_array();
+    for (size_t i = 0; i < j->n_domains; i++)
+        json_array_append_new(doms, json_string(j->domains[i]));
+    int rc = coord_record(
+        c, "job",
+        json_pack("{s:s,s:I,s:s,s:o,s:s,s:f,s:f}", "id", id, "seed", (json_int_t)j->seed, "data",
+                  j->data_desc, "domains", doms, "started", iso, "started_ts",
+                  (double)tv.tv_sec + tv.tv_usec / 1e6, "prepare_s", j->prepare_s));
+    if (rc == 0)
+        rc = make_shards(j, c);
+    if (rc == 0)
+        rc = plan_job(j, c);
+    if (rc < 0)
+        RW_ERROR(WHO, "cannot start the job: %s", rw_strerror(rc));
+    return rc;
+}
+
+static int apply_job(coord_job_t *j, const json_t *rec)
+{
+    json_t *doms = json_object_get(rec, "domains");
+    if (json_array_size(doms) != j->n_domains) {
+        RW_ERROR(WHO, "the journal's job has %zu domains, the data %zu", json_array_size(doms),
+                 j->n_domains);
+        return RW_ESTATE;
+    }
+    snprintf(j->id, sizeof j->id, "%s", json_string_value(json_object_get(rec, "id")));
+    snprintf(j->started_iso, sizeof j->started_iso, "%s",
+             json_string_value(json_object_get(rec, "started")));
+    j->started_ts = json_number_value(json_object_get(rec, "started_ts"));
+    j->prepare_s = json_number_value(json_object_get(rec, "prepare_s"));
+    j->seed = (uint64_t)json_integer_value(json_object_get(rec, "seed"));
+    const char *data = json_string_value(json_object_get(rec, "data"));
+    if (data) {
+        free(j->data_desc);
+        j->data_desc = rw_strdup(data);
+    }
+    return 0;
+}
+
+static int apply_artifact(coord_job_t *j, const json_t *rec)
+{
+    const char *role = json_string_value(json_object_get(rec, "role"));
+    uint64_t id = (uint64_t)json_integer_value(json_object_get(rec, "artifact_id"));
+    if (!role)
+        return RW_EPARSE;
+    if (strcmp(role, "tokenizer") == 0)
+        j->tokenizer = id;
+    else if (strcmp(role, "data") == 0)
+        j->data = id;
+    else if (strncmp(role, "data:", 5) == 0)
+        for (size_t i = 0; i < j->n_domains; i++)
+            if (strcmp(j->domains[i], role + 5) == 0)
+                j->domain_data[i] = id;
+    return 0;
+}
+
+static int job_apply(void *job, const json_t *rec)
+{
+    coord_job_t *j = job;
+    const char *ev = json_string_value(json_object_get(rec, "ev"));
+    uint64_t task = (uint64_t)json_integer_value(json_object_get(rec, "task"));
+    double ts = json_number_value(json_object_get(rec, "ts"));
+    job_task_t *t = job__task(j, task);
+    if (strcmp(ev, "job") == 0)
+        return apply_job(j, rec);
+    if (strcmp(ev, "artifact") == 0)
+        return apply_artifact(j, rec);
+    if (strcmp(ev, "task") == 0) {
+        rw_grow(&j->tasks, &j->cap_tasks, j->n_tasks + 1);
+        t = &j->tasks[j->n_tasks++];
+        memset(t, 0, sizeof *t);
+        t->kind = msg_task_kind_parse(json_string_value(json_object_get(rec, "kind")));
+        const char *domain = json_string_value(json_object_get(rec, "domain"));
+        snprintf(t->domain, sizeof t->domain, "%s", domain ? domain : "");
+        return 0;
+    }
+    if (strcmp(ev, "lease") == 0 && t) {
+        t->attempts = (int)json_integer_value(json_object_get(rec, "attempt"));
+        if (!t->first_lease_ts)
+            t->first_lease_ts = ts;
+        json_decref(t->curve);
+        t->curve = json_array();
+        t->stride = 1;
+        json_t *th = json_object_get(rec, "threads");
+        const char *w = json_string_value(json_object_get(rec, "worker"));
+        if (th && w)
+            json_object_set(j->threads, w, th);
+        return 0;
+    }
+    if (strcmp(ev, "done") == 0 && t) {
+        json_decref(t->done);
+        t->done = json_incref((json_t *)rec);
+        t->done_ts = ts;
+        return 0;
+    }
+    if (strcmp(ev, "finished") == 0)
+        j->finished_ts = ts;
+    return 0;
+}
+
+/* The artifact of the done task of kind (for domain, or any), or 0. */
+static uint64_t output_of(coord_job_t *j, msg_task_kind_t kind, const char *domain)
+{
+    for (size_t i = 0; i < j->n_tasks; i++) {
+        job_task_t *t = &j->tasks[i];
+        if (t->kind == kind && t->done && (!domain || strcmp(t->domain, domain) == 0))
+            return (uint64_t)json_integer_value(json_object_get(t->done, "artifact_id"));
+    }
+    return 0;
+}
+
+static int job_lease(void *job, const plan_task_t *t, msg_lease_t *l)
+{
+    coord_job_t *j = job;
+    char why[256];
+    free(j->lease_spec);
+    j->lease_spec = coord_job_spec(j, t->kind, t->domain[0] ? t->domain : NULL, why, sizeof why);
+    if (!j->lease_spec) {
+        RW_ERROR(WHO, "task %" PRIu64 ": %s", t->id, why);
+        return RW_EINVAL;
+    }
+    l->config = j->lease_spec;
+    l->domain = t->domain[0] ? t->domain : NULL;
+    l->tokenizer = j->tokenizer;
+    l->has_tokenizer = true;
+    l->shard = j->data;
+    for (size_t i = 0; i < j->n_domains; i++)
+        if (t->domain[0] && strcmp(t->domain, j->domains[i]) == 0)
+            l->shard = j->domain_data[i];
+    l->has_shard = true;
+    if (t->kind != MSG_TASK_SEED && t->kind != MSG_TASK_ROUTER) {
+        l->base = output_of(j, MSG_TASK_SEED, NULL);
+        l->has_base = true;
+        if (!l->base)
+            return RW_ESTATE;
+    }
+    if (t->kind == MSG_TASK_GATES) {
+        for (size_t i = 0; i < j->n_domains; i++)
+            if (!(j->lease_experts[i] = output_of(j, MSG_TASK_EXPERT, j->domains[i])))
+                return RW_ESTATE;
+        l->experts = (msg_u64s_t){j->lease_experts, j->n_domains};
+    }
+    return 0;
+}
+
+static void job_progress(void *job, const plan_task_t *pt, const msg_progress_t *m)
+{
+    job_task_t *t = job__task(job, pt->id);
+    if (!t || !t->curve || m->step % t->stride != 0)
+        return;
+    if (json_array_size(t->curve) >= JOB_CURVE_MAX) {
+        /* full: keep every other point and take half as many from now on */
+        json_t *kept = json_array();
+        for (size_t i = 0; i < json_array_size(t->curve); i += 2)
+            json_array_append(kept, json_array_get(t->curve, i));
+        json_decref(t->curve);
+        t->curve = kept;
+        t->stride *= 2;
+        if (m->step % t->stride != 0)
+            return;
+    }
+    json_array_append_new(t->curve, json_pack("[I,f]", (json_int_t)m->step, m->loss));
+}
+
+static void job_result(void *job, const plan_task_t *pt, const msg_result_t *m, json_t *rec)
+{
+    (void)m;
+    job_task_t *t = job__task(job, pt->id);
+    if (t && t->curve)
+        json_object_set(rec, "loss_curve", t->curve);
+}
+
+static void job_status(void *job, json_t *st)
+{
+    coord_job_t *j = job;
+    json_t *doms = json_array();
+    for (size_t i = 0; i < j->n_domains; i++)
+        json_array_append_new(doms, json_string(j->domains[i]));
+    json_object_set_new(st, "job", json_string(j->id));
+    json_object_set_new(st, "domains", doms);
+    json_object_set_new(st, "out", json_string(j->out_dir));
+}
+
+const struct coord_job_ops coord_job_ops = {
+    .start = job_start,
+    .apply = job_apply,
+    .lease = job_lease,
+    .progress = job_progress,
+    .result = job_result,
+    .finish = coord_job_finish,
+    .status = job_status,
+};

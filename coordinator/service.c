@@ -1,0 +1,741 @@
+/* service.c — the coordinator's loop: handles, records, leases, status.
+ *
+ * One thread runs everything but the job's finish (uv_queue_work). The
+ * ROUTER's ZMQ_FD is edge-triggered: it signals once when the socket's
+ * state changes, and a zmq_send may consume that edge, so every callback
+ * ends by draining the socket while ZMQ_EVENTS says there is input, and a
+ * drain cut short (to let timers run) continues from an idle handle.
+ * Handles are freed only in their close callbacks; the loop ends when the
+ * last one has closed.
+ */
+#include "service_int.h"
+
+#include "afile.h"
+#include "alloc.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define WHO         "coordinator"
+#define DRAIN_BATCH 256 /* messages handled before timers get a turn */
+
+uint64_t coord__now(coord_t *c)
+{
+    return uv_now(&c->loop);
+}
+
+int coord__send(coord_t *c, const wire_peer_t *to, const msg_t *m)
+{
+    return wire_send(c->w, to, m, ZMQ_DONTWAIT);
+}
+
+/* ---- records: journaled, then applied; a replay applies the same ---- */
+
+static int apply(coord_t *c, const json_t *rec)
+{
+    const char *ev = json_string_value(json_object_get(rec, "ev"));
+    uint64_t task = (uint64_t)json_integer_value(json_object_get(rec, "task"));
+    uint32_t attempt = (uint32_t)json_integer_value(json_object_get(rec, "attempt"));
+    const char *worker = json_string_value(json_object_get(rec, "worker"));
+    int rc = 0;
+    if (!ev)
+        return RW_EPARSE;
+    if (strcmp(ev, "task") == 0) {
+        msg_task_kind_t kind = msg_task_kind_parse(json_string_value(json_object_get(rec, "kind")));
+        const char *domain = json_string_value(json_object_get(rec, "domain"));
+        const char *cap = json_string_value(json_object_get(rec, "cap"));
+        json_t *deps = json_object_get(rec, "deps");
+        uint64_t d[MSG_DOMAINS_MAX + 8];
+        size_t n = json_array_size(deps);
+        if (n > sizeof d / sizeof d[0] || kind == MSG_TASK__NONE || !cap)
+            return RW_EPARSE;
+        for (size_t i = 0; i < n; i++)
+            d[i] = (uint64_t)json_integer_value(json_array_get(deps, i));
+        if (plan_add(c->plan, kind, domain, cap, d, n) != task)
+            rc = RW_ESTATE;
+    } else if (strcmp(ev, "lease") == 0) {
+        rc = worker ? plan_lease(c->plan, task, worker, coord__now(c), c->o.lease_ms) : RW_EPARSE;
+        rc = rc < 0 ? rc : 0;
+    } else if (strcmp(ev, "done") == 0) {
+        uint64_t art = (uint64_t)json_integer_value(json_object_get(rec, "artifact_id"));
+        rc = worker ? plan_complete(c->plan, task, attempt, worker, art, coord__now(c)) : RW_EPARSE;
+    } else if (strcmp(ev, "release") == 0) {
+        rc = worker ? plan_release(c->plan, task, attempt, worker) : RW_EPARSE;
+    }
+    if (rc < 0) {
+        RW_ERROR(WHO, "journal record '%s' (task %" PRIu64 ") does not apply: %s", ev, task,
+                 rw_strerror(rc));
+        return rc;
+    }
+    c->status_dirty = true;
+    return c->ops->apply ? c->ops->apply(c->job, rec) : 0;
+}
+
+static int replay_one(void *ctx, const json_t *rec)
+{
+    return apply(ctx, rec);
+}
+
+int coord__record(coord_t *c, const char *ev, json_t *fields)
+{
+    json_t *rec = fields ? fields : json_object();
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    json_object_set_new(rec, "ev", json_string(ev));
+    json_object_set_new(rec, "ts", json_real((double)tv.tv_sec + tv.tv_usec / 1e6));
+    int rc = journal_append(c->journal, ev, json_incref(rec));
+    if (rc < 0)
+        RW_ERROR(WHO, "cannot journal '%s': %s (carrying on)", ev, rw_strerror(rc));
+    rc = apply(c, rec);
+    json_decref(rec);
+    return rc;
+}
+
+int coord_record(coord_t *c, const char *ev, json_t *fields)
+{
+    return coord__record(c, ev, fields);
+}
+
+uint64_t coord_add_task(coord_t *c, msg_task_kind_t kind, const char *domain, const char *cap,
+                        const uint64_t *deps, size_t n_deps)
+{
+    json_t *d = json_array();
+    for (size_t i = 0; i < n_deps; i++)
+        json_array_append_new(d, json_integer((json_int_t)deps[i]));
+    json_t *rec = json_pack("{s:I,s:s,s:s,s:o}", "task", (json_int_t)(plan_size(c->plan) + 1),
+                            "kind", msg_task_kind_name(kind), "cap", cap ? cap : "", "deps", d);
+    if (domain)
+        json_object_set_new(rec, "domain", json_string(domain));
+    return coord__record(c, "task", rec) == 0 ? plan_size(c->plan) : 0;
+}
+
+/* ---- leasing ---- */
+
+static void send_lease(coord_t *c, peer_t *p, const plan_task_t *t)
+{
+    msg_t m;
+    msg_init(&m, MSG_LEASE);
+    int rc = c->ops->lease(c->job, t, &m.lease);
+    m.lease.task = t->id;
+    m.lease.attempt = t->attempt;
+    m.lease.kind = t->kind;
+    m.lease.deadline_ms = c->o.lease_ms;
+    if (rc == 0)
+        rc = coord__send(c, &p->addr, &m);
+    msg_fini(&m);
+    if (rc < 0) {
+        RW_WARN(WHO, "could not lease task %" PRIu64 " to %s: %s", t->id, p->name, rw_strerror(rc));
+        coord__record(c, "release",
+                      json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)t->id, "attempt",
+                                (int)t->attempt, "worker", p->name, "why", rw_strerror(rc)));
+        if (rc == -EHOSTUNREACH)
+            coord__lose(c, p, "unreachable");
+        return;
+    }
+    if (peer_active(p) == 0) {
+        p->step = p->steps = 0;
+        p->loss = p->accuracy = p->pairs_per_s = 0;
+    }
+    peer_lease_add(p, t);
+    c->st.leases++;
+    RW_INFO(WHO, "task %" PRIu64 " %s%s%s attempt %u -> %s", t->id, msg_task_kind_name(t->kind),
+            t->domain[0] ? ":" : "", t->domain, t->attempt, p->name);
+}
+
+void coord__release(coord_t *c, peer_t *p, uint64_t task, uint32_t attempt, const char *why)
+{
+    if (plan_check(c->plan, task, attempt, p->name) == 0)
+        coord__record(c, "release",
+                      json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)task, "attempt",
+                                (int)attempt, "worker", p->name, "why", why));
+}
+
+void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why)
+{
+    msg_t m;
+    msg_init(&m, MSG_CANCEL);
+    m.cancel.task = l->task;
+    m.cancel.attempt = l->attempt;
+    m.cancel.reason = why;
+    coord__send(c, &p->addr, &m);
+    l->cancelling = true;
+    coord__release(c, p, l->task, l->attempt, why);
+}
+
+/* Leases the first ready task p can run; returns whether it did. */
+static bool lease_one(coord_t *c, peer_t *p)
+{
+    for (size_t k = 0; k < p->n_caps; k++) {
+        const plan_task_t *t = plan_next(c->plan, p->caps[k]);
+        if (!t)
+            continue;
+        uint64_t id = t->id;
+        json_t *rec = json_pack("{s:I,s:i,s:s,s:i}", "task", (json_int_t)id, "attempt",
+                                (int)t->attempt + 1, "worker", p->name, "threads", (int)p->threads);
+        if (coord__record(c, "lease", rec) < 0)
+            return false;
+        send_lease(c, p, plan_task(c->plan, id));
+        return true;
+    }
+    return false;
+}
+
+/* An idle peer takes back a lease queued (not yet run) at another peer that
+ * it could run, so leasing ahead never leaves a worker idle while work
+ * waits in someone's queue. Returns whether one was taken back. */
+static bool steal_for(coord_t *c, const peer_t *idle)
+{
+    for (size_t i = 0; i < c->peers.n; i++) {
+        peer_t *q = c->peers.v[i];
+        const peer_lease_t *run = peer_running(q);
+        for (size_t k = q->n_leases; q != idle && run && k-- > 0;) {
+            peer_lease_t *l = &q->leases[k];
+            const plan_task_t *t = plan_task(c->plan, l->task);
+            if (l == run || l->cancelling || l->started || !t || !peer_has_cap(idle, t->cap))
+                continue;
+            RW_INFO(WHO, "task %" PRIu64 " moves from %s's queue to idle %s", l->task, q->name,
+                    idle->name);
+            coord__cancel(c, q, l, "leased to an idle worker instead");
+            return true;
+        }
+    }
+    return false;
+}
+
+void coord__schedule(coord_t *c)
+{
+    if (c->state != COORD_RUNNING || c->stopping)
+        return;
+    /* every idle peer first, then leases ahead to busy ones, up to the limit */
+    for (uint32_t depth = 0; depth <= c->o.lease_ahead; depth++) {
+        for (size_t i = 0; i < c->peers.n; i++) {
+            peer_t *p = c->peers.v[i];
+            if (peer_active(p) != depth || p->n_leases == PEER_LEASES_MAX)
+                continue;
+            bool leased = lease_one(c, p);
+            if (!leased && depth == 0 && steal_for(c, p))
+                leased = lease_one(c, p);
+            if (i < c->peers.n && c->peers.v[i] != p)
+                i--; /* p was lost and removed */
+        }
+    }
+    coord__check_done(c);
+}
+
+void coord__lose(coord_t *c, peer_t *p, const char *why)
+{
+    RW_WARN(WHO, "worker %s lost (%s)", p->name[0] ? p->name : "?", why);
+    for (size_t i = 0; i < p->n_leases; i++)
+        coord__release(c, p, p->leases[i].task, p->leases[i].attempt, why);
+    c->st.lost++;
+    peers_remove(&c->peers, p);
+    c->status_dirty = true;
+}
+
+/* ---- the end of the job ---- */
+
+static void shutdown_all(coord_t *c, const char *reason);
+
+static void finish_work(uv_work_t *req)
+{
+    coord_t *c = req->data;
+    int rc = c->ops->finish(c->job, c->plan, c->error, sizeof c->error);
+    c->exit_code = rc < 0 ? 1 : 0;
+}
+
+static void finish_after(uv_work_t *req, int status)
+{
+    coord_t *c = req->data;
+    c->finish_running = false;
+    if (status == UV_ECANCELED)
+        c->exit_code = 1;
+    c->status_dirty = true;
+    if (c->stopping)
+        return;
+    if (c->exit_code == 0) {
+        c->state = COORD_DONE;
+        coord__record(c, "finished", NULL);
+        RW_INFO(WHO, "job done");
+    } else {
+        c->state = COORD_FAILED;
+        RW_ERROR(WHO, "job failed in its last stage: %s", c->error);
+    }
+    if (!c->o.keep_serving || c->state == COORD_FAILED)
+        shutdown_all(c, c->state == COORD_DONE ? "the job is done" : "the job failed");
+}
+
+void coord__check_done(coord_t *c)
+{
+    if (c->state != COORD_RUNNING || !c->started || c->stopping)
+        return;
+    if (plan_failed(c->plan)) {
+        c->state = COORD_FAILED;
+        c->exit_code = 1;
+        snprintf(c->error, sizeof c->error, "a task failed %u times", c->o.max_attempts);
+        RW_ERROR(WHO, "job failed: %s", c->error);
+        shutdown_all(c, "the job failed");
+        return;
+    }
+    if (!plan_finished(c->plan))
+        return;
+    c->status_dirty = true;
+    if (!c->ops->finish) {
+        c->state = COORD_DONE;
+        if (!c->o.keep_serving)
+            shutdown_all(c, "the job is done");
+        return;
+    }
+    RW_INFO(WHO, "every task done; merging and evaluating");
+    c->state = COORD_FINISHING;
+    c->finish_running = true;
+    c->finish_work.data = c;
+    int rc = uv_queue_work(&c->loop, &c->finish_work, finish_work, finish_after);
+    if (rc < 0) {
+        c->finish_running = false;
+        c->state = COORD_FAILED;
+        c->exit_code = 1;
+        snprintf(c->error, sizeof c->error, "cannot run the finish: %s", uv_strerror(rc));
+        shutdown_all(c, "the job failed");
+    }
+}
+
+/* ---- the status file ---- */
+
+static void write_status(coord_t *c)
+{
+    static const char *const states[] = {"running", "finishing", "done", "failed"};
+    plan_counts_t pc;
+    plan_count(c->plan, &pc);
+    size_t total = plan_size(c->plan);
+    double elapsed = (double)(coord__now(c) - c->started_ms) / 1000.0, progress = (double)pc.done;
+    json_t *workers = json_array();
+    for (size_t i = 0; i < c->peers.n; i++) {
+        const peer_t *p = c->peers.v[i];
+        json_t *caps = json_array();
+        for (size_t k = 0; k < p->n_caps; k++)
+            json_array_append_new(caps, json_string(p->caps[k]));
+        json_t *w = json_pack("{s:s,s:o,s:i,s:i,s:f}", "id", p->name, "caps", caps, "threads",
+                              (int)p->threads, "tasks_done", (int)p->tasks_done, "pairs_per_s",
+                              p->pairs_per_s);
+        const peer_lease_t *l = peer_lease_find((peer_t *)p, p->progress_task, 0);
+        if (!l || l->cancelling)
+            l = peer_running(p);
+        if (l) {
+            json_object_set_new(w, "task", json_integer((json_int_t)l->task));
+            json_object_set_new(w, "kind", json_string(msg_task_kind_name(l->kind)));
+            if (l->domain[0])
+                json_object_set_new(w, "domain", json_string(l->domain));
+            json_object_set_new(w, "attempt", json_integer(l->attempt));
+            json_object_set_new(w, "step", json_integer((json_int_t)p->step));
+            json_object_set_new(w, "steps", json_integer((json_int_t)p->steps));
+            json_object_set_new(w, "loss", json_real(p->loss));
+            json_object_set_new(w, "queued", json_integer((json_int_t)peer_active(p) - 1));
+            if (p->steps)
+                progress += (double)p->step / (double)p->steps;
+        }
+        json_array_append_new(workers, w);
+    }
+    double frac = total ? progress / (double)total : 1, eta = -1;
+    if (c->state == COORD_RUNNING && frac > 0.02)
+        eta = elapsed * (1 - frac) / frac;
+    json_t *st = json_pack("{s:s,s:f,s:f,s:{s:I,s:I,s:I,s:I,s:I},s:f,s:o}", "state",
+                           states[c->state], "elapsed_s", elapsed, "started", c->started_wall,
+                           "tasks", "total", (json_int_t)total, "done", (json_int_t)pc.done,
+                           "leased", (json_int_t)pc.leased, "pending", (json_int_t)pc.pending,
+                           "failed", (json_int_t)pc.failed, "progress", frac, "workers", workers);
+    if (eta >= 0)
+        json_object_set_new(st, "eta_s", json_real(eta));
+    if (c->error[0])
+        json_object_set_new(st, "error", json_string(c->error));
+    if (c->stopping)
+        json_object_set_new(st, "stopping", json_true());
+    json_object_set_new(st, "endpoint", json_string(c->endpoint));
+    json_object_set_new(st, "pid", json_integer(getpid()));
+    if (c->ops->status)
+        c->ops->status(c->job, st);
+    /* no fsync: a status is stale in a quarter second anyway */
+    char tmp[STORE_PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", c->status_path);
+    if (json_dump_file(st, tmp, JSON_COMPACT | JSON_PRESERVE_ORDER) == 0)
+        rename(tmp, c->status_path);
+    json_decref(st);
+    c->status_dirty = false;
+}
+
+/* ---- the loop's callbacks ---- */
+
+static void on_idle(uv_idle_t *h);
+
+static void drain(coord_t *c, int budget)
+{
+    while (budget-- > 0 && c->w) {
+        int events = 0;
+        size_t len = sizeof events;
+        if (zmq_getsockopt(c->sock, ZMQ_EVENTS, &events, &len) != 0 || !(events & ZMQ_POLLIN))
+            return;
+        msg_t m;
+        wire_peer_t from;
+        if (wire_recv(c->w, &m, &from, ZMQ_DONTWAIT) == 0) {
+            coord__handle(c, &m, &from);
+            msg_fini(&m);
+        }
+    }
+}
+
+/* Drains a batch; if input is left, the idle handle continues next turn.
+ * Ends every callback, so it also makes the turn's records durable. */
+static void pump(coord_t *c)
+{
+    if (c->w)
+        drain(c, DRAIN_BATCH);
+    int rc = journal_sync(c->journal);
+    if (rc < 0)
+        RW_ERROR(WHO, "cannot flush the journal: %s (carrying on)", rw_strerror(rc));
+    if (!c->w)
+        return;
+    int events = 0;
+    size_t len = sizeof events;
+    bool more = zmq_getsockopt(c->sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
+    if (more)
+        uv_idle_start(&c->idle, on_idle);
+    else
+        uv_idle_stop(&c->idle);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    pump(h->data);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status, (void)events;
+    pump(h->data);
+}
+
+static void on_heartbeat(uv_timer_t *h)
+{
+    coord_t *c = h->data;
+    uint64_t now = coord__now(c);
+    msg_t m;
+    msg_init(&m, MSG_HEARTBEAT);
+    m.heartbeat.seq = ++c->hb_seq;
+    for (size_t i = 0; i < c->peers.n;) {
+        peer_t *p = c->peers.v[i];
+        if (now - p->heard_ms > c->o.timeout_ms) {
+            coord__lose(c, p, "silent past the timeout");
+            continue;
+        }
+        if (coord__send(c, &p->addr, &m) == -EHOSTUNREACH) {
+            coord__lose(c, p, "unreachable");
+            continue;
+        }
+        i++;
+    }
+    uint64_t ids[64];
+    size_t n = plan_expired(c->plan, now, ids, 64);
+    for (size_t i = 0; i < n && i < 64; i++) {
+        const plan_task_t *t = plan_task(c->plan, ids[i]);
+        peer_t *p = peers_by_name(&c->peers, t->worker);
+        peer_lease_t *l = p ? peer_lease_find(p, t->id, t->attempt) : NULL;
+        RW_WARN(WHO, "task %" PRIu64 " attempt %u: the lease ran out", t->id, t->attempt);
+        if (l)
+            coord__cancel(c, p, l, "the lease ran out");
+        else
+            coord__record(c, "release",
+                          json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)t->id, "attempt",
+                                    (int)t->attempt, "worker", t->worker, "why",
+                                    "the lease ran out"));
+    }
+    coord__schedule(c);
+    pump(c);
+}
+
+static void on_status(uv_timer_t *h)
+{
+    coord_t *c = h->data;
+    if (c->status_dirty || c->state == COORD_RUNNING)
+        write_status(c);
+    pump(c);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    coord_t *c = h->data;
+    c->open_handles--;
+}
+
+static void close_handle(coord_t *c, uv_handle_t *h)
+{
+    if (h->data && !uv_is_closing(h))
+        uv_close(h, on_close);
+    (void)c;
+}
+
+static void close_all(coord_t *c)
+{
+    close_handle(c, (uv_handle_t *)&c->poll);
+    close_handle(c, (uv_handle_t *)&c->hb_timer);
+    close_handle(c, (uv_handle_t *)&c->status_timer);
+    close_handle(c, (uv_handle_t *)&c->idle);
+    close_handle(c, (uv_handle_t *)&c->stop_async);
+    close_handle(c, (uv_handle_t *)&c->sigint);
+    close_handle(c, (uv_handle_t *)&c->sigterm);
+}
+
+static void on_grace(uv_timer_t *h)
+{
+    close_all(h->data);
+}
+
+/* SHUTDOWN to every peer; then, for one heartbeat period, any peer that
+ * still speaks is told again (a SHUTDOWN lost with a closing socket would
+ * leave a worker reconnecting to nobody), and the handles close. */
+static void shutdown_all(coord_t *c, const char *reason)
+{
+    if (c->stopping)
+        return;
+    RW_INFO(WHO, "shutting down: %s", reason);
+    snprintf(c->shutdown_reason, sizeof c->shutdown_reason, "%s", reason);
+    msg_t m;
+    msg_init(&m, MSG_SHUTDOWN);
+    m.shutdown.reason = c->shutdown_reason;
+    for (size_t i = 0; i < c->peers.n; i++) {
+        int rc = coord__send(c, &c->peers.v[i]->addr, &m);
+        if (rc < 0)
+            RW_WARN(WHO, "could not tell %s to shut down: %s", c->peers.v[i]->name,
+                    rw_strerror(rc));
+    }
+    c->stopping = true;
+    write_status(c);
+    uv_timer_stop(&c->status_timer);
+    if (c->peers.n == 0 || uv_timer_start(&c->hb_timer, on_grace, c->o.heartbeat_ms + 50, 0) < 0)
+        close_all(c);
+}
+
+void coord__shutdown_again(coord_t *c, const wire_peer_t *to)
+{
+    msg_t m;
+    msg_init(&m, MSG_SHUTDOWN);
+    m.shutdown.reason = c->shutdown_reason;
+    coord__send(c, to, &m);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    coord_t *c = h->data;
+    RW_INFO(WHO, "signal %d", signum);
+    if (c->stopping) /* a second one: no grace */
+        close_all(c);
+    shutdown_all(c, "the coordinator was stopped");
+}
+
+static void on_stop(uv_async_t *h)
+{
+    shutdown_all(h->data, "the coordinator was stopped");
+}
+
+void coord_stop(coord_t *c)
+{
+    uv_async_send(&c->stop_async);
+}
+
+/* ---- lifecycle ---- */
+
+static int fail(char *why, size_t whylen, int rc, const char *fmt, const char *arg)
+{
+    snprintf(why, whylen, fmt, arg, rw_strerror(rc));
+    return rc;
+}
+
+int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job, coord_t **out,
+              char *why, size_t whylen)
+{
+    int rc;
+    char path[STORE_PATH_MAX];
+    coord_t *c = rw_new(coord_t);
+    c->o = *o;
+    c->ops = ops;
+    c->job = job;
+    if (!c->o.heartbeat_ms)
+        c->o.heartbeat_ms = 1000;
+    if (!c->o.timeout_ms)
+        c->o.timeout_ms = 5 * c->o.heartbeat_ms;
+    if (!c->o.lease_ms)
+        c->o.lease_ms = 3600 * 1000;
+    if (c->o.lease_ms < 1000)
+        c->o.lease_ms = 1000;
+    if (!c->o.max_attempts)
+        c->o.max_attempts = 3;
+    if (!c->o.status_ms)
+        c->o.status_ms = 250;
+    if (!c->o.has_lease_ahead)
+        c->o.lease_ahead = 1;
+    if (c->o.lease_ahead > PEER_LEASES_MAX - 1)
+        c->o.lease_ahead = PEER_LEASES_MAX - 1;
+    peers_init(&c->peers);
+    c->plan = plan_new(c->o.max_attempts);
+    /* sessions stay distinct across restarts of the same state */
+    c->session_next = (uint64_t)time(NULL) << 20;
+    if ((rc = uv_loop_init(&c->loop)) < 0) {
+        rc = fail(why, whylen, rc, "%s: cannot start a loop: %s", "libuv");
+        goto fail_loop;
+    }
+    snprintf(path, sizeof path, "%s/artifacts", o->state_dir);
+    if (!(c->store = store_open(path, &rc))) {
+        rc = fail(why, whylen, rc, "cannot open the store %s: %s", path);
+        goto fail_store;
+    }
+    snprintf(c->status_path, sizeof c->status_path, "%s/status.json", o->state_dir);
+    snprintf(path, sizeof path, "%s/journal.jsonl", o->state_dir);
+    size_t replayed = 0;
+    c->replaying = true;
+    rc = journal_open(path, !o->no_sync, replay_one, c, &c->journal, &replayed);
+    c->replaying = false;
+    if (rc < 0) {
+        rc = fail(why, whylen, rc, "cannot replay the journal %s: %s", path);
+        goto fail_journal;
+    }
+    if (replayed) {
+        size_t back = plan_requeue(c->plan);
+        plan_counts_t pc;
+        plan_count(c->plan, &pc);
+        RW_INFO(WHO, "replayed %zu journal records: %zu of %zu tasks done, %zu leases dropped",
+                replayed, pc.done, plan_size(c->plan), back);
+    }
+    c->zctx = zmq_ctx_new();
+    c->sock = zmq_socket(c->zctx, ZMQ_ROUTER);
+    int linger = 1000;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (!(c->w = wire_new(c->sock, WHO, &rc))) {
+        rc = fail(why, whylen, rc, "%s: %s", "socket");
+        goto fail_socket;
+    }
+    if (zmq_bind(c->sock, o->bind) != 0) {
+        rc = fail(why, whylen, -zmq_errno(), "cannot bind %s: %s", o->bind);
+        goto fail_bind;
+    }
+    size_t len = sizeof c->endpoint;
+    zmq_getsockopt(c->sock, ZMQ_LAST_ENDPOINT, c->endpoint, &len);
+    len = sizeof c->zfd;
+    zmq_getsockopt(c->sock, ZMQ_FD, &c->zfd, &len);
+
+    uv_poll_init(&c->loop, &c->poll, c->zfd);
+    uv_timer_init(&c->loop, &c->hb_timer);
+    uv_timer_init(&c->loop, &c->status_timer);
+    uv_idle_init(&c->loop, &c->idle);
+    uv_async_init(&c->loop, &c->stop_async, on_stop);
+    uv_signal_init(&c->loop, &c->sigint);
+    uv_signal_init(&c->loop, &c->sigterm);
+    uv_handle_t *hs[] = {(uv_handle_t *)&c->poll,         (uv_handle_t *)&c->hb_timer,
+                         (uv_handle_t *)&c->status_timer, (uv_handle_t *)&c->idle,
+                         (uv_handle_t *)&c->stop_async,   (uv_handle_t *)&c->sigint,
+                         (uv_handle_t *)&c->sigterm};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+        hs[i]->data = c;
+        c->open_handles++;
+    }
+    *out = c;
+    return 0;
+
+fail_bind:
+    wire_destroy(&c->w);
+fail_socket:
+    zmq_close(c->sock);
+    zmq_ctx_term(c->zctx);
+    journal_destroy(&c->journal);
+fail_journal:
+    store_destroy(&c->store);
+fail_store:
+    uv_loop_close(&c->loop);
+fail_loop:
+    plan_destroy(&c->plan);
+    free(c);
+    return rc;
+}
+
+int coord_run(coord_t *c)
+{
+    c->started_ms = coord__now(c);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    c->started_wall = (double)tv.tv_sec + tv.tv_usec / 1e6;
+    if (c->ops->start) {
+        int rc = c->ops->start(c->job, c);
+        if (rc < 0)
+            return rc;
+    }
+    c->started = true;
+    journal_sync(c->journal);
+    plan_counts_t pc;
+    plan_count(c->plan, &pc);
+    RW_INFO(WHO, "serving %s: %zu tasks (%zu done)", c->endpoint, plan_size(c->plan), pc.done);
+    uv_poll_start(&c->poll, UV_READABLE, on_poll);
+    uv_idle_start(&c->idle, on_idle);
+    uv_idle_stop(&c->idle);
+    uv_timer_start(&c->hb_timer, on_heartbeat, c->o.heartbeat_ms, c->o.heartbeat_ms);
+    uv_timer_start(&c->status_timer, on_status, 0, c->o.status_ms);
+    uv_signal_start(&c->sigint, on_signal, SIGINT);
+    uv_signal_start(&c->sigterm, on_signal, SIGTERM);
+    coord__check_done(c); /* a replayed job may be done already */
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    return c->exit_code;
+}
+
+void coord_destroy(coord_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    coord_t *c = *self_p;
+    if (c->open_handles > 0) {
+        /* never run, or stopped early: close what is open and let it finish */
+        uv_handle_t *hs[] = {(uv_handle_t *)&c->poll,         (uv_handle_t *)&c->hb_timer,
+                             (uv_handle_t *)&c->status_timer, (uv_handle_t *)&c->idle,
+                             (uv_handle_t *)&c->stop_async,   (uv_handle_t *)&c->sigint,
+                             (uv_handle_t *)&c->sigterm};
+        for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+            close_handle(c, hs[i]);
+        uv_run(&c->loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&c->loop);
+    peers_fini(&c->peers);
+    wire_destroy(&c->w);
+    zmq_close(c->sock);
+    zmq_ctx_term(c->zctx);
+    journal_destroy(&c->journal);
+    store_destroy(&c->store);
+    plan_destroy(&c->plan);
+    free(c);
+    *self_p = NULL;
+}
+
+store_t *coord_store(coord_t *c)
+{
+    return c->store;
+}
+
+const plan_t *coord_plan(const coord_t *c)
+{
+    return c->plan;
+}
+
+const char *coord_endpoint(const coord_t *c)
+{
+    return c->endpoint;
+}
+
+void coord_stats(const coord_t *c, coord_stats_t *st)
+{
+    *st = c->st;
+    wire_stats(c->w, &st->wire);
+}

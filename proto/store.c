@@ -1,0 +1,299 @@
+/* store.c — artifacts at rest, named by their checksum; see store.h. */
+#include "store.h"
+
+#include "afile.h"
+#include "alloc.h"
+#include "checksum.h"
+#include "err.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct store {
+    char *dir;
+    uint64_t next_tmp;
+};
+
+static int mkdir_p(const char *dir)
+{
+    char buf[STORE_PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* Removes the files a crash left in tmp/. */
+static void clear_tmp(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] != '.')
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+store_t *store_open(const char *dir, int *err)
+{
+    char tmp[STORE_PATH_MAX];
+    int rc;
+    if (snprintf(tmp, sizeof tmp, "%s/tmp", dir) >= (int)sizeof tmp - 32) {
+        rc = -ENAMETOOLONG;
+        goto fail;
+    }
+    if ((rc = mkdir_p(tmp)) < 0)
+        goto fail;
+    if (access(tmp, W_OK) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    clear_tmp(tmp);
+    store_t *s = rw_new(store_t);
+    s->dir = rw_strdup(dir);
+    if (err)
+        *err = 0;
+    return s;
+
+fail:
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void store_destroy(store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->dir);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+const char *store_dir(const store_t *s)
+{
+    return s->dir;
+}
+
+const char *store_path(const store_t *s, uint64_t id, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%016" PRIx64, s->dir, id);
+    return buf;
+}
+
+bool store_has(const store_t *s, uint64_t id)
+{
+    char path[STORE_PATH_MAX];
+    struct stat st;
+    return stat(store_path(s, id, path, sizeof path), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int store_checksum_file(const char *path, uint64_t *sum, uint64_t *size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    proto_checksum_t c;
+    proto_checksum_init(&c);
+    static __thread uint8_t buf[1 << 16];
+    int rc = 0;
+    for (;;) {
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = -errno;
+            break;
+        }
+        if (k == 0)
+            break;
+        proto_checksum_update(&c, buf, (size_t)k);
+    }
+    close(fd);
+    if (rc == 0) {
+        if (sum)
+            *sum = proto_checksum_final(&c);
+        if (size)
+            *size = c.total;
+    }
+    return rc;
+}
+
+int store_verify(const store_t *s, uint64_t id, uint64_t *size)
+{
+    char path[STORE_PATH_MAX];
+    uint64_t sum;
+    int rc = store_checksum_file(store_path(s, id, path, sizeof path), &sum, size);
+    if (rc == -ENOENT)
+        return RW_ENOTFOUND;
+    if (rc < 0)
+        return rc;
+    if (sum != id) {
+        unlink(path);
+        return RW_ECHECKSUM;
+    }
+    return 0;
+}
+
+const char *store_tmp_path(store_t *s, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/tmp/%ld-%" PRIu64, s->dir, (long)getpid(), ++s->next_tmp);
+    return buf;
+}
+
+int store_adopt(store_t *s, const char *path, uint64_t want, uint64_t *id)
+{
+    uint64_t sum;
+    char dst[STORE_PATH_MAX];
+    int rc = store_checksum_file(path, &sum, NULL);
+    if (rc < 0)
+        goto done;
+    if (sum == 0) {
+        rc = RW_EINVAL;
+        goto done;
+    }
+    if (want && sum != want) {
+        rc = RW_ECHECKSUM;
+        goto done;
+    }
+    if (store_has(s, sum))
+        goto done; /* the same bytes are there already */
+    if (rename(path, store_path(s, sum, dst, sizeof dst)) != 0)
+        rc = -errno;
+done:
+    unlink(path);
+    if (rc == 0 && id)
+        *id = sum;
+    return rc;
+}
+
+int store_put_mem(store_t *s, const void *p, size_t n, uint64_t *id)
+{
+    char tmp[STORE_PATH_MAX];
+    int rc = rw_afile_write(store_tmp_path(s, tmp, sizeof tmp), p, n);
+    if (rc < 0)
+        return rc;
+    return store_adopt(s, tmp, 0, id);
+}
+
+int store_put_file(store_t *s, const char *src, uint64_t *id)
+{
+    char tmp[STORE_PATH_MAX];
+    int rc, in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    rw_afile_t af;
+    if ((rc = rw_afile_open(&af, store_tmp_path(s, tmp, sizeof tmp))) < 0)
+        goto fail_open;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t k = read(in, buf, sizeof buf);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = -errno;
+            goto fail_copy;
+        }
+        if (k == 0)
+            break;
+        if (fwrite(buf, 1, (size_t)k, af.f) != (size_t)k) {
+            rc = -EIO;
+            goto fail_copy;
+        }
+    }
+    close(in);
+    if ((rc = rw_afile_commit(&af)) < 0)
+        return rc;
+    return store_adopt(s, tmp, 0, id);
+
+fail_copy:
+    rw_afile_abort(&af);
+fail_open:
+    close(in);
+    return rc;
+}
+
+/* ---- a sink into the store's tmp/ ---- */
+
+static int sink_open(void *sink, const msg_art_begin_t *begin)
+{
+    store_sink_t *k = sink;
+    (void)begin;
+    if (k->fd >= 0)
+        close(k->fd);
+    k->fd = open(k->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    return k->fd < 0 ? -errno : 0;
+}
+
+static int sink_write(void *sink, uint64_t off, const void *p, size_t n)
+{
+    store_sink_t *k = sink;
+    const char *b = p;
+    while (n) {
+        ssize_t w = pwrite(k->fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        b += w, off += (uint64_t)w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int sink_commit(void *sink)
+{
+    store_sink_t *k = sink;
+    int rc = close(k->fd) == 0 ? 0 : -errno;
+    k->fd = -1;
+    k->committed = rc == 0;
+    return rc;
+}
+
+static void sink_abort(void *sink)
+{
+    store_sink_t *k = sink;
+    if (k->fd >= 0)
+        close(k->fd);
+    k->fd = -1;
+    unlink(k->path);
+}
+
+const struct xfer_sink_ops store_sink_ops = {
+    .open = sink_open, .write = sink_write, .commit = sink_commit, .abort = sink_abort};
+
+void store_sink_init(store_sink_t *k, store_t *s)
+{
+    memset(k, 0, sizeof *k);
+    k->fd = -1;
+    store_tmp_path(s, k->path, sizeof k->path);
+}
+
+void store_sink_fini(store_sink_t *k)
+{
+    if (!k->path[0])
+        return; /* zeroed, or finished */
+    if (k->fd >= 0)
+        close(k->fd);
+    unlink(k->path); /* adopted since (gone already), or never taken */
+    memset(k, 0, sizeof *k);
+    k->fd = -1;
+}

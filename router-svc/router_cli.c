@@ -1,0 +1,132 @@
+/* router_cli.c — `rewire-router`: the router service; see router_cli.h.
+ *
+ * With --connect it is a coordinator's peer with the "router" capability:
+ * it trains the external router, the router adapter and the MoE gates with
+ * the worker's agent (the same code a worker runs), and serves route and
+ * score requests on the agent's loop. Without it, it only serves.
+ */
+#include "router_cli.h"
+
+#include "worker_cli.h"
+#include "err.h"
+#include "log.h"
+#include "serve.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: rewire-router --bundles DIR [--bind ENDPOINT] [--connect ENDPOINT] [options]\n\n"
+        "Serves ROUTE_REQ and SCORE_REQ for the bundles in DIR on ENDPOINT; with --connect\n"
+        "it also trains a coordinator's router tasks (router, router_adapter, gates).\n\n"
+        "  --bundles DIR          the bundles served, by folder name\n"
+        "  --bind ENDPOINT        where clients connect (tcp://127.0.0.1:5556)\n%s",
+        agent_flags_help);
+}
+
+static volatile sig_atomic_t stopped;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopped = 1;
+}
+
+static void drain(void *ctx)
+{
+    rsvc_drain(ctx);
+}
+
+/* Serves without a coordinator until a signal. */
+static int serve_only(rsvc_t *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (!stopped) {
+        zmq_pollitem_t it = {rsvc_socket(s), 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&it, 1, 1000);
+        if (rc < 0 && zmq_errno() != EINTR)
+            return 1;
+        if (rc > 0)
+            rsvc_drain(s);
+    }
+    return 0;
+}
+
+int router_main(int argc, char **argv)
+{
+    const char *prog = "rewire-router", *bind = "tcp://127.0.0.1:5556", *bundles = NULL;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest), cache[256], why[512];
+    const char *caps[] = {"router"};
+    agent_opts_t o = {.caps = caps, .n_caps = 1, .threads = 1};
+    int nrest, rc = agent_parse_flags(prog, argc - 1, argv + 1, &o, rest, &nrest);
+    for (int i = 0; rc == 0 && i < nrest; i++) {
+        if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0) {
+            usage(stdout);
+            goto done;
+        } else if (strcmp(rest[i], "--bind") == 0 && i + 1 < nrest) {
+            bind = rest[++i];
+        } else if (strcmp(rest[i], "--bundles") == 0 && i + 1 < nrest) {
+            bundles = rest[++i];
+        } else {
+            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, rest[i]);
+            rc = 2;
+        }
+    }
+    if (rc == 0 && !bundles) {
+        fprintf(stderr, "%s: no --bundles DIR\n", prog);
+        rc = 2;
+    }
+    if (rc)
+        goto done;
+    void *zctx = zmq_ctx_new();
+    rsvc_t *s = rsvc_new(zctx, bind, bundles, o.threads, why, sizeof why);
+    if (!s) {
+        fprintf(stderr, "%s: %s\n", prog, why);
+        zmq_ctx_term(zctx);
+        rc = 1;
+        goto done;
+    }
+    rw_log(RW_LOG_INFO, "router", "serving the bundles in %s on %s", bundles, rsvc_endpoint(s));
+    if (!o.connect) {
+        rc = serve_only(s);
+    } else {
+        if (!o.cache_dir) {
+            const char *tmp = getenv("TMPDIR");
+            snprintf(cache, sizeof cache, "%s/rewire-cache-%ld", tmp ? tmp : "/tmp",
+                     (long)getpid());
+            o.cache_dir = cache;
+        }
+        o.extra_sock = rsvc_socket(s);
+        o.on_extra = drain;
+        o.extra_ctx = s;
+        int err;
+        agent_t *a = agent_new(&o, &err);
+        if (!a) {
+            fprintf(stderr, "%s: cannot start: %s\n", prog, rw_strerror(err));
+            rc = 1;
+        } else {
+            agent_catch_signals(a);
+            rc = agent_run(a) < 0 ? 1 : 0;
+            agent_catch_signals(NULL);
+            agent_destroy(&a);
+        }
+    }
+    rsvc_destroy(&s);
+    zmq_ctx_term(zctx);
+done:
+    free(rest);
+    return rc;
+}

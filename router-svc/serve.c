@@ -1,0 +1,301 @@
+/* serve.c — routing and scoring requests over finished bundles; see serve.h.
+ *
+ * bundle.h scores one request at a time per bundle, and this server runs on
+ * one thread, so a bundle is never shared. ROUTE_REP wants each domain's
+ * probability; bundle.h gives the routed domain only, so the reply is that
+ * choice with probability 1.
+ */
+#include "serve.h"
+
+#include "alloc.h"
+#include "bundle.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zmq.h>
+
+#define WHO              "router"
+#define RSVC_BUNDLES_MAX 16
+
+typedef struct open_bundle {
+    char name[257];
+    rw_bundle_t *b;
+    struct timespec mtime;
+    off_t size;
+} open_bundle_t;
+
+struct rsvc {
+    void *sock;
+    wire_t *w;
+    char *dir;
+    char endpoint[256];
+    int threads;
+    open_bundle_t open[RSVC_BUNDLES_MAX];
+    size_t n_open;
+    rsvc_stats_t st;
+};
+
+rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, char *why,
+                 size_t whylen)
+{
+    int rc;
+    rsvc_t *s = rw_new(rsvc_t);
+    s->threads = threads;
+    s->dir = rw_strdup(dir);
+    s->sock = zmq_socket(zctx, ZMQ_ROUTER);
+    int linger = 500;
+    if (!s->sock) {
+        snprintf(why, whylen, "socket: %s", zmq_strerror(zmq_errno()));
+        goto fail_socket;
+    }
+    zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (!(s->w = wire_new(s->sock, WHO, &rc))) {
+        snprintf(why, whylen, "socket: %s", rw_strerror(rc));
+        goto fail_wire;
+    }
+    if (zmq_bind(s->sock, bind) != 0) {
+        snprintf(why, whylen, "cannot bind %s: %s", bind, zmq_strerror(zmq_errno()));
+        goto fail_bind;
+    }
+    size_t len = sizeof s->endpoint;
+    zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoint, &len);
+    return s;
+
+fail_bind:
+    wire_destroy(&s->w);
+fail_wire:
+    zmq_close(s->sock);
+fail_socket:
+    free(s->dir);
+    free(s);
+    return NULL;
+}
+
+void rsvc_destroy(rsvc_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    rsvc_t *s = *self_p;
+    for (size_t i = 0; i < s->n_open; i++)
+        rw_bundle_destroy(&s->open[i].b);
+    wire_destroy(&s->w);
+    zmq_close(s->sock);
+    free(s->dir);
+    free(s);
+    *self_p = NULL;
+}
+
+void *rsvc_socket(rsvc_t *s)
+{
+    return s->sock;
+}
+
+const char *rsvc_endpoint(const rsvc_t *s)
+{
+    return s->endpoint;
+}
+
+void rsvc_stats(const rsvc_t *s, rsvc_stats_t *st)
+{
+    *st = s->st;
+    wire_stats(s->w, &st->wire);
+}
+
+/* The bundle called name, opened again if its manifest changed. Returns 0
+ * with *b, or an error with why filled in. */
+static int bundle(rsvc_t *s, const char *name, rw_bundle_t **b, char *why, size_t whylen)
+{
+    if (!name[0] || name[0] == '.' || strchr(name, '/')) {
+        snprintf(why, whylen, "no bundle '%s' (a bundle is named by its folder)", name);
+        return RW_EINVAL;
+    }
+    char dir[4096], manifest[4200];
+    snprintf(dir, sizeof dir, "%s/%s", s->dir, name);
+    snprintf(manifest, sizeof manifest, "%s/manifest.json", dir);
+    struct stat st;
+    if (stat(manifest, &st) != 0) {
+        snprintf(why, whylen, "no bundle '%s' in %s", name, s->dir);
+        return RW_ENOTFOUND;
+    }
+    open_bundle_t *o = NULL;
+    for (size_t i = 0; i < s->n_open && !o; i++)
+        if (strcmp(s->open[i].name, name) == 0)
+            o = &s->open[i];
+    if (o && o->size == st.st_size && o->mtime.tv_sec == st.st_mtim.tv_sec &&
+        o->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+        *b = o->b;
+        return 0;
+    }
+    if (!o) {
+        if (s->n_open == RSVC_BUNDLES_MAX) { /* forget the oldest */
+            rw_bundle_destroy(&s->open[0].b);
+            memmove(&s->open[0], &s->open[1], (RSVC_BUNDLES_MAX - 1) * sizeof s->open[0]);
+            s->n_open--;
+        }
+        o = &s->open[s->n_open++];
+        memset(o, 0, sizeof *o);
+        snprintf(o->name, sizeof o->name, "%s", name);
+    }
+    rw_bundle_destroy(&o->b);
+    char err[256] = "";
+    int rc = rw_bundle_open(dir, &o->b, err, sizeof err);
+    if (rc < 0) {
+        snprintf(why, whylen, "bundle '%s': %s", name, err);
+        *o = s->open[--s->n_open];
+        return rc;
+    }
+    rw_bundle_set_threads(o->b, s->threads);
+    o->mtime = st.st_mtim;
+    o->size = st.st_size;
+    s->st.opens++;
+    RW_INFO(WHO, "serving bundle %s (%s, %zu domains)", dir,
+            rw_bundle_kind_name(rw_bundle_kind(o->b)), rw_bundle_n_domains(o->b));
+    *b = o->b;
+    return 0;
+}
+
+static void reply_error(rsvc_t *s, const wire_peer_t *to, uint64_t req, int code, const char *text)
+{
+    msg_t m;
+    msg_init(&m, MSG_ERROR);
+    m.error.code = code < 0 ? code : RW_EINVAL;
+    m.error.text = text;
+    m.error.req = req;
+    m.error.has_req = true;
+    wire_send(s->w, to, &m, ZMQ_DONTWAIT);
+    s->st.errors++;
+}
+
+/* Scores the batch; route[] gets the domains. Returns 0 or an error. */
+static int score(rw_bundle_t *b, const msg_strs_t *prompts, const msg_strs_t *responses,
+                 double *rewards, int *route)
+{
+    size_t n = prompts->n < MSG_BATCH_MAX ? prompts->n : MSG_BATCH_MAX;
+    size_t plen[MSG_BATCH_MAX] = {0}, rlen[MSG_BATCH_MAX] = {0};
+    const char *resp[MSG_BATCH_MAX] = {0};
+    for (size_t i = 0; i < n; i++) {
+        plen[i] = strlen(prompts->v[i]);
+        resp[i] = responses ? responses->v[i] : "";
+        rlen[i] = strlen(resp[i]);
+    }
+    int rc = rw_bundle_score(b, prompts->v, plen, resp, rlen, n, NULL, rewards, route);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!(rewards[i] >= -1e30 && rewards[i] <= 1e30))
+            rc = RW_ENUMERIC;
+    return rc;
+}
+
+static void on_route(rsvc_t *s, const msg_route_req_t *r, const wire_peer_t *from)
+{
+    char why[512];
+    rw_bundle_t *b;
+    int rc = bundle(s, r->bundle, &b, why, sizeof why);
+    if (rc < 0) {
+        reply_error(s, from, r->req, rc, why);
+        return;
+    }
+    rw_bundle_kind_t kind = rw_bundle_kind(b);
+    if (kind != RW_BUNDLE_ROUTER && kind != RW_BUNDLE_ADAPTER) {
+        snprintf(why, sizeof why, "bundle '%s' is a %s bundle, which does not route", r->bundle,
+                 rw_bundle_kind_name(kind));
+        reply_error(s, from, r->req, RW_EINVAL, why);
+        return;
+    }
+    double rewards[MSG_BATCH_MAX];
+    int route[MSG_BATCH_MAX];
+    if ((rc = score(b, &r->prompts, NULL, rewards, route)) < 0) {
+        reply_error(s, from, r->req, rc, "routing failed");
+        return;
+    }
+    size_t nd = rw_bundle_n_domains(b), n = r->prompts.n;
+    const char **names = rw_new_array(const char *, nd);
+    for (size_t i = 0; i < nd; i++)
+        names[i] = rw_bundle_domain(b, i);
+    uint64_t choice[MSG_BATCH_MAX];
+    float *probs = rw_new_array(float, n *nd);
+    for (size_t i = 0; i < n; i++) {
+        choice[i] = route[i] >= 0 && (size_t)route[i] < nd ? (uint64_t)route[i] : 0;
+        probs[i * nd + choice[i]] = 1.0f;
+    }
+    msg_t m;
+    msg_init(&m, MSG_ROUTE_REP);
+    m.route_rep.req = r->req;
+    m.route_rep.domains = (msg_strs_t){names, nd};
+    m.route_rep.choice = (msg_u64s_t){choice, n};
+    m.route_rep.probs = (msg_f32s_t){probs, n * nd};
+    if (wire_send(s->w, from, &m, ZMQ_DONTWAIT) == 0)
+        s->st.routed++;
+    free(probs);
+    free(names);
+}
+
+static void on_score(rsvc_t *s, const msg_score_req_t *r, const wire_peer_t *from)
+{
+    char why[512];
+    rw_bundle_t *b;
+    int rc = bundle(s, r->bundle, &b, why, sizeof why);
+    if (rc < 0) {
+        reply_error(s, from, r->req, rc, why);
+        return;
+    }
+    double rewards[MSG_BATCH_MAX];
+    int route[MSG_BATCH_MAX];
+    if ((rc = score(b, &r->prompts, &r->responses, rewards, route)) < 0) {
+        reply_error(s, from, r->req, rc, "scoring failed");
+        return;
+    }
+    size_t n = r->prompts.n;
+    uint64_t doms[MSG_BATCH_MAX];
+    bool routed = true;
+    for (size_t i = 0; i < n; i++) {
+        routed &= route[i] >= 0;
+        doms[i] = route[i] >= 0 ? (uint64_t)route[i] : 0;
+    }
+    msg_t m;
+    msg_init(&m, MSG_SCORE_REP);
+    m.score_rep.req = r->req;
+    m.score_rep.rewards = (msg_f64s_t){rewards, n};
+    if (routed)
+        m.score_rep.domains = (msg_u64s_t){doms, n};
+    if (wire_send(s->w, from, &m, ZMQ_DONTWAIT) == 0)
+        s->st.scored++;
+}
+
+void rsvc_drain(rsvc_t *s)
+{
+    for (int k = 0; k < 4096; k++) {
+        msg_t m;
+        wire_peer_t from;
+        int rc = wire_recv(s->w, &m, &from, ZMQ_DONTWAIT);
+        if (rc == -EAGAIN || rc == -EINTR || rc == -ETERM)
+            return;
+        if (rc < 0)
+            continue; /* dropped by wire: counted, logged once */
+        switch (m.type) {
+        case MSG_ROUTE_REQ:
+            on_route(s, &m.route_req, &from);
+            break;
+        case MSG_SCORE_REQ:
+            on_score(s, &m.score_req, &from);
+            break;
+        case MSG_ERROR:
+        case MSG_REFUSE:
+        case MSG_SHUTDOWN:
+            wire_drop(s->w, &from, "an answer where a request belongs");
+            break; /* never answer an answer */
+        default: {
+            char why[128];
+            snprintf(why, sizeof why, "the router service answers ROUTE_REQ and SCORE_REQ, not %s",
+                     msg_type_name(m.type));
+            wire_drop(s->w, &from, why);
+            reply_error(s, &from, 0, RW_EMSGTYPE, why);
+        }
+        }
+        msg_fini(&m);
+    }
+}

@@ -1,0 +1,45 @@
+/* serve.h — routing and scoring with finished bundles, for any ZeroMQ client.
+ *
+ * A ROUTER socket answers ROUTE_REQ (which domain does each prompt belong
+ * to?) and SCORE_REQ (the reward of each (prompt, response) pair) for the
+ * bundles in one folder, named by their folder ("router", "adapter", ...).
+ * A bundle is opened (and verified) on first use and opened again when its
+ * manifest changes, so a job that rewrites its bundles is served the new
+ * ones. Every bad request gets an ERROR reply carrying its req, and the
+ * service goes on; what is not a request at all is dropped by wire.h.
+ *
+ * A server is driven from its owner's loop: poll rsvc_socket() and call
+ * rsvc_drain() when it has input (the router service does so on its
+ * agent's loop, between heartbeats).
+ */
+#ifndef RW_RSVC_SERVE_H
+#define RW_RSVC_SERVE_H
+
+#include "wire.h"
+
+#include <stdint.h>
+
+typedef struct rsvc rsvc_t;
+
+/* A server for the bundles in dir (copied), bound to bind on zctx
+ * (borrowed; must outlive it), scoring on threads threads (bundle.h's
+ * rw_bundle_set_threads). Returns NULL with why filled in. */
+rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, char *why,
+                 size_t whylen);
+/* Accepts NULL; NULLs *self_p. */
+void rsvc_destroy(rsvc_t **self_p);
+
+/* The socket to poll for input, and the endpoint it is bound to. */
+void *rsvc_socket(rsvc_t *s);
+const char *rsvc_endpoint(const rsvc_t *s);
+/* Answers every request waiting on the socket. */
+void rsvc_drain(rsvc_t *s);
+
+typedef struct rsvc_stats {
+    uint64_t routed, scored, errors; /* requests answered, and refused */
+    uint64_t opens;                  /* bundles opened (or opened again) */
+    wire_stats_t wire;
+} rsvc_stats_t;
+void rsvc_stats(const rsvc_t *s, rsvc_stats_t *st);
+
+#endif

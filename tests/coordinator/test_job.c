@@ -1,0 +1,184 @@
+/* test_job.c — whole jobs across processes on loopback (ipc://).
+ *
+ * The coordinator and workers run in forked children through the same
+ * functions their binaries' mains call. Until core/task.c and core/bundle.c
+ * are in the tree, tasks and bundles are the doubles in tests/svc/.
+ */
+#include "coord_cli.h"
+#include "worker_cli.h"
+#include "svc_support.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support.h"
+
+TestSuite(job, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 120);
+
+static char endpoint[600], state[600], out[600];
+
+static void setup_dirs(void)
+{
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
+    snprintf(state, sizeof state, "%s/state", rwt_dir);
+    snprintf(out, sizeof out, "%s/out", rwt_dir);
+    cr_assert_eq(svc_prepare(state, 40), 0);
+}
+
+/* Tiny models; every task takes 3 steps, the seed seed_steps. */
+static pid_t start_coordinator(int seed_steps)
+{
+    const char *cfg = svc_tiny_config(rwt_dir, 3, seed_steps);
+    const char *args[] = {
+        "serve",          "--state", state,          "--out", out,        "--bind", endpoint,
+        "--heartbeat-ms", "100",     "--timeout-ms", "600",   "--config", cfg,      NULL};
+    return svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coordinator.log"), args);
+}
+
+static pid_t start_worker(const char *id, const char *caps)
+{
+    char cache[700];
+    snprintf(cache, sizeof cache, "%s/cache-%s", rwt_dir, id);
+    const char *args[] = {"--connect", endpoint, "--id",         id,     "--caps", caps,
+                          "--cache",   cache,    "--timeout-ms", "1000", NULL};
+    char log[700];
+    snprintf(log, sizeof log, "%s/%s.log", rwt_dir, id);
+    return svc_spawn(worker_main, "rewire-worker", log, args);
+}
+
+static void dump_all(void)
+{
+    svc_dump(rwt_path(rwt_dir, "coordinator.log"));
+    svc_dump(rwt_path(rwt_dir, "w1.log"));
+    svc_dump(rwt_path(rwt_dir, "w2.log"));
+    svc_dump(rwt_path(rwt_dir, "r1.log"));
+}
+
+static void check_outputs(void)
+{
+    const char *kinds[] = {"baseline", "moe", "router", "adapter"};
+    for (int i = 0; i < 4; i++) {
+        char p[800];
+        snprintf(p, sizeof p, "%s/bundles/%s/manifest.json", out, kinds[i]);
+        cr_assert_eq(access(p, F_OK), 0, "no %s", p);
+    }
+    cr_assert_eq(access(rwt_path(out, "report.md"), F_OK), 0);
+    json_t *r = json_load_file(rwt_path(state, "results.json"), 0, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(json_array_size(json_object_get(r, "tasks")), 2 + 3 * 5 + 2);
+    cr_assert_eq(json_array_size(json_object_get(r, "bundles")), 4);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(r, "job"), "domains")), 5);
+    cr_assert_eq(json_array_size(json_object_get(r, "stages")), 6);
+    json_decref(r);
+}
+
+Test(job, runs_end_to_end_over_ipc)
+{
+    setup_dirs();
+    pid_t c = start_coordinator(3);
+    pid_t w1 = start_worker("w1", "train"), w2 = start_worker("w2", "train"),
+          r1 = start_worker("r1", "router");
+    int rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the coordinator exits 0 (got %d)", rc);
+    int a = svc_wait(w1, 5000), b = svc_wait(w2, 5000), d = svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(w2), svc_kill(r1);
+    cr_assert(a == 0 && b == 0 && d == 0, "workers shut down cleanly: %d %d %d", a, b, d);
+    check_outputs();
+}
+
+/* The worker (id) holds a task at a step > 0, per the status file. */
+static bool busy_mid_task(const char *id)
+{
+    json_t *st = json_load_file(rwt_path(state, "status.json"), 0, NULL);
+    bool busy = false;
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(st, "workers"), i, w)
+    {
+        if (strcmp(json_string_value(json_object_get(w, "id")), id) == 0 &&
+            json_integer_value(json_object_get(w, "step")) > 2)
+            busy = true;
+    }
+    json_decref(st);
+    return busy;
+}
+
+Test(job, a_worker_killed_mid_task_loses_it_to_another)
+{
+    setup_dirs();
+    pid_t c = start_coordinator(2000);
+    pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
+    bool seen = false;
+    for (int i = 0; i < 500 && !seen; i++) {
+        svc_sleep_ms(10);
+        seen = busy_mid_task("w1");
+    }
+    cr_assert(seen, "w1 never got going");
+    kill(w1, SIGKILL);
+    svc_wait(w1, 1000);
+    pid_t w2 = start_worker("w2", "train");
+    int rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the coordinator exits 0 (got %d)", rc);
+    svc_wait(w2, 5000), svc_wait(r1, 5000);
+    svc_kill(w2), svc_kill(r1);
+    check_outputs();
+    json_t *r = json_load_file(rwt_path(state, "results.json"), 0, NULL);
+    json_t *seed = json_array_get(json_object_get(r, "tasks"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(seed, "kind")), "seed");
+    cr_assert_eq(json_integer_value(json_object_get(seed, "attempts")), 2, "leased again");
+    cr_assert_str_eq(json_string_value(json_object_get(seed, "worker")), "w2");
+    json_decref(r);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(strstr(log, "worker w1 lost"), "%s", log);
+    free(log);
+}
+
+static long tasks_done(void)
+{
+    json_t *st = json_load_file(rwt_path(state, "status.json"), 0, NULL);
+    long n = (long)json_integer_value(json_object_get(json_object_get(st, "tasks"), "done"));
+    json_decref(st);
+    return n;
+}
+
+Test(job, a_restarted_coordinator_carries_on_from_its_journal)
+{
+    setup_dirs();
+    pid_t c = start_coordinator(3);
+    pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
+    long done = 0;
+    for (int i = 0; i < 1000 && done < 5; i++) {
+        svc_sleep_ms(5);
+        done = tasks_done();
+    }
+    cr_assert_geq(done, 5, "the job got going");
+    kill(c, SIGKILL);
+    svc_wait(c, 2000);
+    c = start_coordinator(3);
+    int rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the restarted coordinator finishes the job (got %d)", rc);
+    svc_wait(w1, 5000), svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(r1);
+    check_outputs();
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(strstr(log, "replayed"), "%s", log);
+    free(log);
+    /* what was done before the crash was not done again: one "done" each */
+    char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL);
+    int dones = 0;
+    for (char *p = journal; (p = strstr(p, "\"ev\":\"done\"")); p++)
+        dones++;
+    free(journal);
+    cr_assert_eq(dones, 19, "every task done exactly once across the restart");
+}

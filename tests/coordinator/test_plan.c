@@ -1,0 +1,147 @@
+/* test_plan.c — the task graph: order, dependencies, leases, attempts. */
+#include "plan.h"
+
+#include "err.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+/* seed; per domain expert/domain_rm/adapter on seed; router; router_adapter
+ * on seed; gates on seed and every expert: the job of DESIGN.md. */
+static plan_t *job(const char *const *domains, size_t n)
+{
+    plan_t *p = plan_new(3);
+    uint64_t seed = plan_add(p, MSG_TASK_SEED, NULL, "train", NULL, 0);
+    cr_assert_eq(seed, 1);
+    plan_add(p, MSG_TASK_ROUTER, NULL, "router", NULL, 0);
+    uint64_t gate_deps[16] = {seed};
+    for (size_t i = 0; i < n; i++)
+        gate_deps[1 + i] = plan_add(p, MSG_TASK_EXPERT, domains[i], "train", &seed, 1);
+    for (size_t i = 0; i < n; i++)
+        plan_add(p, MSG_TASK_DOMAIN_RM, domains[i], "train", &seed, 1);
+    for (size_t i = 0; i < n; i++)
+        plan_add(p, MSG_TASK_ADAPTER, domains[i], "train", &seed, 1);
+    plan_add(p, MSG_TASK_ROUTER_ADAPTER, NULL, "router", &seed, 1);
+    cr_assert(plan_add(p, MSG_TASK_GATES, NULL, "router", gate_deps, n + 1) > 0);
+    return p;
+}
+
+static const char *const two[] = {"alpha", "beta"};
+
+Test(plan, leases_in_order_and_waits_for_dependencies)
+{
+    plan_t *p = job(two, 2);
+    cr_assert_eq(plan_size(p), 10);
+    const plan_task_t *t = plan_next(p, "train");
+    cr_assert_eq(t->kind, MSG_TASK_SEED);
+    cr_assert_eq(plan_lease(p, t->id, "w1", 0, 1000), 1);
+    cr_assert_null(plan_next(p, "train"), "stage 1 waits for the seed");
+    t = plan_next(p, "router");
+    cr_assert_eq(t->kind, MSG_TASK_ROUTER, "the router needs nothing");
+    cr_assert_eq(plan_lease(p, t->id, "r", 0, 1000), 1);
+    cr_assert_null(plan_next(p, "router"));
+    cr_assert_eq(plan_lease(p, 3, "w2", 0, 1000), RW_ESTATE, "not ready");
+    cr_assert_eq(plan_complete(p, 1, 1, "w1", 0xabc, 5), 0);
+    /* experts first (gates wait for them), then domain models, then adapters */
+    msg_task_kind_t want[] = {MSG_TASK_EXPERT,    MSG_TASK_EXPERT,  MSG_TASK_DOMAIN_RM,
+                              MSG_TASK_DOMAIN_RM, MSG_TASK_ADAPTER, MSG_TASK_ADAPTER};
+    for (int i = 0; i < 6; i++) {
+        t = plan_next(p, "train");
+        cr_assert_not_null(t);
+        cr_assert_eq(t->kind, want[i], "task %d", i);
+        cr_assert_str_eq(t->domain, two[i % 2]);
+        cr_assert_eq(plan_lease(p, t->id, i % 2 ? "w2" : "w1", 10, 1000), 1);
+    }
+    cr_assert_null(plan_next(p, "train"));
+    t = plan_next(p, "router");
+    cr_assert_eq(t->kind, MSG_TASK_ROUTER_ADAPTER);
+    cr_assert_eq(plan_lease(p, t->id, "r", 10, 1000), 1);
+    cr_assert_null(plan_next(p, "router"), "gates wait for the experts and the router");
+    cr_assert_eq(plan_complete(p, 3, 1, "w1", 0x3, 20), 0);
+    cr_assert_null(plan_next(p, "router"), "gates wait for every expert");
+    cr_assert_eq(plan_complete(p, 4, 1, "w2", 0x4, 20), 0);
+    t = plan_next(p, "router");
+    cr_assert_not_null(t);
+    cr_assert_eq(t->kind, MSG_TASK_GATES);
+    cr_assert_eq(t->n_deps, 3);
+    cr_assert_not(plan_finished(p));
+    plan_destroy(&p);
+    cr_assert_null(p);
+    plan_destroy(&p);
+}
+
+Test(plan, lost_worker_releases_with_next_attempt_and_stale_results_are_refused)
+{
+    plan_t *p = job(two, 2);
+    cr_assert_eq(plan_lease(p, 1, "w1", 0, 1000), 1);
+    cr_assert_eq(plan_check(p, 1, 1, "w1"), 0);
+    cr_assert_eq(plan_check(p, 1, 1, "w2"), RW_ESTATE, "another worker");
+    cr_assert_eq(plan_check(p, 1, 2, "w1"), RW_ESTATE, "another attempt");
+    cr_assert_eq(plan_check(p, 99, 1, "w1"), RW_ENOTFOUND);
+    cr_assert_eq(plan_lost(p, "w1"), 1);
+    cr_assert_eq(plan_task(p, 1)->state, PLAN_PENDING);
+    cr_assert_eq(plan_next(p, "train")->id, 1);
+    cr_assert_eq(plan_lease(p, 1, "w2", 50, 1000), 2, "the next attempt");
+    cr_assert_eq(plan_complete(p, 1, 1, "w1", 0x1, 60), RW_ESTATE, "the lost attempt is stale");
+    cr_assert_eq(plan_task(p, 1)->state, PLAN_LEASED);
+    cr_assert_eq(plan_complete(p, 1, 2, "w2", 0x2, 60), 0);
+    cr_assert_eq(plan_task(p, 1)->artifact, 0x2);
+    cr_assert_eq(plan_complete(p, 1, 2, "w2", 0x3, 61), RW_ESTATE, "a second result");
+    cr_assert_eq(plan_task(p, 1)->artifact, 0x2);
+    cr_assert_eq(plan_lost(p, "w2"), 0, "done tasks stay done");
+    plan_destroy(&p);
+}
+
+Test(plan, attempts_run_out_and_the_job_fails)
+{
+    plan_t *p = plan_new(2);
+    uint64_t a = plan_add(p, MSG_TASK_SEED, NULL, "train", NULL, 0);
+    cr_assert_eq(plan_lease(p, a, "w", 0, 10), 1);
+    cr_assert_eq(plan_release(p, a, 1, "w"), 0);
+    cr_assert_eq(plan_lease(p, a, "w", 0, 10), 2);
+    cr_assert_eq(plan_release(p, a, 2, "w"), 0);
+    cr_assert_eq(plan_task(p, a)->state, PLAN_FAILED);
+    cr_assert(plan_failed(p));
+    cr_assert_null(plan_next(p, "train"));
+    plan_destroy(&p);
+}
+
+Test(plan, deadlines_expire_and_requeue_keeps_attempts)
+{
+    plan_t *p = plan_new(0);
+    uint64_t a = plan_add(p, MSG_TASK_SEED, NULL, "train", NULL, 0);
+    uint64_t b = plan_add(p, MSG_TASK_ROUTER, NULL, "router", NULL, 0);
+    plan_lease(p, a, "w", 100, 50);
+    plan_lease(p, b, "r", 100, 500);
+    uint64_t ids[4];
+    cr_assert_eq(plan_expired(p, 149, ids, 4), 0);
+    cr_assert_eq(plan_expired(p, 150, ids, 4), 1);
+    cr_assert_eq(ids[0], a);
+    cr_assert_eq(plan_requeue(p), 2);
+    cr_assert_eq(plan_lease(p, a, "w", 200, 50), 2);
+    plan_counts_t c;
+    plan_count(p, &c);
+    cr_assert_eq(c.leased, 1);
+    cr_assert_eq(c.pending, 1);
+    cr_assert_eq(c.ready, 1);
+    cr_assert_eq(plan_complete(p, a, 2, "w", 9, 210), 0);
+    cr_assert_eq(plan_lease(p, b, "r", 210, 50), 2);
+    cr_assert_eq(plan_complete(p, b, 2, "r", 9, 220), 0);
+    cr_assert(plan_finished(p));
+    plan_destroy(&p);
+}
+
+Test(plan, bad_additions_are_refused)
+{
+    plan_t *p = plan_new(0);
+    uint64_t dep = 5;
+    cr_assert_eq(plan_add(p, MSG_TASK_SEED, NULL, "train", &dep, 1), 0, "unknown dependency");
+    char longname[100];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[99] = '\0';
+    cr_assert_eq(plan_add(p, MSG_TASK_EXPERT, longname, "train", NULL, 0), 0);
+    cr_assert_eq(plan_add(p, MSG_TASK_EXPERT, "x", "a-capability-name-too-long", NULL, 0), 0);
+    cr_assert(plan_finished(p), "an empty plan is finished");
+    cr_assert_eq(plan_find(p, MSG_TASK_SEED, NULL), NULL);
+    plan_destroy(&p);
+}

@@ -1,0 +1,75 @@
+/* test_store.c — artifacts named by their checksum, verified in and out. */
+#include "store.h"
+
+#include "checksum.h"
+#include "err.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support.h"
+
+TestSuite(store, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
+
+Test(store, content_gets_its_checksum_as_id)
+{
+    int err;
+    store_t *s = store_open(rwt_path(rwt_dir, "a/b/artifacts"), &err);
+    cr_assert_not_null(s, "%d", err);
+    const char *text = "hello, artifacts";
+    uint64_t id, size;
+    cr_assert_eq(store_put_mem(s, text, strlen(text), &id), 0);
+    cr_assert_eq(id, proto_checksum(text, strlen(text)));
+    cr_assert(store_has(s, id));
+    cr_assert_eq(store_verify(s, id, &size), 0);
+    cr_assert_eq(size, strlen(text));
+    char path[STORE_PATH_MAX];
+    size_t n;
+    char *back = rwt_read_file(store_path(s, id, path, sizeof path), &n);
+    cr_assert_str_eq(back, text);
+    free(back);
+    /* the same bytes from a file: the same id, and the source stays */
+    const char *src = rwt_path(rwt_dir, "src.txt");
+    rwt_write_file(src, text, strlen(text));
+    uint64_t id2;
+    cr_assert_eq(store_put_file(s, src, &id2), 0);
+    cr_assert_eq(id2, id);
+    cr_assert_eq(access(src, F_OK), 0);
+    cr_assert_eq(store_verify(s, 12345, NULL), RW_ENOTFOUND);
+    store_destroy(&s);
+    store_destroy(&s);
+}
+
+Test(store, adopt_checks_what_was_promised)
+{
+    store_t *s = store_open(rwt_path(rwt_dir, "st"), NULL);
+    char tmp[STORE_PATH_MAX];
+    store_tmp_path(s, tmp, sizeof tmp);
+    rwt_write_file(tmp, "abc", 3);
+    uint64_t id = 0;
+    cr_assert_eq(store_adopt(s, tmp, 777, &id), RW_ECHECKSUM);
+    cr_assert_neq(access(tmp, F_OK), 0, "a refused file is removed");
+    store_tmp_path(s, tmp, sizeof tmp);
+    rwt_write_file(tmp, "abc", 3);
+    cr_assert_eq(store_adopt(s, tmp, proto_checksum("abc", 3), &id), 0);
+    cr_assert_eq(id, proto_checksum("abc", 3));
+    store_destroy(&s);
+}
+
+Test(store, corruption_on_disk_is_caught_on_read)
+{
+    store_t *s = store_open(rwt_path(rwt_dir, "st"), NULL);
+    uint64_t id;
+    cr_assert_eq(store_put_mem(s, "payload", 7, &id), 0);
+    char path[STORE_PATH_MAX];
+    rwt_write_file(store_path(s, id, path, sizeof path), "pAyload", 7);
+    cr_assert_eq(store_verify(s, id, NULL), RW_ECHECKSUM);
+    cr_assert_not(store_has(s, id), "removed, to be fetched again");
+    store_destroy(&s);
+    int err;
+    cr_assert_null(store_open("/proc/rw-no-store", &err));
+    cr_assert_lt(err, 0);
+}

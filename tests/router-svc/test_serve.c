@@ -1,0 +1,183 @@
+/* test_serve.c — the router service: it trains a job's router tasks with the
+ * worker's agent, then serves route and score requests for the bundles, and
+ * survives whatever else reaches its socket.
+ */
+#include "coord_cli.h"
+#include "err.h"
+#include "router_cli.h"
+#include "svc_support.h"
+#include "wire.h"
+#include "worker_cli.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "support.h"
+
+TestSuite(router_svc, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 120);
+
+static int expect(wire_t *w, msg_type_t type, msg_t *m)
+{
+    for (int i = 0; i < 50; i++) {
+        int rc = wire_recv(w, m, NULL, 0);
+        if (rc == -EAGAIN)
+            return -1;
+        if (rc == 0 && m->type == type)
+            return 0;
+        if (rc == 0)
+            msg_fini(m);
+    }
+    return -1;
+}
+
+static void score(wire_t *w, const char *bundle, uint64_t req, msg_t *reply)
+{
+    const char *prompts[] = {"what is 2+2?", "be brief", "tell me everything"};
+    const char *responses[] = {"4", "ok", "a long and detailed answer"};
+    msg_t m;
+    msg_init(&m, MSG_SCORE_REQ);
+    m.score_req.req = req;
+    m.score_req.bundle = bundle;
+    m.score_req.prompts = (msg_strs_t){prompts, 3};
+    m.score_req.responses = (msg_strs_t){responses, 3};
+    cr_assert_eq(wire_send(w, NULL, &m, 0), 0);
+    msg_init(reply, MSG_NONE);
+    for (int i = 0; i < 50; i++) {
+        cr_assert_eq(wire_recv(w, reply, NULL, 0), 0, "no reply to %s", bundle);
+        if (reply->type == MSG_SCORE_REP || reply->type == MSG_ERROR)
+            return;
+        msg_fini(reply);
+    }
+}
+
+Test(router_svc, trains_router_tasks_then_serves_bundles)
+{
+    char state[600], out[600], bundles[700], coord[700], router[700], cache[700];
+    snprintf(state, sizeof state, "%s/state", rwt_dir);
+    snprintf(out, sizeof out, "%s/out", rwt_dir);
+    snprintf(bundles, sizeof bundles, "%s/bundles", out);
+    snprintf(coord, sizeof coord, "ipc://%s/coord.sock", rwt_dir);
+    snprintf(router, sizeof router, "ipc://%s/router.sock", rwt_dir);
+    snprintf(cache, sizeof cache, "%s/cache-r", rwt_dir);
+    cr_assert_eq(svc_prepare(state, 40), 0);
+    const char *cargs[] = {"serve", "--state",        state,      "--out",
+                           out,     "--bind",         coord,      "--heartbeat-ms",
+                           "100",   "--keep-serving", "--config", svc_tiny_config(rwt_dir, 3, 3),
+                           NULL};
+    pid_t c = svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coord.log"), cargs);
+    const char *rargs[] = {"--connect", coord,    "--bind",  router, "--bundles", bundles,
+                           "--id",      "router", "--cache", cache,  NULL};
+    pid_t r = svc_spawn(router_main, "rewire-router", rwt_path(rwt_dir, "router.log"), rargs);
+    const char *wargs[] = {"--connect", coord, "--id", "w1", "--cache", rwt_path(rwt_dir, "cw"),
+                           NULL};
+    pid_t w = svc_spawn(worker_main, "rewire-worker", rwt_path(rwt_dir, "w1.log"), wargs);
+    if (!svc_wait_file(rwt_path(state, "results.json"), 30000)) {
+        svc_dump(rwt_path(rwt_dir, "coord.log"));
+        svc_dump(rwt_path(rwt_dir, "router.log"));
+        cr_assert_fail("the job did not finish");
+    }
+    char *log = rwt_read_file(rwt_path(rwt_dir, "router.log"), NULL);
+    cr_assert(strstr(log, "router attempt 1"), "the router service trained the router:\n%s", log);
+    cr_assert(strstr(log, "gates attempt 1"));
+    free(log);
+
+    void *zctx = zmq_ctx_new(), *sock = zmq_socket(zctx, ZMQ_DEALER);
+    int ms = 5000, zero = 0;
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    int err;
+    wire_t *cw = wire_new(sock, "client", &err);
+    cr_assert_eq(zmq_connect(sock, router), 0);
+    msg_t rep;
+    score(cw, "router", 7, &rep);
+    cr_assert_eq(rep.type, MSG_SCORE_REP);
+    cr_assert_eq(rep.score_rep.req, 7);
+    cr_assert_eq(rep.score_rep.rewards.n, 3);
+    cr_assert_eq(rep.score_rep.domains.n, 3, "a router bundle says which domain scored");
+    msg_fini(&rep);
+    score(cw, "baseline", 8, &rep);
+    cr_assert_eq(rep.type, MSG_SCORE_REP);
+    cr_assert_eq(rep.score_rep.domains.n, 0, "a baseline does not route");
+    msg_fini(&rep);
+
+    const char *prompts[] = {"what is 2+2?", "be brief"};
+    msg_t m;
+    msg_init(&m, MSG_ROUTE_REQ);
+    m.route_req.req = 9;
+    m.route_req.bundle = "adapter";
+    m.route_req.prompts = (msg_strs_t){prompts, 2};
+    cr_assert_eq(wire_send(cw, NULL, &m, 0), 0);
+    cr_assert_eq(expect(cw, MSG_ROUTE_REP, &rep), 0);
+    cr_assert_eq(rep.route_rep.req, 9);
+    cr_assert_eq(rep.route_rep.domains.n, 5);
+    cr_assert_eq(rep.route_rep.choice.n, 2);
+    cr_assert_eq(rep.route_rep.probs.n, 10);
+    msg_fini(&rep);
+    /* bad requests: an ERROR each, with their req */
+    m.route_req.bundle = "baseline";
+    m.route_req.req = 10;
+    cr_assert_eq(wire_send(cw, NULL, &m, 0), 0);
+    cr_assert_eq(expect(cw, MSG_ERROR, &rep), 0);
+    cr_assert_eq(rep.error.req, 10, "a baseline does not route");
+    msg_fini(&rep);
+    const char *bad[] = {"nope", "../bundles/router", ".hidden"};
+    for (int i = 0; i < 3; i++) {
+        score(cw, bad[i], 11 + (uint64_t)i, &rep);
+        cr_assert_eq(rep.type, MSG_ERROR, "%s", bad[i]);
+        cr_assert_eq(rep.error.req, 11 + (uint64_t)i);
+        msg_fini(&rep);
+    }
+    msg_init(&m, MSG_HEARTBEAT);
+    m.heartbeat.seq = 1;
+    cr_assert_eq(wire_send(cw, NULL, &m, 0), 0);
+    cr_assert_eq(expect(cw, MSG_ERROR, &rep), 0, "not a request: an ERROR");
+    msg_fini(&rep);
+    /* junk of every kind */
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    uint8_t buf[300];
+    for (int i = 0; i < 1000; i++) {
+        size_t n = (size_t)(rng % sizeof buf);
+        for (size_t k = 0; k < n; k++) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            buf[k] = (uint8_t)rng;
+        }
+        if (n)
+            buf[0] = 0x93;
+        zmq_send(sock, buf, n, i % 7 == 0 ? ZMQ_SNDMORE : 0);
+    }
+    zmq_send(sock, "", 0, 0);
+    const uint8_t future[] = {0x93, 0x05, 0x10, 0x80};
+    zmq_send(sock, future, sizeof future, 0);
+    /* still serving, and a rewritten bundle is opened again */
+    char manifest[800];
+    snprintf(manifest, sizeof manifest, "%s/router/manifest.json", bundles);
+    json_t *j = json_load_file(manifest, 0, NULL);
+    json_object_set_new(j, "touched", json_true());
+    svc_sleep_ms(20);
+    json_dump_file(j, manifest, JSON_INDENT(2));
+    json_decref(j);
+    score(cw, "router", 20, &rep);
+    cr_assert_eq(rep.type, MSG_SCORE_REP);
+    cr_assert_eq(rep.score_rep.req, 20);
+    msg_fini(&rep);
+    wire_destroy(&cw);
+    zmq_close(sock);
+    zmq_ctx_term(zctx);
+
+    kill(c, SIGTERM);
+    cr_assert_eq(svc_wait(c, 10000), 0, "the coordinator stops cleanly");
+    cr_assert_eq(svc_wait(r, 10000), 0, "SHUTDOWN ends the router service");
+    cr_assert_eq(svc_wait(w, 10000), 0);
+    log = rwt_read_file(rwt_path(rwt_dir, "router.log"), NULL);
+    int opens = 0;
+    for (char *p = log; (p = strstr(p, "bundles/router (")); p++)
+        opens++;
+    cr_assert_eq(opens, 2, "the rewritten router bundle was opened again:\n%s", log);
+    free(log);
+}

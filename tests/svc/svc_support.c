@@ -1,0 +1,126 @@
+/* svc_support.c — helpers for the services' multi-process tests. */
+#include "svc_support.h"
+
+#include "prepare.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+void svc_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+pid_t svc_spawn(svc_main_fn fn, const char *name, const char *log, const char *const *args)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    if (log) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+    }
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = (char *)name;
+    for (; args && args[argc - 1] && argc < 63; argc++)
+        argv[argc] = (char *)args[argc - 1];
+    argv[argc] = NULL;
+    int rc = fn(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc);
+}
+
+int svc_wait(pid_t pid, int timeout_ms)
+{
+    for (int waited = 0;; waited += 10) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (r < 0)
+            return -1;
+        if (waited >= timeout_ms)
+            return -1;
+        svc_sleep_ms(10);
+    }
+}
+
+void svc_kill(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+bool svc_wait_file(const char *path, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        if (access(path, F_OK) == 0)
+            return true;
+        svc_sleep_ms(10);
+    }
+    return false;
+}
+
+int svc_prepare(const char *state_dir, int pairs_per_domain)
+{
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    o.pairs_per_domain = (size_t)pairs_per_domain;
+    o.vocab_size = 1000;
+    o.state_dir = state_dir;
+    coord_prep_t p;
+    int rc = coord_prepare(&o, &p);
+    if (rc == 0)
+        coord_prep_fini(&p);
+    coord_prep_opts_fini(&o);
+    return rc;
+}
+
+void svc_dump(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return;
+    char line[1024];
+    fprintf(stderr, "---- %s\n", log);
+    while (fgets(line, sizeof line, f))
+        fputs(line, stderr);
+    fclose(f);
+}
+
+const char *svc_tiny_config(const char *dir, int steps, int seed_steps)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/job.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return NULL;
+    fprintf(f,
+            "{\"all\": {\"model\": {\"d_model\": 16, \"n_layers\": 1, \"n_heads\": 2, "
+            "\"d_ff\": 32, \"max_len\": 32}, \"train\": {\"max_batch\": 8}, "
+            "\"epochs\": 1000, \"max_steps\": %d},\n"
+            " \"seed\": {\"max_steps\": %d}}\n",
+            steps, seed_steps);
+    fclose(f);
+    return path;
+}

@@ -1,0 +1,38 @@
+/* svc_support.h — helpers for the services' multi-process tests.
+ *
+ * A service runs in a forked child through the same function its binary's
+ * main calls (coord_main, worker_main, router_main), with its stderr in a
+ * log file, so a test needs no binary and sees exactly what the binary
+ * does. Children are killed by pid (never by name) and reaped.
+ */
+#ifndef RW_TEST_SVC_SUPPORT_H
+#define RW_TEST_SVC_SUPPORT_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef int (*svc_main_fn)(int argc, char **argv);
+
+/* Forks a child running fn(argc, argv) with argv = {name, args...} (a NULL-
+ * terminated list), stdout and stderr appended to log (may be NULL), and
+ * exits with its return. Returns the child's pid. */
+pid_t svc_spawn(svc_main_fn fn, const char *name, const char *log, const char *const *args);
+/* Waits up to timeout_ms for pid; returns its exit status, 128+signal if
+ * killed, or -1 on a timeout (the child is then left running). */
+int svc_wait(pid_t pid, int timeout_ms);
+/* SIGKILLs pid (if alive) and reaps it. */
+void svc_kill(pid_t pid);
+/* Waits up to timeout_ms for path to exist. */
+bool svc_wait_file(const char *path, int timeout_ms);
+/* Runs the data stage into state_dir: synthetic data, pairs per domain,
+ * a small vocabulary. Returns 0 or an error. */
+int svc_prepare(const char *state_dir, int pairs_per_domain);
+/* Writes a job configuration for tiny models into dir/job.json and returns
+ * its path (static buffer): every task takes `steps` steps, the seed
+ * seed_steps (so a test can catch it running). */
+const char *svc_tiny_config(const char *dir, int steps, int seed_steps);
+/* Prints a log file (for a failing test's message). */
+void svc_dump(const char *log);
+void svc_sleep_ms(int ms);
+
+#endif

@@ -1,0 +1,168 @@
+/* worker_cli.c — `rewire-worker`; see worker_cli.h. */
+#include "worker_cli.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char agent_flags_help[] =
+    "  --connect ENDPOINT     the coordinator (tcp://HOST:5555, ipc://PATH)\n"
+    "  --id NAME              worker id (HOST:PID)\n"
+    "  --threads N            threads to train with (1)\n"
+    "  --caps LIST            what it runs: train, router, or both (train)\n"
+    "  --cache DIR            artifact cache (/tmp/rewire-cache-ID)\n"
+    "  --timeout-ms N         a coordinator silent this long is gone (5 heartbeats)\n"
+    "  --backoff-max-ms N     longest wait between reconnects (5000)\n";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rewire-worker --connect ENDPOINT [options]\n\n"
+            "Registers with a coordinator, trains the tasks it leases, uploads the results,\n"
+            "and reconnects if the coordinator goes away, until it is told to shut down.\n\n%s",
+            agent_flags_help);
+}
+
+static int num(const char *prog, const char *flag, const char *val, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = val ? strtol(val, &end, 10) : 0;
+    if (!val || errno || end == val || *end || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s wants a whole number from %ld to %ld\n", prog, flag, lo, hi);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, char **rest,
+                      int *nrest)
+{
+    *nrest = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        long v = 0;
+        int rc = 0;
+        if (strcmp(f, "--connect") == 0 && val)
+            o->connect = argv[++i];
+        else if (strcmp(f, "--id") == 0 && val)
+            o->id = argv[++i];
+        else if (strcmp(f, "--cache") == 0 && val)
+            o->cache_dir = argv[++i];
+        else if (strcmp(f, "--caps") == 0 && val) {
+            static __thread char buf[256];
+            static __thread const char *caps[8];
+            snprintf(buf, sizeof buf, "%s", argv[++i]);
+            o->n_caps = 0;
+            for (char *sv, *c = strtok_r(buf, ",", &sv); c && o->n_caps < 8;
+                 c = strtok_r(NULL, ",", &sv)) {
+                if (strcmp(c, "train") != 0 && strcmp(c, "router") != 0) {
+                    fprintf(stderr, "%s: --caps takes train and router, not '%s'\n", prog, c);
+                    return 2;
+                }
+                caps[o->n_caps++] = c;
+            }
+            o->caps = caps;
+            if (!o->n_caps) {
+                fprintf(stderr, "%s: --caps wants train, router or both\n", prog);
+                return 2;
+            }
+        } else if (strcmp(f, "--threads") == 0) {
+            if (!(rc = num(prog, f, val, 1, 1024, &v)))
+                o->threads = (int)v, i++;
+        } else if (strcmp(f, "--timeout-ms") == 0) {
+            if (!(rc = num(prog, f, val, 20, 86400000, &v)))
+                o->timeout_ms = (uint32_t)v, i++;
+        } else if (strcmp(f, "--backoff-max-ms") == 0) {
+            if (!(rc = num(prog, f, val, 10, 3600000, &v)))
+                o->backoff_max_ms = (uint32_t)v, i++;
+        } else {
+            rest[(*nrest)++] = argv[i];
+        }
+        if (rc)
+            return rc;
+    }
+    if (o->id) {
+        msg_t m;
+        msg_init(&m, MSG_WELCOME);
+        m.welcome.worker_id = o->id;
+        m.welcome.session = 1;
+        m.welcome.heartbeat_ms = 1000;
+        if (msg_check(&m, NULL) < 0) {
+            fprintf(stderr, "%s: --id wants 1 to 64 of A-Z a-z 0-9 . _ : - (first alphanumeric)\n",
+                    prog);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static agent_t *signalled;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signalled)
+        agent_stop(signalled);
+}
+
+void agent_catch_signals(agent_t *a)
+{
+    signalled = a;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: zmq_poll returns EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int worker_main(int argc, char **argv)
+{
+    const char *prog = "rewire-worker";
+    char **rest = calloc((size_t)argc + 1, sizeof *rest), cache[256];
+    const char *caps[] = {"train"};
+    agent_opts_t o = {.caps = caps, .n_caps = 1, .threads = 1};
+    int nrest, rc = agent_parse_flags(prog, argc - 1, argv + 1, &o, rest, &nrest);
+    for (int i = 0; rc == 0 && i < nrest; i++) {
+        if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0) {
+            usage(stdout);
+            goto done;
+        }
+        fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, rest[i]);
+        rc = 2;
+    }
+    if (rc == 0 && !o.connect) {
+        fprintf(stderr, "%s: no --connect ENDPOINT\n", prog);
+        rc = 2;
+    }
+    if (rc)
+        goto done;
+    if (!o.cache_dir) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(cache, sizeof cache, "%s/rewire-cache-%ld", tmp ? tmp : "/tmp", (long)getpid());
+        o.cache_dir = cache;
+    }
+    int err;
+    agent_t *a = agent_new(&o, &err);
+    if (!a) {
+        fprintf(stderr, "%s: cannot start: %s\n", prog, rw_strerror(err));
+        rc = 1;
+        goto done;
+    }
+    agent_catch_signals(a);
+    rc = agent_run(a) < 0 ? 1 : 0;
+    agent_catch_signals(NULL);
+    agent_destroy(&a);
+done:
+    free(rest);
+    return rc;
+}
