@@ -157,8 +157,8 @@ static int score_block(rw_bundle_t *b, sline_t *lines, size_t n)
         json_t *o = json_pack("{s:I}", "line", (json_int_t)lines[i].line);
         int d = route[k];
         if (lines[i].pair) {
-            json_object_set_new(o, "chosen", json_real(r[k]));
-            json_object_set_new(o, "rejected", json_real(r[k + 1]));
+            json_object_set_new(o, "chosen_reward", json_real(r[k]));
+            json_object_set_new(o, "rejected_reward", json_real(r[k + 1]));
             json_object_set_new(o, "margin", json_real(r[k] - r[k + 1]));
             k += 2;
         } else {

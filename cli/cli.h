@@ -46,7 +46,7 @@ int cli_inspect(int argc, char **argv);
  * cli_score_bundle: scores JSON Lines from stdin, {"prompt","response"} or
  * {"prompt","chosen","rejected"} (other keys ignored), answering each with
  * one JSON line on stdout: {"line", "reward", "domain"} or {"line",
- * "chosen", "rejected", "margin", "domain"}, domain being the one routed
+ * "chosen_reward", "rejected_reward", "margin", "domain"}, domain being the one routed
  * to (null for baseline and moe). A bad line is reported on stderr as
  * "stdin:LINE: reason" and skipped; the exit status is then 1. Answers are
  * JSON Lines whatever json says. */

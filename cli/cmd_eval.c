@@ -22,6 +22,7 @@
 
 static const char *const eval_usage =
     "usage: rewire eval --model PATH [--base PATH] --data FILE... [options]\n"
+    "       rewire eval --bundle DIR --data FILE... [--oracle] [--json]\n"
     "       rewire eval --rule longer --data FILE... [options]\n"
     "\n"
     "Pairwise accuracy and mean reward margin of a model on held-out pairs, per\n"
@@ -29,6 +30,8 @@ static const char *const eval_usage =
     "\n"
     "  --model PATH           what `rewire train` wrote (a model, router or adapter)\n"
     "  --base PATH            an adapter's base model (default: the path it records)\n"
+    "  --bundle DIR           a bundle (baseline, moe, router or adapter), routed as it\n"
+    "                         routes; --oracle adds accuracy with true-domain routing\n"
     "  --rule longer          score the rule \"the longer reply wins\" instead of a model\n"
     "  --data FILE            preference data (normalized or importable; repeatable)\n"
     "  --split S              eval (default), train or all\n"
@@ -40,10 +43,10 @@ static const char *const eval_usage =
 typedef struct eval_opts {
     const char **data, **domains;
     size_t n_data, n_domains;
-    const char *model, *base, *rule;
+    const char *model, *base, *rule, *bundle;
     rw_select_t split;
     long batch, threads;
-    int json;
+    int json, oracle;
 } eval_opts_t;
 
 static int parse(int argc, char **argv, eval_opts_t *o)
@@ -52,6 +55,8 @@ static int parse(int argc, char **argv, eval_opts_t *o)
         {"model", required_argument, NULL, 'm'},
         {"base", required_argument, NULL, 'b'},
         {"rule", required_argument, NULL, 'r'},
+        {"bundle", required_argument, NULL, 'u'},
+        {"oracle", no_argument, NULL, 'o'},
         {"data", required_argument, NULL, 'd'},
         {"split", required_argument, NULL, 's'},
         {"domain", required_argument, NULL, 'D'},
@@ -72,6 +77,12 @@ static int parse(int argc, char **argv, eval_opts_t *o)
             break;
         case 'b':
             o->base = optarg;
+            break;
+        case 'u':
+            o->bundle = optarg;
+            break;
+        case 'o':
+            o->oracle = 1;
             break;
         case 'r':
             if (strcmp(optarg, "longer") != 0)
@@ -115,8 +126,9 @@ static int parse(int argc, char **argv, eval_opts_t *o)
     }
     for (int i = optind; i < argc; i++)
         o->data[o->n_data++] = argv[i];
-    if (!o->model == !o->rule)
-        return cli_usage_error(cmd, "give a model (--model PATH) or a rule (--rule longer)");
+    if (!!o->model + !!o->rule + !!o->bundle != 1)
+        return cli_usage_error(cmd, "give one of a model (--model PATH), a bundle (--bundle DIR) "
+                                    "or a rule (--rule longer)");
     if (o->base && !o->model)
         return cli_usage_error(cmd, "--base goes with --model");
     if (!o->n_data)
@@ -233,6 +245,10 @@ int cli_eval(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
         goto done;
+    if (o.bundle) {
+        rc = cli_eval_bundle(o.bundle, o.data, o.n_data, o.json, o.oracle);
+        goto done;
+    }
     rc = 0;
     if (o.model)
         rc = cli_rmodel_open(&m, "eval", o.model, o.base);

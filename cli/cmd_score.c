@@ -21,6 +21,7 @@
 
 static const char *const score_usage =
     "usage: rewire score --model PATH [--base PATH] [--batch N] [--threads N] [--json]\n"
+    "       rewire score --bundle DIR\n"
     "\n"
     "Reads JSON Lines on stdin, one object a line:\n"
     "  {\"prompt\": ..., \"response\": ...}                  -> {\"line\", \"reward\"}\n"
@@ -32,6 +33,8 @@ static const char *const score_usage =
     "\n"
     "  --model PATH           what `rewire train` wrote\n"
     "  --base PATH            an adapter's base model (default: the path it records)\n"
+    "  --bundle DIR           a bundle of any kind: answers also name the routed\n"
+    "                         \"domain\" (null for baseline and moe)\n"
     "  --batch N              sequences per forward pass (64)\n"
     "  --threads N            threads (one per CPU)\n"
     "  --json                 accepted for uniformity: the output is always JSON Lines\n";
@@ -170,17 +173,14 @@ static int take_line(scorer_t *s, const char *text, long line)
     return 0;
 }
 
-static int parse(int argc, char **argv, const char **model, const char **base, long *batch,
-                 long *threads)
+static int parse(int argc, char **argv, const char **model, const char **base, const char **bundle,
+                 long *batch, long *threads)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"base", required_argument, NULL, 'b'},
-        {"batch", required_argument, NULL, 'B'},
-        {"threads", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"model", required_argument, NULL, 'm'},   {"bundle", required_argument, NULL, 'u'},
+        {"base", required_argument, NULL, 'b'},    {"batch", required_argument, NULL, 'B'},
+        {"threads", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     int c;
     opterr = 0;
@@ -188,6 +188,8 @@ static int parse(int argc, char **argv, const char **model, const char **base, l
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         if (c == 'm')
             *model = optarg;
+        else if (c == 'u')
+            *bundle = optarg;
         else if (c == 'b')
             *base = optarg;
         else if (c == 'B' && cli_parse_long(optarg, 2, 4096, batch))
@@ -204,18 +206,20 @@ static int parse(int argc, char **argv, const char **model, const char **base, l
     if (optind < argc)
         return cli_usage_error("score", "unexpected argument '%s' (inputs come on stdin)",
                                argv[optind]);
-    if (!*model)
-        return cli_usage_error("score", "no model (--model PATH)");
+    if (!*model == !*bundle)
+        return cli_usage_error("score", "give a model (--model PATH) or a bundle (--bundle DIR)");
     return -1;
 }
 
 int cli_score(int argc, char **argv)
 {
-    const char *model = NULL, *base = NULL;
+    const char *model = NULL, *base = NULL, *bundle = NULL;
     long batch = 64, threads = 0;
-    int rc = parse(argc, argv, &model, &base, &batch, &threads);
+    int rc = parse(argc, argv, &model, &base, &bundle, &batch, &threads);
     if (rc >= 0)
         return rc;
+    if (bundle)
+        return cli_score_bundle(bundle, 1);
     scorer_t s = {0};
     char *line = NULL;
     size_t cap = 0;

@@ -16,7 +16,7 @@
 #include "err.h"
 #include "eval.h"
 #include "log.h"
-#include "rng.h"
+#include "trainset.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -235,79 +235,47 @@ done:
 }
 
 /* ------------------------------------------------------------------------
- * Tokenized data: every pair's three texts in one id array. */
+ * Data: the task's train and eval pairs as tokens (trainset.h), labelled
+ * with their index in spec.domains (or 0, the one domain of a domain task). */
 
-typedef struct tokset {
-    int32_t *ids; /* owned */
-    size_t n_ids, cap_ids;
-    rw_tok_pair_t *train, *eval; /* owned; pointers into ids fixed up after growth */
-    size_t n_train, n_eval;
-    size_t *offs; /* owned: per pair (train then eval), offsets of prompt, chosen, rejected */
-} tokset_t;
+typedef struct data {
+    rw_trainset_t train, eval;
+} data_t;
 
-static void tokset_fini(tokset_t *t)
+static void data_fini(data_t *d)
 {
-    free(t->ids);
-    free(t->train);
-    free(t->eval);
-    free(t->offs);
-    memset(t, 0, sizeof *t);
+    rw_trainset_fini(&d->train);
+    rw_trainset_fini(&d->eval);
 }
 
-static int domain_index(const rw_task_spec_t *s, const char *name)
+static int tokenize(const rw_task_spec_t *s, const rw_dataset_t *ds, rw_bpe_t *bpe, data_t *d)
 {
-    for (size_t i = 0; i < s->n_domains; i++)
-        if (strcmp(s->domains[i], name) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* Tokenizes the pairs of ds this task learns from (its domain's, when it
- * has one). Returns 0, or RW_EEMPTY when no train pair is left. */
-static int tokenize(const rw_task_spec_t *s, const rw_dataset_t *ds, rw_bpe_t *bpe, tokset_t *t)
-{
-    size_t n = 0;
-    t->train = rw_new_array(rw_tok_pair_t, ds->n + 1);
-    t->eval = rw_new_array(rw_tok_pair_t, ds->n + 1);
-    t->offs = rw_new_array(size_t, 4 * (ds->n + 1));
-    for (int pass = 0; pass < 2; pass++) /* train pairs first, then eval */
-        for (size_t i = 0; i < ds->n; i++) {
-            const rw_pair_t *p = &ds->pairs[i];
-            if ((int)p->split != pass || (s->domain && strcmp(p->domain, s->domain) != 0))
-                continue;
-            const char *txt[3] = {p->prompt, p->chosen, p->rejected};
-            size_t len[3] = {p->prompt_len, p->chosen_len, p->rejected_len};
-            for (int f = 0; f < 3; f++) {
-                t->offs[4 * n + (size_t)f] = t->n_ids;
-                rw_bpe_encode(bpe, txt[f], len[f], &t->ids, &t->n_ids, &t->cap_ids);
-            }
-            t->offs[4 * n + 3] = t->n_ids;
-            rw_tok_pair_t *tp = pass == 0 ? &t->train[t->n_train++] : &t->eval[t->n_eval++];
-            tp->domain = domain_index(s, p->domain);
-            n++;
-        }
-    for (size_t k = 0; k < n; k++) { /* ids may have moved while growing: point now */
-        rw_tok_pair_t *tp = k < t->n_train ? &t->train[k] : &t->eval[k - t->n_train];
-        const size_t *o = &t->offs[4 * k];
-        tp->prompt = t->ids + o[0], tp->n_prompt = o[1] - o[0];
-        tp->chosen = t->ids + o[1], tp->n_chosen = o[2] - o[1];
-        tp->rejected = t->ids + o[2], tp->n_rejected = o[3] - o[2];
-    }
-    return t->n_train ? 0 : RW_EEMPTY;
+    const char *one[1] = {s->domain};
+    /* every id kept: the model's max_len is the base's for most kinds */
+    rw_trainset_opts_t o = {.split = RW_SEL_TRAIN, .missing_ok = 1};
+    if (s->domain)
+        o.domains = one, o.n_domains = 1;
+    else if (s->n_domains)
+        o.domains = (const char *const *)s->domains, o.n_domains = s->n_domains;
+    rw_trainset_init(&d->train);
+    rw_trainset_init(&d->eval);
+    int rc = rw_trainset_build(&d->train, ds, bpe, &o);
+    o.split = RW_SEL_EVAL;
+    if (rc == 0)
+        rc = rw_trainset_build(&d->eval, ds, bpe, &o);
+    if (rc == 0 && d->train.n == 0)
+        rc = RW_EEMPTY;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------
- * Training: deterministic shuffles, pairs or prompt examples per batch. */
+ * Training: seeded per-epoch shuffles of pairs, or of prompts (a router). */
 
 typedef struct runner {
     const rw_task_spec_t *spec;
-    const tokset_t *data;
+    data_t *data;
     int classify;     /* examples are prompts labelled with their domain */
     size_t per_batch; /* items per step */
-    size_t *order;    /* owned: a permutation of the train items, per epoch */
-    long epoch;
-    rw_tok_pair_t *pb; /* owned: this step's pairs */
-    rw_tok_example_t *eb;
     rw_task_progress_fn progress;
     void *ctx;
     long steps, last_epoch_steps;
@@ -315,41 +283,12 @@ typedef struct runner {
     int cancelled;
 } runner_t;
 
-/* A classifier reads the prompt alone: an empty response. */
-static const int32_t no_response[1] = {0};
-
-static void shuffle(runner_t *r, long epoch)
-{
-    size_t n = r->data->n_train;
-    for (size_t i = 0; i < n; i++)
-        r->order[i] = i;
-    rw_rng_t rng;
-    rw_rng_seed(&rng, r->spec->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)epoch);
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)rw_rng_below(&rng, i), x = r->order[i - 1];
-        r->order[i - 1] = r->order[j];
-        r->order[j] = x;
-    }
-    r->epoch = epoch;
-}
-
 static int next_batch(void *ctx, long step, rw_batch_t *b)
 {
     runner_t *r = ctx;
-    size_t n = r->data->n_train, per = r->per_batch;
-    size_t steps_per_epoch = (n + per - 1) / per;
-    long epoch = step / (long)steps_per_epoch;
-    if (epoch != r->epoch)
-        shuffle(r, epoch);
-    size_t first = (size_t)(step % (long)steps_per_epoch) * per, k = 0;
-    for (size_t i = first; i < n && k < per; i++, k++) {
-        const rw_tok_pair_t *p = &r->data->train[r->order[i]];
-        if (r->classify)
-            r->eb[k] = (rw_tok_example_t){p->prompt, no_response, p->n_prompt, 0, p->domain};
-        else
-            r->pb[k] = *p;
-    }
-    return r->classify ? rw_batch_from_examples(b, r->eb, k) : rw_batch_from_pairs(b, r->pb, k);
+    int n = rw_trainset_batch(&r->data->train, r->spec->seed, step, r->per_batch,
+                              r->classify ? RW_BATCH_PROMPTS : RW_BATCH_PAIRS, b);
+    return n < 0 ? n : 0;
 }
 
 static int on_step(void *ctx, const rw_step_stats_t *st)
@@ -471,22 +410,15 @@ static int kind_setup(const rw_task_spec_t *s, const rw_task_inputs_t *in, size_
 }
 
 /* Held-out accuracy of what was trained, on the eval pairs (or prompts). */
-static double eval_split(rw_trainer_t *tr, const rw_task_spec_t *s, const tokset_t *d)
+static double eval_split(rw_trainer_t *tr, const rw_task_spec_t *s, const data_t *d)
 {
-    if (d->n_eval == 0)
+    const rw_trainset_t *e = &d->eval;
+    if (e->n == 0)
         return -1.0;
     rw_eval_stats_t all = {0};
-    int rc;
-    if (is_classifier(s->kind)) {
-        rw_tok_example_t *ex = rw_new_array(rw_tok_example_t, d->n_eval);
-        for (size_t i = 0; i < d->n_eval; i++)
-            ex[i] = (rw_tok_example_t){d->eval[i].prompt, no_response, d->eval[i].n_prompt, 0,
-                                       d->eval[i].domain};
-        rc = rw_eval_classify(rw_trainer_engine(tr), ex, d->n_eval, &all, NULL, 0);
-        free(ex);
-    } else {
-        rc = rw_eval_pairs(rw_trainer_engine(tr), d->eval, d->n_eval, &all, NULL, 0);
-    }
+    int rc = is_classifier(s->kind)
+                 ? rw_eval_classify(rw_trainer_engine(tr), e->prompts, e->n, &all, NULL, 0)
+                 : rw_eval_pairs(rw_trainer_engine(tr), e->pairs, e->n, &all, NULL, 0);
     return rc < 0 ? -1.0 : all.accuracy;
 }
 
@@ -498,27 +430,23 @@ static double now_s(void)
 }
 
 /* Trains u for the spec's epochs and fills the training part of res. */
-static int train(const rw_task_spec_t *s, setup_t *u, const tokset_t *d,
-                 rw_task_progress_fn progress, void *ctx, rw_task_result_t *res,
-                 rw_trainer_t **tr_p)
+static int train(const rw_task_spec_t *s, setup_t *u, data_t *d, rw_task_progress_fn progress,
+                 void *ctx, rw_task_result_t *res, rw_trainer_t **tr_p)
 {
-    runner_t r = {.spec = s, .data = d, .classify = is_classifier(s->kind), .epoch = -1};
+    runner_t r = {.spec = s, .data = d, .classify = is_classifier(s->kind)};
     r.progress = progress, r.ctx = ctx;
     r.per_batch = r.classify ? u->tc.max_batch : u->tc.max_batch / 2;
     if (r.per_batch == 0)
         return RW_EINVAL;
-    size_t steps_per_epoch = (d->n_train + r.per_batch - 1) / r.per_batch;
+    long steps_per_epoch = rw_trainset_steps_per_epoch(&d->train, r.per_batch);
     r.steps = (long)ceil(s->epochs * (double)steps_per_epoch);
     if (s->max_steps > 0 && r.steps > s->max_steps)
         r.steps = s->max_steps;
-    r.last_epoch_steps = (long)steps_per_epoch < r.steps ? (long)steps_per_epoch : r.steps;
+    r.last_epoch_steps = steps_per_epoch < r.steps ? steps_per_epoch : r.steps;
     u->tc.opt.total_steps = r.steps;
     int rc = rw_trainer_new(tr_p, u->model, u->lora, &u->tc);
     if (rc < 0)
         return rc;
-    r.order = rw_new_array(size_t, d->n_train);
-    r.pb = rw_new_array(rw_tok_pair_t, r.per_batch);
-    r.eb = rw_new_array(rw_tok_example_t, r.per_batch);
     double t0 = now_s();
     rc = rw_trainer_run(*tr_p, r.steps, next_batch, on_step, &r);
     res->seconds = now_s() - t0;
@@ -528,7 +456,6 @@ static int train(const rw_task_spec_t *s, setup_t *u, const tokset_t *d,
     res->train_accuracy = r.pairs > 0 ? r.acc_sum / r.pairs : NAN;
     double items = (double)r.steps * (double)r.per_batch;
     res->pairs_per_s = res->seconds > 0 ? items / res->seconds : 0.0;
-    free(r.order), free(r.pb), free(r.eb);
     if (r.cancelled)
         return -ECANCELED;
     return rc < 0 ? rc : 0;
@@ -560,7 +487,7 @@ int rw_task_run(const rw_task_spec_t *spec, const rw_task_inputs_t *in, const ch
     rw_bpe_t *bpe = NULL;
     rw_dataset_t ds;
     rw_dataset_init(&ds);
-    tokset_t d = {0};
+    data_t d = {0};
     setup_t u = {0};
     rw_trainer_t *tr = NULL;
     char *tok_json = NULL, *extra = NULL;
@@ -572,23 +499,14 @@ int rw_task_run(const rw_task_spec_t *spec, const rw_task_inputs_t *in, const ch
         goto done;
     }
     if ((rc = tokenize(spec, &ds, bpe, &d)) < 0) {
-        rc = fail(why, whylen, rc, "%s: no train pairs%s%s", in->data,
-                  spec->domain ? " in domain " : "", spec->domain ? spec->domain : "");
+        rc = fail(why, whylen, rc, "%s: no train pairs of the task's domains%s%s", in->data,
+                  spec->domain ? ": " : "", spec->domain ? spec->domain : "");
         goto done;
     }
-    if ((is_classifier(spec->kind) || spec->kind == RW_TASK_GATES))
-        for (size_t i = 0; i < d.n_train; i++)
-            if (d.train[i].domain < 0) {
-                rc = fail(why, whylen, RW_EINVAL,
-                          "%s: a pair's domain is not among the %zu "
-                          "domains of the task",
-                          in->data, spec->n_domains);
-                goto done;
-            }
     if ((rc = kind_setup(spec, in, rw_bpe_vocab_size(bpe), &u, why, whylen)) < 0)
         goto done;
     RW_INFO("task", "%s%s%s: %zu train and %zu eval pairs", rw_task_kind_name(spec->kind),
-            spec->domain ? " " : "", spec->domain ? spec->domain : "", d.n_train, d.n_eval);
+            spec->domain ? " " : "", spec->domain ? spec->domain : "", d.train.n, d.eval.n);
     if ((rc = train(spec, &u, &d, progress, ctx, res, &tr)) < 0) {
         fail(why, whylen, rc, "training stopped: %s", rw_strerror(rc));
         goto done;
@@ -610,7 +528,7 @@ done:
     free(extra);
     rw_trainer_destroy(&tr);
     setup_fini(&u);
-    tokset_fini(&d);
+    data_fini(&d);
     rw_dataset_fini(&ds);
     rw_bpe_destroy(&bpe);
     return rc;

@@ -177,8 +177,8 @@ Test(bundle_cmds, score_answers_each_line_and_skips_bad_ones)
     cr_assert_float_eq(json_number_value(json_object_get(o1, "reward")), r[0], 1e-6);
     cr_assert_eq(json_integer_value(json_object_get(o2, "line")), 4);
     cr_assert_str_eq(json_string_value(json_object_get(o2, "domain")), "beta");
-    cr_assert_float_eq(json_number_value(json_object_get(o2, "chosen")), r[1], 1e-6);
-    cr_assert_float_eq(json_number_value(json_object_get(o2, "rejected")), r[2], 1e-6);
+    cr_assert_float_eq(json_number_value(json_object_get(o2, "chosen_reward")), r[1], 1e-6);
+    cr_assert_float_eq(json_number_value(json_object_get(o2, "rejected_reward")), r[2], 1e-6);
     cr_assert_float_eq(json_number_value(json_object_get(o2, "margin")), r[1] - r[2], 1e-6);
     json_decref(o1);
     json_decref(o2);
@@ -214,4 +214,35 @@ Test(bundle_cmds, score_of_many_lines_goes_in_blocks_in_order)
     free(in);
     free(out);
     free(err);
+}
+
+/* The commands a user types reach the same code. */
+Test(bundle_cmds, rewire_eval_and_score_take_a_bundle)
+{
+    char dir[700], data[700], cmd[2400];
+    snprintf(dir, sizeof dir, "%s", bfx_write(&F, RW_BUNDLE_ADAPTER, "adapter"));
+    snprintf(data, sizeof data, "%s/data.jsonl", rwt_dir);
+    cr_assert_eq(rw_dataset_save(&F.ds, data), 0);
+    char *out, *err;
+    snprintf(cmd, sizeof cmd, "%s eval --bundle %s --data %s --json", rwt_bin("rewire"), dir, data);
+    cr_assert_eq(rwt_run(cmd, &out, &err), 0, "%s", err);
+    json_t *o = json_loads(out, 0, NULL);
+    cr_assert_not_null(o, "%s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "kind")), "adapter");
+    json_decref(o);
+    free(out), free(err);
+    snprintf(cmd, sizeof cmd,
+             "printf '%%s\\n' '{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}' | "
+             "%s score --bundle %s",
+             rwt_bin("rewire"), dir);
+    cr_assert_eq(rwt_run(cmd, &out, &err), 0, "%s", err);
+    o = json_loads(out, 0, NULL);
+    cr_assert_not_null(o, "%s", out);
+    cr_assert(json_is_number(json_object_get(o, "chosen_reward")), "%s", out);
+    cr_assert(json_is_string(json_object_get(o, "domain")), "%s", out);
+    json_decref(o);
+    free(out), free(err);
+    snprintf(cmd, sizeof cmd, "%s eval --bundle %s --model x --data %s", rwt_bin("rewire"), dir,
+             data);
+    cr_assert_eq(rwt_run(cmd, NULL, NULL), 2, "a bundle and a model at once is bad usage");
 }
