@@ -20,12 +20,12 @@ static int run(char **out, char **err, const char *fmt, const char *a, const cha
     return rwt_run(cmd, out, err);
 }
 
-/* The services are built beside rewire once core/bundle.c and report.c are
- * in the tree; until then a whole job cannot run from the command line. */
+/* `rewire run` needs the services beside it. */
 static void require_services(void)
 {
-    if (access(rwt_bin("rewire-coordinator"), X_OK) != 0)
-        cr_skip_test("skipped: rewire-coordinator is not built yet (core/bundle.c, report.c)");
+    cr_assert_eq(access(rwt_bin("rewire-coordinator"), X_OK), 0, "rewire-coordinator not built");
+    cr_assert_eq(access(rwt_bin("rewire-worker"), X_OK), 0, "rewire-worker not built");
+    cr_assert_eq(access(rwt_bin("rewire-router"), X_OK), 0, "rewire-router not built");
 }
 
 Test(cli_run, whole_job_on_tiny_models, .timeout = 120)

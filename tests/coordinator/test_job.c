@@ -1,8 +1,7 @@
 /* test_job.c — whole jobs across processes on loopback (ipc://).
  *
  * The coordinator and workers run in forked children through the same
- * functions their binaries' mains call. Until core/task.c and core/bundle.c
- * are in the tree, tasks and bundles are the doubles in tests/svc/.
+ * functions their binaries' mains call, on tiny models (svc_tiny_config).
  */
 #include "coord_cli.h"
 #include "worker_cli.h"
