@@ -21,6 +21,7 @@
 #include "err.h"
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,127 +195,83 @@ static int real_arg(const char *name, const char *s, double lo, double hi, doubl
     return cli_usage_error("train", "--%s wants a number from %g to %g, not '%s'", name, lo, hi, s);
 }
 
-/* One option; returns 0 or the exit status. */
-static int take_opt(train_opts_t *o, int c, const char *arg)
+/* Options that set one long or double field of train_opts_t. */
+static const struct {
+    int code;
+    const char *name;
+    long lo, hi;
+    size_t off;
+} long_opts[] = {
+    {O_VOCAB, "vocab", RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, offsetof(train_opts_t, vocab)},
+    {O_EPOCHS, "epochs", 1, 100000, offsetof(train_opts_t, epochs)},
+    {O_STEPS, "steps", 1, 100000000, offsetof(train_opts_t, steps)},
+    {O_BATCH, "batch", 1, 4096, offsetof(train_opts_t, batch)},
+    {O_WARMUP, "warmup", 0, 100000000, offsetof(train_opts_t, warmup)},
+    {O_SEED, "seed", 0, 0x7fffffffL, offsetof(train_opts_t, seed)},
+    {O_THREADS, "threads", 0, 256, offsetof(train_opts_t, threads)},
+    {O_LOGEVERY, "log-every", 0, 100000000, offsetof(train_opts_t, log_every)},
+    {O_EVALEVERY, "eval-every", 0, 100000000, offsetof(train_opts_t, eval_every)},
+    {O_CKPTEVERY, "checkpoint-every", 1, 100000000, offsetof(train_opts_t, ckpt_every)},
+    {O_STOPAFTER, "stop-after", 1, 100000000, offsetof(train_opts_t, stop_after)},
+};
+static const struct {
+    int code;
+    const char *name;
+    double lo, hi;
+    size_t off;
+} real_opts[] = {
+    {O_LR, "lr", 0, 10, offsetof(train_opts_t, lr)},
+    {O_WD, "weight-decay", 0, 10, offsetof(train_opts_t, wd)},
+    {O_CLIP, "clip", 0, 1e9, offsetof(train_opts_t, clip)},
+    {O_GATECOEF, "gate-coef", 0, 100, offsetof(train_opts_t, gate_coef)},
+};
+
+/* A model-shape, moe or lora option; returns 0 or the exit status. */
+static int take_model_opt(train_opts_t *o, int c, const char *arg)
 {
-    long v = 0;
-    double d = 0;
-    int rc = 0;
+    static const struct {
+        int code;
+        const char *name;
+        long lo, hi;
+    } ints[] = {
+        {O_DMODEL, "d-model", 1, 8192}, {O_LAYERS, "layers", 1, 64},
+        {O_HEADS, "heads", 1, 256},     {O_DFF, "d-ff", 1, 65536},
+        {O_MAXLEN, "max-len", 8, 8192}, {O_EXPERTS, "experts", 2, 64},
+        {O_TOPK, "top-k", 1, 64},       {O_RANK, "rank", 1, 1024},
+    };
+    int *dst[] = {&o->mc.d_model, &o->mc.n_layers,  &o->mc.n_heads, &o->mc.d_ff,
+                  &o->mc.max_len, &o->mc.n_experts, &o->mc.top_k,   &o->lc.rank};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        long v;
+        if (ints[i].code != c)
+            continue;
+        int rc = num_arg(ints[i].name, arg, ints[i].lo, ints[i].hi, &v);
+        *dst[i] = (int)v;
+        return rc;
+    }
+    double d;
     switch (c) {
-    case O_DATA:
-        o->data[o->n_data++] = arg;
-        break;
-    case 'o':
-        o->out = arg;
-        break;
-    case O_VARIANT:
-        if (strcmp(arg, "dense") && strcmp(arg, "moe") && strcmp(arg, "router") &&
-            strcmp(arg, "lora"))
-            return cli_usage_error("train", "--variant is dense, moe, router or lora, not '%s'",
-                                   arg);
-        o->variant = arg;
-        break;
-    case O_DOMAIN:
-        o->domains[o->n_domains++] = arg;
-        break;
-    case O_INIT:
-        o->init = arg;
-        break;
-    case O_BASE:
-        o->base = arg;
-        break;
-    case O_RESUME:
-        o->resume = arg;
-        break;
-    case O_TOKENIZER:
-        o->tokenizer = arg, o->set |= S_TOKENIZER;
-        break;
-    case O_VOCAB:
-        rc = num_arg("vocab", arg, RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &o->vocab);
-        o->set |= S_TOKENIZER;
-        break;
-    case O_DMODEL:
-        rc = num_arg("d-model", arg, 1, 8192, &v), o->mc.d_model = (int)v;
-        break;
-    case O_LAYERS:
-        rc = num_arg("layers", arg, 1, 64, &v), o->mc.n_layers = (int)v;
-        break;
-    case O_HEADS:
-        rc = num_arg("heads", arg, 1, 256, &v), o->mc.n_heads = (int)v;
-        break;
-    case O_DFF:
-        rc = num_arg("d-ff", arg, 1, 65536, &v), o->mc.d_ff = (int)v;
-        break;
-    case O_MAXLEN:
-        rc = num_arg("max-len", arg, 8, 8192, &v), o->mc.max_len = (int)v;
-        break;
     case O_POOLING:
         if (strcmp(arg, "mean") && strcmp(arg, "last"))
             return cli_usage_error("train", "--pooling is mean or last, not '%s'", arg);
         o->mc.pooling = strcmp(arg, "last") == 0 ? RW_POOL_LAST : RW_POOL_MEAN;
-        break;
-    case O_EXPERTS:
-        rc = num_arg("experts", arg, 2, 64, &v), o->mc.n_experts = (int)v;
-        break;
-    case O_TOPK:
-        rc = num_arg("top-k", arg, 1, 64, &v), o->mc.top_k = (int)v;
-        break;
-    case O_GATECOEF:
-        rc = real_arg("gate-coef", arg, 0, 100, &o->gate_coef);
-        break;
-    case O_RANK:
-        rc = num_arg("rank", arg, 1, 1024, &v), o->lc.rank = (int)v;
-        break;
+        return 0;
     case O_ALPHA:
-        rc = real_arg("alpha", arg, 0, 1e6, &d), o->lc.alpha = (float)d;
-        break;
+        if (real_arg("alpha", arg, 0, 1e6, &d))
+            return 2;
+        o->lc.alpha = (float)d;
+        return 0;
     case O_TARGETS:
         if (rw_lora_parse_targets(arg, &o->lc.targets) < 0 || !o->lc.targets)
             return cli_usage_error("train", "--lora-targets wants a list of q,k,v,o,ff1,ff2");
-        break;
-    case O_EPOCHS:
-        rc = num_arg("epochs", arg, 1, 100000, &o->epochs), o->set |= S_EPOCHS;
-        break;
-    case O_STEPS:
-        rc = num_arg("steps", arg, 1, 100000000, &o->steps);
-        break;
-    case O_BATCH:
-        rc = num_arg("batch", arg, 1, 4096, &o->batch);
-        break;
-    case O_LR:
-        rc = real_arg("lr", arg, 0, 10, &o->lr);
-        break;
-    case O_WARMUP:
-        rc = num_arg("warmup", arg, 0, 100000000, &o->warmup);
-        break;
-    case O_WD:
-        rc = real_arg("weight-decay", arg, 0, 10, &o->wd);
-        break;
-    case O_CLIP:
-        rc = real_arg("clip", arg, 0, 1e9, &o->clip);
-        break;
-    case O_SEED:
-        rc = num_arg("seed", arg, 0, 0x7fffffffL, &o->seed);
-        break;
-    case O_THREADS:
-        rc = num_arg("threads", arg, 0, 256, &o->threads);
-        break;
-    case O_LOGEVERY:
-        rc = num_arg("log-every", arg, 0, 100000000, &o->log_every);
-        break;
-    case O_EVALEVERY:
-        rc = num_arg("eval-every", arg, 0, 100000000, &o->eval_every);
-        break;
-    case O_CKPTEVERY:
-        rc = num_arg("checkpoint-every", arg, 1, 100000000, &o->ckpt_every);
-        break;
-    case O_STOPAFTER:
-        rc = num_arg("stop-after", arg, 1, 100000000, &o->stop_after);
-        break;
-    case O_JSON:
-        o->json = 1;
-        break;
+        return 0;
     }
+    return 0;
+}
+
+/* One option; returns 0 or the exit status. */
+static int take_opt(train_opts_t *o, int c, const char *arg)
+{
     if (c == O_DMODEL || c == O_LAYERS || c == O_HEADS || c == O_DFF || c == O_MAXLEN ||
         c == O_POOLING)
         o->set |= S_SHAPE;
@@ -322,7 +279,52 @@ static int take_opt(train_opts_t *o, int c, const char *arg)
         o->set |= S_MOE;
     if (c == O_RANK || c == O_ALPHA || c == O_TARGETS)
         o->set |= S_LORA;
-    return rc;
+    if (c == O_VOCAB || c == O_TOKENIZER)
+        o->set |= S_TOKENIZER;
+    if (c == O_EPOCHS)
+        o->set |= S_EPOCHS;
+    for (size_t i = 0; i < sizeof long_opts / sizeof long_opts[0]; i++)
+        if (long_opts[i].code == c)
+            return num_arg(long_opts[i].name, arg, long_opts[i].lo, long_opts[i].hi,
+                           (long *)((char *)o + long_opts[i].off));
+    for (size_t i = 0; i < sizeof real_opts / sizeof real_opts[0]; i++)
+        if (real_opts[i].code == c)
+            return real_arg(real_opts[i].name, arg, real_opts[i].lo, real_opts[i].hi,
+                            (double *)((char *)o + real_opts[i].off));
+    switch (c) {
+    case O_DATA:
+        o->data[o->n_data++] = arg;
+        return 0;
+    case 'o':
+        o->out = arg;
+        return 0;
+    case O_DOMAIN:
+        o->domains[o->n_domains++] = arg;
+        return 0;
+    case O_INIT:
+        o->init = arg;
+        return 0;
+    case O_BASE:
+        o->base = arg;
+        return 0;
+    case O_RESUME:
+        o->resume = arg;
+        return 0;
+    case O_TOKENIZER:
+        o->tokenizer = arg;
+        return 0;
+    case O_JSON:
+        o->json = 1;
+        return 0;
+    case O_VARIANT:
+        if (strcmp(arg, "dense") && strcmp(arg, "moe") && strcmp(arg, "router") &&
+            strcmp(arg, "lora"))
+            return cli_usage_error("train", "--variant is dense, moe, router or lora, not '%s'",
+                                   arg);
+        o->variant = arg;
+        return 0;
+    }
+    return take_model_opt(o, c, arg);
 }
 
 /* Options that cannot go together; returns 0 or 2 after saying why. */

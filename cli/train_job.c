@@ -52,6 +52,16 @@ typedef struct job {
     json_t *last_eval;
 } job_t;
 
+/* "1.47 M" or "12345": a parameter count for people. */
+static const char *count_str(size_t n, char buf[32])
+{
+    if (n >= 1000000)
+        snprintf(buf, 32, "%.2f M", (double)n / 1e6);
+    else
+        snprintf(buf, 32, "%zu", n);
+    return buf;
+}
+
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
@@ -198,6 +208,12 @@ static int make_model(job_t *j)
         say("a router needs at least two domains; the data has %zu", j->train.n_domains);
         return 1;
     }
+    if (j->model && (strcmp(j->variant, "moe") == 0) != (cfg.n_experts > 0)) {
+        say("--init %s is a %s model; a %s model branches from a %s one", o->init,
+            cfg.n_experts ? "moe" : "dense", j->variant,
+            strcmp(j->variant, "moe") == 0 ? "moe" : "dense (or router)");
+        return 1;
+    }
     if (j->model && memcmp(&cfg, &j->model->cfg, sizeof cfg) == 0)
         return 0; /* branching: train the checkpoint as it is */
     if (rw_model_config_validate(&cfg) < 0) {
@@ -208,12 +224,6 @@ static int make_model(job_t *j)
     rw_model_new(&m, &cfg);
     rw_model_init(m, j->seed);
     if (j->model) {
-        if (m->cfg.n_experts != j->model->cfg.n_experts) {
-            say("--init %s has another variant's shape; branch a %s model from a %s one", o->init,
-                j->variant, j->model->cfg.n_experts ? "moe" : "dense");
-            rw_model_destroy(&m);
-            return 1;
-        }
         copy_body(m, j->model);
         rw_model_destroy(&j->model);
     }
@@ -428,7 +438,8 @@ static void summary(job_t *j, double wall)
         cli_print_json(r);
         json_decref(r);
     } else {
-        printf("wrote %s: %s, %.2f M parameters%s, %s\n", o->out, j->variant, (double)params / 1e6,
+        char pb[32];
+        printf("wrote %s: %s, %s parameters%s, %s\n", o->out, j->variant, count_str(params, pb),
                j->lora ? " (adapter)" : "", cfg);
         printf("%ld steps (%.2f epochs of %zu pairs, batch %zu) in %.1f s: %.1f %s/s, "
                "%.1f GFLOP/s; wall %.1f s%s\n",
@@ -494,8 +505,9 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
     if (o->stop_after && o->stop_after < todo)
         todo = o->stop_after, stopped = 1;
     size_t params = j.lora ? j.lora->layout.n_floats : j.model->layout.n_floats;
-    say("%s: %.2f M parameters, %zu %s a step, %ld steps (%.2f epochs), lr %.2g, %d thread(s)%s",
-        j.variant, (double)params / 1e6, j.per_step,
+    char pb[32];
+    say("%s: %s parameters, %zu %s a step, %ld steps (%.2f epochs), lr %.2g, %d thread(s)%s",
+        j.variant, count_str(params, pb), j.per_step,
         j.kind == RW_BATCH_PROMPTS ? "prompts" : "pairs", j.steps, (double)j.steps / (double)j.spe,
         (double)j.tc.opt.lr, rw_engine_threads(rw_trainer_engine(j.tr)),
         j.start ? "; resuming" : "");

@@ -119,7 +119,8 @@ awk -v b="$mb" -v s="$ms" -v f="$mf" 'BEGIN {
 echo
 read -r bs bsteps bparams <"$work/baseline.info"
 echo "Model: dense pre-LN encoder, \`$shape\`, vocabulary 8192 (trained on the train split): $bparams M parameters."
-echo "Baseline and per-domain scratch models: $epochs epochs${train_flags:+ ($train_flags)}; branched models: $ft_epochs epochs from the baseline${ft_flags:+ ($ft_flags)}; --threads $threads."
+plural() { [ "$1" = 1 ] && echo "$1 $2" || echo "$1 ${2}s"; }
+echo "Baseline and per-domain scratch models: $(plural "$epochs" epoch)${train_flags:+ ($train_flags)}; branched models: $(plural "$ft_epochs" epoch) from the baseline${ft_flags:+ ($ft_flags)}; --threads $threads."
 echo
 echo "| model | train pairs | steps | wall time (s) |"
 echo "|---|---:|---:|---:|"

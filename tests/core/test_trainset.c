@@ -160,14 +160,14 @@ Test(trainset, trimming_to_max_len_changes_no_model_input)
     rw_dataset_fini(&ds);
 }
 
-/* The first prompt id of every pair in b, which identifies the pair here. */
-static void pair_keys(const rw_batch_t *b, int32_t *keys)
+/* A hash of every pair's chosen sequence in b, which identifies the pair here. */
+static void pair_keys(const rw_batch_t *b, uint32_t *keys)
 {
     for (size_t i = 0; i < b->B / 2; i++) {
         const int32_t *row = b->ids + 2 * i * b->ld;
-        int32_t k = 0;
+        uint32_t k = 0;
         for (size_t t = 0; t < (size_t)b->lens[2 * i]; t++)
-            k = k * 31 + row[t];
+            k = k * 31u + (uint32_t)row[t];
         keys[i] = k;
     }
 }
@@ -189,7 +189,7 @@ Test(trainset, batches_depend_only_on_seed_and_step)
     rw_batch_init(&a, 20, 64);
     rw_batch_init(&b, 20, 64);
     /* every pair of an epoch appears once in it */
-    int32_t keys[70], k[10];
+    uint32_t keys[70], k[10];
     for (long s = 0; s < 7; s++) {
         cr_assert_eq(rw_trainset_batch(&ts, 3, s, 10, RW_BATCH_PAIRS, &a), 10);
         pair_keys(&a, keys + 10 * s);
