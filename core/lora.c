@@ -3,6 +3,8 @@
  * backward.c. */
 #include "lora.h"
 
+#include "jsontext.h"
+
 #include "alloc.h"
 #include "err.h"
 #include "log.h"
@@ -94,13 +96,7 @@ char *rw_lora_config_to_json(const rw_lora_config_t *c)
     json_t *o = json_pack(
         "{s:i, s:f, s:s, s:s, s:i}", "rank", c->rank, "alpha", (double)c->alpha, "targets", list,
         "head", c->head == RW_HEAD_CLASSIFIER ? "classifier" : "reward", "n_classes", c->n_classes);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    if (!s)
-        abort(); /* jansson fails only when out of memory */
-    char *out = rw_strdup(s);
-    free(s);
-    return out;
+    return rw_json_text(o);
 }
 
 int rw_lora_config_from_json(const char *text, rw_lora_config_t *c)

@@ -3,6 +3,8 @@
  * backward.c, the MoE feed-forward in moe.c. */
 #include "model.h"
 
+#include "jsontext.h"
+
 #include "alloc.h"
 #include "err.h"
 #include "hash.h"
@@ -77,13 +79,7 @@ char *rw_model_config_to_json(const rw_model_config_t *c)
         c->d_ff, "n_experts", c->n_experts, "top_k", c->top_k, "pooling",
         c->pooling == RW_POOL_LAST ? "last" : "mean", "head",
         c->head == RW_HEAD_CLASSIFIER ? "classifier" : "reward", "n_classes", c->n_classes);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    if (!s)
-        abort(); /* jansson fails only when out of memory */
-    char *out = rw_strdup(s);
-    free(s);
-    return out;
+    return rw_json_text(o);
 }
 
 /* Reads integer field key of o into *dst if present; RW_EPARSE if not an int. */

@@ -15,6 +15,7 @@
 #include "dataset.h"
 #include "err.h"
 #include "eval.h"
+#include "jsontext.h"
 #include "log.h"
 #include "trainset.h"
 
@@ -122,9 +123,7 @@ char *rw_task_spec_to_json(const rw_task_spec_t *s)
                           "max_steps", (json_int_t)s->max_steps, "seed", (json_int_t)s->seed);
     if (s->domain)
         json_object_set_new(o, "domain", json_string(s->domain));
-    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return text;
+    return rw_json_text(o);
 }
 
 static int fail(char *why, size_t whylen, int rc, const char *fmt, ...)
@@ -473,9 +472,7 @@ static char *extra_json(const rw_task_spec_t *s)
                           "seed", (json_int_t)s->seed);
     if (s->domain)
         json_object_set_new(o, "domain", json_string(s->domain));
-    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return text;
+    return rw_json_text(o);
 }
 
 int rw_task_run(const rw_task_spec_t *spec, const rw_task_inputs_t *in, const char *out,

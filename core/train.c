@@ -1,6 +1,8 @@
 /* train.c — losses, the training step and the training loop; see train.h. */
 #include "train.h"
 
+#include "jsontext.h"
+
 #include "alloc.h"
 #include "engine_impl.h"
 #include "err.h"
@@ -57,13 +59,7 @@ char *rw_train_config_to_json(const rw_train_config_t *c)
                                   : "all",
         "threads", c->threads, "max_batch", (json_int_t)c->max_batch, "max_len",
         (json_int_t)c->max_len);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    if (!s)
-        abort(); /* jansson fails only when out of memory */
-    char *out = rw_strdup(s);
-    free(s);
-    return out;
+    return rw_json_text(o);
 }
 
 static int get_num(json_t *o, const char *key, double *v)
