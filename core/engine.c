@@ -66,6 +66,7 @@ static void carve_bufs(rw_engine_t *e, carver_t *c)
     d->dmoe_y = take(c, E ? N * K * C : 0);
     d->dmoe_x = take(c, E ? N * K * C : 0);
     d->dgate = take(c, N * E);
+    d->dgate_b = take(c, e->max_B * E);
     d->datt = take(c, (size_t)e->nthreads * e->max_T * e->max_T);
 }
 
@@ -390,7 +391,7 @@ void rw__params_layer(const rw_model_config_t *cfg, const rw_params_t *p, size_t
     SLICE(fcb, X * F);
     SLICE(fcprojw, X * C * F);
     SLICE(fcprojb, X * C);
-    SLICE(gatew, E * C);
+    SLICE(gatew, E * rw_model_gate_inputs(cfg));
 #undef SLICE
 }
 

@@ -393,6 +393,12 @@ float rw__dot(const float *a, const float *b, size_t n)
     return dot_body(a, b, n);
 }
 
+void rw__axpy(float *y, float a, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
 /* p (n) = p * (d - sum(p * d)), the softmax backward of one row, in place in d. */
 RW_INLINE void softmax_backward_body(float *d, const float *p, size_t n)
 {

@@ -71,5 +71,7 @@ void rw__lora_backward(float *dx, float *da, float *db, float *du, const float *
 void rw__softmax(float *x, size_t n);
 /* sum_i a[i] * b[i] over n floats, accumulated in float. */
 float rw__dot(const float *a, const float *b, size_t n);
+/* y (n) += a * x (n). */
+void rw__axpy(float *y, float a, const float *x, size_t n);
 
 #endif

@@ -61,9 +61,16 @@ int rw_model_config_validate(const rw_model_config_t *c)
         return bad("pooling", (int)c->pooling);
     if (c->head != RW_HEAD_REWARD && c->head != RW_HEAD_CLASSIFIER)
         return bad("head", (int)c->head);
+    if (c->gate_input != RW_GATE_TOKEN && c->gate_input != RW_GATE_PROMPT)
+        return bad("gate_input", (int)c->gate_input);
     if (c->head == RW_HEAD_CLASSIFIER && (c->n_classes < 2 || c->n_classes > 65536))
         return bad("n_classes", c->n_classes);
     return 0;
+}
+
+size_t rw_model_gate_inputs(const rw_model_config_t *cfg)
+{
+    return (size_t)(cfg->gate_input == RW_GATE_PROMPT ? cfg->vocab : cfg->d_model);
 }
 
 int rw_model_config_outputs(const rw_model_config_t *cfg)
@@ -71,14 +78,19 @@ int rw_model_config_outputs(const rw_model_config_t *cfg)
     return cfg->head == RW_HEAD_CLASSIFIER ? cfg->n_classes : 1;
 }
 
+/* The JSON names of the enumerated fields, indexed by value. */
+static const char *const pooling_names[] = {"mean", "last"};
+static const char *const head_names[] = {"reward", "classifier"};
+static const char *const gate_names[] = {"token", "prompt"};
+
 char *rw_model_config_to_json(const rw_model_config_t *c)
 {
-    json_t *o = json_pack(
-        "{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:i}", "vocab", c->vocab, "max_len",
-        c->max_len, "d_model", c->d_model, "n_layers", c->n_layers, "n_heads", c->n_heads, "d_ff",
-        c->d_ff, "n_experts", c->n_experts, "top_k", c->top_k, "pooling",
-        c->pooling == RW_POOL_LAST ? "last" : "mean", "head",
-        c->head == RW_HEAD_CLASSIFIER ? "classifier" : "reward", "n_classes", c->n_classes);
+    json_t *o =
+        json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:i, s:s}", "vocab", c->vocab,
+                  "max_len", c->max_len, "d_model", c->d_model, "n_layers", c->n_layers, "n_heads",
+                  c->n_heads, "d_ff", c->d_ff, "n_experts", c->n_experts, "top_k", c->top_k,
+                  "pooling", pooling_names[c->pooling], "head", head_names[c->head], "n_classes",
+                  c->n_classes, "gate_input", gate_names[c->gate_input]);
     return rw_json_text(o);
 }
 
@@ -93,6 +105,22 @@ static int get_int(json_t *o, const char *key, int *dst)
         return RW_EPARSE;
     *dst = (int)json_integer_value(v);
     return 0;
+}
+
+/* Reads string field key of o, one of names[0..n), into *dst as its index if
+ * present; RW_EPARSE for any other value. */
+static int get_name(json_t *o, const char *key, const char *const *names, int n, int *dst)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v)
+        return 0;
+    const char *s = json_string_value(v);
+    for (int i = 0; s && i < n; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *dst = i;
+            return 0;
+        }
+    return RW_EPARSE;
 }
 
 int rw_model_config_from_json(const char *text, rw_model_config_t *c)
@@ -111,25 +139,16 @@ int rw_model_config_from_json(const char *text, rw_model_config_t *c)
                    &c->d_ff,  &c->n_experts, &c->top_k,   &c->n_classes};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0] && rc == 0; i++)
         rc = get_int(o, keys[i], dsts[i]);
-    json_t *pool = json_object_get(o, "pooling"), *head = json_object_get(o, "head");
-    if (rc == 0 && pool) {
-        const char *s = json_string_value(pool);
-        if (s && strcmp(s, "mean") == 0)
-            c->pooling = RW_POOL_MEAN;
-        else if (s && strcmp(s, "last") == 0)
-            c->pooling = RW_POOL_LAST;
-        else
-            rc = RW_EPARSE;
-    }
-    if (rc == 0 && head) {
-        const char *s = json_string_value(head);
-        if (s && strcmp(s, "reward") == 0)
-            c->head = RW_HEAD_REWARD;
-        else if (s && strcmp(s, "classifier") == 0)
-            c->head = RW_HEAD_CLASSIFIER;
-        else
-            rc = RW_EPARSE;
-    }
+    int pool = (int)c->pooling, head = (int)c->head, gate = (int)c->gate_input;
+    if (rc == 0)
+        rc = get_name(o, "pooling", pooling_names, 2, &pool);
+    if (rc == 0)
+        rc = get_name(o, "head", head_names, 2, &head);
+    if (rc == 0)
+        rc = get_name(o, "gate_input", gate_names, 2, &gate);
+    c->pooling = (rw_pooling_t)pool;
+    c->head = (rw_head_t)head;
+    c->gate_input = (rw_gate_input_t)gate;
     json_decref(o);
     if (rc == 0)
         rc = rw_model_config_validate(c);
@@ -177,7 +196,7 @@ void rw_model_layout(const rw_model_config_t *cfg, rw_layout_t *lay)
     add(lay, "fc_b", 0, 0, 3, L, X, F, 0);
     add(lay, "fcproj_w", 1, 0, 4, L, X, C, F);
     add(lay, "fcproj_b", 0, 0, 3, L, X, C, 0);
-    add(lay, "gate_w", 1, 1, 3, L, E, C, 0);
+    add(lay, "gate_w", 1, 1, 3, L, E, E ? rw_model_gate_inputs(cfg) : 0, 0);
     add(lay, "lnf_w", 0, 0, 1, C, 0, 0, 0);
     add(lay, "lnf_b", 0, 0, 1, C, 0, 0, 0);
     add(lay, "head_w", 1, 0, 2, O, C, 0, 0);

@@ -32,6 +32,14 @@
 
 typedef enum { RW_POOL_MEAN = 0, RW_POOL_LAST = 1 } rw_pooling_t;
 typedef enum { RW_HEAD_REWARD = 0, RW_HEAD_CLASSIFIER = 1 } rw_head_t;
+/* What an MoE gate reads. RW_GATE_TOKEN: each token's own vector (gate_w
+ * (L, E, C)). RW_GATE_PROMPT: the counts of the token ids in the sequence's
+ * prompt, its tokens up to and including the first separator (gate_w
+ * (L, E, V)), so that every token of a sequence goes to the experts its
+ * prompt asks for, as a router would. The token gate reads features trained
+ * for reward, which tell domains apart poorly when they differ only in a
+ * few prompt words; the prompt gate learns those words directly. */
+typedef enum { RW_GATE_TOKEN = 0, RW_GATE_PROMPT = 1 } rw_gate_input_t;
 
 typedef struct rw_model_config {
     int vocab;     /* V, token ids 0..V-1 (0 pad, 1 cls, 2 sep) */
@@ -44,7 +52,8 @@ typedef struct rw_model_config {
     int top_k;     /* experts a token goes to (MoE), 1..E; default 2 */
     rw_pooling_t pooling;
     rw_head_t head;
-    int n_classes; /* head outputs when head is RW_HEAD_CLASSIFIER, >= 2 */
+    int n_classes;              /* head outputs when head is RW_HEAD_CLASSIFIER, >= 2 */
+    rw_gate_input_t gate_input; /* MoE gate input; default per token */
 } rw_model_config_t;
 
 /* A small default: V 8192, max_len 128, C 256, L 4, NH 4, F 1024, dense,
@@ -53,6 +62,8 @@ void rw_model_config_default(rw_model_config_t *cfg);
 /* 0 if cfg describes a model rewire can build, else RW_EINVAL (and a log line
  * naming the bad field). */
 int rw_model_config_validate(const rw_model_config_t *cfg);
+/* Inputs of each MoE gate: d_model for a token gate, vocab for a prompt gate. */
+size_t rw_model_gate_inputs(const rw_model_config_t *cfg);
 /* Outputs of the head: 1 for a reward model, n_classes for a classifier. */
 int rw_model_config_outputs(const rw_model_config_t *cfg);
 /* The configuration as a JSON object string (caller frees). */

@@ -56,6 +56,75 @@ static int row_label(const rw_engine_t *e, size_t r0, size_t r)
     return lab >= 0 && lab < e->cfg.n_experts ? lab : -1;
 }
 
+/* The batch's sequence b's prompt (RW_GATE_PROMPT): its ids up to and
+ * including the first separator, else all the non-pad ones; returns their
+ * number. */
+static size_t prompt_ids(const rw_engine_t *e, size_t b, const int32_t **ids)
+{
+    size_t len = (size_t)e->batch->lens[b];
+    len = len < e->T ? len : e->T;
+    *ids = e->batch->ids + b * e->batch->ld;
+    for (size_t t = 0; t < len; t++)
+        if ((*ids)[t] == RW_TOK_SEP)
+            return t + 1;
+    return len;
+}
+
+/* probs (n,E) = the gate's logits over slice rows [r0, r0+n): per token,
+ * ln2 @ gatew^T; or per sequence, gatew (E,V) @ its prompt's token counts,
+ * written to each of its rows. */
+static void gate_logits(rw_engine_t *e, size_t r0, size_t n, const float *ln2, const float *gatew,
+                        float *probs)
+{
+    size_t C = (size_t)e->cfg.d_model, E = (size_t)e->cfg.n_experts, V = (size_t)e->cfg.vocab;
+    if (e->cfg.gate_input == RW_GATE_TOKEN) {
+        rw__matmul_forward(probs, E, NULL, ln2, gatew, NULL, n, C, E);
+        return;
+    }
+    size_t T = e->T, b0 = r0 / T;
+    for (size_t b = 0; b < n / T; b++) {
+        const int32_t *ids;
+        size_t np = prompt_ids(e, b0 + b, &ids);
+        float *z = probs + b * T * E;
+        for (size_t x = 0; x < E; x++) {
+            float sum = 0.0f;
+            for (size_t t = 0; t < np; t++)
+                sum += gatew[x * V + (size_t)ids[t]];
+            z[x] = sum;
+        }
+        for (size_t t = 1; t < T; t++)
+            memcpy(z + t * E, z, E * sizeof *z);
+    }
+}
+
+/* The reverse of gate_logits from dgate (n,E): per token, dln (n,C) +=
+ * dgate @ gatew and dgatew += dgate^T @ ln2; per prompt, dgatew gets the
+ * sequence's summed dgate at each of its prompt's ids (dln nothing). dgatew
+ * may be NULL. */
+static void gate_logits_backward(rw_engine_t *e, size_t r0, size_t n, float *dln, float *dgatew,
+                                 const float *dgate, const float *ln2, const float *gatew)
+{
+    size_t C = (size_t)e->cfg.d_model, E = (size_t)e->cfg.n_experts, V = (size_t)e->cfg.vocab;
+    if (e->cfg.gate_input == RW_GATE_TOKEN) {
+        rw__matmul_backward(dln, 1, dgatew, NULL, dgate, E, ln2, gatew, n, C, E);
+        return;
+    }
+    if (!dgatew)
+        return;
+    size_t T = e->T, b0 = r0 / T;
+    float *dz = e->d.dgate_b + b0 * E;
+    for (size_t b = 0; b < n / T; b++, dz += E) {
+        memset(dz, 0, E * sizeof *dz);
+        for (size_t t = 0; t < T; t++)
+            rw__axpy(dz, 1.0f, dgate + (b * T + t) * E, E);
+        const int32_t *ids;
+        size_t np = prompt_ids(e, b0 + b, &ids);
+        for (size_t t = 0; t < np; t++)
+            for (size_t x = 0; x < E; x++)
+                dgatew[x * V + (size_t)ids[t]] += dz[x];
+    }
+}
+
 /* Gate softmax, top-k choice, renormalized weights and the statistics. */
 static void route(rw_engine_t *e, int tid, size_t l, size_t r0, size_t n, moe_view_t *m)
 {
@@ -112,8 +181,8 @@ void rw__moe_forward(rw_engine_t *e, int tid, size_t l, size_t r0, size_t n)
     moe_view_t m;
     moe_view(e, tid, l, r0, &m);
 
-    /* probs (n,E) = softmax(ln2 (n,C) @ gatew (E,C)^T) */
-    rw__matmul_forward(m.probs, E, NULL, v.ln2, p.gatew, NULL, n, C, E);
+    /* probs (n,E) = softmax(gate logits) */
+    gate_logits(e, r0, n, v.ln2, p.gatew, m.probs);
     route(e, tid, l, r0, n, &m);
     /* slots: expert e's tokens are slots off[e]..off[e+1], in row order */
     int32_t cur[65];
@@ -218,7 +287,7 @@ void rw__moe_backward(rw_engine_t *e, int tid, size_t l, size_t r0, size_t n, co
                             g->fcb ? g->fcb + x * F : NULL, dh + o * F, F, m.x + o * C,
                             p.fcw + x * F * C, ne, C, F);
     }
-    /* dln (n,C) = sum_j dxs[slot_j] + dgate (n,E) @ gatew (E,C) */
+    /* dln (n,C) = sum_j dxs[slot_j] + the gate's input gradient */
     for (size_t r = 0; r < n; r++) {
         float *o = dln + r * C;
         memcpy(o, dxs + (size_t)m.slot[r * K] * C, C * sizeof(float));
@@ -228,5 +297,5 @@ void rw__moe_backward(rw_engine_t *e, int tid, size_t l, size_t r0, size_t n, co
                 o[i] += dx[i];
         }
     }
-    rw__matmul_backward(dln, 1, g->gatew, NULL, dgate, E, v.ln2, p.gatew, n, C, E);
+    gate_logits_backward(e, r0, n, dln, g->gatew, dgate, v.ln2, p.gatew);
 }

@@ -73,6 +73,11 @@ void rw_task_spec_init(rw_task_spec_t *s, rw_task_kind_t kind)
     s->model.n_heads = 4;
     s->model.d_ff = 256;
     s->model.max_len = 128;
+    /* the moe bundle's gates route whole sequences by their prompts' words:
+     * per-token gates on the seed's features cannot tell domains apart that
+     * differ only in a few prompt words (top-1 gate accuracy 0.31 on the
+     * synthetic job, against 0.97 for prompt gates) */
+    s->model.gate_input = RW_GATE_PROMPT;
     if (kind == RW_TASK_ROUTER) {
         s->model.d_model = 32;
         s->model.n_layers = 1;
@@ -89,8 +94,13 @@ void rw_task_spec_init(rw_task_spec_t *s, rw_task_kind_t kind)
     s->train.opt.warmup_steps = 10;
     s->train.max_batch = 32;
     s->train.threads = 1;
-    /* gates: more passes do not route better (gate accuracy 0.32 after one
-     * epoch or three on the synthetic job) and it was the job's long pole */
+    /* gates: prompt gates are linear in token counts and learn fast at a
+     * higher rate; one pass routes 97% of the synthetic job's training
+     * sequences to their domain's expert (bench/task gates) */
+    if (kind == RW_TASK_GATES) {
+        s->train.opt.lr = 2e-2f;
+        s->train.opt.min_lr = 2e-3f;
+    }
     s->epochs = kind == RW_TASK_SEED ? 2.0 : kind == RW_TASK_GATES ? 1.0 : 3.0;
     s->seed = 1;
 }
@@ -347,6 +357,8 @@ static int merge_experts(const rw_task_spec_t *s, const rw_task_inputs_t *in, se
                                 s->model.top_k > 0 ? s->model.top_k : 2, s->seed, u->base);
         if (rc < 0)
             fail(why, whylen, rc, "gates: the experts and the base do not merge");
+        else /* what the gates read is the task's choice; no tensor depends on it */
+            u->model->cfg.gate_input = s->model.gate_input;
     }
     for (size_t i = 0; i < in->n_experts; i++)
         rw_model_destroy(&ex[i]);

@@ -64,14 +64,19 @@ def lora_delta(lora, target, layer, x):
     return scale * (x @ a[layer].T) @ b[layer].T
 
 
-def ffn(p, cfg, layer, x, lora):
+def ffn(p, cfg, layer, x, lora, ids):
     """The feed-forward of one layer over x (T, C): dense or mixture of experts."""
     E = cfg["n_experts"]
     if E == 0:
         h = x @ p["fc_w"][layer, 0].T + p["fc_b"][layer, 0] + lora_delta(lora, "ff1", layer, x)
         g = gelu(h)
         return g @ p["fcproj_w"][layer, 0].T + p["fcproj_b"][layer, 0] + lora_delta(lora, "ff2", layer, g)
-    probs = softmax(x @ p["gate_w"][layer].T)  # (T, E)
+    if cfg.get("gate_input", "token") == "prompt":  # the prompt's token ids route the sequence
+        n = ids.index(2) + 1 if 2 in ids else len(ids)  # through the first separator
+        z = p["gate_w"][layer][:, ids[:n]].sum(axis=1)  # gate_w (E, V) @ the id counts
+        probs = np.tile(softmax(z), (x.shape[0], 1))
+    else:
+        probs = softmax(x @ p["gate_w"][layer].T)  # (T, E)
     out = np.zeros_like(x)
     for t in range(x.shape[0]):
         order = sorted(range(E), key=lambda e: (-probs[t, e], e))[: cfg["top_k"]]
@@ -100,7 +105,7 @@ def forward(p, cfg, ids, lora=None):
             att = softmax(q[:, s] @ k[:, s].T / np.sqrt(hs))
             y[:, s] = att @ v[:, s]
         x = x + y @ p["attproj_w"][l].T + p["attproj_b"][l] + lora_delta(lora, "o", l, y)
-        x = x + ffn(p, cfg, l, layernorm(x, p["ln2_w"][l], p["ln2_b"][l]), lora)
+        x = x + ffn(p, cfg, l, layernorm(x, p["ln2_w"][l], p["ln2_b"][l]), lora, list(ids))
     x = layernorm(x, p["lnf_w"], p["lnf_b"])
     pooled = x[-1] if cfg["pooling"] == "last" else x.mean(axis=0)
     head = lora[0] if lora is not None else p

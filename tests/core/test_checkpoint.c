@@ -306,6 +306,15 @@ Test(checkpoint, numpy_forward_reproduces_rewards_moe)
     expect_numpy_agrees(&cfg, NULL, "moe/last");
 }
 
+Test(checkpoint, numpy_forward_reproduces_rewards_moe_sequence_gates)
+{
+    rw_model_config_t cfg;
+    ref_config(&cfg);
+    cfg.n_experts = 3;
+    cfg.gate_input = RW_GATE_PROMPT;
+    expect_numpy_agrees(&cfg, NULL, "moe/prompt-gate");
+}
+
 Test(checkpoint, numpy_forward_reproduces_lora_router_logits)
 {
     rw_model_config_t cfg;

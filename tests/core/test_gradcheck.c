@@ -218,6 +218,26 @@ Test(gradcheck, moe_gates_alone_on_domain_labels)
     check_model(&cfg, RW_TRAIN_GATES, 0, 0, "moe/gates");
 }
 
+Test(gradcheck, moe_sequence_gates_joint_with_gate_losses)
+{
+    rw_model_config_t cfg;
+    fx_tiny_config(&cfg);
+    cfg.n_experts = 4;
+    cfg.top_k = 2;
+    cfg.gate_input = RW_GATE_PROMPT;
+    check_model(&cfg, RW_TRAIN_ALL, 0.5f, 0.3f, "moe/prompt-gate/joint");
+}
+
+Test(gradcheck, moe_sequence_gates_alone_on_domain_labels)
+{
+    rw_model_config_t cfg;
+    fx_tiny_config(&cfg);
+    cfg.n_experts = 3;
+    cfg.top_k = 2;
+    cfg.gate_input = RW_GATE_PROMPT;
+    check_model(&cfg, RW_TRAIN_GATES, 0, 0, "moe/prompt-gate/gates");
+}
+
 static void check_lora(rw_model_config_t *cfg, const rw_lora_config_t *lc, const char *what)
 {
     rw_model_t *m;
