@@ -85,10 +85,10 @@ h1_training() {
   jq -e '.workers[] | select(.id == "h1" and (.step // 0) > 0)' "$dir/state/status.json"
 }
 wait_for 60 h1_training || fail "h1 never trained a task"
-task=$(jq '.workers[] | select(.id == "h1") | .task' "$dir/state/status.json")
 t_cut=$(date +%s.%N)
 ip -n "$H1" link set eth0 down
-say "cut h1's link while it trained task $task"
+say "cut h1's link while it trained task $(jq '.workers[] | select(.id == "h1") | .task' \
+  "$dir/state/status.json")"
 
 # The journal's records so far (its complete lines: it is being appended to),
 # filtered by the jq program $1 over all of them as one array.
@@ -96,18 +96,18 @@ journal() {
   local j=$dir/state/journal.jsonl
   head -n "$(wc -l <"$j")" "$j" | jq -s "${@:2}" "$1"
 }
-released() { journal 'map(select(.ev == "release" and .task == $t and .worker == "h1")) | length > 0' \
-  -e --argjson t "$task"; }
-releases() { journal 'map(select(.ev == "lease" and .task == $t and .worker != "h1")) | length > 0' \
-  -e --argjson t "$task"; }
-wait_for 20 released || fail "the coordinator never took task $task back from h1"
+# What h1 held when it fell silent (the task it trained, and any it had
+# queued, unless one ended just before the cut) is taken back from it.
+lost='map(select(.ev == "release" and .worker == "h1" and .why == "silent past the timeout"))'
+released() { journal "$lost | length > 0" -e; }
+wait_for 20 released || fail "the coordinator never took h1's tasks back"
+task=$(journal "$lost[0].task")
+t_lost=$(journal "$lost[0].ts")
+again='map(select(.ev == "lease" and .task == $t and .worker != "h1"))'
+releases() { journal "$again | length > 0" -e --argjson t "$task"; }
 wait_for 20 releases || fail "task $task was never leased again"
-t_lost=$(journal 'map(select(.ev == "release" and .task == $t and .worker == "h1"))[0].ts' \
-  --argjson t "$task")
-t_again=$(journal 'map(select(.ev == "lease" and .task == $t and .worker != "h1"))[0].ts' \
-  --argjson t "$task")
-again_to=$(journal 'map(select(.ev == "lease" and .task == $t and .worker != "h1"))[0]
-  | "\(.worker) (attempt \(.attempt))"' -r --argjson t "$task")
+t_again=$(journal "$again[0].ts" --argjson t "$task")
+again_to=$(journal "$again[0] | \"\\(.worker) (attempt \\(.attempt))\"" -r --argjson t "$task")
 grep -q "worker h1 lost (silent past the timeout)" "$dir/coordinator.log" \
   || fail "the coordinator did not lose h1 by its timeout"
 
