@@ -2,6 +2,7 @@
 #include "coord_cli.h"
 
 #include "err.h"
+#include "health.h"
 #include "job.h"
 #include "log.h"
 #include "prepare.h"
@@ -19,10 +20,13 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: rewire-coordinator serve --state DIR --out DIR [options]\n"
-            "       rewire-coordinator prepare --state DIR [data options]\n\n"
+            "       rewire-coordinator prepare --state DIR [data options]\n"
+            "       rewire-coordinator health [--connect ENDPOINT] [--timeout-ms N] [--quiet]\n\n"
             "serve runs a whole job: the data stage (unless DIR holds it already), then\n"
             "the tasks on whatever workers connect, then the bundles and the report.\n"
-            "prepare runs the data stage alone: data.jsonl, tokenizer.json, stats.json.\n\n"
+            "prepare runs the data stage alone: data.jsonl, tokenizer.json, stats.json.\n"
+            "health asks a running coordinator (tcp://127.0.0.1:5555) whether it is up;\n"
+            "it exits 0 if it answers and its job has not failed, 1 otherwise.\n\n"
             "  --state DIR            the coordinator's state directory (journal, artifacts)\n"
             "  --out DIR              where bundles/ and the report go (serve)\n"
             "  --bind ENDPOINT        where workers connect (tcp://127.0.0.1:5555)\n"
@@ -175,6 +179,9 @@ int coord_main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "health") == 0)
+        return health_main("rewire-coordinator", "coordinator", "tcp://127.0.0.1:5555", false,
+                           argc - 2, argv + 2);
     bool is_serve = argc > 1 && strcmp(argv[1], "serve") == 0;
     if (argc < 2 || (!is_serve && strcmp(argv[1], "prepare") != 0)) {
         usage(stderr);

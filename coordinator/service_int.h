@@ -84,6 +84,8 @@ void coord__check_done(coord_t *c);
 void coord__shutdown_again(coord_t *c, const wire_peer_t *to);
 /* Handles one message from a peer (service_msg.c). */
 void coord__handle(coord_t *c, const msg_t *m, const wire_peer_t *from);
+/* Answers a HEALTH_REQ from anyone (service_health.c). */
+void coord__health(coord_t *c, const msg_health_req_t *r, const wire_peer_t *from);
 /* Artifacts (service_xfer.c): a FETCH to serve, an ART_* message in. */
 void coord__fetch(coord_t *c, peer_t *p, uint64_t artifact);
 void coord__art(coord_t *c, peer_t *p, const msg_t *m);

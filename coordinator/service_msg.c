@@ -210,6 +210,10 @@ static void on_heartbeat(coord_t *c, peer_t *p, const msg_heartbeat_t *h, const 
 
 void coord__handle(coord_t *c, const msg_t *m, const wire_peer_t *from)
 {
+    if (m->type == MSG_HEALTH_REQ) { /* from anyone, in any state */
+        coord__health(c, &m->health_req, from);
+        return;
+    }
     if (c->stopping) {
         if (m->type != MSG_REFUSE && m->type != MSG_ERROR && m->type != MSG_SHUTDOWN)
             coord__shutdown_again(c, from);

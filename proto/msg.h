@@ -287,6 +287,25 @@ typedef struct msg_tensors {
     F(score_rep, rewards, REQ, MT_F64S(1, MSG_BATCH_MAX, -1e30, 1e30))                             \
     F(score_rep, domains, OPT, MT_U64S(1, MSG_BATCH_MAX))                                          \
     END(score_rep)                                                                                 \
+    MSG(HEALTH_REQ, health_req, 18, NORULE, "is this service up? asked of a coordinator (and, "    \
+                                            "with worker, whether that worker is registered) "     \
+                                            "or of a router service, by any client")               \
+    F(health_req, req,    REQ, MT_U64(0, UINT64_MAX))                                              \
+    F(health_req, worker, OPT, MT_NAME(MSG_NAME_MAX))                                              \
+    END(health_req)                                                                                \
+    MSG(HEALTH_REP, health_rep, 19, RULE, "the service is up: what it is, its state and counts; "  \
+                                          "worker and worker_live answer a request's worker")      \
+    F(health_rep, req,         REQ, MT_U64(0, UINT64_MAX))                                         \
+    F(health_rep, service,     REQ, MT_NAME(32))         /* "coordinator", "router" */             \
+    F(health_rep, state,       REQ, MT_NAME(32))         /* running, done, serving, ... */         \
+    F(health_rep, uptime_ms,   REQ, MT_U64(0, UINT64_MAX))                                         \
+    F(health_rep, workers,     OPT, MT_U64(0, UINT32_MAX)) /* peers registered (coordinator) */    \
+    F(health_rep, tasks_total, OPT, MT_U64(0, UINT64_MAX))                                         \
+    F(health_rep, tasks_done,  OPT, MT_U64(0, UINT64_MAX))                                         \
+    F(health_rep, bundles,     OPT, MT_U64(0, UINT32_MAX)) /* bundles it can serve (router) */     \
+    F(health_rep, worker,      OPT, MT_NAME(MSG_NAME_MAX))                                         \
+    F(health_rep, worker_live, OPT, MT_BOOL())          /* registered, heard in the timeout */  \
+    END(health_rep)                                                                                \
     MSG(ART_BEGIN, art_begin, 20, NORULE, "an artifact starts (or starts again) to travel; the "   \
                                           "receiver answers with credit or a failed ART_ACK")      \
     F(art_begin, artifact, REQ, MT_U64(1, UINT64_MAX))  /* chosen by the sender */                 \

@@ -89,3 +89,14 @@ int msg__rule_art_ack(const msg_t *m, char *why)
         return rule_fail(m, why, "a refusal needs a code and a reason");
     return 0;
 }
+
+int msg__rule_health_rep(const msg_t *m, char *why)
+{
+    const msg_health_rep_t *h = &m->health_rep;
+    if ((h->worker != NULL) != h->has_worker_live)
+        return rule_fail(m, why, "worker and worker_live go together");
+    if (h->has_tasks_done != h->has_tasks_total ||
+        (h->has_tasks_done && h->tasks_done > h->tasks_total))
+        return rule_fail(m, why, "tasks_done comes with tasks_total and is at most it");
+    return 0;
+}

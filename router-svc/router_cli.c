@@ -9,6 +9,7 @@
 
 #include "worker_cli.h"
 #include "err.h"
+#include "health.h"
 #include "log.h"
 #include "serve.h"
 
@@ -22,14 +23,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: rewire-router --bundles DIR [--bind ENDPOINT] [--connect ENDPOINT] [options]\n\n"
-        "Serves ROUTE_REQ and SCORE_REQ for the bundles in DIR on ENDPOINT; with --connect\n"
-        "it also trains a coordinator's router tasks (router, router_adapter, gates).\n\n"
-        "  --bundles DIR          the bundles served, by folder name\n"
-        "  --bind ENDPOINT        where clients connect (tcp://127.0.0.1:5556)\n%s",
-        agent_flags_help);
+    fprintf(f,
+            "usage: rewire-router --bundles DIR [--bind ENDPOINT] [--connect ENDPOINT] [options]\n"
+            "       rewire-router health [--connect ENDPOINT] [--timeout-ms N] [--quiet]\n\n"
+            "Serves ROUTE_REQ and SCORE_REQ for the bundles in DIR on ENDPOINT; with --connect\n"
+            "it also trains a coordinator's router tasks (router, router_adapter, gates).\n"
+            "health asks a running router service (tcp://127.0.0.1:5556) whether it is up:\n"
+            "exit 0 if it answers, 1 if not.\n\n"
+            "  --bundles DIR          the bundles served, by folder name\n"
+            "  --bind ENDPOINT        where clients connect (tcp://127.0.0.1:5556)\n%s",
+            agent_flags_help);
 }
 
 static volatile sig_atomic_t stopped;
@@ -68,6 +71,8 @@ static int serve_only(rsvc_t *s)
 int router_main(int argc, char **argv)
 {
     const char *prog = "rewire-router", *bind = "tcp://127.0.0.1:5556", *bundles = NULL;
+    if (argc > 1 && strcmp(argv[1], "health") == 0)
+        return health_main(prog, "router", bind, false, argc - 2, argv + 2);
     char **rest = calloc((size_t)argc + 1, sizeof *rest), cache[256], why[512];
     const char *caps[] = {"router"};
     agent_opts_t o = {.caps = caps, .n_caps = 1, .threads = 1};

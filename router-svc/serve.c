@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <zmq.h>
 
 #define WHO              "router"
@@ -38,6 +40,7 @@ struct rsvc {
     open_bundle_t open[RSVC_BUNDLES_MAX];
     size_t n_open;
     rsvc_stats_t st;
+    struct timespec started;
 };
 
 rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, char *why,
@@ -47,6 +50,7 @@ rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, cha
     rsvc_t *s = rw_new(rsvc_t);
     s->threads = threads;
     s->dir = rw_strdup(dir);
+    clock_gettime(CLOCK_MONOTONIC, &s->started);
     s->sock = zmq_socket(zctx, ZMQ_ROUTER);
     int linger = 500;
     if (!s->sock) {
@@ -266,6 +270,34 @@ static void on_score(rsvc_t *s, const msg_score_req_t *r, const wire_peer_t *fro
         s->st.scored++;
 }
 
+/* The service is up: bundles counts the folders with a manifest, so a
+ * readiness probe can tell a router service that has something to serve. */
+static void on_health(rsvc_t *s, const msg_health_req_t *r, const wire_peer_t *from)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t bundles = 0;
+    DIR *d = opendir(s->dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char manifest[4096];
+        struct stat st;
+        snprintf(manifest, sizeof manifest, "%s/%s/manifest.json", s->dir, e->d_name);
+        bundles += e->d_name[0] != '.' && stat(manifest, &st) == 0;
+    }
+    if (d)
+        closedir(d);
+    msg_t m;
+    msg_init(&m, MSG_HEALTH_REP);
+    m.health_rep.req = r->req;
+    m.health_rep.service = "router";
+    m.health_rep.state = "serving";
+    int64_t ms = (int64_t)(now.tv_sec - s->started.tv_sec) * 1000 +
+                 (now.tv_nsec - s->started.tv_nsec) / 1000000;
+    m.health_rep.uptime_ms = ms > 0 ? (uint64_t)ms : 0;
+    m.health_rep.bundles = bundles, m.health_rep.has_bundles = true;
+    wire_send(s->w, from, &m, ZMQ_DONTWAIT);
+}
+
 void rsvc_drain(rsvc_t *s)
 {
     for (int k = 0; k < 4096; k++) {
@@ -283,6 +315,9 @@ void rsvc_drain(rsvc_t *s)
         case MSG_SCORE_REQ:
             on_score(s, &m.score_req, &from);
             break;
+        case MSG_HEALTH_REQ:
+            on_health(s, &m.health_req, &from);
+            break;
         case MSG_ERROR:
         case MSG_REFUSE:
         case MSG_SHUTDOWN:
@@ -290,7 +325,8 @@ void rsvc_drain(rsvc_t *s)
             break; /* never answer an answer */
         default: {
             char why[128];
-            snprintf(why, sizeof why, "the router service answers ROUTE_REQ and SCORE_REQ, not %s",
+            snprintf(why, sizeof why,
+                     "the router service answers ROUTE_REQ, SCORE_REQ and HEALTH_REQ, not %s",
                      msg_type_name(m.type));
             wire_drop(s->w, &from, why);
             reply_error(s, &from, 0, RW_EMSGTYPE, why);

@@ -7,6 +7,7 @@
  * manifest changes, so a job that rewrites its bundles is served the new
  * ones. Every bad request gets an ERROR reply carrying its req, and the
  * service goes on; what is not a request at all is dropped by wire.h.
+ * HEALTH_REQ (proto/health.h) is answered with the bundles it can serve.
  *
  * A server is driven from its owner's loop: poll rsvc_socket() and call
  * rsvc_drain() when it has input (the router service does so on its

@@ -3,7 +3,7 @@
 # and run the whole test suite. Ends with CTest's summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh --test
 build=${RW_BUILD_DIR:-build-test}
 cmake -S . -B "$build" -DRW_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo ${RW_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j"$(nproc)"

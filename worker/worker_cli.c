@@ -2,6 +2,7 @@
 #include "worker_cli.h"
 
 #include "err.h"
+#include "health.h"
 #include "log.h"
 
 #include <errno.h>
@@ -22,11 +23,15 @@ const char agent_flags_help[] =
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: rewire-worker --connect ENDPOINT [options]\n\n"
-            "Registers with a coordinator, trains the tasks it leases, uploads the results,\n"
-            "and reconnects if the coordinator goes away, until it is told to shut down.\n\n%s",
-            agent_flags_help);
+    fprintf(
+        f,
+        "usage: rewire-worker --connect ENDPOINT [options]\n"
+        "       rewire-worker health --connect ENDPOINT --id NAME [--timeout-ms N] [--quiet]\n\n"
+        "Registers with a coordinator, trains the tasks it leases, uploads the results,\n"
+        "and reconnects if the coordinator goes away, until it is told to shut down.\n"
+        "health asks the coordinator whether worker NAME is registered and live\n"
+        "(exit 0) or not (exit 1); give workers an --id for it.\n\n%s",
+        agent_flags_help);
 }
 
 static int num(const char *prog, const char *flag, const char *val, long lo, long hi, long *out)
@@ -128,6 +133,8 @@ void agent_catch_signals(agent_t *a)
 int worker_main(int argc, char **argv)
 {
     const char *prog = "rewire-worker";
+    if (argc > 1 && strcmp(argv[1], "health") == 0)
+        return health_main(prog, "coordinator", "tcp://127.0.0.1:5555", true, argc - 2, argv + 2);
     char **rest = calloc((size_t)argc + 1, sizeof *rest), cache[256];
     const char *caps[] = {"train"};
     agent_opts_t o = {.caps = caps, .n_caps = 1, .threads = 1};

@@ -58,10 +58,10 @@ Test(msg, table_is_consistent)
             for (size_t j = 0; j < i; j++)
                 cr_assert_str_neq(d->fields[i].name, d->fields[j].name, "%s", d->name);
     }
-    cr_assert_eq(types, 22, "messages in the table: %zu", types);
+    cr_assert_eq(types, 24, "messages in the table: %zu", types);
     cr_assert_null(msg_desc(MSG_NONE));
     cr_assert_null(msg_desc((msg_type_t)MSG_CODE_LIMIT));
-    cr_assert_str_eq(msg_type_name((msg_type_t)19), "UNKNOWN");
+    cr_assert_str_eq(msg_type_name((msg_type_t)31), "UNKNOWN");
     cr_assert_eq(msg_desc(MSG_REFUSE)->type, 3, "REFUSE is 3 forever");
     for (int k = 1; k < MSG_TASK__COUNT; k++)
         cr_assert_eq((int)msg_task_kind_parse(msg_task_kind_name((msg_task_kind_t)k)), k);
@@ -417,7 +417,7 @@ Test(msg, another_version_is_refused_with_both_versions)
 Test(msg, unknown_types_are_refused)
 {
     mpw_t w = {0};
-    uint64_t codes[] = {0, 19, 31, 32, 1000, 1ull << 40};
+    uint64_t codes[] = {0, 25, 31, 32, 1000, 1ull << 40};
     for (size_t i = 0; i < 6; i++) {
         msg_t out;
         char why[MSG_WHY_MAX];
@@ -427,7 +427,7 @@ Test(msg, unknown_types_are_refused)
         cr_assert_eq((uint64_t)out.type, codes[i] <= 1000 ? codes[i] : 0);
     }
     msg_t m;
-    msg_init(&m, (msg_type_t)19);
+    msg_init(&m, (msg_type_t)25);
     char why[MSG_WHY_MAX];
     cr_assert_eq(msg_check(&m, why), RW_EMSGTYPE);
     mpw_free(&w);
@@ -523,6 +523,16 @@ Test(msg, rules_across_fields_are_checked)
     sample_fill(&m, MSG_SCORE_REP, true);
     m.score_rep.domains.n--;
     expect_both(&m, RW_EFIELD, "a reward without a domain");
+
+    sample_fill(&m, MSG_HEALTH_REP, true);
+    m.health_rep.has_worker_live = false;
+    expect_both(&m, RW_EFIELD, "a worker without worker_live");
+    sample_fill(&m, MSG_HEALTH_REP, true);
+    m.health_rep.tasks_done = m.health_rep.tasks_total - 1, m.health_rep.tasks_total -= 2;
+    expect_both(&m, RW_EFIELD, "more tasks done than there are");
+    sample_fill(&m, MSG_HEALTH_REP, false);
+    m.health_rep.has_tasks_done = true;
+    expect_both(&m, RW_EFIELD, "tasks_done without tasks_total");
 
     sample_fill(&m, MSG_ART_ACK, false);
     m.art_ack.has_code = true, m.art_ack.code = RW_EIO;
