@@ -76,8 +76,8 @@ static int normalized_record(const json_t *rec, const rw_format_ctx_t *ctx, form
                              rw_rejection_t *rj)
 {
     (void)ctx;
-    const char *split;
-    size_t n;
+    const char *split = NULL;
+    size_t n = 0;
     int rc = get_texts(rec, v, rj);
     if (rc == 0)
         rc = get_string(rec, "domain", "domain", 0, &v->domain, &n, rj);
@@ -137,8 +137,8 @@ static int hh_split(const char *t, size_t n, const char *field, size_t *cut, con
 static int hh_record(const json_t *rec, const rw_format_ctx_t *ctx, format_view_t *v,
                      rw_rejection_t *rj)
 {
-    const char *ct, *rt;
-    size_t cn, rn, ccut, rcut;
+    const char *ct = NULL, *rt = NULL;
+    size_t cn = 0, rn = 0, ccut, rcut;
     int rc = get_string(rec, "chosen", "chosen", 0, &ct, &cn, rj);
     if (rc == 0)
         rc = get_string(rec, "rejected", "rejected", 0, &rt, &rn, rj);
@@ -195,8 +195,8 @@ static char *join(const piece_t *part, size_t n, size_t *len)
 /* Builds the prompt (and picks the domain) of a Reddit post. */
 static int summarize_post(const json_t *info, format_view_t *v, rw_rejection_t *rj)
 {
-    const char *sub, *title, *post;
-    size_t sub_n, title_n, post_n;
+    const char *sub = NULL, *title = NULL, *post = NULL;
+    size_t sub_n = 0, title_n = 0, post_n = 0;
     int rc = get_string(info, "post", "info.post", 0, &post, &post_n, rj);
     if (rc == 0)
         rc = get_string(info, "subreddit", "info.subreddit", 0, &sub, &sub_n, rj);
@@ -215,8 +215,8 @@ static int summarize_post(const json_t *info, format_view_t *v, rw_rejection_t *
 /* Builds the prompt of a news article; its title is optional. */
 static int summarize_article(const json_t *info, format_view_t *v, rw_rejection_t *rj)
 {
-    const char *title = NULL, *article;
-    size_t title_n = 0, article_n;
+    const char *title = NULL, *article = NULL;
+    size_t title_n = 0, article_n = 0;
     int rc = get_string(info, "article", "info.article", 0, &article, &article_n, rj);
     const json_t *t = json_object_get(info, "title");
     if (rc == 0 && t && !json_is_null(t))

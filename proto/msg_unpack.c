@@ -258,7 +258,7 @@ static int get_list(const field_ctx_t *c, const msgpack_object *o, void *p)
     int rc = get_array(c, o, map, item[f->type], &n, &v);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const msgpack_object *e = map ? NULL : &o->via.array.ptr[i];
-        double x;
+        double x = 0.0;
         switch (f->type) {
         case MSG_FT_NAMES:
         case MSG_FT_STRS:
