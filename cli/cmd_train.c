@@ -53,6 +53,8 @@ static const char *const train_usage =
     "  --pooling mean|last    (mean)\n"
     "  --experts N (domains, at least 2)  --top-k N (2)      moe only\n"
     "  --gate-coef F          weight of the gates' domain cross-entropy (moe; 0)\n"
+    "  --gate token|prompt    what a gate reads: each token's vector, or the prompt's\n"
+    "                         token ids, routing the whole sequence (moe; token)\n"
     "  --rank N (8)  --alpha F (16)  --lora-targets q,k,v,o,ff1,ff2 (all)   lora only\n"
     "\n"
     "Schedule:\n"
@@ -88,6 +90,7 @@ enum {
     O_EXPERTS,
     O_TOPK,
     O_GATECOEF,
+    O_GATE,
     O_RANK,
     O_ALPHA,
     O_TARGETS,
@@ -126,6 +129,7 @@ static const struct option train_longopts[] = {
     {"experts", required_argument, NULL, O_EXPERTS},
     {"top-k", required_argument, NULL, O_TOPK},
     {"gate-coef", required_argument, NULL, O_GATECOEF},
+    {"gate", required_argument, NULL, O_GATE},
     {"rank", required_argument, NULL, O_RANK},
     {"alpha", required_argument, NULL, O_ALPHA},
     {"lora-targets", required_argument, NULL, O_TARGETS},
@@ -256,6 +260,11 @@ static int take_model_opt(train_opts_t *o, int c, const char *arg)
             return cli_usage_error("train", "--pooling is mean or last, not '%s'", arg);
         o->mc.pooling = strcmp(arg, "last") == 0 ? RW_POOL_LAST : RW_POOL_MEAN;
         return 0;
+    case O_GATE:
+        if (strcmp(arg, "token") && strcmp(arg, "prompt"))
+            return cli_usage_error("train", "--gate is token or prompt, not '%s'", arg);
+        o->mc.gate_input = strcmp(arg, "prompt") == 0 ? RW_GATE_PROMPT : RW_GATE_TOKEN;
+        return 0;
     case O_ALPHA:
         if (real_arg("alpha", arg, 0, 1e6, &d))
             return 2;
@@ -275,7 +284,7 @@ static int take_opt(train_opts_t *o, int c, const char *arg)
     if (c == O_DMODEL || c == O_LAYERS || c == O_HEADS || c == O_DFF || c == O_MAXLEN ||
         c == O_POOLING)
         o->set |= S_SHAPE;
-    if (c == O_EXPERTS || c == O_TOPK || c == O_GATECOEF)
+    if (c == O_EXPERTS || c == O_TOPK || c == O_GATECOEF || c == O_GATE)
         o->set |= S_MOE;
     if (c == O_RANK || c == O_ALPHA || c == O_TARGETS)
         o->set |= S_LORA;
@@ -354,7 +363,8 @@ static int check_opts(train_opts_t *o)
     if (strcmp(v, "lora") != 0 && (o->set & S_LORA))
         return cli_usage_error(cmd, "--rank, --alpha and --lora-targets are for --variant lora");
     if (strcmp(v, "moe") != 0 && (o->set & S_MOE) && !(o->init && !o->variant))
-        return cli_usage_error(cmd, "--experts, --top-k and --gate-coef are for --variant moe");
+        return cli_usage_error(cmd,
+                               "--experts, --top-k, --gate-coef and --gate are for --variant moe");
     if ((o->init || o->base) && (o->set & (S_SHAPE | S_TOKENIZER)))
         return cli_usage_error(cmd,
                                "the model's shape and tokenizer come from %s; drop the "

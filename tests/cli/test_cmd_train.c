@@ -82,6 +82,17 @@ Test(cmd_train, moe_variant_trains)
     json_decref(r);
 }
 
+Test(cmd_train, moe_with_prompt_gates_routes_by_the_prompt)
+{
+    gen_data();
+    json_t *r = rw_ok(1, "train --data syn.jsonl --out moe.safetensors --variant moe " TINY
+                         " --gate prompt --gate-coef 1 --epochs 2 --json");
+    json_t *cfg = json_object_get(r, "config");
+    cr_assert_str_eq(json_string_value(json_object_get(cfg, "gate_input")), "prompt");
+    cr_assert_gt(num(json_object_get(r, "eval"), "accuracy"), 0.5);
+    json_decref(r);
+}
+
 Test(cmd_train, lora_adapter_on_a_trained_base)
 {
     gen_data();
@@ -149,6 +160,8 @@ Test(cmd_train, bad_usage_exits_2)
         "train --data syn.jsonl --out m --d-model x",
         "train --data syn.jsonl --out m --lr",
         "train --data syn.jsonl --out m --rank 4",
+        "train --data syn.jsonl --out m --gate prompt",
+        "train --data syn.jsonl --out m --variant moe --gate words",
         "train --data syn.jsonl --out m --resume m.ckpt --d-model 64",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
