@@ -71,8 +71,8 @@ static void on_reject(void *ctx, const char *path, size_t line, const rw_rejecti
 
 /* Reads and checks d's upload into ds. Returns 0 with the counts, or a
  * refusal with why. */
-static int read_upload(coord_job_t *j, coord_t *c, const coord_domain_t *d, rw_dataset_t *ds,
-                       size_t *train, size_t *eval, char *why, size_t whylen)
+static int read_upload(coord_t *c, const coord_domain_t *d, rw_dataset_t *ds, size_t *train,
+                       size_t *eval, char *why, size_t whylen)
 {
     char path[STORE_PATH_MAX];
     bad_records_t bad = {0};
@@ -80,7 +80,6 @@ static int read_upload(coord_job_t *j, coord_t *c, const coord_domain_t *d, rw_d
     rw_import_opts_init(&io);
     io.on_reject = on_reject;
     io.ctx = &bad;
-    (void)j;
     int rc = store_verify(coord_store(c), d->upload, NULL);
     if (rc == 0)
         rc = rw_dataset_load(ds, store_path(coord_store(c), d->upload, path, sizeof path), &io,
@@ -184,7 +183,7 @@ int job__domain_add(void *job, coord_t *c, const char *worker, const coord_domai
     rw_dataset_init(&ds);
     size_t train = 0, eval = 0;
     uint64_t all = 0;
-    if ((rc = read_upload(j, c, d, &ds, &train, &eval, why, whylen)) < 0)
+    if ((rc = read_upload(c, d, &ds, &train, &eval, why, whylen)) < 0)
         goto done;
     if ((rc = put_all_data(j, c, &ds, &all)) < 0) {
         snprintf(why, whylen, "domain %s: cannot store the classifiers' data: %s", d->name,

@@ -291,3 +291,45 @@ Test(add_domain, a_fourth_domain_joins_a_finished_job_and_nothing_else_is_retrai
         dump_all();
     cr_assert_eq(rc, 0);
 }
+
+Test(add_domain, a_domain_joins_a_running_job_and_its_first_bundles_have_it)
+{
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
+    snprintf(state, sizeof state, "%s/state", rwt_dir);
+    snprintf(out, sizeof out, "%s/out", rwt_dir);
+    /* tiny models, a seed long enough to bring the domain while it trains */
+    snprintf(config, sizeof config, "%s", svc_tiny_config(rwt_dir, 3, 400));
+    gen("compliance,detailed,safety", rwt_path(rwt_dir, "three.jsonl"));
+    gen("concise", rwt_path(rwt_dir, "concise.jsonl"));
+    pid_t c = start_coordinator();
+    pid_t w1 = start_worker("w1", "train", NULL), r1 = start_worker("r1", "router", NULL);
+    bool seeding = false;
+    for (int i = 0; i < 600 && !seeding; i++) {
+        svc_sleep_ms(20);
+        json_t *st = json_load_file(rwt_path(state, "status.json"), 0, NULL);
+        seeding = json_integer_value(json_object_get(json_object_get(st, "tasks"), "leased")) > 0 &&
+                  json_integer_value(json_object_get(json_object_get(st, "tasks"), "done")) < 3;
+        json_decref(st);
+    }
+    cr_assert(seeding, "the job never got going");
+    const char *more[] = {"--domain", "concise", "--data", rwt_path(rwt_dir, "concise.jsonl"),
+                          NULL};
+    pid_t w9 = start_worker("w9", "train", more);
+    json_t *v1 = await_version(1, 60000);
+    json_t *job = json_object_get(v1, "job");
+    cr_assert_eq(json_array_size(json_object_get(job, "domains")), 4, "version 1 has concise");
+    cr_assert_eq(json_array_size(json_object_get(job, "added")), 1);
+    char p[900];
+    snprintf(p, sizeof p, "%s/bundles/adapter/manifest.json", out);
+    json_t *m = json_load_file(p, 0, NULL);
+    cr_assert_eq(json_array_size(json_object_get(m, "domains")), 4);
+    json_decref(m);
+    json_decref(v1);
+    kill(c, SIGTERM);
+    int rc = svc_wait(c, 10000);
+    svc_wait(w1, 5000), svc_wait(r1, 5000), svc_wait(w9, 5000);
+    svc_kill(w1), svc_kill(r1), svc_kill(w9);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0);
+}
