@@ -173,6 +173,13 @@ int worker_main(int argc, char **argv)
                 prog);
         rc = 2;
     }
+    bool trains = false;
+    for (size_t i = 0; i < o.n_caps; i++)
+        trains |= strcmp(o.caps[i], "train") == 0;
+    if (rc == 0 && domain && !trains) {
+        fprintf(stderr, "%s: --domain needs the train capability: its tasks run here\n", prog);
+        rc = 2;
+    }
     if (rc == 0 && domain && !name_ok(domain)) {
         fprintf(stderr, "%s: --domain wants 1 to 64 of A-Z a-z 0-9 . _ : - (first alphanumeric)\n",
                 prog);

@@ -334,3 +334,37 @@ Test(add_domain, a_domain_joins_a_running_job_and_its_first_bundles_have_it)
         dump_all();
     cr_assert_eq(rc, 0);
 }
+
+/* What the worker refuses before it connects: exit 2 for usage, 1 for data. */
+Test(add_domain, a_worker_refuses_bad_domain_options_and_data_before_connecting)
+{
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/nobody.sock", rwt_dir);
+    gen("concise,detailed", rwt_path(rwt_dir, "two.jsonl"));
+    struct {
+        const char *more[8];
+        int rc;
+        const char *says;
+    } cases[] = {
+        {{"--domain", "concise", NULL}, 2, "go together"},
+        {{"--domain", "no spaces", "--data", "x", NULL}, 2, "--domain wants"},
+        {{"--domain", "concise", "--data", "x", "--caps", "router"}, 2, "needs the train"},
+        {{"--domain", "concise", "--data", rwt_path(rwt_dir, "missing.jsonl"), NULL},
+         1,
+         "missing.jsonl: no good pair"},
+        {{"--domain", "concise", "--data", rwt_path(rwt_dir, "two.jsonl"), NULL},
+         1,
+         "holds pairs of domain detailed; --domain concise brings that one alone"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char id[16], log[700];
+        snprintf(id, sizeof id, "u%zu", i);
+        pid_t w = start_worker(id, "train", cases[i].more);
+        int rc = svc_wait(w, 10000);
+        svc_kill(w);
+        snprintf(log, sizeof log, "%s/%s.log", rwt_dir, id);
+        char *text = rwt_read_file(log, NULL);
+        cr_assert_eq(rc, cases[i].rc, "case %zu: exit %d:\n%s", i, rc, text);
+        cr_assert(text && strstr(text, cases[i].says), "case %zu:\n%s", i, text);
+        free(text);
+    }
+}
