@@ -11,6 +11,7 @@
  * refused with why, and the job stays as it was.
  */
 #include "coord_cli.h"
+#include "safetensors.h"
 #include "svc_support.h"
 #include "worker_cli.h"
 
@@ -152,6 +153,31 @@ static double accuracy(const json_t *r, const char *kind, const char *domain)
     return -1;
 }
 
+/* Whether the moe bundle of version 2 holds version 1's experts unchanged
+ * (tensors [layers, experts, ...]: the first experts of each layer) and
+ * one more expert. */
+static void same_experts(void)
+{
+    char a[900], b[900];
+    snprintf(a, sizeof a, "%s/bundles/v1/moe/model.safetensors", out);
+    snprintf(b, sizeof b, "%s/bundles/v2/moe/model.safetensors", out);
+    rw_st_t *v1 = NULL, *v2 = NULL;
+    cr_assert_eq(rw_st_read(&v1, a), 0);
+    cr_assert_eq(rw_st_read(&v2, b), 0);
+    const char *names[] = {"fc_w", "fc_b", "fcproj_w", "fcproj_b"};
+    for (int i = 0; i < 4; i++) {
+        const rw_st_tensor_t *x = rw_st_get(v1, names[i]), *y = rw_st_get(v2, names[i]);
+        cr_assert(x && y, "%s", names[i]);
+        cr_assert_eq(x->shape[1] + 1, y->shape[1], "%s: one expert more", names[i]);
+        size_t layers = x->shape[0], old = x->n / layers, per = old / x->shape[1];
+        for (size_t l = 0; l < layers; l++)
+            cr_assert_eq(memcmp(x->data + l * old, y->data + l * (old + per), old * sizeof(float)),
+                         0, "%s layer %zu: the earlier experts changed", names[i], l);
+    }
+    rw_st_destroy(&v1);
+    rw_st_destroy(&v2);
+}
+
 static size_t file_size(const char *path)
 {
     struct stat st;
@@ -244,6 +270,7 @@ Test(add_domain, a_fourth_domain_joins_a_finished_job_and_nothing_else_is_retrai
                  checksum(2, "adapter", "base.safetensors"));
     cr_assert_eq(checksum(1, "baseline", "model.safetensors"),
                  checksum(2, "baseline", "model.safetensors"));
+    same_experts();
     char *journal_text = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL);
     int dones = 0;
     for (char *q = journal_text; (q = strstr(q, "\"ev\":\"done\"")); q++)
