@@ -45,7 +45,9 @@ static void run_usage(FILE *f)
             "                         cores / N)\n"
             "  --config FILE          job configuration (see rewire-coordinator --help)\n"
             "  --keep-serving         once done, keep the coordinator and the router service\n"
-            "                         up (route and score requests) until Ctrl-C\n%s",
+            "                         up (route and score requests, and new domains: it prints\n"
+            "                         the endpoint a `rewire-worker --domain` connects to)\n"
+            "                         until Ctrl-C\n%s",
             coord_prep_flags_help);
 }
 
@@ -234,6 +236,17 @@ static void summary(const char *out, const char *state, double wall, int rc, boo
     json_decref(res);
 }
 
+/* The version of the bundles state/results.json describes (0: none). */
+static json_int_t results_version(const char *state)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/results.json", state);
+    json_t *res = load_json(path);
+    json_int_t v = json_integer_value(json_object_get(json_object_get(res, "job"), "version"));
+    json_decref(res);
+    return v;
+}
+
 /* Builds the coordinator's argv into v (strings borrowed or in store). */
 static int coord_argv(char **v, char store[][32], const char *bin, const char *state,
                       const char *out, const char *ep, const coord_prep_opts_t *o,
@@ -354,6 +367,7 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
     run_view_t view;
     run_view_init(&view, stdout, !o->json && isatty(1), t0);
     bool told_stop = false, announced = false;
+    json_int_t version = 0; /* of the bundles last announced */
     while (st && reap(kids, 1) > 0) {
         json_t *now = load_json(status_path);
         if (now) {
@@ -363,13 +377,21 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
         if (!o->json)
             run_view_update(&view, st, cli_now());
         const char *state_name = json_string_value(json_object_get(st, "state"));
-        if (a->keep && !announced && state_name && strcmp(state_name, "done") == 0) {
+        json_int_t built =
+            a->keep && state_name && strcmp(state_name, "done") == 0 ? results_version(state) : 0;
+        if (built > version) { /* the job, or a domain added since, is done */
             run_view_end(&view);
             if (!o->json) {
+                if (announced)
+                    printf("version %lld of the bundles, with the new domain:\n", (long long)built);
                 summary(out, state, cli_now() - t0, 0, false);
-                printf("serving: coordinator %s, router %s (Ctrl-C to stop)\n", cep, rep);
+                printf("serving: coordinator %s, router %s (Ctrl-C to stop)\n"
+                       "add a domain: rewire-worker --connect %s --domain NAME --data FILE\n",
+                       cep, rep, cep);
+                fflush(stdout);
             }
             announced = true;
+            version = built;
         }
         for (int i = 1; i < nk; i++) /* a clean exit is a SHUTDOWN obeyed */
             if (kids[i].status < 0 && reap(&kids[i], 1) == 0 && !interrupted && kids[i].status != 0)

@@ -26,7 +26,10 @@ static void usage(FILE *f)
             "the tasks on whatever workers connect, then the bundles and the report.\n"
             "prepare runs the data stage alone: data.jsonl, tokenizer.json, stats.json.\n"
             "health asks a running coordinator (tcp://127.0.0.1:5555) whether it is up;\n"
-            "it exits 0 if it answers and its job has not failed, 1 otherwise.\n\n"
+            "it exits 0 if it answers and its job has not failed, 1 otherwise.\n"
+            "A worker started with --domain NAME --data FILE adds a domain to the job, running\n"
+            "or finished (--keep-serving): its tasks and a router update run, and the bundles\n"
+            "come again as the next version, OUT/bundles/vN (OUT/bundles/<kind> is the latest).\n\n"
             "  --state DIR            the coordinator's state directory (journal, artifacts)\n"
             "  --out DIR              where bundles/ and the report go (serve)\n"
             "  --bind ENDPOINT        where workers connect (tcp://127.0.0.1:5555)\n"
@@ -36,7 +39,8 @@ static void usage(FILE *f)
             "  --timeout-ms N         a worker silent this long is lost (5 heartbeats)\n"
             "  --lease-ms N           a lease's deadline (3600000)\n"
             "  --max-attempts N       leases of one task before the job fails (3)\n"
-            "  --keep-serving         stay up after the job is done, until a signal\n"
+            "  --keep-serving         stay up after the job is done, until a signal: serve\n"
+            "                         route and score requests and take new domains\n"
             "data options:\n%s",
             coord_prep_flags_help);
 }

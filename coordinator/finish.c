@@ -38,19 +38,17 @@ static double wall(void)
     return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
-/* The store path of the output of the task of kind (for domain), or NULL. */
+/* The store path of the output of the task of kind (for domain; of all
+ * domains: the one planned for every domain), or NULL. */
 static char *output_path(coord_job_t *j, msg_task_kind_t kind, const char *domain)
 {
-    for (size_t i = 0; i < j->n_tasks; i++) {
-        job_task_t *t = &j->tasks[i];
-        if (t->kind != kind || !t->done || (domain && strcmp(t->domain, domain) != 0))
-            continue;
-        const char *hex = json_string_value(json_object_get(t->done, "artifact"));
-        char *p = rw_malloc(strlen(j->state_dir) + 64);
-        sprintf(p, "%s/artifacts/%s", j->state_dir, hex ? hex : "missing");
-        return p;
-    }
-    return NULL;
+    job_task_t *t = job__output(j, kind, domain);
+    if (!t || (!domain && kind != MSG_TASK_SEED && t->n_domains != j->n_domains))
+        return NULL;
+    const char *hex = json_string_value(json_object_get(t->done, "artifact"));
+    char *p = rw_malloc(strlen(j->state_dir) + 64);
+    sprintf(p, "%s/artifacts/%s", j->state_dir, hex ? hex : "missing");
+    return p;
 }
 
 typedef struct paths {
@@ -85,21 +83,83 @@ static void paths_init(paths_t *p, coord_job_t *j)
     }
 }
 
-static json_t *provenance(coord_job_t *j)
+static json_t *provenance(coord_job_t *j, int version)
 {
-    return json_pack("{s:s,s:I,s:s,s:i}", "job_id", j->id, "seed", (json_int_t)j->seed, "data",
-                     j->data_desc, "protocol_version", PROTO_VERSION);
+    return json_pack("{s:s,s:I,s:s,s:i,s:i}", "job_id", j->id, "seed", (json_int_t)j->seed, "data",
+                     j->data_desc, "protocol_version", PROTO_VERSION, "version", version);
 }
 
-static int write_bundles(coord_job_t *j, const paths_t *p, char *why, size_t whylen)
+static int make_dir(const char *dir, char *why, size_t whylen)
 {
-    char dir[4096];
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        int rc = -errno;
+        snprintf(why, whylen, "cannot create %s: %s", dir, strerror(errno));
+        return rc;
+    }
+    return 0;
+}
+
+/* OUT/bundles/<kind> of a job finished before versions were kept is a
+ * folder: it becomes OUT/bundles/v1/<kind>, so every version has its own. */
+static int keep_unversioned(const char *dir, char *why, size_t whylen)
+{
+    char from[4200], v1[4200], to[4300];
+    snprintf(v1, sizeof v1, "%s/v1", dir);
+    for (int k = RW_BUNDLE_BASELINE; k <= RW_BUNDLE_ADAPTER; k++) {
+        struct stat st;
+        const char *kind = rw_bundle_kind_name((rw_bundle_kind_t)k);
+        snprintf(from, sizeof from, "%s/%s", dir, kind);
+        if (lstat(from, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        snprintf(to, sizeof to, "%s/%s", v1, kind);
+        int rc = make_dir(v1, why, whylen);
+        if (rc == 0 && rename(from, to) != 0) {
+            rc = -errno;
+            snprintf(why, whylen, "cannot move %s to %s: %s", from, to, strerror(errno));
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* OUT/bundles/<kind> -> v<version>/<kind>, replaced atomically. */
+static int point_latest(const char *dir, int version, char *why, size_t whylen)
+{
+    for (int k = RW_BUNDLE_BASELINE; k <= RW_BUNDLE_ADAPTER; k++) {
+        const char *kind = rw_bundle_kind_name((rw_bundle_kind_t)k);
+        char target[64], link[4200], tmp[4300];
+        snprintf(target, sizeof target, "v%d/%s", version, kind);
+        snprintf(link, sizeof link, "%s/%s", dir, kind);
+        snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, kind);
+        unlink(tmp);
+        if (symlink(target, tmp) != 0 || rename(tmp, link) != 0) {
+            int rc = -errno;
+            snprintf(why, whylen, "cannot point %s at %s: %s", link, target, strerror(errno));
+            unlink(tmp);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Writes version's bundles into OUT/bundles/v<version>/<kind>; the latest
+ * is OUT/bundles/<kind> (a symbolic link), earlier versions stay. */
+static int write_bundles(coord_job_t *j, const paths_t *p, int version, char *why, size_t whylen)
+{
+    char dir[4096], vdir[4200];
     snprintf(dir, sizeof dir, "%s/bundles", j->out_dir);
-    if (mkdir(j->out_dir, 0755) != 0 && errno != EEXIST)
-        return snprintf(why, whylen, "cannot create %s: %s", j->out_dir, strerror(errno)), -errno;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return snprintf(why, whylen, "cannot create %s: %s", dir, strerror(errno)), -errno;
-    json_t *prov = provenance(j);
+    snprintf(vdir, sizeof vdir, "%s/v%d", dir, version);
+    int rc = make_dir(j->out_dir, why, whylen);
+    if (rc == 0)
+        rc = make_dir(dir, why, whylen);
+    if (rc == 0)
+        rc = keep_unversioned(dir, why, whylen);
+    if (rc == 0)
+        rc = make_dir(vdir, why, whylen);
+    if (rc < 0)
+        return rc;
+    json_t *prov = provenance(j, version);
     rw_bundle_sources_t src[4];
     for (int k = 0; k < 4; k++)
         src[k] = (rw_bundle_sources_t){.kind = (rw_bundle_kind_t)(RW_BUNDLE_BASELINE + k),
@@ -114,10 +174,9 @@ static int write_bundles(coord_job_t *j, const paths_t *p, char *why, size_t why
     src[3].base = p->seed;
     src[3].router_adapter = p->router_adapter;
     src[3].members = (const char *const *)p->adapters;
-    int rc = 0;
     for (int k = 0; k < 4 && rc == 0; k++) {
-        char bdir[4200], err[256] = "";
-        snprintf(bdir, sizeof bdir, "%s/%s", dir, rw_bundle_kind_name(src[k].kind));
+        char bdir[4300], err[256] = "";
+        snprintf(bdir, sizeof bdir, "%s/%s", vdir, rw_bundle_kind_name(src[k].kind));
         rc = rw_bundle_write(&src[k], bdir, err, sizeof err);
         if (rc < 0)
             snprintf(why, whylen, "cannot write the %s bundle: %s",
@@ -126,27 +185,41 @@ static int write_bundles(coord_job_t *j, const paths_t *p, char *why, size_t why
             RW_INFO(WHO, "bundle %s written", bdir);
     }
     json_decref(prov);
+    if (rc == 0)
+        rc = point_latest(dir, version, why, whylen);
+    return rc;
+}
+
+/* The held-out pairs of every domain: the job's data and what each added
+ * domain uploaded. */
+static int eval_data(coord_job_t *j, rw_dataset_t *ds, char *why, size_t whylen)
+{
+    char path[4096];
+    rw_import_opts_t io;
+    rw_import_opts_init(&io);
+    snprintf(path, sizeof path, "%s/data.jsonl", j->state_dir);
+    int rc = rw_dataset_load(ds, path, &io, NULL);
+    for (size_t i = 0; rc == 0 && i < j->n_added; i++) {
+        snprintf(path, sizeof path, "%s/artifacts/%016" PRIx64, j->state_dir, j->added[i].upload);
+        rc = rw_dataset_load(ds, path, &io, NULL);
+    }
+    if (rc < 0)
+        snprintf(why, whylen, "cannot read %s: %s", path, rw_strerror(rc));
     return rc;
 }
 
 /* Evaluates every bundle; their entries of results.json go to bundles. */
-static int eval_bundles(coord_job_t *j, json_t *bundles, char *why, size_t whylen)
+static int eval_bundles(coord_job_t *j, int version, json_t *bundles, char *why, size_t whylen)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/data.jsonl", j->state_dir);
     rw_dataset_t ds;
     rw_dataset_init(&ds);
-    rw_import_opts_t io;
-    rw_import_opts_init(&io);
-    int rc = rw_dataset_load(&ds, path, &io, NULL);
-    if (rc < 0) {
-        snprintf(why, whylen, "cannot read %s: %s", path, rw_strerror(rc));
+    int rc = eval_data(j, &ds, why, whylen);
+    if (rc < 0)
         goto done;
-    }
     for (int k = RW_BUNDLE_BASELINE; k <= RW_BUNDLE_ADAPTER && rc == 0; k++) {
         const char *kind = rw_bundle_kind_name((rw_bundle_kind_t)k);
         char dir[4200], err[256] = "";
-        snprintf(dir, sizeof dir, "%s/bundles/%s", j->out_dir, kind);
+        snprintf(dir, sizeof dir, "%s/bundles/v%d/%s", j->out_dir, version, kind);
         rw_bundle_t *b = NULL;
         rw_bundle_eval_t e;
         memset(&e, 0, sizeof e);
@@ -180,13 +253,14 @@ static double metric(const json_t *done, const char *name)
     return json_number_value(json_object_get(json_object_get(done, "metrics"), name));
 }
 
-/* The window [first lease, last result] of the tasks of the given kinds. */
-static double window(coord_job_t *j, const msg_task_kind_t *kinds, size_t nk)
+/* The window [first lease, last result] of the tasks of the given kinds
+ * planned by added domain a (-1: by the job's start). */
+static double window_of(coord_job_t *j, int a, const msg_task_kind_t *kinds, size_t nk)
 {
     double lo = 0, hi = 0;
     for (size_t i = 0; i < j->n_tasks; i++)
         for (size_t k = 0; k < nk; k++)
-            if (j->tasks[i].kind == kinds[k]) {
+            if (j->tasks[i].kind == kinds[k] && j->tasks[i].added == a) {
                 if (!lo || j->tasks[i].first_lease_ts < lo)
                     lo = j->tasks[i].first_lease_ts;
                 if (j->tasks[i].done_ts > hi)
@@ -195,7 +269,37 @@ static double window(coord_job_t *j, const msg_task_kind_t *kinds, size_t nk)
     return hi > lo ? hi - lo : 0;
 }
 
-static json_t *results_json(coord_job_t *j, json_t *bundles, double merge_s, double eval_s)
+static double window(coord_job_t *j, const msg_task_kind_t *kinds, size_t nk)
+{
+    return window_of(j, -1, kinds, nk);
+}
+
+static json_t *added_json(coord_job_t *j, double merge_s, double eval_s)
+{
+    json_t *arr = json_array();
+    msg_task_kind_t s1[] = {MSG_TASK_EXPERT, MSG_TASK_DOMAIN_RM, MSG_TASK_ADAPTER},
+                    rt[] = {MSG_TASK_ROUTER, MSG_TASK_ROUTER_ADAPTER, MSG_TASK_GATES};
+    for (size_t i = 0; i < j->n_added; i++) {
+        const job_added_t *a = &j->added[i];
+        double last = 0;
+        for (size_t k = 0; k < j->n_tasks; k++)
+            if (j->tasks[k].added == (int)i && j->tasks[k].done_ts > last)
+                last = j->tasks[k].done_ts;
+        /* the last domain's add ends with this finish */
+        double end = i + 1 == j->n_added ? wall() : last;
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:f,s:f,s:f,s:f}", "domain",
+                                             a->domain, "worker", a->worker, "train",
+                                             (json_int_t)a->train, "eval", (json_int_t)a->eval,
+                                             "stage1_s", window_of(j, (int)i, s1, 3), "router_s",
+                                             window_of(j, (int)i, rt, 3), "merge_eval_s",
+                                             i + 1 == j->n_added ? merge_s + eval_s : 0.0, "wall_s",
+                                             end > a->ts ? end - a->ts : 0.0));
+    }
+    return arr;
+}
+
+static json_t *results_json(coord_job_t *j, int version, json_t *bundles, double merge_s,
+                            double eval_s)
 {
     json_t *doms = json_array(), *tasks = json_array(), *workers = json_object();
     for (size_t i = 0; i < j->n_domains; i++)
@@ -250,9 +354,13 @@ static json_t *results_json(coord_job_t *j, json_t *bundles, double merge_s, dou
         "seconds", j->prepare_s, "name", "stage0", "seconds", window(j, s0, 1), "name", "stage1",
         "seconds", window(j, s1, 3), "name", "router", "seconds", window(j, rt, 3), "name", "merge",
         "seconds", merge_s, "name", "eval", "seconds", eval_s);
-    json_t *job = json_pack("{s:s,s:I,s:s,s:o,s:s,s:f}", "id", j->id, "seed", (json_int_t)j->seed,
-                            "data", j->data_desc, "domains", doms, "started", j->started_iso,
-                            "wall_s", wall() - j->started_ts + j->prepare_s);
+    /* the job's wall time is that of its first version: an added domain
+     * has its own (job.added[].wall_s) */
+    double first_end = version > 1 && j->first_finished_ts > 0 ? j->first_finished_ts : wall();
+    json_t *job = json_pack("{s:s,s:I,s:s,s:o,s:s,s:f,s:i,s:o}", "id", j->id, "seed",
+                            (json_int_t)j->seed, "data", j->data_desc, "domains", doms, "started",
+                            j->started_iso, "wall_s", first_end - j->started_ts + j->prepare_s,
+                            "version", version, "added", added_json(j, merge_s, eval_s));
     return json_pack("{s:o,s:o,s:o,s:o,s:O}", "job", job, "stages", stages, "tasks", tasks,
                      "workers", wl, "bundles", bundles);
 }
@@ -263,21 +371,23 @@ int coord_job_finish(void *job, const plan_t *p, char *why, size_t whylen)
     (void)p;
     char done[4096];
     snprintf(done, sizeof done, "%s/results.json", j->state_dir);
-    if (j->finished_ts > 0 && access(done, R_OK) == 0) {
-        RW_INFO(WHO, "the journal says this job is finished: %s stands", done);
+    if (j->version > 0 && j->built_domains == j->n_domains && access(done, R_OK) == 0) {
+        RW_INFO(WHO, "the journal says version %d of the bundles is done: %s stands", j->version,
+                done);
         return 0;
     }
+    int version = j->version + 1;
     paths_t paths;
     paths_init(&paths, j);
     json_t *bundles = json_array(), *results = NULL;
     double t0 = wall();
-    int rc = write_bundles(j, &paths, why, whylen);
+    int rc = write_bundles(j, &paths, version, why, whylen);
     double t1 = wall();
     if (rc == 0)
-        rc = eval_bundles(j, bundles, why, whylen);
+        rc = eval_bundles(j, version, bundles, why, whylen);
     double t2 = wall();
     if (rc == 0) {
-        results = results_json(j, bundles, t1 - t0, t2 - t1);
+        results = results_json(j, version, bundles, t1 - t0, t2 - t1);
         char path[4096];
         snprintf(path, sizeof path, "%s/results.json", j->state_dir);
         char *text = json_dumps(results, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -137,6 +137,7 @@ void coord_job_destroy(coord_job_t **self_p)
         json_decref(j->tasks[i].done);
     }
     free(j->tasks);
+    free(j->added);
     free(j->lease_spec);
     json_decref(j->config);
     json_decref(j->threads);
@@ -154,8 +155,18 @@ job_task_t *job__task(coord_job_t *j, uint64_t id)
 
 /* ---- specs ---- */
 
+/* The spec of a task planned when the job had its first n domains. */
+static char *spec_n(coord_job_t *j, msg_task_kind_t kind, const char *domain, size_t n, char *why,
+                    size_t whylen);
+
 char *coord_job_spec(coord_job_t *j, msg_task_kind_t kind, const char *domain, char *why,
                      size_t whylen)
+{
+    return spec_n(j, kind, domain, j->n_domains, why, whylen);
+}
+
+static char *spec_n(coord_job_t *j, msg_task_kind_t kind, const char *domain, size_t n, char *why,
+                    size_t whylen)
 {
     rw_task_kind_t k = rw_task_kind_from_name(msg_task_kind_name(kind));
     if (k == RW_TASK__NONE) {
@@ -167,15 +178,15 @@ char *coord_job_spec(coord_job_t *j, msg_task_kind_t kind, const char *domain, c
     bool per_domain = k == RW_TASK_DOMAIN_RM || k == RW_TASK_EXPERT || k == RW_TASK_ADAPTER;
     if (per_domain && domain)
         s.domain = rw_strdup(domain);
-    for (size_t i = 0; i < j->n_domains; i++)
+    for (size_t i = 0; i < n; i++)
         s.domains[i] = rw_strdup(j->domains[i]);
-    s.n_domains = j->n_domains;
+    s.n_domains = n;
     s.seed = j->seed;
     s.model.vocab = (int)j->vocab;
     if (s.model.head == RW_HEAD_CLASSIFIER)
-        s.model.n_classes = (int)j->n_domains;
+        s.model.n_classes = (int)n;
     if (s.lora.head == RW_HEAD_CLASSIFIER)
-        s.lora.n_classes = (int)j->n_domains;
+        s.lora.n_classes = (int)n;
     char *text = rw_task_spec_to_json(&s);
     rw_task_spec_fini(&s);
     json_t *spec = text ? json_loads(text, 0, NULL) : NULL;
@@ -228,7 +239,7 @@ static int put_shard(coord_job_t *j, coord_t *c, const rw_dataset_t *all, const 
     return rc;
 }
 
-static int record_artifact(coord_t *c, const char *role, uint64_t id)
+int job__record_artifact(coord_t *c, const char *role, uint64_t id)
 {
     json_t *rec = json_pack("{s:s,s:I}", "role", role, "artifact_id", (json_int_t)id);
     json_object_set_new(rec, "artifact", json_sprintf("%016" PRIx64, id));
@@ -242,10 +253,11 @@ static int make_shards(coord_job_t *j, coord_t *c)
     int rc;
     store_t *st = coord_store(c);
     snprintf(path, sizeof path, "%s/tokenizer.json", j->state_dir);
-    if ((rc = store_put_file(st, path, &id)) < 0 || (rc = record_artifact(c, "tokenizer", id)) < 0)
+    if ((rc = store_put_file(st, path, &id)) < 0 ||
+        (rc = job__record_artifact(c, "tokenizer", id)) < 0)
         return rc;
     snprintf(path, sizeof path, "%s/data.jsonl", j->state_dir);
-    if ((rc = store_put_file(st, path, &id)) < 0 || (rc = record_artifact(c, "data", id)) < 0)
+    if ((rc = store_put_file(st, path, &id)) < 0 || (rc = job__record_artifact(c, "data", id)) < 0)
         return rc;
     rw_dataset_t ds;
     rw_dataset_init(&ds);
@@ -257,7 +269,7 @@ static int make_shards(coord_job_t *j, coord_t *c)
         char role[MSG_NAME_MAX + 8];
         snprintf(role, sizeof role, "data:%s", j->domains[i]);
         if ((rc = put_shard(j, c, &ds, j->domains[i], &id)) == 0)
-            rc = record_artifact(c, role, id);
+            rc = job__record_artifact(c, role, id);
     }
     rw_dataset_fini(&ds);
     return rc;
@@ -282,12 +294,20 @@ static int plan_job(coord_job_t *j, coord_t *c)
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (!coord_add_task(c, MSG_TASK_ADAPTER, j->domains[i], "train", &seed, 1))
             rc = RW_EINVAL;
-    if (rc == 0 && !coord_add_task(c, MSG_TASK_ROUTER_ADAPTER, NULL, "router", &seed, 1))
-        rc = RW_EINVAL;
-    if (rc == 0 && !coord_add_task(c, MSG_TASK_GATES, NULL, "router", gate_deps, n + 1))
-        rc = RW_EINVAL;
+    if (rc == 0)
+        rc = job__plan_classifiers(c, false, gate_deps, n + 1);
     free(gate_deps);
     return rc;
+}
+
+int job__plan_classifiers(coord_t *c, bool router, const uint64_t *deps, size_t n_deps)
+{
+    if (router && !coord_add_task(c, MSG_TASK_ROUTER, NULL, "router", NULL, 0))
+        return RW_EINVAL;
+    if (!coord_add_task(c, MSG_TASK_ROUTER_ADAPTER, NULL, "router", deps, 1) ||
+        !coord_add_task(c, MSG_TASK_GATES, NULL, "router", deps, n_deps))
+        return RW_EINVAL;
+    return 0;
 }
 
 static int job_start(void *job, coord_t *c)
@@ -357,10 +377,41 @@ static int apply_artifact(coord_job_t *j, const json_t *rec)
         j->tokenizer = id;
     else if (strcmp(role, "data") == 0)
         j->data = id;
+    else if (strcmp(role, "all_data") == 0)
+        j->all_data = id;
     else if (strncmp(role, "data:", 5) == 0)
         for (size_t i = 0; i < j->n_domains; i++)
             if (strcmp(j->domains[i], role + 5) == 0)
                 j->domain_data[i] = id;
+    return 0;
+}
+
+/* A domain a worker brought: the job's from now on. */
+static int apply_domain(coord_job_t *j, const json_t *rec)
+{
+    const char *name = json_string_value(json_object_get(rec, "domain"));
+    const char *worker = json_string_value(json_object_get(rec, "worker"));
+    if (!name || !worker || strlen(name) > MSG_NAME_MAX || strlen(worker) > MSG_NAME_MAX ||
+        j->n_domains + 1 > RW_TASK_MAX_DOMAINS)
+        return RW_EPARSE;
+    for (size_t i = 0; i < j->n_domains; i++)
+        if (strcmp(j->domains[i], name) == 0)
+            return RW_EEXIST;
+    j->domains = rw_realloc(j->domains, (j->n_domains + 1) * sizeof *j->domains);
+    j->domain_data = rw_realloc(j->domain_data, (j->n_domains + 1) * sizeof *j->domain_data);
+    j->domains[j->n_domains] = rw_strdup(name);
+    j->domain_data[j->n_domains] = (uint64_t)json_integer_value(json_object_get(rec, "shard"));
+    j->n_domains++;
+    j->added = rw_realloc(j->added, (j->n_added + 1) * sizeof *j->added);
+    job_added_t *a = &j->added[j->n_added++];
+    memset(a, 0, sizeof *a);
+    snprintf(a->domain, sizeof a->domain, "%s", name);
+    snprintf(a->worker, sizeof a->worker, "%s", worker);
+    a->upload = (uint64_t)json_integer_value(json_object_get(rec, "upload"));
+    a->pairs = (uint64_t)json_integer_value(json_object_get(rec, "pairs"));
+    a->train = (uint64_t)json_integer_value(json_object_get(rec, "train"));
+    a->eval = (uint64_t)json_integer_value(json_object_get(rec, "eval"));
+    a->ts = json_number_value(json_object_get(rec, "ts"));
     return 0;
 }
 
@@ -382,8 +433,13 @@ static int job_apply(void *job, const json_t *rec)
         t->kind = msg_task_kind_parse(json_string_value(json_object_get(rec, "kind")));
         const char *domain = json_string_value(json_object_get(rec, "domain"));
         snprintf(t->domain, sizeof t->domain, "%s", domain ? domain : "");
+        t->n_domains = j->n_domains;
+        t->data = j->all_data ? j->all_data : j->data;
+        t->added = (int)j->n_added - 1;
         return 0;
     }
+    if (strcmp(ev, "domain") == 0)
+        return apply_domain(j, rec);
     if (strcmp(ev, "lease") == 0 && t) {
         t->attempts = (int)json_integer_value(json_object_get(rec, "attempt"));
         if (!t->first_lease_ts)
@@ -403,28 +459,47 @@ static int job_apply(void *job, const json_t *rec)
         t->done_ts = ts;
         return 0;
     }
-    if (strcmp(ev, "finished") == 0)
+    if (strcmp(ev, "finished") == 0) {
         j->finished_ts = ts;
+        if (j->version == 0 || j->built_domains != j->n_domains) { /* else: the same again */
+            if (j->version++ == 0)
+                j->first_finished_ts = ts;
+            j->built_domains = j->n_domains;
+        }
+    }
     return 0;
 }
 
-/* The artifact of the done task of kind (for domain, or any), or 0. */
-static uint64_t output_of(coord_job_t *j, msg_task_kind_t kind, const char *domain)
+job_task_t *job__output(coord_job_t *j, msg_task_kind_t kind, const char *domain)
 {
+    job_task_t *best = NULL;
     for (size_t i = 0; i < j->n_tasks; i++) {
         job_task_t *t = &j->tasks[i];
-        if (t->kind == kind && t->done && (!domain || strcmp(t->domain, domain) == 0))
-            return (uint64_t)json_integer_value(json_object_get(t->done, "artifact_id"));
+        if (t->kind != kind || !t->done || (domain && strcmp(t->domain, domain) != 0))
+            continue;
+        if (!best || t->n_domains >= best->n_domains)
+            best = t;
     }
-    return 0;
+    return best;
+}
+
+/* The artifact of the done task of kind (as job__output), or 0. */
+static uint64_t output_of(coord_job_t *j, msg_task_kind_t kind, const char *domain)
+{
+    job_task_t *t = job__output(j, kind, domain);
+    return t ? (uint64_t)json_integer_value(json_object_get(t->done, "artifact_id")) : 0;
 }
 
 static int job_lease(void *job, const plan_task_t *t, msg_lease_t *l)
 {
     coord_job_t *j = job;
     char why[256];
+    job_task_t *jt = job__task(j, t->id);
+    if (!jt)
+        return RW_ENOTFOUND;
+    size_t n = jt->n_domains;
     free(j->lease_spec);
-    j->lease_spec = coord_job_spec(j, t->kind, t->domain[0] ? t->domain : NULL, why, sizeof why);
+    j->lease_spec = spec_n(j, t->kind, t->domain[0] ? t->domain : NULL, n, why, sizeof why);
     if (!j->lease_spec) {
         RW_ERROR(WHO, "task %" PRIu64 ": %s", t->id, why);
         return RW_EINVAL;
@@ -433,7 +508,7 @@ static int job_lease(void *job, const plan_task_t *t, msg_lease_t *l)
     l->domain = t->domain[0] ? t->domain : NULL;
     l->tokenizer = j->tokenizer;
     l->has_tokenizer = true;
-    l->shard = j->data;
+    l->shard = jt->data;
     for (size_t i = 0; i < j->n_domains; i++)
         if (t->domain[0] && strcmp(t->domain, j->domains[i]) == 0)
             l->shard = j->domain_data[i];
@@ -445,10 +520,10 @@ static int job_lease(void *job, const plan_task_t *t, msg_lease_t *l)
             return RW_ESTATE;
     }
     if (t->kind == MSG_TASK_GATES) {
-        for (size_t i = 0; i < j->n_domains; i++)
+        for (size_t i = 0; i < n; i++)
             if (!(j->lease_experts[i] = output_of(j, MSG_TASK_EXPERT, j->domains[i])))
                 return RW_ESTATE;
-        l->experts = (msg_u64s_t){j->lease_experts, j->n_domains};
+        l->experts = (msg_u64s_t){j->lease_experts, n};
     }
     return 0;
 }
@@ -499,4 +574,6 @@ const struct coord_job_ops coord_job_ops = {
     .result = job_result,
     .finish = coord_job_finish,
     .status = job_status,
+    .domain_check = job__domain_check,
+    .domain_add = job__domain_add,
 };

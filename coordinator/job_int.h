@@ -18,7 +18,19 @@ typedef struct job_task {
     json_t *done;    /* the task's "done" record, once done */
     double first_lease_ts, done_ts;
     int attempts;
+    size_t n_domains; /* the job's domains when it was planned: its spec's */
+    uint64_t data;    /* the data of those domains (all-domain kinds) */
+    int added;        /* planned by added[added]; -1: by the job's start */
 } job_task_t;
+
+/* A domain a worker brought to the job after it started. */
+typedef struct job_added {
+    char domain[MSG_NAME_MAX + 1];
+    char worker[MSG_NAME_MAX + 1];
+    uint64_t upload; /* its held-out pairs and train prompts, in the store */
+    uint64_t pairs, train, eval;
+    double ts; /* when it was accepted */
+} job_added_t;
 
 struct coord_job {
     char *state_dir, *out_dir, *data_desc;
@@ -32,11 +44,16 @@ struct coord_job {
     char id[24], started_iso[32];
     double started_ts;
     uint64_t tokenizer, data; /* artifacts */
-    uint64_t *domain_data;    /* per domain */
-    job_task_t *tasks;        /* index id-1 */
+    uint64_t *domain_data;    /* per domain (an added one's stays on its worker) */
+    uint64_t all_data;        /* every domain's data for the classifiers (0: data) */
+    job_added_t *added;       /* domains added, in order (domains[n_domains - n_added..]) */
+    size_t n_added;
+    int version;          /* bundle versions written ("finished" records) */
+    size_t built_domains; /* domains in the last version */
+    job_task_t *tasks;    /* index id-1 */
     size_t n_tasks, cap_tasks;
     json_t *threads; /* worker -> threads */
-    double finished_ts;
+    double finished_ts, first_finished_ts;
     /* what the last lease borrowed */
     char *lease_spec;
     uint64_t lease_experts[RW_TASK_MAX_DOMAINS];
@@ -44,5 +61,23 @@ struct coord_job {
 
 /* The task with id, or NULL. */
 job_task_t *job__task(coord_job_t *j, uint64_t id);
+/* The done task of kind for domain (NULL: of all domains, the one planned
+ * for the most domains, the latest of those), or NULL. */
+job_task_t *job__output(coord_job_t *j, msg_task_kind_t kind, const char *domain);
+
+/* Journals artifact id of the job's store in role ("tokenizer", "data",
+ * "data:D", "all_data"). Returns as coord_record. */
+int job__record_artifact(coord_t *c, const char *role, uint64_t id);
+/* Plans the classifiers over every domain: the router (when router), the
+ * router adapter (on deps[0], the seed) and the gates (on deps: the seed
+ * and every expert). Returns 0 or RW_EINVAL. */
+int job__plan_classifiers(coord_t *c, bool router, const uint64_t *deps, size_t n_deps);
+
+/* domain.c: a domain a worker brings (coord_job_ops.domain_check and
+ * domain_add). */
+int job__domain_check(void *job, const char *worker, const coord_domain_t *d, char *why,
+                      size_t whylen);
+int job__domain_add(void *job, coord_t *c, const char *worker, const coord_domain_t *d, char *why,
+                    size_t whylen);
 
 #endif

@@ -11,6 +11,7 @@
 #define RW_COORD_PEERS_H
 
 #include "plan.h"
+#include "service.h"
 #include "store.h"
 #include "wire.h"
 #include "xfer.h"
@@ -59,6 +60,11 @@ typedef struct peer {
     xfer_recv_t *in;
     store_sink_t in_sink;
     uint64_t in_artifact;
+    /* the new domain it brings, while its upload is awaited or checked */
+    coord_domain_t dom;
+    bool dom_pending;  /* accepted at HELLO; its upload is wanted */
+    bool dom_uploaded; /* the upload is in the store; the check waits for the finish */
+    bool dom_in_job;   /* accepted: told to go once a version of the bundles holds it */
 } peer_t;
 
 typedef struct peers {

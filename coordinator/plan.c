@@ -70,6 +70,17 @@ uint64_t plan_add(plan_t *p, msg_task_kind_t kind, const char *domain, const cha
     return t->id;
 }
 
+int plan_pin(plan_t *p, uint64_t id, const char *worker)
+{
+    plan_task_t *t = get(p, id);
+    if (!t)
+        return RW_ENOTFOUND;
+    if (worker && strlen(worker) > MSG_NAME_MAX)
+        return RW_EINVAL;
+    snprintf(t->on, sizeof t->on, "%s", worker ? worker : "");
+    return 0;
+}
+
 size_t plan_size(const plan_t *p)
 {
     return p->n;
@@ -98,10 +109,15 @@ static bool ready(const plan_t *p, const plan_task_t *t)
     return true;
 }
 
-const plan_task_t *plan_next(const plan_t *p, const char *cap)
+bool plan_runs_on(const plan_task_t *t, const char *worker)
+{
+    return !t->on[0] || (worker && strcmp(t->on, worker) == 0);
+}
+
+const plan_task_t *plan_next(const plan_t *p, const char *cap, const char *worker)
 {
     for (size_t i = 0; i < p->n; i++)
-        if (strcmp(p->t[i].cap, cap) == 0 && ready(p, &p->t[i]))
+        if (strcmp(p->t[i].cap, cap) == 0 && plan_runs_on(&p->t[i], worker) && ready(p, &p->t[i]))
             return &p->t[i];
     return NULL;
 }

@@ -39,6 +39,7 @@ typedef struct plan_task {
     plan_state_t state;
     uint32_t attempt;              /* of the current or last lease; 0 before the first */
     char worker[MSG_NAME_MAX + 1]; /* the lease's holder (or last holder); "" never leased */
+    char on[MSG_NAME_MAX + 1];     /* the only worker that may run it; "" any */
     uint64_t leased_ms;            /* when the current or last lease began */
     uint64_t deadline_ms;          /* when the current lease runs out */
     uint64_t done_ms;              /* when its result came */
@@ -58,15 +59,23 @@ void plan_destroy(plan_t **self_p);
 uint64_t plan_add(plan_t *p, msg_task_kind_t kind, const char *domain, const char *cap,
                   const uint64_t *deps, size_t n_deps);
 
+/* Task id may run on worker only (its inputs are there and nowhere else),
+ * or on any worker again when worker is NULL. Returns 0, RW_ENOTFOUND for
+ * no such task, RW_EINVAL for a name too long. */
+int plan_pin(plan_t *p, uint64_t id, const char *worker);
+
 size_t plan_size(const plan_t *p);
 /* The task with id (borrowed, valid until the plan changes size), or NULL. */
 const plan_task_t *plan_task(const plan_t *p, uint64_t id);
 /* The first task of kind (for domain, or any domain when NULL), or NULL. */
 const plan_task_t *plan_find(const plan_t *p, msg_task_kind_t kind, const char *domain);
 
-/* The first ready task (pending, every dependency done) that needs cap, or
- * NULL when there is none. */
-const plan_task_t *plan_next(const plan_t *p, const char *cap);
+/* The first ready task (pending, every dependency done) that needs cap and
+ * may run on worker (NULL: only tasks pinned to no worker), or NULL when
+ * there is none. */
+const plan_task_t *plan_next(const plan_t *p, const char *cap, const char *worker);
+/* Whether task t may run on worker (it is pinned to none, or to it). */
+bool plan_runs_on(const plan_task_t *t, const char *worker);
 
 /* Leases task id to worker from now until now + lease_ms. Returns the
  * attempt number (>= 1); RW_ENOTFOUND for no such task; RW_ESTATE if it is

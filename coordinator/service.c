@@ -61,8 +61,11 @@ static int apply(coord_t *c, const json_t *rec)
             return RW_EPARSE;
         for (size_t i = 0; i < n; i++)
             d[i] = (uint64_t)json_integer_value(json_array_get(deps, i));
+        const char *on = json_string_value(json_object_get(rec, "on"));
         if (plan_add(c->plan, kind, domain, cap, d, n) != task)
             rc = RW_ESTATE;
+        else if (on)
+            rc = plan_pin(c->plan, task, on);
     } else if (strcmp(ev, "lease") == 0) {
         rc = worker ? plan_lease(c->plan, task, worker, coord__now(c), c->o.lease_ms) : RW_EPARSE;
         rc = rc < 0 ? rc : 0;
@@ -109,6 +112,12 @@ int coord_record(coord_t *c, const char *ev, json_t *fields)
 uint64_t coord_add_task(coord_t *c, msg_task_kind_t kind, const char *domain, const char *cap,
                         const uint64_t *deps, size_t n_deps)
 {
+    return coord_add_task_on(c, kind, domain, cap, NULL, deps, n_deps);
+}
+
+uint64_t coord_add_task_on(coord_t *c, msg_task_kind_t kind, const char *domain, const char *cap,
+                           const char *on, const uint64_t *deps, size_t n_deps)
+{
     json_t *d = json_array();
     for (size_t i = 0; i < n_deps; i++)
         json_array_append_new(d, json_integer((json_int_t)deps[i]));
@@ -116,6 +125,8 @@ uint64_t coord_add_task(coord_t *c, msg_task_kind_t kind, const char *domain, co
                             "kind", msg_task_kind_name(kind), "cap", cap ? cap : "", "deps", d);
     if (domain)
         json_object_set_new(rec, "domain", json_string(domain));
+    if (on)
+        json_object_set_new(rec, "on", json_string(on));
     return coord__record(c, "task", rec) == 0 ? plan_size(c->plan) : 0;
 }
 
@@ -176,7 +187,7 @@ void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why)
 static bool lease_one(coord_t *c, peer_t *p)
 {
     for (size_t k = 0; k < p->n_caps; k++) {
-        const plan_task_t *t = plan_next(c->plan, p->caps[k]);
+        const plan_task_t *t = plan_next(c->plan, p->caps[k], p->name);
         if (!t)
             continue;
         uint64_t id = t->id;
@@ -201,7 +212,8 @@ static bool steal_for(coord_t *c, const peer_t *idle)
         for (size_t k = q->n_leases; q != idle && run && k-- > 0;) {
             peer_lease_t *l = &q->leases[k];
             const plan_task_t *t = plan_task(c->plan, l->task);
-            if (l == run || l->cancelling || l->started || !t || !peer_has_cap(idle, t->cap))
+            if (l == run || l->cancelling || l->started || !t || !peer_has_cap(idle, t->cap) ||
+                !plan_runs_on(t, idle->name))
                 continue;
             RW_INFO(WHO, "task %" PRIu64 " moves from %s's queue to idle %s", l->task, q->name,
                     idle->name);
@@ -253,6 +265,81 @@ static void finish_work(uv_work_t *req)
     c->exit_code = rc < 0 ? 1 : 0;
 }
 
+/* Hands p's uploaded domain to the job; a refusal goes to p, which is
+ * dropped (it exits), and the job is as it was. */
+static void domain_add(coord_t *c, peer_t *p)
+{
+    char why[MSG_REASON_MAX] = "";
+    p->dom_pending = p->dom_uploaded = false;
+    int rc = c->ops->domain_add(c->job, c, p->name, &p->dom, why, sizeof why);
+    if (rc < 0) {
+        RW_WARN(WHO, "domain %s from %s refused: %s", p->dom.name, p->name, why);
+        char path[STORE_PATH_MAX];
+        unlink(store_path(c->store, p->dom.upload, path, sizeof path));
+        msg_t r;
+        msg_init(&r, MSG_REFUSE);
+        r.refuse.code = rc;
+        r.refuse.reason = why[0] ? why : rw_strerror(rc);
+        coord__send(c, &p->addr, &r);
+        coord__lose(c, p, "its domain was refused");
+        return;
+    }
+    RW_INFO(WHO, "domain %s from %s is in the job: its tasks and a router update are planned",
+            p->dom.name, p->name);
+    p->dom_in_job = true;
+    c->status_dirty = true;
+    if (c->state == COORD_DONE)
+        c->state = COORD_RUNNING; /* one more version of the bundles to come */
+}
+
+void coord__domain_uploaded(coord_t *c, peer_t *p)
+{
+    if (c->finish_running) { /* the finish reads the job: the domain waits for it */
+        p->dom_uploaded = true;
+        RW_INFO(WHO, "domain %s from %s waits for the finish under way", p->dom.name, p->name);
+        return;
+    }
+    domain_add(c, p);
+    coord__schedule(c);
+}
+
+/* Domains uploaded while the finish ran; returns how many went in. */
+static size_t domains_waiting(coord_t *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->peers.n; i++) {
+        peer_t *p = c->peers.v[i];
+        if (!p->dom_uploaded)
+            continue;
+        domain_add(c, p);
+        if (i < c->peers.n && c->peers.v[i] != p)
+            i--; /* refused: p was dropped */
+        else
+            n++;
+    }
+    return n;
+}
+
+/* A worker that brought a domain is done once a version of the bundles
+ * holds it: it is told so (SHUTDOWN with the reason), and exits 0, so the
+ * command that added the domain ends when the domain is in. */
+static void release_bringers(coord_t *c)
+{
+    for (size_t i = 0; i < c->peers.n; i++) {
+        peer_t *p = c->peers.v[i];
+        if (!p->dom_in_job)
+            continue;
+        p->dom_in_job = false;
+        char reason[MSG_REASON_MAX];
+        snprintf(reason, sizeof reason, "domain %s is in the bundles", p->dom.name);
+        msg_t m;
+        msg_init(&m, MSG_SHUTDOWN);
+        m.shutdown.reason = reason;
+        RW_INFO(WHO, "%s: %s", p->name, reason);
+        coord__send(c, &p->addr, &m);
+    }
+}
+
 static void finish_after(uv_work_t *req, int status)
 {
     coord_t *c = req->data;
@@ -269,6 +356,12 @@ static void finish_after(uv_work_t *req, int status)
     } else {
         c->state = COORD_FAILED;
         RW_ERROR(WHO, "job failed in its last stage: %s", c->error);
+    }
+    if (c->state == COORD_DONE)
+        release_bringers(c);
+    if (c->state == COORD_DONE && domains_waiting(c) > 0) {
+        coord__schedule(c);
+        return;
     }
     if (!c->o.keep_serving || c->state == COORD_FAILED)
         shutdown_all(c, c->state == COORD_DONE ? "the job is done" : "the job failed");

@@ -34,6 +34,14 @@
 
 typedef struct coord coord_t;
 
+/* A new domain a worker brings (what its HELLO said), while it joins. */
+typedef struct coord_domain {
+    char name[MSG_NAME_MAX + 1];
+    uint64_t pairs, bytes;
+    uint64_t shard;  /* proto_checksum of its data: an artifact on that worker only */
+    uint64_t upload; /* what travels: held-out pairs and train prompts */
+} coord_domain_t;
+
 /* What the service asks of a job. All but lease may be NULL. */
 struct coord_job_ops {
     /* Called once after the journal's replay: a job with an empty plan
@@ -59,6 +67,18 @@ struct coord_job_ops {
     int (*finish)(void *job, const plan_t *p, char *why, size_t whylen);
     /* Adds the job's own fields to the status object (borrowed). */
     void (*status)(void *job, json_t *st);
+    /* A worker brings domain d (borrowed). Returns 0 when it may join (its
+     * upload is wanted next), 1 when this worker brought it before (it is in
+     * the job; nothing to upload), or a negative error with why filled in:
+     * the refusal the worker gets. NULL: no job takes a domain. */
+    int (*domain_check)(void *job, const char *worker, const coord_domain_t *d, char *why,
+                        size_t whylen);
+    /* d's upload is in the store: checks it and, when it is good, records
+     * the domain and plans its tasks (coord_record, coord_add_task_on).
+     * Returns 0, or a negative error with why filled in (nothing recorded).
+     * Never called while the finish runs. */
+    int (*domain_add)(void *job, coord_t *c, const char *worker, const coord_domain_t *d, char *why,
+                      size_t whylen);
 };
 
 typedef struct coord_opts {
@@ -101,6 +121,9 @@ const char *coord_endpoint(const coord_t *c);
 /* Adds a task (journaled). Returns its id, or 0 as plan_add. */
 uint64_t coord_add_task(coord_t *c, msg_task_kind_t kind, const char *domain, const char *cap,
                         const uint64_t *deps, size_t n_deps);
+/* As coord_add_task, for a task only worker on may run (NULL: any). */
+uint64_t coord_add_task_on(coord_t *c, msg_task_kind_t kind, const char *domain, const char *cap,
+                           const char *on, const uint64_t *deps, size_t n_deps);
 /* Journals {"ev": ev, ...fields} (fields stolen; may be NULL) and hands it
  * to the job's apply. Returns 0 or a negative error. */
 int coord_record(coord_t *c, const char *ev, json_t *fields);

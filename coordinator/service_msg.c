@@ -47,21 +47,61 @@ static void send_cancel(coord_t *c, const wire_peer_t *to, uint64_t task, uint32
     coord__send(c, to, &m);
 }
 
+static void refuse(coord_t *c, const wire_peer_t *to, int code, const char *reason)
+{
+    msg_t r;
+    msg_init(&r, MSG_REFUSE);
+    r.refuse.code = code;
+    r.refuse.reason = reason;
+    coord__send(c, to, &r);
+}
+
+/* Whether the domain h brings may join: 0 (its upload is wanted next), 1
+ * (this worker brought it before) or a refusal, sent here. */
+static int check_domain(coord_t *c, const msg_hello_t *h, const wire_peer_t *from,
+                        coord_domain_t *d)
+{
+    char why[MSG_REASON_MAX] = "";
+    int rc = 0;
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "%s", h->domain);
+    d->pairs = h->data_pairs;
+    d->bytes = h->data_bytes;
+    d->shard = h->data_checksum;
+    d->upload = h->data_upload;
+    if (!c->ops->domain_check || !c->ops->domain_add) {
+        rc = RW_ESTATE;
+        snprintf(why, sizeof why, "domain %s refused: this coordinator's job takes no new domain",
+                 d->name);
+    } else if (c->state == COORD_FAILED) {
+        rc = RW_ESTATE;
+        snprintf(why, sizeof why, "domain %s refused: the job failed (%s)", d->name, c->error);
+    }
+    for (size_t i = 0; rc == 0 && i < c->peers.n; i++) {
+        const peer_t *q = c->peers.v[i];
+        if ((q->dom_pending || q->dom_uploaded) && strcmp(q->dom.name, d->name) == 0 &&
+            strcmp(q->name, h->worker_id) != 0) {
+            rc = RW_EEXIST;
+            snprintf(why, sizeof why,
+                     "domain %s refused: worker %s is bringing a domain of that name", d->name,
+                     q->name);
+        }
+    }
+    if (rc == 0)
+        rc = c->ops->domain_check(c->job, h->worker_id, d, why, sizeof why);
+    if (rc < 0) {
+        RW_WARN(WHO, "worker %s: %s", h->worker_id, why);
+        refuse(c, from, rc, why);
+    }
+    return rc;
+}
+
 static void on_hello(coord_t *c, peer_t *p, const msg_hello_t *h, const wire_peer_t *from)
 {
-    char reason[MSG_REASON_MAX];
-    if (h->domain) {
-        /* a worker that brings a new domain: not in this version yet */
-        msg_t r;
-        msg_init(&r, MSG_REFUSE);
-        r.refuse.code = RW_ESTATE;
-        snprintf(reason, sizeof reason, "this coordinator cannot add domain %s to its job",
-                 h->domain);
-        r.refuse.reason = reason;
-        coord__send(c, from, &r);
-        wire_drop(c->w, from, "a HELLO bringing a domain");
+    coord_domain_t dom;
+    int dom_rc = h->domain ? check_domain(c, h, from, &dom) : 1;
+    if (dom_rc < 0)
         return;
-    }
     if (p) /* the same connection says HELLO again: it starts over */
         coord__lose(c, p, "registered again");
     peer_t *old = peers_by_name(&c->peers, h->worker_id);
@@ -80,8 +120,15 @@ static void on_hello(coord_t *c, peer_t *p, const msg_hello_t *h, const wire_pee
     w.welcome.worker_id = p->name;
     w.welcome.session = p->session;
     w.welcome.heartbeat_ms = c->o.heartbeat_ms;
+    if (dom_rc == 0) { /* its domain's upload is wanted now */
+        p->dom = dom;
+        p->dom_pending = true;
+        w.welcome.upload = dom.upload;
+        w.welcome.has_upload = true;
+    }
     coord__send(c, from, &w);
-    RW_INFO(WHO, "worker %s joined (%zu caps, %u threads)", p->name, p->n_caps, p->threads);
+    RW_INFO(WHO, "worker %s joined (%zu caps, %u threads)%s%s", p->name, p->n_caps, p->threads,
+            dom_rc == 0 ? ", bringing domain " : "", dom_rc == 0 ? dom.name : "");
     c->status_dirty = true;
     if (c->state == COORD_DONE && !c->o.keep_serving) {
         msg_t s;

@@ -126,6 +126,10 @@ static void upload_input(coord_t *c, peer_t *p, const msg_t *m)
                      rw_strerror(rc));
         else
             c->st.uploads++;
+        peer_end_in(p);
+        if (rc == 0 && p->dom_pending && !p->dom_uploaded && id == p->dom.upload)
+            coord__domain_uploaded(c, p); /* may drop p */
+        return;
     } else {
         RW_WARN(WHO, "an upload from %s failed: %s", p->name, xfer_recv_error(p->in));
     }
@@ -134,8 +138,14 @@ static void upload_input(coord_t *c, peer_t *p, const msg_t *m)
 
 static void upload_begin(coord_t *c, peer_t *p, const msg_art_begin_t *b, const msg_t *m)
 {
-    if (!b->has_task || !b->has_attempt ||
-        plan_check(c->plan, b->task, (uint32_t)b->attempt, p->name) < 0) {
+    if (b->kind == MSG_ARTIFACT_DATA && !b->has_task) { /* a new domain's data */
+        if (!p->dom_pending || p->dom_uploaded || b->artifact != p->dom.upload) {
+            refuse_upload(c, p, b->artifact, RW_ESTATE,
+                          "upload refused: no domain data of this worker is awaited");
+            return;
+        }
+    } else if (!b->has_task || !b->has_attempt ||
+               plan_check(c->plan, b->task, (uint32_t)b->attempt, p->name) < 0) {
         peer_lease_t *l = b->has_task ? peer_lease_find(p, b->task, (uint32_t)b->attempt) : NULL;
         if (l && l->cancelling) /* it finished before it heard CANCEL: it drops it now */
             peer_lease_remove(p, b->task);

@@ -234,6 +234,25 @@ static void md_job(FILE *f, const json_t *results)
         cell_num(f, rw_report__num(job, "wall_s"), 1);
         fputs("|\n", f);
     }
+    if (isfinite(rw_report__num(job, "version"))) {
+        cell(f, "bundles version");
+        cellf(f, "%.0f", rw_report__num(job, "version"));
+        fputs("|\n", f);
+    }
+    json_array_foreach(rw_report__arr(job, "added"), i, d)
+    {
+        /* a domain a worker brought after the job started */
+        cell(f, "domain added");
+        fputs("| ", f);
+        md_text(f, rw_report__str(d, "domain") ? rw_report__str(d, "domain") : "?");
+        fprintf(f, " by worker ");
+        md_text(f, rw_report__str(d, "worker") ? rw_report__str(d, "worker") : "?");
+        fprintf(f,
+                ": %.0f train pairs (stayed there), %.0f held-out; %.1f s (its tasks %.1f s, "
+                "the router update %.1f s) |\n",
+                rw_report__num(d, "train"), rw_report__num(d, "eval"), rw_report__num(d, "wall_s"),
+                rw_report__num(d, "stage1_s"), rw_report__num(d, "router_s"));
+    }
     fputc('\n', f);
 }
 

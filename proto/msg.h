@@ -174,7 +174,7 @@ typedef struct msg_tensors {
 // clang-format off
 #define MSG_TABLE(MSG, F, END)                                                                     \
     MSG(HELLO, hello, 1, RULE, "a worker introduces itself; domain and data_* when it brings "     \
-                               "a new domain's data (then all four are set)")                      \
+                               "a new domain's data (then all five are set)")                      \
     F(hello, worker_id,     REQ, MT_NAME(MSG_NAME_MAX))                                            \
     F(hello, caps,          REQ, MT_NAMES(1, 16, 32))   /* "train", "router", "score" */           \
     F(hello, threads,       REQ, MT_U64(1, 1024))                                                  \
@@ -182,11 +182,14 @@ typedef struct msg_tensors {
     F(hello, data_pairs,    OPT, MT_U64(1, 1000000000))                                            \
     F(hello, data_bytes,    OPT, MT_U64(1, MSG_ART_MAX))                                           \
     F(hello, data_checksum, OPT, MT_U64(0, UINT64_MAX)) /* proto_checksum of the data */           \
+    F(hello, data_upload,   OPT, MT_U64(1, UINT64_MAX)) /* artifact: what travels (held-out */     \
+                                                        /* pairs, train prompts); data stays */    \
     END(hello)                                                                                     \
     MSG(WELCOME, welcome, 2, NORULE, "the coordinator accepts a worker")                           \
     F(welcome, worker_id,    REQ, MT_NAME(MSG_NAME_MAX))                                           \
     F(welcome, session,      REQ, MT_U64(1, UINT64_MAX))                                           \
     F(welcome, heartbeat_ms, REQ, MT_U64(10, 600000))                                              \
+    F(welcome, upload,       OPT, MT_U64(1, UINT64_MAX)) /* send HELLO's data_upload now */        \
     END(welcome)                                                                                   \
     MSG(REFUSE, refuse, 3, NORULE, "a peer is turned away (another protocol version, a refused "   \
                                    "domain, a duplicate id); it must not retry unchanged")         \

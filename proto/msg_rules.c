@@ -20,9 +20,11 @@ static int rule_fail(const msg_t *m, char *why, const char *text)
 int msg__rule_hello(const msg_t *m, char *why)
 {
     const msg_hello_t *h = &m->hello;
-    int with = (h->domain != NULL) + h->has_data_pairs + h->has_data_bytes + h->has_data_checksum;
-    if (with != 0 && with != 4)
-        return rule_fail(m, why, "domain, data_pairs, data_bytes and data_checksum go together");
+    int with = (h->domain != NULL) + h->has_data_pairs + h->has_data_bytes + h->has_data_checksum +
+               h->has_data_upload;
+    if (with != 0 && with != 5)
+        return rule_fail(
+            m, why, "domain, data_pairs, data_bytes, data_checksum and data_upload go together");
     return 0;
 }
 

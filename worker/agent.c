@@ -50,6 +50,7 @@ agent_t *agent_new(const agent_opts_t *o, int *err)
     for (size_t i = 0; i < o->n_caps; i++)
         a->caps[i] = rw_strdup(o->caps[i]);
     a->o.caps = a->caps;
+    a->o.domain = o->domain ? rw_strdup(o->domain) : NULL;
     if (!a->o.exec)
         a->o.exec = &agent_task_ops;
     if (!a->o.backoff_ms)
@@ -113,6 +114,7 @@ void agent_destroy(agent_t **self_p)
     for (size_t i = 0; i < a->o.n_caps; i++)
         free((char *)a->caps[i]);
     free(a->caps);
+    free((char *)a->o.domain);
     free((char *)a->o.connect);
     free(a);
     *self_p = NULL;
@@ -135,6 +137,11 @@ void agent_stats(const agent_t *a, agent_stats_t *st)
 const char *agent_id(const agent_t *a)
 {
     return a->id;
+}
+
+const char *agent_refusal(const agent_t *a)
+{
+    return a->refusal[0] ? a->refusal : NULL;
 }
 
 /* ---- connection ---- */
@@ -163,6 +170,15 @@ static int send_hello(agent_t *a)
     m.hello.worker_id = a->id;
     m.hello.caps = (msg_strs_t){a->caps, a->o.n_caps};
     m.hello.threads = (uint64_t)a->o.threads;
+    if (a->o.domain) {
+        m.hello.domain = a->o.domain;
+        m.hello.data_pairs = a->o.domain_pairs;
+        m.hello.data_bytes = a->o.domain_bytes;
+        m.hello.data_checksum = a->o.domain_shard;
+        m.hello.data_upload = a->o.domain_upload;
+        m.hello.has_data_pairs = m.hello.has_data_bytes = m.hello.has_data_checksum =
+            m.hello.has_data_upload = true;
+    }
     return agent__send(a, &m);
 }
 

@@ -89,6 +89,10 @@ typedef struct agent_opts {
     void *extra_sock;
     void (*on_extra)(void *extra_ctx);
     void *extra_ctx;
+    /* a new domain it brings (bring.h), or NULL: HELLO says so, and its
+     * upload (an artifact in the cache) goes up when WELCOME asks for it */
+    const char *domain;
+    uint64_t domain_pairs, domain_bytes, domain_shard, domain_upload;
 } agent_opts_t;
 
 typedef struct agent agent_t;
@@ -100,7 +104,8 @@ agent_t *agent_new(const agent_opts_t *o, int *err);
 void agent_destroy(agent_t **self_p);
 
 /* Runs until SHUTDOWN, a REFUSE, or agent_stop. Returns 0 (SHUTDOWN or
- * stopped), or the REFUSE's code. */
+ * stopped), or the REFUSE's code (or, when the upload of the domain it
+ * brings was refused, that code). */
 int agent_run(agent_t *a);
 /* Ends a run from a signal handler or another thread: the task is
  * cancelled and agent_run returns. */
@@ -116,5 +121,7 @@ typedef struct agent_stats {
 void agent_stats(const agent_t *a, agent_stats_t *st);
 /* The worker id it registers with. */
 const char *agent_id(const agent_t *a);
+/* Why the coordinator turned it away (a REFUSE's reason), or NULL. */
+const char *agent_refusal(const agent_t *a);
 
 #endif

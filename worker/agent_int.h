@@ -70,6 +70,7 @@ typedef struct agent_done {
 /* A finished task's output on its way to the coordinator. */
 typedef struct agent_upload {
     bool active;
+    bool data; /* the domain's upload (no task, no RESULT) */
     uint64_t task;
     uint32_t attempt;
     xfer_send_t *up;
@@ -87,8 +88,9 @@ struct agent {
     wire_t *w;
     int efd; /* the training thread wakes the loop */
     volatile sig_atomic_t stop;
-    bool done;  /* SHUTDOWN or REFUSE came */
-    int result; /* agent_run's return */
+    bool done;                         /* SHUTDOWN or REFUSE came */
+    int result;                        /* agent_run's return */
+    char refusal[MSG_REASON_MAX + 64]; /* why it was turned away */
 
     agent_conn_t conn;
     bool hello_sent;
@@ -108,6 +110,7 @@ struct agent {
     agent_done_t dq[AGENT_QUEUE_MAX];
     size_t n_dq;
     agent_upload_t u;
+    bool upload_wanted;   /* the domain's upload waits for the upload slot */
     uint64_t progress_ms; /* when the last PROGRESS went */
 
     /* shared with the training thread, under mu */
@@ -138,6 +141,8 @@ void agent__drop_all(agent_t *a);
 bool agent__current(agent_t *a, uint64_t *task, uint32_t *attempt);
 /* Tells the coordinator a task ended here without a result. */
 void agent__tell_error(agent_t *a, uint64_t task, uint32_t attempt, int code, const char *why);
+/* Sends the upload of the domain the agent brings (WELCOME asked for it). */
+void agent__upload_domain(agent_t *a);
 /* A job the training thread finished (agent_task.c takes it on). */
 void agent__finished(agent_t *a, agent_job_t *j);
 /* Frees a job (its files are the caller's business). */

@@ -73,6 +73,7 @@ static void upload_reset(agent_t *a)
 
 void agent__drop_all(agent_t *a)
 {
+    a->upload_wanted = false;
     fetch_reset(a);
     agent__trainer_drop(a);
     upload_reset(a);
@@ -95,7 +96,7 @@ bool agent__current(agent_t *a, uint64_t *task, uint32_t *attempt)
     pthread_mutex_unlock(&a->mu);
     if (!found && a->fetching)
         *task = a->fetching->l.id, *attempt = a->fetching->l.attempt, found = true;
-    if (!found && a->u.active)
+    if (!found && a->u.active && !a->u.data)
         *task = a->u.task, *attempt = a->u.attempt, found = true;
     if (!found && a->n_dq)
         *task = a->dq[0].task, *attempt = a->dq[0].attempt, found = true;
@@ -233,6 +234,24 @@ static void on_lease(agent_t *a, const msg_lease_t *m)
 
 /* ---- uploading the output ---- */
 
+/* The end of the domain's upload: the coordinator checks it now, and a
+ * refusal comes as REFUSE; an upload it would not take ends the run. */
+static void data_uploaded(agent_t *a, int st)
+{
+    agent_upload_t *u = &a->u;
+    if (st < 0) {
+        snprintf(a->refusal, sizeof a->refusal, "the upload of domain %s was refused: %s",
+                 a->o.domain, xfer_send_error(u->up));
+        RW_ERROR(WHO, "%s", a->refusal);
+        a->result = st;
+        a->done = true;
+    } else {
+        RW_INFO(WHO, "domain %s uploaded; the coordinator checks it", a->o.domain);
+    }
+    upload_reset(a);
+    advance(a);
+}
+
 static void pump_upload(agent_t *a)
 {
     agent_upload_t *u = &a->u;
@@ -245,6 +264,10 @@ static void pump_upload(agent_t *a)
         st = rc;
     if (st == 0)
         return;
+    if (u->data) {
+        data_uploaded(a, st);
+        return;
+    }
     if (st < 0) {
         char why[256];
         snprintf(why, sizeof why, "upload refused: %s", xfer_send_error(u->up));
@@ -307,6 +330,36 @@ static void start_upload(agent_t *a)
     pump_upload(a);
 }
 
+void agent__upload_domain(agent_t *a)
+{
+    agent_upload_t *u = &a->u;
+    char path[STORE_PATH_MAX];
+    if (u->active) { /* a task's output is on its way: the data waits for it */
+        a->upload_wanted = true;
+        return;
+    }
+    a->upload_wanted = false;
+    int rc =
+        xfer_file_source_open(&u->src, store_path(a->cache, a->o.domain_upload, path, sizeof path));
+    if (rc == 0) {
+        msg_art_begin_t b = {
+            .artifact = a->o.domain_upload, .kind = MSG_ARTIFACT_DATA, .size = u->src.size};
+        u->up = xfer_send_new(&b, &xfer_file_source_ops, &u->src, 0, &rc);
+    }
+    if (rc < 0) {
+        RW_ERROR(WHO, "cannot read the upload of domain %s (%s): %s", a->o.domain, path,
+                 rw_strerror(rc));
+        upload_reset(a);
+        a->result = rc;
+        a->done = true;
+        return;
+    }
+    u->active = true;
+    u->data = true;
+    u->id = a->o.domain_upload;
+    pump_upload(a);
+}
+
 void agent__finished(agent_t *a, agent_job_t *j)
 {
     bool ok = j->rc == 0 && !j->cancel && !j->orphan;
@@ -336,6 +389,10 @@ void agent__finished(agent_t *a, agent_job_t *j)
 static void advance(agent_t *a)
 {
     for (int turn = 0; turn < 4 * AGENT_QUEUE_MAX; turn++) {
+        if (!a->u.active && a->upload_wanted && a->conn == AGENT_UP) {
+            agent__upload_domain(a);
+            continue;
+        }
         if (!a->u.active && a->n_dq > 0) {
             start_upload(a);
             continue; /* it may fail at once: then the next one */
@@ -444,9 +501,12 @@ void agent__handle(agent_t *a, const msg_t *m)
         a->st.connects++;
         RW_INFO(WHO, "%s registered with %s (session %" PRIu64 ")", a->id, a->o.connect,
                 m->welcome.session);
+        if (a->o.domain && m->welcome.has_upload && m->welcome.upload == a->o.domain_upload)
+            agent__upload_domain(a);
         break;
     case MSG_REFUSE:
         RW_ERROR(WHO, "the coordinator refused this worker: %s", m->refuse.reason);
+        snprintf(a->refusal, sizeof a->refusal, "%s", m->refuse.reason);
         a->result = (int)m->refuse.code;
         a->done = true;
         break;

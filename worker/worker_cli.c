@@ -1,6 +1,7 @@
 /* worker_cli.c — `rewire-worker`; see worker_cli.h. */
 #include "worker_cli.h"
 
+#include "bring.h"
 #include "err.h"
 #include "health.h"
 #include "log.h"
@@ -26,11 +27,20 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: rewire-worker --connect ENDPOINT [options]\n"
+        "       rewire-worker --connect ENDPOINT --domain NAME --data FILE [--strict] [options]\n"
         "       rewire-worker health --connect ENDPOINT --id NAME [--timeout-ms N] [--quiet]\n\n"
         "Registers with a coordinator, trains the tasks it leases, uploads the results,\n"
         "and reconnects if the coordinator goes away, until it is told to shut down.\n"
+        "With --domain it brings a new domain to the job (running or finished): FILE is\n"
+        "imported with `rewire data import`'s checks; its held-out pairs and train prompts\n"
+        "go to the coordinator, its train pairs stay here, and the domain's models train\n"
+        "here; it exits 0 once a version of the bundles holds the domain. A refused\n"
+        "domain (its name is taken, its data is bad) exits 1 with why.\n"
         "health asks the coordinator whether worker NAME is registered and live\n"
-        "(exit 0) or not (exit 1); give workers an --id for it.\n\n%s",
+        "(exit 0) or not (exit 1); give workers an --id for it.\n\n%s"
+        "  --domain NAME          the new domain's name\n"
+        "  --data FILE            its preference pairs (any format data import reads)\n"
+        "  --strict               any bad record in FILE refuses the domain\n",
         agent_flags_help);
 }
 
@@ -45,6 +55,18 @@ static int num(const char *prog, const char *flag, const char *val, long lo, lon
     }
     *out = v;
     return 0;
+}
+
+/* Whether s is a name the wire takes (worker ids, domains): the table's
+ * check of a WELCOME that carries it. */
+static bool name_ok(const char *s)
+{
+    msg_t m;
+    msg_init(&m, MSG_WELCOME);
+    m.welcome.worker_id = s;
+    m.welcome.session = 1;
+    m.welcome.heartbeat_ms = 1000;
+    return msg_check(&m, NULL) == 0;
 }
 
 int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, char **rest,
@@ -94,17 +116,10 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
         if (rc)
             return rc;
     }
-    if (o->id) {
-        msg_t m;
-        msg_init(&m, MSG_WELCOME);
-        m.welcome.worker_id = o->id;
-        m.welcome.session = 1;
-        m.welcome.heartbeat_ms = 1000;
-        if (msg_check(&m, NULL) < 0) {
-            fprintf(stderr, "%s: --id wants 1 to 64 of A-Z a-z 0-9 . _ : - (first alphanumeric)\n",
-                    prog);
-            return 2;
-        }
+    if (o->id && !name_ok(o->id)) {
+        fprintf(stderr, "%s: --id wants 1 to 64 of A-Z a-z 0-9 . _ : - (first alphanumeric)\n",
+                prog);
+        return 2;
     }
     return 0;
 }
@@ -136,7 +151,8 @@ int worker_main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "health") == 0)
         return health_main(prog, "coordinator", "tcp://127.0.0.1:5555", true, argc - 2, argv + 2);
     char **rest = calloc((size_t)argc + 1, sizeof *rest), cache[256];
-    const char *caps[] = {"train"};
+    const char *caps[] = {"train"}, *domain = NULL, *data = NULL;
+    bool strict = false;
     agent_opts_t o = {.caps = caps, .n_caps = 1, .threads = 1};
     int nrest, rc = agent_parse_flags(prog, argc - 1, argv + 1, &o, rest, &nrest);
     for (int i = 0; rc == 0 && i < nrest; i++) {
@@ -144,11 +160,36 @@ int worker_main(int argc, char **argv)
             usage(stdout);
             goto done;
         }
-        fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, rest[i]);
-        rc = 2;
+        if (strcmp(rest[i], "--domain") == 0 && i + 1 < nrest) {
+            domain = rest[++i];
+        } else if (strcmp(rest[i], "--data") == 0 && i + 1 < nrest) {
+            data = rest[++i];
+        } else if (strcmp(rest[i], "--strict") == 0) {
+            strict = true;
+        } else {
+            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, rest[i]);
+            rc = 2;
+        }
     }
     if (rc == 0 && !o.connect) {
         fprintf(stderr, "%s: no --connect ENDPOINT\n", prog);
+        rc = 2;
+    }
+    if (rc == 0 && (!domain != !data || (strict && !domain))) {
+        fprintf(stderr, "%s: --domain NAME and --data FILE go together (--strict with them)\n",
+                prog);
+        rc = 2;
+    }
+    bool trains = false;
+    for (size_t i = 0; i < o.n_caps; i++)
+        trains |= strcmp(o.caps[i], "train") == 0;
+    if (rc == 0 && domain && !trains) {
+        fprintf(stderr, "%s: --domain needs the train capability: its tasks run here\n", prog);
+        rc = 2;
+    }
+    if (rc == 0 && domain && !name_ok(domain)) {
+        fprintf(stderr, "%s: --domain wants 1 to 64 of A-Z a-z 0-9 . _ : - (first alphanumeric)\n",
+                prog);
         rc = 2;
     }
     if (rc)
@@ -157,6 +198,20 @@ int worker_main(int argc, char **argv)
         const char *tmp = getenv("TMPDIR");
         snprintf(cache, sizeof cache, "%s/rewire-cache-%ld", tmp ? tmp : "/tmp", (long)getpid());
         o.cache_dir = cache;
+    }
+    if (domain) {
+        bring_t b;
+        char why[512];
+        if (bring_prepare(domain, data, strict, o.cache_dir, &b, why, sizeof why) < 0) {
+            fprintf(stderr, "%s: %s\n", prog, why);
+            rc = 1;
+            goto done;
+        }
+        o.domain = domain;
+        o.domain_pairs = b.pairs;
+        o.domain_bytes = b.bytes;
+        o.domain_shard = b.shard;
+        o.domain_upload = b.upload;
     }
     int err;
     agent_t *a = agent_new(&o, &err);
@@ -168,6 +223,8 @@ int worker_main(int argc, char **argv)
     agent_catch_signals(a);
     rc = agent_run(a) < 0 ? 1 : 0;
     agent_catch_signals(NULL);
+    if (rc && agent_refusal(a))
+        fprintf(stderr, "%s: refused: %s\n", prog, agent_refusal(a));
     agent_destroy(&a);
 done:
     free(rest);

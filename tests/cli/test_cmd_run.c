@@ -150,3 +150,65 @@ Test(cli_run, stats_and_tokenizer_commands)
     cr_assert_eq(run(NULL, &err, "%s data stats %s/none.jsonl%s", rwt_dir, ""), 1);
     free(err);
 }
+
+/* Waits up to ms for needle in file; returns the file (caller frees). */
+static char *await_text(const char *file, const char *needle, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 100) {
+        char *text = rwt_read_file(file, NULL);
+        if (text && strstr(text, needle))
+            return text;
+        free(text);
+        svc_sleep_ms(100);
+    }
+    return rwt_read_file(file, NULL);
+}
+
+Test(cli_run, keep_serving_takes_a_new_domain_from_a_worker, .timeout = 120)
+{
+    require_services();
+    const char *cfg = svc_tiny_config(rwt_dir, 3, 3);
+    char cmd[4096], data[600];
+    snprintf(data, sizeof data, "%s/concise.jsonl", rwt_dir);
+    snprintf(cmd, sizeof cmd, "%s data gen --domains concise --pairs-per-domain 40 -o %s",
+             rwt_bin("rewire"), data);
+    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd,
+             "%s data gen --domains compliance,detailed,safety --pairs-per-domain 40 -o %s/three",
+             rwt_bin("rewire"), rwt_dir);
+    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd,
+             "exec %s run --out %s --data %s/three --vocab 1000 --workers 1 --config %s "
+             "--keep-serving >%s/run.out 2>&1",
+             rwt_bin("rewire"), rwt_dir, rwt_dir, cfg, rwt_dir);
+    pid_t sh = fork();
+    if (sh == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    char *out = await_text(rwt_path(rwt_dir, "run.out"), "add a domain: rewire-worker", 60000);
+    cr_assert(out && strstr(out, "add a domain: rewire-worker --connect "), "%s", out);
+    char ep[600];
+    const char *at = strstr(out, "--connect ") + strlen("--connect ");
+    snprintf(ep, sizeof ep, "%.*s", (int)strcspn(at, " \n"), at);
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "%s --connect %s --id w9 --cache %s/cache-w9 --domain concise --data %s "
+             ">%s/w9.log 2>&1",
+             rwt_bin("rewire-worker"), ep, rwt_dir, data, rwt_dir);
+    pid_t w = fork();
+    if (w == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    out = await_text(rwt_path(rwt_dir, "run.out"), "version 2 of the bundles", 60000);
+    cr_assert(out && strstr(out, "version 2 of the bundles, with the new domain"), "%s", out);
+    free(out);
+    json_t *m = json_load_file(rwt_path(rwt_dir, "bundles/adapter/manifest.json"), 0, NULL);
+    cr_assert_eq(json_array_size(json_object_get(m, "domains")), 4);
+    json_decref(m);
+    kill(sh, SIGINT);
+    cr_assert_neq(svc_wait(sh, 20000), -1, "rewire run stopped");
+    cr_assert_neq(svc_wait(w, 10000), -1, "the domain's worker was told to stop");
+    svc_kill(w);
+}

@@ -32,35 +32,35 @@ Test(plan, leases_in_order_and_waits_for_dependencies)
 {
     plan_t *p = job(two, 2);
     cr_assert_eq(plan_size(p), 10);
-    const plan_task_t *t = plan_next(p, "train");
+    const plan_task_t *t = plan_next(p, "train", NULL);
     cr_assert_eq(t->kind, MSG_TASK_SEED);
     cr_assert_eq(plan_lease(p, t->id, "w1", 0, 1000), 1);
-    cr_assert_null(plan_next(p, "train"), "stage 1 waits for the seed");
-    t = plan_next(p, "router");
+    cr_assert_null(plan_next(p, "train", NULL), "stage 1 waits for the seed");
+    t = plan_next(p, "router", NULL);
     cr_assert_eq(t->kind, MSG_TASK_ROUTER, "the router needs nothing");
     cr_assert_eq(plan_lease(p, t->id, "r", 0, 1000), 1);
-    cr_assert_null(plan_next(p, "router"));
+    cr_assert_null(plan_next(p, "router", NULL));
     cr_assert_eq(plan_lease(p, 3, "w2", 0, 1000), RW_ESTATE, "not ready");
     cr_assert_eq(plan_complete(p, 1, 1, "w1", 0xabc, 5), 0);
     /* experts first (gates wait for them), then domain models, then adapters */
     msg_task_kind_t want[] = {MSG_TASK_EXPERT,    MSG_TASK_EXPERT,  MSG_TASK_DOMAIN_RM,
                               MSG_TASK_DOMAIN_RM, MSG_TASK_ADAPTER, MSG_TASK_ADAPTER};
     for (int i = 0; i < 6; i++) {
-        t = plan_next(p, "train");
+        t = plan_next(p, "train", NULL);
         cr_assert_not_null(t);
         cr_assert_eq(t->kind, want[i], "task %d", i);
         cr_assert_str_eq(t->domain, two[i % 2]);
         cr_assert_eq(plan_lease(p, t->id, i % 2 ? "w2" : "w1", 10, 1000), 1);
     }
-    cr_assert_null(plan_next(p, "train"));
-    t = plan_next(p, "router");
+    cr_assert_null(plan_next(p, "train", NULL));
+    t = plan_next(p, "router", NULL);
     cr_assert_eq(t->kind, MSG_TASK_ROUTER_ADAPTER);
     cr_assert_eq(plan_lease(p, t->id, "r", 10, 1000), 1);
-    cr_assert_null(plan_next(p, "router"), "gates wait for the experts and the router");
+    cr_assert_null(plan_next(p, "router", NULL), "gates wait for the experts and the router");
     cr_assert_eq(plan_complete(p, 3, 1, "w1", 0x3, 20), 0);
-    cr_assert_null(plan_next(p, "router"), "gates wait for every expert");
+    cr_assert_null(plan_next(p, "router", NULL), "gates wait for every expert");
     cr_assert_eq(plan_complete(p, 4, 1, "w2", 0x4, 20), 0);
-    t = plan_next(p, "router");
+    t = plan_next(p, "router", NULL);
     cr_assert_not_null(t);
     cr_assert_eq(t->kind, MSG_TASK_GATES);
     cr_assert_eq(t->n_deps, 3);
@@ -80,7 +80,7 @@ Test(plan, lost_worker_releases_with_next_attempt_and_stale_results_are_refused)
     cr_assert_eq(plan_check(p, 99, 1, "w1"), RW_ENOTFOUND);
     cr_assert_eq(plan_lost(p, "w1"), 1);
     cr_assert_eq(plan_task(p, 1)->state, PLAN_PENDING);
-    cr_assert_eq(plan_next(p, "train")->id, 1);
+    cr_assert_eq(plan_next(p, "train", NULL)->id, 1);
     cr_assert_eq(plan_lease(p, 1, "w2", 50, 1000), 2, "the next attempt");
     cr_assert_eq(plan_complete(p, 1, 1, "w1", 0x1, 60), RW_ESTATE, "the lost attempt is stale");
     cr_assert_eq(plan_task(p, 1)->state, PLAN_LEASED);
@@ -102,7 +102,7 @@ Test(plan, attempts_run_out_and_the_job_fails)
     cr_assert_eq(plan_release(p, a, 2, "w"), 0);
     cr_assert_eq(plan_task(p, a)->state, PLAN_FAILED);
     cr_assert(plan_failed(p));
-    cr_assert_null(plan_next(p, "train"));
+    cr_assert_null(plan_next(p, "train", NULL));
     plan_destroy(&p);
 }
 
@@ -143,5 +143,23 @@ Test(plan, bad_additions_are_refused)
     cr_assert_eq(plan_add(p, MSG_TASK_EXPERT, "x", "a-capability-name-too-long", NULL, 0), 0);
     cr_assert(plan_finished(p), "an empty plan is finished");
     cr_assert_eq(plan_find(p, MSG_TASK_SEED, NULL), NULL);
+    plan_destroy(&p);
+}
+
+Test(plan, a_pinned_task_runs_only_on_its_worker)
+{
+    plan_t *p = plan_new(0);
+    uint64_t a = plan_add(p, MSG_TASK_EXPERT, "legal", "train", NULL, 0);
+    uint64_t b = plan_add(p, MSG_TASK_SEED, NULL, "train", NULL, 0);
+    cr_assert_eq(plan_pin(p, a, "w9"), 0);
+    cr_assert_eq(plan_pin(p, 99, "w9"), RW_ENOTFOUND);
+    cr_assert_eq(plan_next(p, "train", "w1")->id, b, "w1 may not run the pinned task");
+    cr_assert_eq(plan_next(p, "train", NULL)->id, b);
+    cr_assert_eq(plan_next(p, "train", "w9")->id, a, "its own worker gets it first");
+    cr_assert(plan_runs_on(plan_task(p, a), "w9"));
+    cr_assert_not(plan_runs_on(plan_task(p, a), "w1"));
+    cr_assert(plan_runs_on(plan_task(p, b), "w1"));
+    cr_assert_eq(plan_pin(p, a, NULL), 0);
+    cr_assert_eq(plan_next(p, "train", "w1")->id, a, "unpinned: anyone");
     plan_destroy(&p);
 }

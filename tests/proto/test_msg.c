@@ -492,6 +492,9 @@ Test(msg, rules_across_fields_are_checked)
     expect_both(&m, RW_EFIELD, "domain without its data");
     m.hello.has_data_pairs = m.hello.has_data_bytes = m.hello.has_data_checksum = true;
     m.hello.data_pairs = m.hello.data_bytes = 10;
+    expect_both(&m, RW_EFIELD, "domain and data without what travels");
+    m.hello.has_data_upload = true;
+    m.hello.data_upload = 7;
     cr_assert_eq(msg_check(&m, NULL), 0);
 
     sample_fill(&m, MSG_LEASE, false);
