@@ -56,7 +56,7 @@ t_add=$(date +%s.%N)
 arr=$(RW_DIR=$out RW_BIN=$RW_BIN sbatch --parsable --array=0-1 --cpus-per-task=1 --time=10 \
   --output="$dir/add-%A_%a.out" "$RW_SRC/deploy/slurm/rewire-add-domain.sbatch" \
   "sums=$dir/sums.jsonl" "terse=$dir/terse.jsonl")
-slurm_wait_job "$arr" 600 >/dev/null || fail "array $arr still running after 600 s"
+slurm_wait_job "$arr" 240 >/dev/null || fail "array $arr still running after 240 s"
 for i in 0 1; do
   st=$(scontrol show job "${arr}_$i" | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
   [ "$st" = COMPLETED ] || { cat "$dir/add-${arr}_$i.out"; fail "array element $i ended $st"; }
