@@ -65,7 +65,8 @@ static void describe(const json_t *member, char *out, size_t n)
     if (c.head == RW_HEAD_CLASSIFIER)
         snprintf(head, sizeof head, "classifier of %d", c.n_classes);
     if (c.n_experts)
-        snprintf(moe, sizeof moe, " E %d top-%d", c.n_experts, c.top_k);
+        snprintf(moe, sizeof moe, " E %d top-%d %s gates", c.n_experts, c.top_k,
+                 c.gate_input == RW_GATE_PROMPT ? "prompt" : "token");
     json_t *lo = json_object_get(member, "lora");
     if (lo) {
         char *ls = json_dumps(lo, JSON_COMPACT);

@@ -353,6 +353,6 @@ double rw_model_flops_forward(const rw_model_config_t *cfg, size_t B, size_t T)
     double per_layer = 2.0 * N * (3 * C * C + C * C) /* qkv and attention projection */
                        + 4.0 * (double)B * (double)T * (double)T * C /* QK^T and PV */
                        + 2.0 * N * k * (2 * C * F)                   /* feed-forward */
-                       + 2.0 * N * E * C;                            /* gate */
+                       + (cfg->gate_input == RW_GATE_TOKEN ? 2.0 * N * E * C : 0.0); /* gate */
     return L * per_layer + 2.0 * (double)B * C * rw_model_config_outputs(cfg);
 }
