@@ -266,8 +266,8 @@ static void finish_work(uv_work_t *req)
 }
 
 /* Hands p's uploaded domain to the job; a refusal goes to p, which is
- * dropped (it exits), and the job is as it was. */
-static void domain_add(coord_t *c, peer_t *p)
+ * dropped (it exits), and the job is as it was. Returns whether it went in. */
+static bool domain_add(coord_t *c, peer_t *p)
 {
     char why[MSG_REASON_MAX] = "";
     p->dom_pending = p->dom_uploaded = false;
@@ -282,7 +282,7 @@ static void domain_add(coord_t *c, peer_t *p)
         r.refuse.reason = why[0] ? why : rw_strerror(rc);
         coord__send(c, &p->addr, &r);
         coord__lose(c, p, "its domain was refused");
-        return;
+        return false;
     }
     RW_INFO(WHO, "domain %s from %s is in the job: its tasks and a router update are planned",
             p->dom.name, p->name);
@@ -290,6 +290,7 @@ static void domain_add(coord_t *c, peer_t *p)
     c->status_dirty = true;
     if (c->state == COORD_DONE)
         c->state = COORD_RUNNING; /* one more version of the bundles to come */
+    return true;
 }
 
 void coord__domain_uploaded(coord_t *c, peer_t *p)
@@ -311,11 +312,10 @@ static size_t domains_waiting(coord_t *c)
         peer_t *p = c->peers.v[i];
         if (!p->dom_uploaded)
             continue;
-        domain_add(c, p);
-        if (i < c->peers.n && c->peers.v[i] != p)
-            i--; /* refused: p was dropped */
-        else
+        if (domain_add(c, p))
             n++;
+        else
+            i--; /* refused: p was dropped (unsigned wrap, then i++, is fine) */
     }
     return n;
 }
