@@ -323,21 +323,23 @@ static size_t domains_waiting(coord_t *c)
 /* A worker that brought a domain is done once a version of the bundles
  * holds it: it is told so (SHUTDOWN with the reason), and exits 0, so the
  * command that added the domain ends when the domain is in. */
+void coord__release_bringer(coord_t *c, peer_t *p)
+{
+    p->dom_in_job = false;
+    char reason[MSG_REASON_MAX];
+    snprintf(reason, sizeof reason, "domain %s is in the bundles", p->dom.name);
+    msg_t m;
+    msg_init(&m, MSG_SHUTDOWN);
+    m.shutdown.reason = reason;
+    RW_INFO(WHO, "%s: %s", p->name, reason);
+    coord__send(c, &p->addr, &m);
+}
+
 static void release_bringers(coord_t *c)
 {
-    for (size_t i = 0; i < c->peers.n; i++) {
-        peer_t *p = c->peers.v[i];
-        if (!p->dom_in_job)
-            continue;
-        p->dom_in_job = false;
-        char reason[MSG_REASON_MAX];
-        snprintf(reason, sizeof reason, "domain %s is in the bundles", p->dom.name);
-        msg_t m;
-        msg_init(&m, MSG_SHUTDOWN);
-        m.shutdown.reason = reason;
-        RW_INFO(WHO, "%s: %s", p->name, reason);
-        coord__send(c, &p->addr, &m);
-    }
+    for (size_t i = 0; i < c->peers.n; i++)
+        if (c->peers.v[i]->dom_in_job)
+            coord__release_bringer(c, c->peers.v[i]);
 }
 
 static void finish_after(uv_work_t *req, int status)

@@ -271,3 +271,40 @@ Test(domain_svc, a_domain_refused_after_the_finish_does_not_keep_the_job_up)
     peer_close(&w);
     peer_close(&b);
 }
+
+/* A worker that brought its domain and registers again (it reconnected,
+ * or the coordinator restarted) is still told once its domain is in the
+ * bundles, and at once when they hold it already. */
+Test(domain_svc, a_bringer_that_came_back_is_told_when_its_domain_is_in)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, true, &th);
+    atomic_store(&check_rc, 1); /* "this worker brought it before" */
+    peer_t b;
+    peer_open(&b, bind);
+    hello(&b, "b", "newdom", 99);
+    msg_t m;
+    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_not(m.welcome.has_upload, "nothing to upload: it is in the job");
+    msg_fini(&m);
+    run_task(&b, c);
+    cr_assert_eq(expect(&b, MSG_SHUTDOWN, &m, 3000), 0, "told once its domain is in the bundles");
+    cr_assert(strstr(m.shutdown.reason, "domain newdom is in the bundles"), "%s",
+              m.shutdown.reason);
+    msg_fini(&m);
+    peer_close(&b);
+
+    /* the job is done (kept serving): it comes back once more */
+    peer_open(&b, bind);
+    hello(&b, "b", "newdom", 99);
+    cr_assert_eq(expect(&b, MSG_SHUTDOWN, &m, 3000), 0, "told at once");
+    cr_assert(strstr(m.shutdown.reason, "domain newdom is in the bundles"), "%s",
+              m.shutdown.reason);
+    msg_fini(&m);
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&b);
+}
