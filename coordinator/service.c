@@ -275,7 +275,8 @@ static bool domain_add(coord_t *c, peer_t *p)
     if (rc < 0) {
         RW_WARN(WHO, "domain %s from %s refused: %s", p->dom.name, p->name, why);
         char path[STORE_PATH_MAX];
-        unlink(store_path(c->store, p->dom.upload, path, sizeof path));
+        if (p->dom_fresh) /* else the job may hold the same bytes: they stay */
+            unlink(store_path(c->store, p->dom.upload, path, sizeof path));
         msg_t r;
         msg_init(&r, MSG_REFUSE);
         r.refuse.code = rc;

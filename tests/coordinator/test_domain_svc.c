@@ -308,3 +308,30 @@ Test(domain_svc, a_bringer_that_came_back_is_told_when_its_domain_is_in)
     coord_destroy(&c);
     peer_close(&b);
 }
+
+/* A refused upload that is, byte for byte, an artifact the job holds
+ * (another domain's upload, say) leaves that artifact in the store. */
+Test(domain_svc, a_refused_upload_leaves_an_artifact_the_job_holds)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, true, &th);
+    uint64_t held = put_in(coord_store(c), "accepted before");
+    put(rwt_path(rwt_dir, "b-cache"), "accepted before");
+    atomic_store(&add_rc, RW_EINVAL);
+    peer_t b;
+    peer_open(&b, bind);
+    hello(&b, "b", "other", held);
+    msg_t m;
+    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    msg_fini(&m);
+    upload(&b, rwt_path(rwt_dir, "b-cache"), held);
+    cr_assert_eq(expect(&b, MSG_REFUSE, &m, 3000), 0);
+    msg_fini(&m);
+    cr_assert_eq(store_verify(coord_store(c), held, NULL), 0, "the job's artifact is kept");
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&b);
+}
