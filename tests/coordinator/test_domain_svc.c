@@ -335,3 +335,47 @@ Test(domain_svc, a_refused_upload_leaves_an_artifact_the_job_holds)
     coord_destroy(&c);
     peer_close(&b);
 }
+
+/* Two workers bringing one name at once: the second is refused while the
+ * first's upload is awaited; once the first vanishes (never uploading), the
+ * name is free again. */
+Test(domain_svc, a_name_is_held_while_its_bringer_lives_and_freed_when_it_vanishes)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, true, &th);
+    peer_t a, b;
+    peer_open(&a, bind);
+    hello(&a, "a", "same", 5);
+    msg_t m;
+    cr_assert_eq(expect(&a, MSG_WELCOME, &m, 3000), 0);
+    cr_assert(m.welcome.has_upload);
+    msg_fini(&m);
+    peer_open(&b, bind);
+    hello(&b, "b", "same", 6);
+    cr_assert_eq(expect(&b, MSG_REFUSE, &m, 3000), 0, "the name is being brought");
+    cr_assert(strstr(m.refuse.reason, "worker a is bringing a domain of that name"), "%s",
+              m.refuse.reason);
+    msg_fini(&m);
+    peer_close(&a); /* it never uploads, and says nothing more */
+    double t0 = now_s();
+    bool welcomed = false;
+    while (!welcomed && now_s() - t0 < 6) {
+        hello(&b, "b", "same", 6);
+        msg_t r;
+        for (double end = now_s() + 0.5; now_s() < end;) {
+            if (wire_recv(b.w, &r, NULL, 0) != 0)
+                continue;
+            welcomed |= r.type == MSG_WELCOME && r.welcome.has_upload;
+            msg_fini(&r);
+            if (welcomed)
+                break;
+        }
+    }
+    cr_assert(welcomed, "the name stays taken after its bringer vanished");
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&b);
+}
