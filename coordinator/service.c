@@ -607,7 +607,17 @@ static void shutdown_all(coord_t *c, const char *reason)
     msg_init(&m, MSG_SHUTDOWN);
     m.shutdown.reason = c->shutdown_reason;
     for (size_t i = 0; i < c->peers.n; i++) {
-        int rc = coord__send(c, &c->peers.v[i]->addr, &m);
+        const peer_t *p = c->peers.v[i];
+        char why[MSG_REASON_MAX];
+        msg_t r;
+        bool brought = p->dom_pending || p->dom_uploaded || p->dom_in_job;
+        if (brought) { /* a domain the bundles do not hold: no success to report */
+            snprintf(why, sizeof why, "domain %s is not in the bundles: %s", p->dom.name, reason);
+            msg_init(&r, MSG_REFUSE);
+            r.refuse.code = RW_ESTATE;
+            r.refuse.reason = why;
+        }
+        int rc = coord__send(c, &p->addr, brought ? &r : &m);
         if (rc < 0)
             RW_WARN(WHO, "could not tell %s to shut down: %s", c->peers.v[i]->name,
                     rw_strerror(rc));

@@ -379,3 +379,46 @@ Test(domain_svc, a_name_is_held_while_its_bringer_lives_and_freed_when_it_vanish
     coord_destroy(&c);
     peer_close(&b);
 }
+
+/* A job that ends while a domain is still coming (its upload not done, so
+ * the bundles do not hold it) turns the bringer away: it must not report
+ * success; the other workers are told the job is done. */
+Test(domain_svc, a_bringer_whose_domain_missed_the_bundles_is_refused_not_shut_down)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, false, &th);
+    atomic_store(&finish_go, 0);
+    peer_t w, b;
+    peer_open(&w, bind);
+    hello(&w, "w", NULL, 0);
+    run_task(&w, c);
+    for (int i = 0; i < 3000 && !atomic_load(&finish_entered); i++)
+        usleep(1000);
+    cr_assert(atomic_load(&finish_entered), "the finish never ran");
+    peer_open(&b, bind);
+    hello(&b, "b", "late", 5);
+    msg_t m;
+    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    msg_fini(&m);
+    atomic_store(&finish_go, 1); /* done before b uploads */
+    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 3000), 0);
+    msg_fini(&m);
+    bool refused = false, shut = false;
+    for (double end = now_s() + 3; now_s() < end && !refused && !shut;) {
+        if (wire_recv(b.w, &m, NULL, 0) != 0)
+            continue;
+        refused = m.type == MSG_REFUSE;
+        shut = m.type == MSG_SHUTDOWN;
+        if (refused)
+            cr_assert(strstr(m.refuse.reason, "domain late is not in the bundles: the job is done"),
+                      "%s", m.refuse.reason);
+        msg_fini(&m);
+    }
+    cr_assert(refused, "the bringer is refused (it got %s)", shut ? "SHUTDOWN" : "nothing");
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&w);
+    peer_close(&b);
+}
