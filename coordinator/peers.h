@@ -65,6 +65,7 @@ typedef struct peer {
     bool dom_pending;  /* accepted at HELLO; its upload is wanted */
     bool dom_uploaded; /* the upload is in the store; the check waits for the finish */
     bool dom_in_job;   /* accepted: told to go once a version of the bundles holds it */
+    bool dom_fresh;    /* its upload made the artifact (no other holds it): a refusal deletes it */
 } peer_t;
 
 typedef struct peers {

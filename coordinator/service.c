@@ -266,8 +266,8 @@ static void finish_work(uv_work_t *req)
 }
 
 /* Hands p's uploaded domain to the job; a refusal goes to p, which is
- * dropped (it exits), and the job is as it was. */
-static void domain_add(coord_t *c, peer_t *p)
+ * dropped (it exits), and the job is as it was. Returns whether it went in. */
+static bool domain_add(coord_t *c, peer_t *p)
 {
     char why[MSG_REASON_MAX] = "";
     p->dom_pending = p->dom_uploaded = false;
@@ -275,14 +275,15 @@ static void domain_add(coord_t *c, peer_t *p)
     if (rc < 0) {
         RW_WARN(WHO, "domain %s from %s refused: %s", p->dom.name, p->name, why);
         char path[STORE_PATH_MAX];
-        unlink(store_path(c->store, p->dom.upload, path, sizeof path));
+        if (p->dom_fresh) /* else the job may hold the same bytes: they stay */
+            unlink(store_path(c->store, p->dom.upload, path, sizeof path));
         msg_t r;
         msg_init(&r, MSG_REFUSE);
         r.refuse.code = rc;
         r.refuse.reason = why[0] ? why : rw_strerror(rc);
         coord__send(c, &p->addr, &r);
         coord__lose(c, p, "its domain was refused");
-        return;
+        return false;
     }
     RW_INFO(WHO, "domain %s from %s is in the job: its tasks and a router update are planned",
             p->dom.name, p->name);
@@ -290,6 +291,7 @@ static void domain_add(coord_t *c, peer_t *p)
     c->status_dirty = true;
     if (c->state == COORD_DONE)
         c->state = COORD_RUNNING; /* one more version of the bundles to come */
+    return true;
 }
 
 void coord__domain_uploaded(coord_t *c, peer_t *p)
@@ -311,11 +313,10 @@ static size_t domains_waiting(coord_t *c)
         peer_t *p = c->peers.v[i];
         if (!p->dom_uploaded)
             continue;
-        domain_add(c, p);
-        if (i < c->peers.n && c->peers.v[i] != p)
-            i--; /* refused: p was dropped */
-        else
+        if (domain_add(c, p))
             n++;
+        else
+            i--; /* refused: p was dropped (unsigned wrap, then i++, is fine) */
     }
     return n;
 }
@@ -323,21 +324,23 @@ static size_t domains_waiting(coord_t *c)
 /* A worker that brought a domain is done once a version of the bundles
  * holds it: it is told so (SHUTDOWN with the reason), and exits 0, so the
  * command that added the domain ends when the domain is in. */
+void coord__release_bringer(coord_t *c, peer_t *p)
+{
+    p->dom_in_job = false;
+    char reason[MSG_REASON_MAX];
+    snprintf(reason, sizeof reason, "domain %s is in the bundles", p->dom.name);
+    msg_t m;
+    msg_init(&m, MSG_SHUTDOWN);
+    m.shutdown.reason = reason;
+    RW_INFO(WHO, "%s: %s", p->name, reason);
+    coord__send(c, &p->addr, &m);
+}
+
 static void release_bringers(coord_t *c)
 {
-    for (size_t i = 0; i < c->peers.n; i++) {
-        peer_t *p = c->peers.v[i];
-        if (!p->dom_in_job)
-            continue;
-        p->dom_in_job = false;
-        char reason[MSG_REASON_MAX];
-        snprintf(reason, sizeof reason, "domain %s is in the bundles", p->dom.name);
-        msg_t m;
-        msg_init(&m, MSG_SHUTDOWN);
-        m.shutdown.reason = reason;
-        RW_INFO(WHO, "%s: %s", p->name, reason);
-        coord__send(c, &p->addr, &m);
-    }
+    for (size_t i = 0; i < c->peers.n; i++)
+        if (c->peers.v[i]->dom_in_job)
+            coord__release_bringer(c, c->peers.v[i]);
 }
 
 static void finish_after(uv_work_t *req, int status)
@@ -604,7 +607,17 @@ static void shutdown_all(coord_t *c, const char *reason)
     msg_init(&m, MSG_SHUTDOWN);
     m.shutdown.reason = c->shutdown_reason;
     for (size_t i = 0; i < c->peers.n; i++) {
-        int rc = coord__send(c, &c->peers.v[i]->addr, &m);
+        const peer_t *p = c->peers.v[i];
+        char why[MSG_REASON_MAX];
+        msg_t r;
+        bool brought = p->dom_pending || p->dom_uploaded || p->dom_in_job;
+        if (brought) { /* a domain the bundles do not hold: no success to report */
+            snprintf(why, sizeof why, "domain %s is not in the bundles: %s", p->dom.name, reason);
+            msg_init(&r, MSG_REFUSE);
+            r.refuse.code = RW_ESTATE;
+            r.refuse.reason = why;
+        }
+        int rc = coord__send(c, &p->addr, brought ? &r : &m);
         if (rc < 0)
             RW_WARN(WHO, "could not tell %s to shut down: %s", c->peers.v[i]->name,
                     rw_strerror(rc));

@@ -85,6 +85,8 @@ void coord__shutdown_again(coord_t *c, const wire_peer_t *to);
 /* p's domain upload is in the store: the job checks and adds it (now, or
  * once a running finish is over). */
 void coord__domain_uploaded(coord_t *c, peer_t *p);
+/* Tells p, which brought a domain the bundles now hold, to end (SHUTDOWN). */
+void coord__release_bringer(coord_t *c, peer_t *p);
 /* Handles one message from a peer (service_msg.c). */
 void coord__handle(coord_t *c, const msg_t *m, const wire_peer_t *from);
 /* Answers a HEALTH_REQ from anyone (service_health.c). */

@@ -125,12 +125,17 @@ static void on_hello(coord_t *c, peer_t *p, const msg_hello_t *h, const wire_pee
         p->dom_pending = true;
         w.welcome.upload = dom.upload;
         w.welcome.has_upload = true;
+    } else if (h->domain) { /* it brought it before (it reconnected, or we restarted) */
+        p->dom = dom;
+        p->dom_in_job = true; /* still told when the bundles hold it */
     }
     coord__send(c, from, &w);
     RW_INFO(WHO, "worker %s joined (%zu caps, %u threads)%s%s", p->name, p->n_caps, p->threads,
-            dom_rc == 0 ? ", bringing domain " : "", dom_rc == 0 ? dom.name : "");
+            h->domain ? ", bringing domain " : "", h->domain ? dom.name : "");
     c->status_dirty = true;
-    if (c->state == COORD_DONE && !c->o.keep_serving) {
+    if (c->state == COORD_DONE && p->dom_in_job) { /* every domain of the job is in them */
+        coord__release_bringer(c, p);
+    } else if (c->state == COORD_DONE && !c->o.keep_serving) {
         msg_t s;
         msg_init(&s, MSG_SHUTDOWN);
         s.shutdown.reason = "the job is done";

@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define WHO "coordinator"
 
@@ -120,6 +121,8 @@ static void upload_input(coord_t *c, peer_t *p, const msg_t *m)
         return;
     if (st > 0) {
         uint64_t id = p->in_artifact;
+        char path[STORE_PATH_MAX];
+        bool had = access(store_path(c->store, id, path, sizeof path), F_OK) == 0;
         int rc = store_adopt(c->store, p->in_sink.path, id, NULL);
         if (rc < 0)
             RW_ERROR(WHO, "cannot store artifact %016" PRIx64 " from %s: %s", id, p->name,
@@ -127,8 +130,10 @@ static void upload_input(coord_t *c, peer_t *p, const msg_t *m)
         else
             c->st.uploads++;
         peer_end_in(p);
-        if (rc == 0 && p->dom_pending && !p->dom_uploaded && id == p->dom.upload)
+        if (rc == 0 && p->dom_pending && !p->dom_uploaded && id == p->dom.upload) {
+            p->dom_fresh = !had;          /* the same bytes as an artifact the job holds: keep it */
             coord__domain_uploaded(c, p); /* may drop p */
+        }
         return;
     } else {
         RW_WARN(WHO, "an upload from %s failed: %s", p->name, xfer_recv_error(p->in));

@@ -1,0 +1,424 @@
+/* test_domain_svc.c — a domain brought to a coordinator service running a
+ * one-task plan in a thread, with a job whose answers the test chooses and
+ * the test as the workers: what the service does with the bringing peer
+ * (refused while the finish ran, back after a reconnection, an upload that
+ * is an artifact the job already holds).
+ */
+#include "err.h"
+#include "service.h"
+#include "store.h"
+#include "wire.h"
+#include "xfer.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "support.h"
+
+TestSuite(domain_svc, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 30);
+
+static atomic_int finish_entered, finish_go, check_rc, add_rc;
+
+static int one_start(void *job, coord_t *c)
+{
+    (void)job;
+    return coord_add_task(c, MSG_TASK_SEED, NULL, "train", NULL, 0) ? 0 : RW_EINVAL;
+}
+
+static int one_lease(void *job, const plan_task_t *t, msg_lease_t *l)
+{
+    (void)job, (void)t;
+    l->config = "{}";
+    return 0;
+}
+
+/* Holds the finish until the test lets it go. */
+static int held_finish(void *job, const plan_t *p, char *why, size_t whylen)
+{
+    (void)job, (void)p, (void)why, (void)whylen;
+    atomic_store(&finish_entered, 1);
+    while (!atomic_load(&finish_go))
+        usleep(1000);
+    return 0;
+}
+
+static int dom_check(void *job, const char *worker, const coord_domain_t *d, char *why,
+                     size_t whylen)
+{
+    (void)job, (void)worker;
+    int rc = atomic_load(&check_rc);
+    if (rc < 0)
+        snprintf(why, whylen, "domain %s refused by the test", d->name);
+    return rc;
+}
+
+static int dom_add(void *job, coord_t *c, const char *worker, const coord_domain_t *d, char *why,
+                   size_t whylen)
+{
+    (void)job, (void)c, (void)worker;
+    int rc = atomic_load(&add_rc);
+    if (rc < 0)
+        snprintf(why, whylen, "domain %s refused: its uploaded data is bad (test)", d->name);
+    return rc;
+}
+
+static const struct coord_job_ops ops = {.start = one_start,
+                                         .lease = one_lease,
+                                         .finish = held_finish,
+                                         .domain_check = dom_check,
+                                         .domain_add = dom_add};
+
+static void *run(void *arg)
+{
+    coord_run(arg);
+    return NULL;
+}
+
+typedef struct peer {
+    void *ctx, *sock;
+    wire_t *w;
+} peer_t;
+
+static void peer_open(peer_t *p, const char *endpoint)
+{
+    p->ctx = zmq_ctx_new();
+    p->sock = zmq_socket(p->ctx, ZMQ_DEALER);
+    int ms = 100, zero = 0, err;
+    zmq_setsockopt(p->sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    zmq_setsockopt(p->sock, ZMQ_LINGER, &zero, sizeof zero);
+    p->w = wire_new(p->sock, "test", &err);
+    cr_assert_not_null(p->w);
+    cr_assert_eq(zmq_connect(p->sock, endpoint), 0);
+}
+
+static void peer_close(peer_t *p)
+{
+    wire_destroy(&p->w);
+    zmq_close(p->sock);
+    zmq_ctx_term(p->ctx);
+}
+
+static void hello(peer_t *p, const char *id, const char *domain, uint64_t upload)
+{
+    msg_t m;
+    msg_init(&m, MSG_HELLO);
+    const char *caps[] = {"train"};
+    m.hello.worker_id = id;
+    m.hello.caps = (msg_strs_t){caps, 1};
+    m.hello.threads = 1;
+    if (domain) {
+        m.hello.domain = domain;
+        m.hello.data_pairs = 10, m.hello.has_data_pairs = true;
+        m.hello.data_bytes = 100, m.hello.has_data_bytes = true;
+        m.hello.data_checksum = 7, m.hello.has_data_checksum = true;
+        m.hello.data_upload = upload, m.hello.has_data_upload = true;
+    }
+    cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Receives until a message of type comes (others skipped) or ms pass. */
+static int expect(peer_t *p, msg_type_t type, msg_t *m, int ms)
+{
+    for (double end = now_s() + ms / 1000.0; now_s() < end;) {
+        int rc = wire_recv(p->w, m, NULL, 0);
+        if (rc == 0 && m->type == type)
+            return 0;
+        if (rc == 0)
+            msg_fini(m);
+    }
+    return -1;
+}
+
+/* An artifact of the given bytes in st; returns its id. */
+static uint64_t put_in(store_t *st, const char *text)
+{
+    char tmp[STORE_PATH_MAX];
+    store_tmp_path(st, tmp, sizeof tmp);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    uint64_t id = 0;
+    cr_assert_eq(store_adopt(st, tmp, 0, &id), 0);
+    return id;
+}
+
+/* The same in the store at dir. */
+static uint64_t put(const char *dir, const char *text)
+{
+    int err;
+    store_t *st = store_open(dir, &err);
+    cr_assert_not_null(st);
+    uint64_t id = put_in(st, text);
+    store_destroy(&st);
+    return id;
+}
+
+/* Uploads artifact id of the store at dir as a new domain's data; returns
+ * the sender's final status (> 0: the coordinator took every byte). */
+static int upload(peer_t *p, const char *dir, uint64_t id)
+{
+    int err;
+    store_t *st = store_open(dir, &err);
+    cr_assert_not_null(st);
+    char path[STORE_PATH_MAX];
+    xfer_file_source_t src;
+    cr_assert_eq(xfer_file_source_open(&src, store_path(st, id, path, sizeof path)), 0);
+    msg_art_begin_t b = {.artifact = id, .kind = MSG_ARTIFACT_DATA, .size = src.size};
+    int rc = 0;
+    xfer_send_t *s = xfer_send_new(&b, &xfer_file_source_ops, &src, 0, &rc);
+    cr_assert_not_null(s);
+    double end = now_s() + 5;
+    while (xfer_send_status(s) == 0 && now_s() < end) {
+        msg_t m;
+        while (xfer_send_next(s, &m) == 1)
+            cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
+        if (wire_recv(p->w, &m, NULL, 0) == 0) {
+            if (m.type == MSG_ART_CREDIT || m.type == MSG_ART_ACK)
+                xfer_send_input(s, &m);
+            msg_fini(&m);
+        }
+    }
+    int st_rc = xfer_send_status(s);
+    xfer_send_destroy(&s);
+    xfer_file_source_close(&src);
+    store_destroy(&st);
+    return st_rc;
+}
+
+/* Runs the one task as worker id on p: the RESULT names an artifact put in
+ * the coordinator's store. */
+static void run_task(peer_t *p, coord_t *c)
+{
+    msg_t m;
+    cr_assert_eq(expect(p, MSG_LEASE, &m, 3000), 0, "no lease");
+    uint64_t task = m.lease.task, attempt = m.lease.attempt;
+    msg_fini(&m);
+    msg_init(&m, MSG_RESULT);
+    m.result.task = task;
+    m.result.attempt = attempt;
+    m.result.artifact = put_in(coord_store(c), "the seed");
+    cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
+}
+
+static coord_t *start(const char *bind, bool keep_serving, pthread_t *th)
+{
+    char why[256];
+    coord_opts_t o = {.bind = bind,
+                      .state_dir = rwt_dir,
+                      .heartbeat_ms = 100,
+                      .timeout_ms = 2000,
+                      .keep_serving = keep_serving};
+    coord_t *c;
+    atomic_store(&finish_entered, 0);
+    atomic_store(&finish_go, 1);
+    atomic_store(&check_rc, 0);
+    atomic_store(&add_rc, 0);
+    cr_assert_eq(coord_new(&o, &ops, NULL, &c, why, sizeof why), 0, "%s", why);
+    pthread_create(th, NULL, run, c);
+    return c;
+}
+
+/* A domain uploaded while the finish ran waits for it; refused then, the
+ * coordinator (not kept serving) still ends once the job is done. */
+Test(domain_svc, a_domain_refused_after_the_finish_does_not_keep_the_job_up)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, false, &th);
+    atomic_store(&finish_go, 0);
+    peer_t w, b;
+    peer_open(&w, bind);
+    hello(&w, "w", NULL, 0);
+    run_task(&w, c);
+    for (int i = 0; i < 3000 && !atomic_load(&finish_entered); i++)
+        usleep(1000);
+    cr_assert(atomic_load(&finish_entered), "the finish never ran");
+
+    uint64_t up = put(rwt_path(rwt_dir, "b-cache"), "not a data set");
+    peer_open(&b, bind);
+    hello(&b, "b", "newdom", up);
+    msg_t m;
+    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert(m.welcome.has_upload && m.welcome.upload == up);
+    msg_fini(&m);
+    atomic_store(&add_rc, RW_EBADREC);
+    cr_assert_gt(upload(&b, rwt_path(rwt_dir, "b-cache"), up), 0, "the upload went through");
+    atomic_store(&finish_go, 1);
+
+    cr_assert_eq(expect(&b, MSG_REFUSE, &m, 3000), 0, "the domain is refused");
+    cr_assert(strstr(m.refuse.reason, "uploaded data is bad"), "%s", m.refuse.reason);
+    msg_fini(&m);
+    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 3000), 0,
+                 "the job is done and nothing was added: the workers are told");
+    msg_fini(&m);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&w);
+    peer_close(&b);
+}
+
+/* A worker that brought its domain and registers again (it reconnected,
+ * or the coordinator restarted) is still told once its domain is in the
+ * bundles, and at once when they hold it already. */
+Test(domain_svc, a_bringer_that_came_back_is_told_when_its_domain_is_in)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, true, &th);
+    atomic_store(&check_rc, 1); /* "this worker brought it before" */
+    peer_t b;
+    peer_open(&b, bind);
+    hello(&b, "b", "newdom", 99);
+    msg_t m;
+    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_not(m.welcome.has_upload, "nothing to upload: it is in the job");
+    msg_fini(&m);
+    run_task(&b, c);
+    cr_assert_eq(expect(&b, MSG_SHUTDOWN, &m, 3000), 0, "told once its domain is in the bundles");
+    cr_assert(strstr(m.shutdown.reason, "domain newdom is in the bundles"), "%s",
+              m.shutdown.reason);
+    msg_fini(&m);
+    peer_close(&b);
+
+    /* the job is done (kept serving): it comes back once more */
+    peer_open(&b, bind);
+    hello(&b, "b", "newdom", 99);
+    cr_assert_eq(expect(&b, MSG_SHUTDOWN, &m, 3000), 0, "told at once");
+    cr_assert(strstr(m.shutdown.reason, "domain newdom is in the bundles"), "%s",
+              m.shutdown.reason);
+    msg_fini(&m);
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&b);
+}
+
+/* A refused upload that is, byte for byte, an artifact the job holds
+ * (another domain's upload, say) leaves that artifact in the store. */
+Test(domain_svc, a_refused_upload_leaves_an_artifact_the_job_holds)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, true, &th);
+    uint64_t held = put_in(coord_store(c), "accepted before");
+    put(rwt_path(rwt_dir, "b-cache"), "accepted before");
+    atomic_store(&add_rc, RW_EINVAL);
+    peer_t b;
+    peer_open(&b, bind);
+    hello(&b, "b", "other", held);
+    msg_t m;
+    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    msg_fini(&m);
+    upload(&b, rwt_path(rwt_dir, "b-cache"), held);
+    cr_assert_eq(expect(&b, MSG_REFUSE, &m, 3000), 0);
+    msg_fini(&m);
+    cr_assert_eq(store_verify(coord_store(c), held, NULL), 0, "the job's artifact is kept");
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&b);
+}
+
+/* Two workers bringing one name at once: the second is refused while the
+ * first's upload is awaited; once the first vanishes (never uploading), the
+ * name is free again. */
+Test(domain_svc, a_name_is_held_while_its_bringer_lives_and_freed_when_it_vanishes)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, true, &th);
+    peer_t a, b;
+    peer_open(&a, bind);
+    hello(&a, "a", "same", 5);
+    msg_t m;
+    cr_assert_eq(expect(&a, MSG_WELCOME, &m, 3000), 0);
+    cr_assert(m.welcome.has_upload);
+    msg_fini(&m);
+    peer_open(&b, bind);
+    hello(&b, "b", "same", 6);
+    cr_assert_eq(expect(&b, MSG_REFUSE, &m, 3000), 0, "the name is being brought");
+    cr_assert(strstr(m.refuse.reason, "worker a is bringing a domain of that name"), "%s",
+              m.refuse.reason);
+    msg_fini(&m);
+    peer_close(&a); /* it never uploads, and says nothing more */
+    double t0 = now_s();
+    bool welcomed = false;
+    while (!welcomed && now_s() - t0 < 6) {
+        hello(&b, "b", "same", 6);
+        msg_t r;
+        for (double end = now_s() + 0.5; now_s() < end;) {
+            if (wire_recv(b.w, &r, NULL, 0) != 0)
+                continue;
+            welcomed |= r.type == MSG_WELCOME && r.welcome.has_upload;
+            msg_fini(&r);
+            if (welcomed)
+                break;
+        }
+    }
+    cr_assert(welcomed, "the name stays taken after its bringer vanished");
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&b);
+}
+
+/* A job that ends while a domain is still coming (its upload not done, so
+ * the bundles do not hold it) turns the bringer away: it must not report
+ * success; the other workers are told the job is done. */
+Test(domain_svc, a_bringer_whose_domain_missed_the_bundles_is_refused_not_shut_down)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, false, &th);
+    atomic_store(&finish_go, 0);
+    peer_t w, b;
+    peer_open(&w, bind);
+    hello(&w, "w", NULL, 0);
+    run_task(&w, c);
+    for (int i = 0; i < 3000 && !atomic_load(&finish_entered); i++)
+        usleep(1000);
+    cr_assert(atomic_load(&finish_entered), "the finish never ran");
+    peer_open(&b, bind);
+    hello(&b, "b", "late", 5);
+    msg_t m;
+    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    msg_fini(&m);
+    atomic_store(&finish_go, 1); /* done before b uploads */
+    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 3000), 0);
+    msg_fini(&m);
+    bool refused = false, shut = false;
+    for (double end = now_s() + 3; now_s() < end && !refused && !shut;) {
+        if (wire_recv(b.w, &m, NULL, 0) != 0)
+            continue;
+        refused = m.type == MSG_REFUSE;
+        shut = m.type == MSG_SHUTDOWN;
+        if (refused)
+            cr_assert(strstr(m.refuse.reason, "domain late is not in the bundles: the job is done"),
+                      "%s", m.refuse.reason);
+        msg_fini(&m);
+    }
+    cr_assert(refused, "the bringer is refused (it got %s)", shut ? "SHUTDOWN" : "nothing");
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&w);
+    peer_close(&b);
+}
