@@ -69,7 +69,14 @@ agent_t *agent_new(const agent_opts_t *o, int *err)
             if (!(*p == '.' || *p == '-' || *p == '_' || (*p >= '0' && *p <= '9') ||
                   ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
                 *p = '-';
-        snprintf(a->id, sizeof a->id, "%.40s:%ld", host, (long)getpid());
+        /* a worker that brings a domain is HOST:DOMAIN, so the same command
+         * run again after it died is the same worker: the coordinator gives it
+         * its domain's pinned tasks back instead of refusing the name */
+        size_t room = o->domain ? MSG_NAME_MAX - 1 - strlen(o->domain) : 0;
+        if (o->domain && room >= 1)
+            snprintf(a->id, sizeof a->id, "%.*s:%s", (int)(room < 40 ? room : 40), host, o->domain);
+        else
+            snprintf(a->id, sizeof a->id, "%.40s:%ld", host, (long)getpid());
     }
     a->o.id = a->id;
     a->backoff = a->o.backoff_ms;

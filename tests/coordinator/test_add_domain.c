@@ -367,6 +367,65 @@ Test(add_domain, a_domain_joins_a_running_job_and_its_first_bundles_have_it)
 }
 
 /* What the worker refuses before it connects: exit 2 for usage, 1 for data. */
+/* `rewire-worker --domain concise --data FILE` as a user types it: no --id,
+ * its log and cache named after log_name. */
+static pid_t start_bringer(const char *log_name)
+{
+    char cache[700], log[700];
+    snprintf(cache, sizeof cache, "%s/cache-%s", rwt_dir, log_name);
+    snprintf(log, sizeof log, "%s/%s.log", rwt_dir, log_name);
+    const char *args[] = {
+        "--connect", endpoint,   "--cache", cache,    "--timeout-ms",
+        "2000",      "--domain", "concise", "--data", rwt_path(rwt_dir, "concise.jsonl"),
+        NULL};
+    return svc_spawn(worker_main, "rewire-worker", log, args);
+}
+
+Test(add_domain, the_same_command_again_takes_back_the_domain_of_a_bringer_that_died)
+{
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
+    snprintf(state, sizeof state, "%s/state", rwt_dir);
+    snprintf(out, sizeof out, "%s/out", rwt_dir);
+    snprintf(config, sizeof config, "%s", svc_tiny_config(rwt_dir, 3, 3));
+    gen("compliance,detailed,safety", rwt_path(rwt_dir, "three.jsonl"));
+    gen("concise", rwt_path(rwt_dir, "concise.jsonl"));
+    pid_t c = start_coordinator();
+    cr_assert(svc_wait_file(rwt_path(state, "status.json"), 60000), "the coordinator never served");
+    /* accepted while no worker trains: its pinned tasks cannot have run */
+    pid_t b1 = start_bringer("b1");
+    bool added = false;
+    for (int i = 0; i < 1000 && !added; i++) {
+        svc_sleep_ms(20);
+        char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL);
+        added = journal && strstr(journal, "\"ev\":\"domain\"");
+        free(journal);
+    }
+    cr_assert(added, "the domain never went in");
+    kill(b1, SIGKILL);
+    svc_wait(b1, 5000);
+    /* the same command again: the same worker (HOST:concise), not a new name */
+    pid_t b2 = start_bringer("b2");
+    pid_t w1 = start_worker("w1", "train", NULL), r1 = start_worker("r1", "router", NULL);
+    json_t *v1 = await_version(1, 90000);
+    json_t *job = json_object_get(v1, "job");
+    cr_assert_eq(json_array_size(json_object_get(job, "domains")), 4, "version 1 has concise");
+    const char *by = json_string_value(
+        json_object_get(json_array_get(json_object_get(job, "added"), 0), "worker"));
+    cr_assert(by && strstr(by, ":concise"), "brought by %s", by ? by : "(none)");
+    json_decref(v1);
+    cr_assert_eq(svc_wait(b2, 20000), 0, "the bringer started again ends once concise is in");
+    char *log = rwt_read_file(rwt_path(rwt_dir, "b2.log"), NULL);
+    cr_assert(log && strstr(log, "domain concise is in the bundles"), "%s", log);
+    free(log);
+    kill(c, SIGTERM);
+    int rc = svc_wait(c, 10000);
+    svc_wait(w1, 5000), svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(r1), svc_kill(b2);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0);
+}
+
 Test(add_domain, a_worker_refuses_bad_domain_options_and_data_before_connecting)
 {
     snprintf(endpoint, sizeof endpoint, "ipc://%s/nobody.sock", rwt_dir);
