@@ -22,12 +22,6 @@ skip() {
   say "skipped: $*"
   exit 77
 }
-# Skips, even under CI=true, a test whose feature is not in the binaries
-# yet: say what it waits for. It runs by itself once the feature is there.
-pending() {
-  say "skipped, PENDING: $*"
-  exit 77
-}
 elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # A job configuration for tiny models: every task takes $2 steps.

@@ -9,17 +9,11 @@
 # complete. The router bundle must then route over seven domains, the
 # report must name both, and every element must have left its log.
 #
-# PENDING issue 5: it needs `rewire-worker --domain NAME --data FILE`
-# joining a running job. Until the worker's --help lists both flags it
-# skips (exit 77, also under CI=true) and says so; it runs by itself from
-# the build that has them. Needs root. Usage: test_slurm_add_domain.sh BUILD_DIR.
+# Needs root. Usage: test_slurm_add_domain.sh BUILD_DIR.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/slurm_lib.sh"
 
-help=$("$RW_BIN/rewire-worker" --help)
-grep -q -- '--domain' <<<"$help" && grep -q -- '--data' <<<"$help" \
-  || pending "issue 5: rewire-worker has no --domain NAME --data FILE yet"
 slurm_require
 
 dir=$(mktemp -d /tmp/rw-slurm-add.XXXXXX)
