@@ -247,6 +247,11 @@ void coord__schedule(coord_t *c)
 void coord__lose(coord_t *c, peer_t *p, const char *why)
 {
     RW_WARN(WHO, "worker %s lost (%s)", p->name[0] ? p->name : "?", why);
+    if (p->dom_in_job && c->state == COORD_RUNNING && !c->stopping)
+        RW_WARN(WHO,
+                "domain %s waits for worker %s: its tasks run only there, where its pairs are; "
+                "start the same `rewire-worker --domain %s` command again on that host",
+                p->dom.name, p->name, p->dom.name);
     for (size_t i = 0; i < p->n_leases; i++)
         coord__release(c, p, p->leases[i].task, p->leases[i].attempt, why);
     c->st.lost++;

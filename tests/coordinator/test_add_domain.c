@@ -417,6 +417,11 @@ Test(add_domain, the_same_command_again_takes_back_the_domain_of_a_bringer_that_
     char *log = rwt_read_file(rwt_path(rwt_dir, "b2.log"), NULL);
     cr_assert(log && strstr(log, "domain concise is in the bundles"), "%s", log);
     free(log);
+    log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(log && strstr(log, "domain concise waits for worker") &&
+                  strstr(log, "start the same `rewire-worker --domain concise` command again"),
+              "the coordinator says what the domain waits for:\n%s", log);
+    free(log);
     kill(c, SIGTERM);
     int rc = svc_wait(c, 10000);
     svc_wait(w1, 5000), svc_wait(r1, 5000);
