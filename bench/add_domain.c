@@ -28,6 +28,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include "report.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
@@ -111,23 +113,6 @@ static json_t *await_version(const char *state, pid_t coord, int v)
             return NULL;
         sleep_ms(100);
     }
-}
-
-static double accuracy(const json_t *r, const char *kind, const char *domain)
-{
-    size_t i, k;
-    json_t *b, *d;
-    json_array_foreach(json_object_get(r, "bundles"), i, b)
-    {
-        if (strcmp(json_string_value(json_object_get(b, "kind")), kind) != 0)
-            continue;
-        json_array_foreach(json_object_get(json_object_get(b, "eval"), "domains"), k, d)
-        {
-            if (strcmp(json_string_value(json_object_get(d, "name")), domain) == 0)
-                return json_number_value(json_object_get(d, "accuracy"));
-        }
-    }
-    return NAN;
 }
 
 static int parse(int argc, char **argv, args_t *a)
@@ -263,7 +248,8 @@ int main(int argc, char **argv)
         json_array_foreach(json_object_get(json_object_get(v1, "job"), "domains"), i, d)
         {
             const char *name = json_string_value(d);
-            double x = accuracy(v1, kinds[k], name), y = accuracy(v2, kinds[k], name);
+            double x = rw_report_accuracy(v1, kinds[k], name, 0),
+                   y = rw_report_accuracy(v2, kinds[k], name, 0);
             printf("%-12s %-8s %8.4f %8.4f %+8.4f\n", name, kinds[k], x, y, x - y);
             if (x - y > max_drop)
                 max_drop = x - y;
@@ -272,7 +258,8 @@ int main(int argc, char **argv)
         json_object_set_new(acc, kinds[k], per);
     }
     printf("%-12s %-8s %8s %8.4f  (baseline %.4f)\n", added, "router", "-",
-           accuracy(v2, "router", added), accuracy(v2, "baseline", added));
+           rw_report_accuracy(v2, "router", added, 0),
+           rw_report_accuracy(v2, "baseline", added, 0));
     json_t *line = json_pack("{s:s,s:s,s:s,s:f,s:f,s:f,s:o,s:f}", "bench", "add_domain", "domains",
                              a.domains, "added", added, "job_s", job_s, "add_s", add_s, "ratio",
                              add_s / job_s, "accuracy", acc, "max_drop", max_drop);

@@ -138,7 +138,8 @@ int main(int argc, char **argv)
         save_model(dom[d], &cfg, 10 + (uint64_t)d, tok);
         rw_checkpoint_load(dom[d], &experts[d], NULL);
     }
-    rw_model_moe_merge(&merged, (const rw_model_t *const *)experts, (size_t)nd, 2, 3, NULL);
+    rw_model_moe_merge(&merged, (const rw_model_t *const *)experts, (size_t)nd, 2, RW_GATE_TOKEN, 3,
+                       NULL);
     snprintf(moe, sizeof moe, "%s/moe.safetensors", dir);
     rw_checkpoint_save(moe, merged, NULL, tok, NULL);
     rw_model_destroy(&merged);

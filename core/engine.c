@@ -66,7 +66,6 @@ static void carve_bufs(rw_engine_t *e, carver_t *c)
     d->dmoe_y = take(c, E ? N * K * C : 0);
     d->dmoe_x = take(c, E ? N * K * C : 0);
     d->dgate = take(c, N * E);
-    d->dgate_b = take(c, e->max_B * E);
     d->datt = take(c, (size_t)e->nthreads * e->max_T * e->max_T);
 }
 

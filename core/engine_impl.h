@@ -58,7 +58,6 @@ typedef struct rw_bufs {
     float *dmoe_y;  /* (N*K, C) */
     float *dmoe_x;  /* (N*K, C) */
     float *dgate;   /* (N, E) */
-    float *dgate_b; /* (B, E) a sequence's gate gradient (RW_GATE_PROMPT) */
     float *datt;    /* (threads, T, T) */
     float *du;      /* (N, r) */
     float *dpooled; /* (B, C) */

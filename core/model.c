@@ -297,7 +297,7 @@ int rw_model_copy(rw_model_t *dst, const rw_model_t *src)
 }
 
 int rw_model_moe_merge(rw_model_t **moe_p, const rw_model_t *const *experts, size_t n, int top_k,
-                       uint64_t seed, const rw_model_t *shared)
+                       rw_gate_input_t gate_input, uint64_t seed, const rw_model_t *shared)
 {
     *moe_p = NULL;
     if (n < 2 || n > 64)
@@ -311,6 +311,7 @@ int rw_model_moe_merge(rw_model_t **moe_p, const rw_model_t *const *experts, siz
     rw_model_config_t cfg = experts[0]->cfg;
     cfg.n_experts = (int)n;
     cfg.top_k = top_k;
+    cfg.gate_input = gate_input;
     rw_model_t *m;
     int rc = rw_model_new(&m, &cfg);
     if (rc < 0)

@@ -148,11 +148,11 @@ int rw_model_copy(rw_model_t *dst, const rw_model_t *src);
  * the feed-forward of dense model experts[e] (n >= 2, all of one dense
  * configuration), whose other weights are those of shared (the seed the
  * experts branched from; same configuration) or, when shared is NULL, the
- * experts' mean, and whose gates are drawn from seed (normal, std 0.02) to
- * be trained next. Returns 0 or RW_EINVAL (configurations differ, a model
- * is MoE, n out of range). */
+ * experts' mean, and whose gates, reading gate_input, are drawn from seed
+ * (normal, std 0.02) to be trained next. Returns 0 or RW_EINVAL
+ * (configurations differ, a model is MoE, n out of range). */
 int rw_model_moe_merge(rw_model_t **moe_p, const rw_model_t *const *experts, size_t n, int top_k,
-                       uint64_t seed, const rw_model_t *shared);
+                       rw_gate_input_t gate_input, uint64_t seed, const rw_model_t *shared);
 
 /* Matmul and attention FLOPs of one forward pass over B sequences of T
  * tokens (2 per multiply-add; MoE experts counted per routed token). */

@@ -112,9 +112,8 @@ static void gate_logits_backward(rw_engine_t *e, size_t r0, size_t n, float *dln
     if (!dgatew)
         return;
     size_t T = e->T, b0 = r0 / T;
-    float *dz = e->d.dgate_b + b0 * E;
-    for (size_t b = 0; b < n / T; b++, dz += E) {
-        memset(dz, 0, E * sizeof *dz);
+    for (size_t b = 0; b < n / T; b++) {
+        float dz[64] = {0}; /* the sequence's summed dgate (E <= 64) */
         for (size_t t = 0; t < T; t++)
             rw__axpy(dz, 1.0f, dgate + (b * T + t) * E, E);
         const int32_t *ids;
@@ -214,8 +213,7 @@ void rw__moe_forward(rw_engine_t *e, int tid, size_t l, size_t r0, size_t n)
         for (size_t j = 0; j < K; j++) {
             const float *y = m.y + (size_t)m.slot[r * K + j] * C;
             float w = m.w[r * K + j];
-            for (size_t i = 0; i < C; i++)
-                out[i] += w * y[i];
+            rw__axpy(out, w, y, C);
         }
     }
 }

@@ -263,6 +263,11 @@ static double acc(const json_t *bundle, const char *name, int oracle)
     return rw_report__num(d, oracle ? "oracle_accuracy" : "accuracy");
 }
 
+double rw_report_accuracy(const json_t *results, const char *kind, const char *domain, int oracle)
+{
+    return acc(rw_report__bundle(results, kind), domain, oracle);
+}
+
 static void md_accuracy(FILE *f, const json_t *results)
 {
     fputs("## Held-out pairwise accuracy\n\n", f);

@@ -39,6 +39,10 @@ int rw_report_render(const json_t *results, const char *out_dir, char *why, size
  * NULL with why filled in (as rw_bundle_manifest_read). */
 json_t *rw_report_bundle_entry(const char *dir, char *why, size_t whylen);
 
+/* Held-out pairwise accuracy of the bundle of kind on domain in results
+ * (its "oracle_accuracy" when oracle), or NAN when the results hold none. */
+double rw_report_accuracy(const json_t *results, const char *kind, const char *domain, int oracle);
+
 /* The two plots alone, as SVG documents (caller frees; never NULL). */
 char *rw_report_loss_svg(const json_t *results);
 char *rw_report_accuracy_svg(const json_t *results);

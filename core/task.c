@@ -367,11 +367,10 @@ static int merge_experts(const rw_task_spec_t *s, const rw_task_inputs_t *in, se
         rc = load_model(in->experts[i], &ex[i], why, whylen);
     if (rc == 0) {
         rc = rw_model_moe_merge(&u->model, (const rw_model_t *const *)ex, in->n_experts,
-                                s->model.top_k > 0 ? s->model.top_k : 2, s->seed, u->base);
+                                s->model.top_k > 0 ? s->model.top_k : 2, s->model.gate_input,
+                                s->seed, u->base);
         if (rc < 0)
             fail(why, whylen, rc, "gates: the experts and the base do not merge");
-        else /* what the gates read is the task's choice; no tensor depends on it */
-            u->model->cfg.gate_input = s->model.gate_input;
     }
     for (size_t i = 0; i < in->n_experts; i++)
         rw_model_destroy(&ex[i]);

@@ -11,6 +11,7 @@
  * refused with why, and the job stays as it was.
  */
 #include "coord_cli.h"
+#include "report.h"
 #include "safetensors.h"
 #include "svc_support.h"
 #include "worker_cli.h"
@@ -98,6 +99,23 @@ static void dump_all(void)
         svc_dump(rwt_path(rwt_dir, logs[i]));
 }
 
+/* Stops coordinator c (it must exit 0 on SIGTERM), then the other processes
+ * (0 ends the list); dumps the logs when c did not end well or RWT_DUMP is
+ * set. */
+static void stop_job(pid_t c, pid_t p1, pid_t p2, pid_t p3)
+{
+    kill(c, SIGTERM);
+    int rc = svc_wait(c, 10000);
+    pid_t others[] = {p1, p2, p3};
+    for (int i = 0; i < 3 && others[i] > 0; i++) {
+        svc_wait(others[i], 5000);
+        svc_kill(others[i]);
+    }
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the coordinator ended with %d", rc);
+}
+
 /* Waits for results.json to say version v; returns it (caller decrefs). */
 static json_t *await_version(int v, int timeout_ms)
 {
@@ -133,24 +151,6 @@ static unsigned long long checksum(int v, const char *kind, const char *name)
     }
     json_decref(m);
     return sum;
-}
-
-/* Accuracy of bundle kind on domain in results r. */
-static double accuracy(const json_t *r, const char *kind, const char *domain)
-{
-    size_t i, k;
-    json_t *b, *d;
-    json_array_foreach(json_object_get(r, "bundles"), i, b)
-    {
-        if (strcmp(json_string_value(json_object_get(b, "kind")), kind) != 0)
-            continue;
-        json_array_foreach(json_object_get(json_object_get(b, "eval"), "domains"), k, d)
-        {
-            if (strcmp(json_string_value(json_object_get(d, "name")), domain) == 0)
-                return json_number_value(json_object_get(d, "accuracy"));
-        }
-    }
-    return -1;
 }
 
 /* Whether the moe bundle of version 2 holds version 1's experts unchanged
@@ -291,7 +291,8 @@ Test(add_domain, a_fourth_domain_joins_a_finished_job_and_nothing_else_is_retrai
         }
     }
     cr_assert_eq(on_w9, 3);
-    double base = accuracy(v2, "baseline", "concise"), routed = accuracy(v2, "router", "concise");
+    double base = rw_report_accuracy(v2, "baseline", "concise", 0),
+           routed = rw_report_accuracy(v2, "router", "concise", 0);
     cr_assert_gt(routed, base, "router bundle %.3f, baseline %.3f on concise", routed, base);
     char *report = rwt_read_file(rwt_path(out, "report.md"), NULL);
     cr_assert(report && strstr(report, "| domain added | concise by worker w9"),
@@ -314,13 +315,7 @@ Test(add_domain, a_fourth_domain_joins_a_finished_job_and_nothing_else_is_retrai
     log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
     cr_assert(strstr(log, "version 2 of the bundles is done"), "%s", log);
     free(log);
-    kill(c, SIGTERM);
-    rc = svc_wait(c, 10000);
-    svc_wait(w1, 5000), svc_wait(r1, 5000), svc_wait(w9, 5000);
-    svc_kill(w1), svc_kill(r1), svc_kill(w9);
-    if (rc != 0 || getenv("RWT_DUMP"))
-        dump_all();
-    cr_assert_eq(rc, 0);
+    stop_job(c, w1, r1, w9);
 }
 
 /* A domain brought before any task ran is in the job's first bundles. */
@@ -357,13 +352,7 @@ Test(add_domain, a_domain_joins_a_running_job_and_its_first_bundles_have_it)
     cr_assert_eq(json_array_size(json_object_get(m, "domains")), 4);
     json_decref(m);
     json_decref(v1);
-    kill(c, SIGTERM);
-    int rc = svc_wait(c, 10000);
-    svc_wait(w1, 5000), svc_wait(r1, 5000), svc_wait(w9, 5000);
-    svc_kill(w1), svc_kill(r1), svc_kill(w9);
-    if (rc != 0 || getenv("RWT_DUMP"))
-        dump_all();
-    cr_assert_eq(rc, 0);
+    stop_job(c, w1, r1, w9);
 }
 
 /* What the worker refuses before it connects: exit 2 for usage, 1 for data. */
@@ -422,13 +411,7 @@ Test(add_domain, the_same_command_again_takes_back_the_domain_of_a_bringer_that_
                   strstr(log, "start the same `rewire-worker --domain concise` command again"),
               "the coordinator says what the domain waits for:\n%s", log);
     free(log);
-    kill(c, SIGTERM);
-    int rc = svc_wait(c, 10000);
-    svc_wait(w1, 5000), svc_wait(r1, 5000);
-    svc_kill(w1), svc_kill(r1), svc_kill(b2);
-    if (rc != 0 || getenv("RWT_DUMP"))
-        dump_all();
-    cr_assert_eq(rc, 0);
+    stop_job(c, w1, r1, b2);
 }
 
 Test(add_domain, a_worker_refuses_bad_domain_options_and_data_before_connecting)

@@ -232,6 +232,21 @@ static coord_t *start(const char *bind, bool keep_serving, pthread_t *th)
     return c;
 }
 
+/* A coordinator (not kept serving) whose one task worker w ran, held inside
+ * its finish until finish_go is set. */
+static coord_t *start_held_in_finish(const char *bind, pthread_t *th, peer_t *w)
+{
+    coord_t *c = start(bind, false, th);
+    atomic_store(&finish_go, 0);
+    peer_open(w, bind);
+    hello(w, "w", NULL, 0);
+    run_task(w, c);
+    for (int i = 0; i < 3000 && !atomic_load(&finish_entered); i++)
+        usleep(1000);
+    cr_assert(atomic_load(&finish_entered), "the finish never ran");
+    return c;
+}
+
 /* A domain uploaded while the finish ran waits for it; refused then, the
  * coordinator (not kept serving) still ends once the job is done. */
 Test(domain_svc, a_domain_refused_after_the_finish_does_not_keep_the_job_up)
@@ -239,15 +254,8 @@ Test(domain_svc, a_domain_refused_after_the_finish_does_not_keep_the_job_up)
     char bind[700];
     snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
     pthread_t th;
-    coord_t *c = start(bind, false, &th);
-    atomic_store(&finish_go, 0);
     peer_t w, b;
-    peer_open(&w, bind);
-    hello(&w, "w", NULL, 0);
-    run_task(&w, c);
-    for (int i = 0; i < 3000 && !atomic_load(&finish_entered); i++)
-        usleep(1000);
-    cr_assert(atomic_load(&finish_entered), "the finish never ran");
+    coord_t *c = start_held_in_finish(bind, &th, &w);
 
     uint64_t up = put(rwt_path(rwt_dir, "b-cache"), "not a data set");
     peer_open(&b, bind);
@@ -388,15 +396,8 @@ Test(domain_svc, a_bringer_whose_domain_missed_the_bundles_is_refused_not_shut_d
     char bind[700];
     snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
     pthread_t th;
-    coord_t *c = start(bind, false, &th);
-    atomic_store(&finish_go, 0);
     peer_t w, b;
-    peer_open(&w, bind);
-    hello(&w, "w", NULL, 0);
-    run_task(&w, c);
-    for (int i = 0; i < 3000 && !atomic_load(&finish_entered); i++)
-        usleep(1000);
-    cr_assert(atomic_load(&finish_entered), "the finish never ran");
+    coord_t *c = start_held_in_finish(bind, &th, &w);
     peer_open(&b, bind);
     hello(&b, "b", "late", 5);
     msg_t m;

@@ -255,7 +255,9 @@ static inline void bfx_build(bfx_t *f, const char *dir)
         dm[d] = bfx_random_model(&f->cfg, 10 + (uint64_t)d);
         bfx_save(f, f->domain[d], dm[d], NULL);
     }
-    cr_assert_eq(rw_model_moe_merge(&moe, (const rw_model_t *const *)dm, BFX_ND, 2, 5, NULL), 0);
+    cr_assert_eq(
+        rw_model_moe_merge(&moe, (const rw_model_t *const *)dm, BFX_ND, 2, RW_GATE_TOKEN, 5, NULL),
+        0);
     bfx_save(f, f->moe, moe, NULL);
     rw_model_destroy(&moe);
     for (int d = 0; d < BFX_ND; d++)

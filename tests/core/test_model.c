@@ -158,7 +158,7 @@ Test(model, moe_merged_from_identical_experts_computes_the_dense_model)
     cr_assert_eq(rw_model_new(&other, &c), 0);
     rw_model_copy(other, dense);
     const rw_model_t *experts[3] = {dense, other, dense};
-    cr_assert_eq(rw_model_moe_merge(&moe, experts, 3, 2, 9, NULL), 0);
+    cr_assert_eq(rw_model_moe_merge(&moe, experts, 3, 2, RW_GATE_TOKEN, 9, NULL), 0);
     cr_assert_eq(moe->cfg.n_experts, 3);
     rw_batch_t b;
     rw_batch_init(&b, 8, (size_t)c.max_len);
@@ -176,17 +176,17 @@ Test(model, moe_merged_from_identical_experts_computes_the_dense_model)
     /* expert 1 of layer 1 is model 1's layer-1 feed-forward */
     other->p.fcw[rw_model_tensor(other, "fc_w")->n / 2] = 7.0f;
     rw_model_destroy(&moe);
-    cr_assert_eq(rw_model_moe_merge(&moe, experts, 3, 2, 9, NULL), 0);
+    cr_assert_eq(rw_model_moe_merge(&moe, experts, 3, 2, RW_GATE_TOKEN, 9, NULL), 0);
     size_t per = rw_model_tensor(dense, "fc_w")->n / 2;
     cr_assert_eq(moe->p.fcw[(1 * 3 + 1) * per], 7.0f);
     rw_model_destroy(&moe);
-    cr_assert_eq(rw_model_moe_merge(&moe, experts, 1, 2, 9, NULL), RW_EINVAL);
+    cr_assert_eq(rw_model_moe_merge(&moe, experts, 1, 2, RW_GATE_TOKEN, 9, NULL), RW_EINVAL);
     cr_assert_null(moe);
     /* with a shared model, every non-expert weight is the shared model's, bit for bit */
     rw_model_t *seed;
     cr_assert_eq(rw_model_new(&seed, &c), 0);
     fx_scramble(seed->mem, &seed->layout, 11, 0.3f);
-    cr_assert_eq(rw_model_moe_merge(&moe, experts, 3, 2, 9, seed), 0);
+    cr_assert_eq(rw_model_moe_merge(&moe, experts, 3, 2, RW_GATE_TOKEN, 9, seed), 0);
     for (size_t i = 0; i < moe->layout.n_tensors; i++) {
         const rw_tensor_t *t = &moe->layout.t[i];
         if (t->n == 0 || t->gate || strncmp(t->name, "fc", 2) == 0)
@@ -196,6 +196,14 @@ Test(model, moe_merged_from_identical_experts_computes_the_dense_model)
                      "%s is not the shared model's", t->name);
     }
     cr_assert_eq(moe->p.fcw[(1 * 3 + 1) * per], 7.0f, "experts still come from the experts");
+    rw_model_destroy(&moe);
+    /* gates on the prompt's ids, from experts of a token-gate configuration:
+     * the merge lays gate_w out for what the gates read, (L, E, V) */
+    cr_assert_eq(rw_model_moe_merge(&moe, experts, 3, 2, RW_GATE_PROMPT, 9, seed), 0);
+    cr_assert_eq(moe->cfg.gate_input, RW_GATE_PROMPT);
+    const rw_tensor_t *gw = rw_model_tensor(moe, "gate_w");
+    cr_assert(gw->shape[0] == (size_t)c.n_layers && gw->shape[1] == 3 &&
+              gw->shape[2] == (size_t)c.vocab);
     rw_model_destroy(&moe);
     rw_model_destroy(&seed);
     rw_batch_fini(&b);
