@@ -304,26 +304,37 @@ static void backward_job(void *ctx, int tid, int n)
         rw__backward_slice(e, tid, b0, b1);
 }
 
-/* Block 0 += blocks 1..n-1, each member summing its own range, in a fixed
- * order so the result does not depend on timing. */
+/* Block 0 += blocks 1..n-1, each member summing its own range in chunks
+ * that stay in cache, in a fixed order so the result does not depend on
+ * timing; each summed chunk then goes to e->on_grads. */
+#define REDUCE_CHUNK 8192
 static void reduce_job(void *ctx, int tid, int n)
 {
     rw_engine_t *e = ctx;
     size_t lo, hi;
     rw_team_range(e->n_grad, n, tid, &lo, &hi);
     float *g0 = e->grad_mem;
-    for (int t = 1; t < n; t++) {
-        const float *gt = e->grad_mem + (size_t)t * e->n_grad;
-        for (size_t i = lo; i < hi; i++)
-            g0[i] += gt[i];
+    for (size_t c = lo; c < hi; c += REDUCE_CHUNK) {
+        size_t ce = c + REDUCE_CHUNK < hi ? c + REDUCE_CHUNK : hi;
+        for (int t = 1; t < n; t++) {
+            const float *gt = e->grad_mem + (size_t)t * e->n_grad;
+            for (size_t i = c; i < ce; i++)
+                g0[i] += gt[i];
+        }
+        if (e->on_grads)
+            e->on_grads(e->on_grads_ctx, tid, g0, c, ce);
     }
 }
 
-void rw__engine_run_backward(rw_engine_t *e)
+void rw__engine_run_backward(rw_engine_t *e, rw_grads_fn on_grads, void *ctx)
 {
     rw_team_run(e->team, backward_job, e);
-    if (e->nthreads > 1)
+    if (e->nthreads > 1 || on_grads) {
+        e->on_grads = on_grads;
+        e->on_grads_ctx = ctx;
         rw_team_run(e->team, reduce_job, e);
+        e->on_grads = NULL;
+    }
 }
 
 float *rw__engine_grads(rw_engine_t *e)

@@ -13,6 +13,7 @@
 #define RW_ENGINE_IMPL_H
 
 #include "engine.h"
+#include "kernels.h"
 #include "team.h"
 
 #include <stdint.h>
@@ -29,7 +30,8 @@ typedef struct rw_acts {
     float *ln2;        /* (L, N, C) */
     float *ln2_mean;   /* (L, N) */
     float *ln2_rstd;   /* (L, N) */
-    float *fch;        /* (L, N*K, F) feed-forward pre-activation (MoE: by slot) */
+    float *fch;        /* (L, N*K, F) feed-forward pre-activation (MoE: by slot);
+                        * training keeps the GELU's derivative there instead */
     float *fch_gelu;   /* (L, N*K, F) */
     float *res3;       /* (L, N, C) residual after the feed-forward */
     float *lnf;        /* (N, C) */
@@ -70,6 +72,8 @@ typedef struct rw_bufs {
 enum { RW_MS_NVALID = 0, RW_MS_NLAB = 1, RW_MS_GCE = 2, RW_MS_GHIT = 3 };
 /* then cnt[E] (assignments per expert), then psum[E] (summed probabilities) */
 
+typedef void (*rw_grads_fn)(void *ctx, int tid, const float *g, size_t lo, size_t hi);
+
 struct rw_engine {
     rw_model_t *model;
     rw_lora_t *lora;
@@ -93,11 +97,13 @@ struct rw_engine {
     double *moe_stats; /* (threads, L, RW_MOE_STATS(E)) */
 
     /* training: one gradient block per thread (block 0 gets the sum) */
-    size_t n_grad;   /* floats in a gradient block */
-    float *grad_mem; /* (threads, n_grad) */
-    int gates_only;  /* only gate tensors get gradients */
-    float *lb_scale; /* (L, E) load-balancing gradient per probability */
-    float gce_scale; /* gate cross-entropy gradient scale */
+    size_t n_grad;        /* floats in a gradient block */
+    float *grad_mem;      /* (threads, n_grad) */
+    int gates_only;       /* only gate tensors get gradients */
+    float *lb_scale;      /* (L, E) load-balancing gradient per probability */
+    float gce_scale;      /* gate cross-entropy gradient scale */
+    rw_grads_fn on_grads; /* set during rw__engine_run_backward */
+    void *on_grads_ctx;
 
     /* the batch being run */
     const rw_batch_t *batch;
@@ -108,6 +114,16 @@ struct rw_engine {
 static inline size_t rw__li(const rw_engine_t *e, size_t l)
 {
     return e->train ? l : 0;
+}
+
+/* out = gelu(fch); a training engine also turns fch into the derivative
+ * that backward multiplies by (rw__gelu_forward_keep). */
+static inline void rw__gelu(const rw_engine_t *e, float *out, float *fch, size_t n)
+{
+    if (e->train)
+        rw__gelu_forward_keep(out, fch, n);
+    else
+        rw__gelu_forward(out, fch, n);
 }
 
 /* Layer l's activations for the slice starting at row r0 (sequence b0). */
@@ -139,8 +155,10 @@ void rw__moe_backward(rw_engine_t *e, int tid, size_t l, size_t r0, size_t n, co
  * Returns 0 or RW_EINVAL. */
 int rw__engine_run_forward(rw_engine_t *e, const rw_batch_t *batch);
 /* Runs backward on the team from e->d.dlogits (and the MoE scales), then sums
- * the threads' gradients into block 0 (rw__engine_grads). */
-void rw__engine_run_backward(rw_engine_t *e);
+ * the threads' gradients into block 0 (rw__engine_grads), handing each
+ * summed range [lo, hi) of it to on_grads (may be NULL) on the member that
+ * summed it, while it is in cache. */
+void rw__engine_run_backward(rw_engine_t *e, rw_grads_fn on_grads, void *ctx);
 float *rw__engine_grads(rw_engine_t *e);
 /* The layout gradients follow: the adapter's if attached, else the model's. */
 const rw_layout_t *rw__engine_grad_layout(const rw_engine_t *e);

@@ -53,7 +53,7 @@ static void block_forward(rw_engine_t *e, int tid, size_t l, size_t b0, size_t b
     }
     rw__matmul_forward(v.fch, F, NULL, v.ln2, p.fcw, p.fcb, n, C, F);
     lora_apply(e, lpp, 4, v.fch, F, v.lora_u[4], v.ln2, n);
-    rw__gelu_forward(v.fch_gelu, v.fch, n * F);
+    rw__gelu(e, v.fch_gelu, v.fch, n * F);
     rw__matmul_forward(v.res3, C, v.res2, v.fch_gelu, p.fcprojw, p.fcprojb, n, F, C);
     lora_apply(e, lpp, 5, v.res3, C, v.lora_u[5], v.fch_gelu, n);
 }

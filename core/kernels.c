@@ -245,9 +245,12 @@ void rw__matmul_backward(float *dinp, int accumulate, float *dw, float *dbias, c
 {
     if (n == 0)
         return;
-    if (dinp) /* row-major: dinp (n,IC) (+)= dout (n,OC) @ w (OC,IC) */
+    if (dinp) {          /* row-major: dinp (n,IC) (+)= dout (n,OC) @ w (OC,IC) */
+        if (!accumulate) /* faster than OpenBLAS's own clearing for beta 0 */
+            memset(dinp, 0, n * IC * sizeof *dinp);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)IC, (int)OC, 1.0f, dout,
-                    (int)ldd, w, (int)IC, accumulate ? 1.0f : 0.0f, dinp, (int)IC);
+                    (int)ldd, w, (int)IC, 1.0f, dinp, (int)IC);
+    }
     if (dw) /* row-major: dw (OC,IC) += dout^T (OC,n) @ inp (n,IC) */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)OC, (int)IC, (int)n, 1.0f, dout,
                     (int)ldd, inp, (int)IC, 1.0f, dw, (int)IC);
@@ -289,49 +292,66 @@ void rw__lora_backward(float *dx, float *da, float *db, float *du, const float *
 #define GELU_S 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_C 0.044715f
 
-RW_INLINE void gelu_forward_body(float *out, const float *inp, size_t n)
+/* gelu(x) = 0.5 x (1 + tanh(u)) = x s with s = sigmoid(2u), u = S (x + C x^3);
+ * gelu'(x) = s + 2 x s (1 - s) S (1 + 3 C x^2). One exp and one division
+ * give both. */
+RW_INLINE void gelu_forward_body(float *out, float *deriv, const float *inp, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        v8f x, t;
+        v8f x, e, s, y;
         v8_load(&x, inp + i);
-        t = GELU_S * (x + GELU_C * x * x * x);
-        v8_tanh(&t);
-        t = 0.5f * x * (1.0f + t);
-        v8_store(out + i, &t);
+        e = (-2.0f * GELU_S) * (x + GELU_C * x * x * x);
+        v8_exp(&e);
+        s = 1.0f / (1.0f + e);
+        y = x * s;
+        if (deriv) {
+            v8f g = s + 2.0f * GELU_S * x * s * (1.0f - s) * (1.0f + 3.0f * GELU_C * x * x);
+            v8_store(deriv + i, &g);
+        }
+        v8_store(out + i, &y);
     }
     for (; i < n; i++) {
         float x = inp[i];
-        float t = rw_fast_tanhf(GELU_S * (x + GELU_C * x * x * x));
-        out[i] = 0.5f * x * (1.0f + t);
+        float s = 1.0f / (1.0f + rw_fast_expf((-2.0f * GELU_S) * (x + GELU_C * x * x * x)));
+        if (deriv)
+            deriv[i] = s + 2.0f * GELU_S * x * s * (1.0f - s) * (1.0f + 3.0f * GELU_C * x * x);
+        out[i] = x * s;
     }
 }
-RW_MULTIVERSION(, rw__gelu_forward, gelu_forward_body, (float *out, const float *inp, size_t n),
-                (out, inp, n))
+RW_MULTIVERSION(static, gelu_forward, gelu_forward_body,
+                (float *out, float *deriv, const float *inp, size_t n), (out, deriv, inp, n))
 
-RW_INLINE void gelu_backward_body(float *dinp, const float *inp, const float *dout, size_t n)
+void rw__gelu_forward(float *out, const float *inp, size_t n)
+{
+    gelu_forward(out, NULL, inp, n);
+}
+
+void rw__gelu_forward_keep(float *out, float *inp, size_t n)
+{
+    gelu_forward(out, inp, inp, n); /* element i is read before it is overwritten */
+}
+
+RW_INLINE void mul_body(float *d, const float *a, const float *b, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        v8f x, t, d, g;
-        v8_load(&x, inp + i);
-        v8_load(&d, dout + i);
-        t = GELU_S * (x + GELU_C * x * x * x);
-        v8_tanh(&t);
-        g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_S * (1.0f + 3.0f * GELU_C * x * x);
-        g = g * d;
-        v8_store(dinp + i, &g);
+        v8f av, bv;
+        v8_load(&av, a + i);
+        v8_load(&bv, b + i);
+        av = av * bv;
+        v8_store(d + i, &av);
     }
-    for (; i < n; i++) {
-        float x = inp[i];
-        float t = rw_fast_tanhf(GELU_S * (x + GELU_C * x * x * x));
-        float g =
-            0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_S * (1.0f + 3.0f * GELU_C * x * x);
-        dinp[i] = g * dout[i];
-    }
+    for (; i < n; i++)
+        d[i] = a[i] * b[i];
 }
-RW_MULTIVERSION(, rw__gelu_backward, gelu_backward_body,
-                (float *dinp, const float *inp, const float *dout, size_t n), (dinp, inp, dout, n))
+RW_MULTIVERSION(static, mul, mul_body, (float *d, const float *a, const float *b, size_t n),
+                (d, a, b, n))
+
+void rw__gelu_backward(float *dinp, const float *deriv, const float *dout, size_t n)
+{
+    mul(dinp, deriv, dout, n);
+}
 
 RW_INLINE void softmax_body(float *x, size_t n)
 {

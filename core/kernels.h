@@ -43,8 +43,12 @@ void rw__matmul_backward(float *dinp, int accumulate, float *dw, float *dbias, c
 
 /* out (n) = gelu(inp), the tanh approximation (GPT-2's). */
 void rw__gelu_forward(float *out, const float *inp, size_t n);
-/* dinp (n) = gelu'(inp) * dout; dinp may be dout. */
-void rw__gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* The same for training: out (n) = gelu(inp), and inp becomes gelu'(inp),
+ * all that the backward pass needs of it. */
+void rw__gelu_forward_keep(float *out, float *inp, size_t n);
+/* dinp (n) = deriv * dout, deriv as left by rw__gelu_forward_keep; dinp may
+ * be dout. */
+void rw__gelu_backward(float *dinp, const float *deriv, const float *dout, size_t n);
 
 /* Bidirectional multi-head attention over B sequences of padded length T
  * (sequence b has lens[b] real tokens; padded keys are masked, padded query

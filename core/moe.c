@@ -202,7 +202,7 @@ void rw__moe_forward(rw_engine_t *e, int tid, size_t l, size_t r0, size_t n)
         /* expert x over its ne tokens: h (ne,F), gelu (ne,F), y (ne,C) */
         rw__matmul_forward(v.fch + o * F, F, NULL, m.x + o * C, p.fcw + x * F * C, p.fcb + x * F,
                            ne, C, F);
-        rw__gelu_forward(v.fch_gelu + o * F, v.fch + o * F, ne * F);
+        rw__gelu(e, v.fch_gelu + o * F, v.fch + o * F, ne * F);
         rw__matmul_forward(m.y + o * C, C, NULL, v.fch_gelu + o * F, p.fcprojw + x * C * F,
                            p.fcprojb + x * C, ne, F, C);
     }

@@ -336,13 +336,10 @@ int rw_trainer_loss(rw_trainer_t *tr, const rw_batch_t *batch, rw_step_stats_t *
     return rc;
 }
 
-static void sumsq_job(void *ctx, int tid, int n)
+static void sumsq_range(void *ctx, int tid, const float *g, size_t lo, size_t hi)
 {
     rw_trainer_t *tr = ctx;
-    size_t lo, hi;
-    rw_team_range(tr->layout->n_floats, n, tid, &lo, &hi);
-    tr->partial[tid] =
-        rw_optim_sumsq(tr->layout, tr->trainable, rw__engine_grads(tr->engine), lo, hi);
+    tr->partial[tid] += rw_optim_sumsq(tr->layout, tr->trainable, g, lo, hi);
 }
 
 static int gradient(rw_trainer_t *tr, const rw_batch_t *batch, rw_step_stats_t *st)
@@ -350,10 +347,11 @@ static int gradient(rw_trainer_t *tr, const rw_batch_t *batch, rw_step_stats_t *
     int rc = forward_loss(tr, batch, st);
     if (rc < 0)
         return rc;
-    rw__engine_run_backward(tr->engine);
-    rw_team_run(tr->engine->team, sumsq_job, tr);
+    int n = tr->engine->nthreads;
+    memset(tr->partial, 0, (size_t)n * sizeof tr->partial[0]);
+    rw__engine_run_backward(tr->engine, sumsq_range, tr);
     double s = 0.0;
-    for (int t = 0; t < tr->engine->nthreads; t++)
+    for (int t = 0; t < n; t++)
         s += tr->partial[t];
     st->grad_norm = sqrt(s);
     return 0;
