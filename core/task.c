@@ -119,8 +119,8 @@ void rw_task_spec_init(rw_task_spec_t *s, rw_task_kind_t kind)
     /* a domain model starts from scratch rather than as a branch of the
      * seed: the seed memorizes its train split (HH-RLHF: 0.67 train, 0.49
      * held out) and a branch of it goes on memorizing its domain (0.95-0.99
-     * train) where a new model learns what carries over, mostly reply
-     * length. On the HH job (seeds 1 and 2) the router bundle reaches
+     * train) where a new model fits less and holds out better. On the
+     * HH job (seeds 1 and 2) the router bundle reaches
      * 0.548 and 0.533 against 0.528 and 0.525 branched (true-domain
      * routing: 0.582 and 0.556 against 0.509 and 0.539; the baseline 0.485
      * and 0.504), and on the synthetic job 0.912 against 0.896 */
