@@ -11,7 +11,8 @@
  *
  *   kind            inputs                         output (safetensors)
  *   seed            tokenizer, data (all domains)  dense reward model: the baseline
- *   domain_rm       tokenizer, data (one), base    full reward model branched from base
+ *   domain_rm       tokenizer, data (one)          full reward model, new (spec.scratch, the
+ *                   [, base]                       default) or branched from base
  *   expert          tokenizer, data (one), base    base fine-tuned in its feed-forward
  *                                                  weights only (Branch-Train-MiX expert)
  *   adapter         tokenizer, data (one), base    LoRA reward adapter on the frozen base
@@ -69,6 +70,7 @@ typedef struct rw_task_spec {
     double epochs;           /* passes over the train split (fractions allowed) */
     long max_steps;          /* 0: no cap beyond epochs */
     uint64_t seed;           /* initialization and shuffling */
+    int scratch;             /* domain_rm: a new model of spec.model, not a branch of base */
 } rw_task_spec_t;
 
 /* init/fini pair; init gives the job defaults for kind. */

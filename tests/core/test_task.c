@@ -141,6 +141,43 @@ Test(task, every_kind_trains_and_writes_what_the_next_needs)
     rw_model_destroy(&router), rw_model_destroy(&moe);
 }
 
+/* Runs a domain_rm task on concise, new (scratch) or a branch of seed.st. */
+static int run_domain_rm(int scratch, const char *base, const char *out, char *why, size_t whylen)
+{
+    rw_task_spec_t s;
+    tiny_spec(&s, RW_TASK_DOMAIN_RM, "concise");
+    cr_assert_eq(s.scratch, 1, "a domain model starts new by default");
+    s.scratch = scratch;
+    rw_task_inputs_t in = {.tokenizer = rwt_path(rwt_dir, "tokenizer.json"),
+                           .data = rwt_path(rwt_dir, "data.jsonl"),
+                           .base = base};
+    rw_task_result_t res;
+    char outp[512];
+    snprintf(outp, sizeof outp, "%s/%s", rwt_dir, out);
+    int rc = rw_task_run(&s, &in, outp, NULL, NULL, &res, why, whylen);
+    rw_task_spec_fini(&s);
+    return rc;
+}
+
+Test(task, a_domain_model_starts_new_or_branches_from_the_base)
+{
+    make_inputs(30);
+    run(RW_TASK_SEED, NULL, NULL, NULL, 0, "seed.st");
+    char why[256] = "", seed_path[512];
+    snprintf(seed_path, sizeof seed_path, "%s/seed.st", rwt_dir);
+    cr_assert_eq(run_domain_rm(1, NULL, "new.st", why, sizeof why), 0, "%s", why);
+    cr_assert_eq(run_domain_rm(0, NULL, "x.st", why, sizeof why), RW_EINVAL);
+    cr_assert(strstr(why, "base"), "%s", why);
+    cr_assert_eq(run_domain_rm(0, seed_path, "branch.st", why, sizeof why), 0, "%s", why);
+    /* a new model needs no base and has the seed's shape; a branch is the
+     * seed trained on, so the two differ */
+    rw_model_t *seed = load("seed.st"), *fresh = load("new.st"), *branch = load("branch.st");
+    cr_assert_eq(fresh->layout.n_floats, seed->layout.n_floats);
+    cr_assert(!same_tensors(seed, fresh, 0) && !same_tensors(seed, branch, 0));
+    cr_assert(!same_tensors(fresh, branch, 0), "a branch does not start from scratch");
+    rw_model_destroy(&seed), rw_model_destroy(&fresh), rw_model_destroy(&branch);
+}
+
 Test(task, same_spec_and_inputs_give_the_same_bytes)
 {
     make_inputs(30);
@@ -191,6 +228,7 @@ Test(task, spec_travels_as_json)
     tiny_spec(&s, RW_TASK_ADAPTER, "safety");
     s.epochs = 1.5;
     s.seed = 42;
+    s.scratch = 1;
     char *j = rw_task_spec_to_json(&s);
     char why[256];
     cr_assert_eq(rw_task_spec_from_json(j, &t, why, sizeof why), 0, "%s", why);
@@ -200,6 +238,7 @@ Test(task, spec_travels_as_json)
     cr_assert_eq(t.n_domains, 5);
     cr_assert_eq(t.model.d_model, 16);
     cr_assert_eq(t.lora.rank, 2);
+    cr_assert_eq(t.scratch, 1);
     free(j), free(k);
     rw_task_spec_fini(&t);
     rw_task_spec_fini(&s);
@@ -210,6 +249,7 @@ Test(task, spec_travels_as_json)
                          "{\"kind\":\"seed\",\"epochs\":-1}",
                          "{\"kind\":\"seed\",\"model\":3}",
                          "{\"kind\":\"seed\",\"domains\":[1]}",
+                         "{\"kind\":\"seed\",\"scratch\":1}",
                          "not json"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         why[0] = '\0';
