@@ -292,31 +292,33 @@ void rw__lora_backward(float *dx, float *da, float *db, float *du, const float *
 #define GELU_S 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_C 0.044715f
 
-/* gelu(x) = 0.5 x (1 + tanh(u)) = x s with s = sigmoid(2u), u = S (x + C x^3);
- * gelu'(x) = s + 2 x s (1 - s) S (1 + 3 C x^2). One exp and one division
- * give both. */
+/* gelu(x) = 0.5 x (1 + t), t = tanh(u), u = S (x + C x^3);
+ * gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) S (1 + 3 C x^2), from the same t.
+ * The operations are those of the earlier separate forward and backward
+ * passes, so training gives the same weights bit for bit. */
 RW_INLINE void gelu_forward_body(float *out, float *deriv, const float *inp, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        v8f x, e, s, y;
+        v8f x, t, y;
         v8_load(&x, inp + i);
-        e = (-2.0f * GELU_S) * (x + GELU_C * x * x * x);
-        v8_exp(&e);
-        s = 1.0f / (1.0f + e);
-        y = x * s;
+        t = GELU_S * (x + GELU_C * x * x * x);
+        v8_tanh(&t);
+        y = 0.5f * x * (1.0f + t);
         if (deriv) {
-            v8f g = s + 2.0f * GELU_S * x * s * (1.0f - s) * (1.0f + 3.0f * GELU_C * x * x);
+            v8f g = 0.5f * (1.0f + t) +
+                    0.5f * x * (1.0f - t * t) * GELU_S * (1.0f + 3.0f * GELU_C * x * x);
             v8_store(deriv + i, &g);
         }
         v8_store(out + i, &y);
     }
     for (; i < n; i++) {
         float x = inp[i];
-        float s = 1.0f / (1.0f + rw_fast_expf((-2.0f * GELU_S) * (x + GELU_C * x * x * x)));
+        float t = rw_fast_tanhf(GELU_S * (x + GELU_C * x * x * x));
         if (deriv)
-            deriv[i] = s + 2.0f * GELU_S * x * s * (1.0f - s) * (1.0f + 3.0f * GELU_C * x * x);
-        out[i] = x * s;
+            deriv[i] = 0.5f * (1.0f + t) +
+                       0.5f * x * (1.0f - t * t) * GELU_S * (1.0f + 3.0f * GELU_C * x * x);
+        out[i] = 0.5f * x * (1.0f + t);
     }
 }
 RW_MULTIVERSION(static, gelu_forward, gelu_forward_body,

@@ -39,41 +39,15 @@ static int part(const rw_tensor_t *t, size_t lo, size_t hi, size_t *a, size_t *b
     return *a < *b;
 }
 
-typedef double v4d __attribute__((vector_size(32)));
-
-/* *out = sum of g[i]^2 over [0, n), in double: eight lanes, then the tail,
- * in a fixed order. */
-RW_INLINE void sumsq_body(double *out, const float *g, size_t n)
-{
-    v4d a0 = {0, 0, 0, 0}, a1 = a0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8f x;
-        v8_load(&x, g + i);
-        v4d lo = __builtin_convertvector(__builtin_shufflevector(x, x, 0, 1, 2, 3), v4d);
-        v4d hi = __builtin_convertvector(__builtin_shufflevector(x, x, 4, 5, 6, 7), v4d);
-        a0 += lo * lo;
-        a1 += hi * hi;
-    }
-    a0 += a1;
-    double s = (a0[0] + a0[1]) + (a0[2] + a0[3]);
-    for (; i < n; i++)
-        s += (double)g[i] * (double)g[i];
-    *out = s;
-}
-RW_MULTIVERSION(static, sumsq, sumsq_body, (double *out, const float *g, size_t n), (out, g, n))
-
 double rw_optim_sumsq(const rw_layout_t *lay, const unsigned char *trainable, const float *g,
-                      size_t lo, size_t hi)
+                      size_t lo, size_t hi, double s)
 {
-    double s = 0.0;
     for (size_t ti = 0; ti < lay->n_tensors; ti++) {
         size_t a, b;
         if (!trainable[ti] || !part(&lay->t[ti], lo, hi, &a, &b))
             continue;
-        double t;
-        sumsq(&t, g + a, b - a);
-        s += t;
+        for (size_t i = a; i < b; i++)
+            s += (double)g[i] * (double)g[i];
     }
     return s;
 }

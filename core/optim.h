@@ -28,10 +28,11 @@ typedef struct rw_adamw_config {
 void rw_adamw_config_default(rw_adamw_config_t *cfg);
 /* The learning rate of update number step (0-based). */
 float rw_adamw_lr(const rw_adamw_config_t *cfg, long step);
-/* Sum of squares of g over the trainable tensors' elements in [lo, hi);
- * NaN or Inf if any such element is. */
+/* s + the sum of squares of g over the trainable tensors' elements in
+ * [lo, hi), added one by one in order, so consecutive ranges give the same
+ * sum as one; NaN or Inf if any such element is. */
 double rw_optim_sumsq(const rw_layout_t *lay, const unsigned char *trainable, const float *g,
-                      size_t lo, size_t hi);
+                      size_t lo, size_t hi, double s);
 /* One AdamW update of the trainable elements in [lo, hi): the gradient is
  * g * gscale (clipping), t is the 1-based update count for the bias
  * correction, lr the rate of this update. */

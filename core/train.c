@@ -339,7 +339,7 @@ int rw_trainer_loss(rw_trainer_t *tr, const rw_batch_t *batch, rw_step_stats_t *
 static void sumsq_range(void *ctx, int tid, const float *g, size_t lo, size_t hi)
 {
     rw_trainer_t *tr = ctx;
-    tr->partial[tid] += rw_optim_sumsq(tr->layout, tr->trainable, g, lo, hi);
+    tr->partial[tid] = rw_optim_sumsq(tr->layout, tr->trainable, g, lo, hi, tr->partial[tid]);
 }
 
 static int gradient(rw_trainer_t *tr, const rw_batch_t *batch, rw_step_stats_t *st)
