@@ -162,7 +162,9 @@ static int plan_domain(coord_job_t *j, coord_t *c, const char *worker)
     if (rc == 0 &&
         !(gate_deps[n] = coord_add_task_on(c, MSG_TASK_EXPERT, name, "train", worker, &seed, 1)))
         rc = RW_EINVAL;
-    if (rc == 0 && !coord_add_task_on(c, MSG_TASK_DOMAIN_RM, name, "train", worker, &seed, 1))
+    bool on_seed;
+    if (rc == 0 && (rc = job__needs_base(j, MSG_TASK_DOMAIN_RM, name, &on_seed)) == 0 &&
+        !coord_add_task_on(c, MSG_TASK_DOMAIN_RM, name, "train", worker, &seed, on_seed))
         rc = RW_EINVAL;
     if (rc == 0 && !coord_add_task_on(c, MSG_TASK_ADAPTER, name, "train", worker, &seed, 1))
         rc = RW_EINVAL;

@@ -156,17 +156,29 @@ job_task_t *job__task(coord_job_t *j, uint64_t id)
 /* ---- specs ---- */
 
 /* The spec of a task planned when the job had its first n domains. */
-static char *spec_n(coord_job_t *j, msg_task_kind_t kind, const char *domain, size_t n, char *why,
-                    size_t whylen);
+static char *spec_n(coord_job_t *j, msg_task_kind_t kind, const char *domain, size_t n,
+                    bool *needs_base, char *why, size_t whylen);
 
 char *coord_job_spec(coord_job_t *j, msg_task_kind_t kind, const char *domain, char *why,
                      size_t whylen)
 {
-    return spec_n(j, kind, domain, j->n_domains, why, whylen);
+    return spec_n(j, kind, domain, j->n_domains, NULL, why, whylen);
 }
 
-static char *spec_n(coord_job_t *j, msg_task_kind_t kind, const char *domain, size_t n, char *why,
-                    size_t whylen)
+int job__needs_base(coord_job_t *j, msg_task_kind_t kind, const char *domain, bool *out)
+{
+    char why[256];
+    char *spec = spec_n(j, kind, domain, j->n_domains, out, why, sizeof why);
+    if (!spec) {
+        RW_ERROR(WHO, "%s", why);
+        return RW_EINVAL;
+    }
+    free(spec);
+    return 0;
+}
+
+static char *spec_n(coord_job_t *j, msg_task_kind_t kind, const char *domain, size_t n,
+                    bool *needs_base, char *why, size_t whylen)
 {
     rw_task_kind_t k = rw_task_kind_from_name(msg_task_kind_name(kind));
     if (k == RW_TASK__NONE) {
@@ -210,6 +222,8 @@ static char *spec_n(coord_job_t *j, msg_task_kind_t kind, const char *domain, si
         free(text);
         return NULL;
     }
+    if (needs_base)
+        *needs_base = rw_task_spec_needs_base(&s);
     rw_task_spec_fini(&s);
     return text;
 }
@@ -288,9 +302,12 @@ static int plan_job(coord_job_t *j, coord_t *c)
         if (!(gate_deps[1 + i] =
                   coord_add_task(c, MSG_TASK_EXPERT, j->domains[i], "train", &seed, 1)))
             rc = RW_EINVAL;
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!coord_add_task(c, MSG_TASK_DOMAIN_RM, j->domains[i], "train", &seed, 1))
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        bool on_seed;
+        if ((rc = job__needs_base(j, MSG_TASK_DOMAIN_RM, j->domains[i], &on_seed)) == 0 &&
+            !coord_add_task(c, MSG_TASK_DOMAIN_RM, j->domains[i], "train", &seed, on_seed))
             rc = RW_EINVAL;
+    }
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (!coord_add_task(c, MSG_TASK_ADAPTER, j->domains[i], "train", &seed, 1))
             rc = RW_EINVAL;
@@ -499,7 +516,9 @@ static int job_lease(void *job, const plan_task_t *t, msg_lease_t *l)
         return RW_ENOTFOUND;
     size_t n = jt->n_domains;
     free(j->lease_spec);
-    j->lease_spec = spec_n(j, t->kind, t->domain[0] ? t->domain : NULL, n, why, sizeof why);
+    bool needs_base;
+    j->lease_spec =
+        spec_n(j, t->kind, t->domain[0] ? t->domain : NULL, n, &needs_base, why, sizeof why);
     if (!j->lease_spec) {
         RW_ERROR(WHO, "task %" PRIu64 ": %s", t->id, why);
         return RW_EINVAL;
@@ -513,7 +532,7 @@ static int job_lease(void *job, const plan_task_t *t, msg_lease_t *l)
         if (t->domain[0] && strcmp(t->domain, j->domains[i]) == 0)
             l->shard = j->domain_data[i];
     l->has_shard = true;
-    if (t->kind != MSG_TASK_SEED && t->kind != MSG_TASK_ROUTER) {
+    if (needs_base) {
         l->base = output_of(j, MSG_TASK_SEED, NULL);
         l->has_base = true;
         if (!l->base)

@@ -72,6 +72,10 @@ int job__record_artifact(coord_t *c, const char *role, uint64_t id);
  * router adapter (on deps[0], the seed) and the gates (on deps: the seed
  * and every expert). Returns 0 or RW_EINVAL. */
 int job__plan_classifiers(coord_t *c, bool router, const uint64_t *deps, size_t n_deps);
+/* *out: whether task kind (for domain) reads the seed, from its spec (the
+ * configuration decides, e.g. domain_rm.scratch); RW_EINVAL when the
+ * configuration makes no valid spec. */
+int job__needs_base(coord_job_t *j, msg_task_kind_t kind, const char *domain, bool *out);
 
 /* domain.c: a domain a worker brings (coord_job_ops.domain_check and
  * domain_add). */

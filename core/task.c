@@ -51,7 +51,7 @@ static int is_classifier(rw_task_kind_t k)
     return k == RW_TASK_ROUTER || k == RW_TASK_ROUTER_ADAPTER;
 }
 
-static int needs_base(const rw_task_spec_t *s)
+int rw_task_spec_needs_base(const rw_task_spec_t *s)
 {
     return s->kind != RW_TASK_SEED && s->kind != RW_TASK_ROUTER &&
            !(s->kind == RW_TASK_DOMAIN_RM && s->scratch);
@@ -414,7 +414,7 @@ static int kind_setup(const rw_task_spec_t *s, const rw_task_inputs_t *in, size_
 {
     int rc;
     u->tc = s->train;
-    if (needs_base(s)) {
+    if (rw_task_spec_needs_base(s)) {
         if (!in->base)
             return fail(why, whylen, RW_EINVAL, "a %s task needs a base model",
                         rw_task_kind_name(s->kind));

@@ -73,6 +73,10 @@ typedef struct rw_task_spec {
     int scratch;             /* domain_rm: a new model of spec.model, not a branch of base */
 } rw_task_spec_t;
 
+/* Whether a task of this spec reads a base model (the seed): every kind
+ * but seed, router and a domain_rm that starts from scratch. */
+int rw_task_spec_needs_base(const rw_task_spec_t *s);
+
 /* init/fini pair; init gives the job defaults for kind. */
 void rw_task_spec_init(rw_task_spec_t *s, rw_task_kind_t kind);
 void rw_task_spec_fini(rw_task_spec_t *s);

@@ -76,6 +76,28 @@ static void check_outputs(void)
     json_decref(r);
 }
 
+/* The deps of every planned task of kind in the journal, checked against
+ * want (the number of tasks each must wait for); returns how many. */
+static int planned_deps(const char *kind, size_t want)
+{
+    char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL);
+    cr_assert_not_null(journal);
+    int n = 0;
+    for (char *line = strtok(journal, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *rec = json_loads(line, 0, NULL);
+        cr_assert_not_null(rec, "journal line: %s", line);
+        const char *ev = json_string_value(json_object_get(rec, "ev"));
+        const char *k = json_string_value(json_object_get(rec, "kind"));
+        if (ev && strcmp(ev, "task") == 0 && k && strcmp(k, kind) == 0) {
+            cr_assert_eq(json_array_size(json_object_get(rec, "deps")), want, "%s", line);
+            n++;
+        }
+        json_decref(rec);
+    }
+    free(journal);
+    return n;
+}
+
 Test(job, runs_end_to_end_over_ipc)
 {
     setup_dirs();
@@ -90,6 +112,11 @@ Test(job, runs_end_to_end_over_ipc)
     svc_kill(w1), svc_kill(w2), svc_kill(r1);
     cr_assert(a == 0 && b == 0 && d == 0, "workers shut down cleanly: %d %d %d", a, b, d);
     check_outputs();
+    /* domain models start from scratch, so they do not wait for the seed;
+     * experts and adapters branch from it */
+    cr_assert_eq(planned_deps("domain_rm", 0), 5);
+    cr_assert_eq(planned_deps("expert", 1), 5);
+    cr_assert_eq(planned_deps("adapter", 1), 5);
 }
 
 /* The worker (id) holds a task at a step > 0, per the status file. */

@@ -148,6 +148,7 @@ static int run_domain_rm(int scratch, const char *base, const char *out, char *w
     tiny_spec(&s, RW_TASK_DOMAIN_RM, "concise");
     cr_assert_eq(s.scratch, 1, "a domain model starts new by default");
     s.scratch = scratch;
+    cr_assert_eq(rw_task_spec_needs_base(&s), !scratch);
     rw_task_inputs_t in = {.tokenizer = rwt_path(rwt_dir, "tokenizer.json"),
                            .data = rwt_path(rwt_dir, "data.jsonl"),
                            .base = base};
