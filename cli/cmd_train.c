@@ -55,7 +55,8 @@ static const char *const train_usage =
     "  --gate-coef F          weight of the gates' domain cross-entropy (moe; 0)\n"
     "  --gate token|prompt    what a gate reads: each token's vector, or the prompt's\n"
     "                         token ids, routing the whole sequence (moe; token)\n"
-    "  --rank N (8)  --alpha F (16)  --lora-targets q,k,v,o,ff1,ff2 (all)   lora only\n"
+    "  --rank N (8)  --alpha F (16)  --lora-targets q,k,v,o,ff1,ff2,emb (q,k,v,o,ff1,ff2;\n"
+    "                         emb: the token embedding)   lora only\n"
     "\n"
     "Schedule:\n"
     "  --epochs N (4) | --steps N\n"
@@ -272,7 +273,7 @@ static int take_model_opt(train_opts_t *o, int c, const char *arg)
         return 0;
     case O_TARGETS:
         if (rw_lora_parse_targets(arg, &o->lc.targets) < 0 || !o->lc.targets)
-            return cli_usage_error("train", "--lora-targets wants a list of q,k,v,o,ff1,ff2");
+            return cli_usage_error("train", "--lora-targets wants a list of q,k,v,o,ff1,ff2,emb");
         return 0;
     }
     return 0;

@@ -141,4 +141,9 @@ void rw__backward_slice(rw_engine_t *e, int tid, size_t b0, size_t b1)
         block_backward(e, tid, l, b0, b1, &g, e->lora ? &gl : NULL);
     rw__encoder_backward(g.wte, g.wpe, d->dres + r0 * C, e->batch->ids + b0 * e->batch->ld,
                          e->batch->ld, lens, nb, T, C);
+    if (e->lora && gl.emb_a)
+        rw__lora_embed_backward(
+            gl.emb_a, gl.emb_b, d->dres + r0 * C, e->batch->ids + b0 * e->batch->ld, e->batch->ld,
+            lens, e->lora->p.emb_a, e->lora->p.emb_b, nb, T, C, (size_t)e->lora->cfg.rank,
+            e->lora->cfg.alpha / (float)e->lora->cfg.rank);
 }

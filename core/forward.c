@@ -93,6 +93,11 @@ void rw__forward_slice(rw_engine_t *e, int tid, size_t b0, size_t b1)
     /* encoded (n,C) = wte[ids] + wpe */
     rw__encoder_forward(a->encoded + r0 * C, e->batch->ids + b0 * e->batch->ld, e->batch->ld,
                         p->wte, p->wpe, nb, T, C);
+    if (e->lora && e->lora->p.emb_a)
+        rw__lora_embed_forward(a->encoded + r0 * C, e->batch->ids + b0 * e->batch->ld, e->batch->ld,
+                               e->lora->p.emb_a, e->lora->p.emb_b, nb, T, C,
+                               (size_t)e->lora->cfg.rank,
+                               e->lora->cfg.alpha / (float)e->lora->cfg.rank);
     for (size_t l = 0; l < L; l++)
         block_forward(e, tid, l, b0, b1);
 

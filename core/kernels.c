@@ -46,6 +46,42 @@ void rw__encoder_backward(float *dwte, float *dwpe, const float *dout, const int
         }
 }
 
+void rw__lora_embed_forward(float *out, const int32_t *ids, size_t ld, const float *a,
+                            const float *b, size_t B, size_t T, size_t C, size_t r, float s)
+{
+    for (size_t bi = 0; bi < B; bi++)
+        for (size_t t = 0; t < T; t++) {
+            float *o = out + (bi * T + t) * C;
+            const float *ar = a + (size_t)ids[bi * ld + t] * r;
+            for (size_t i = 0; i < C; i++) {
+                float sum = 0.0f;
+                for (size_t k = 0; k < r; k++)
+                    sum += b[i * r + k] * ar[k];
+                o[i] += s * sum;
+            }
+        }
+}
+
+void rw__lora_embed_backward(float *da, float *db, const float *dout, const int32_t *ids, size_t ld,
+                             const int32_t *lens, const float *a, const float *b, size_t B,
+                             size_t T, size_t C, size_t r, float s)
+{
+    for (size_t bi = 0; bi < B; bi++)
+        for (size_t t = 0; t < (size_t)lens[bi]; t++) {
+            const float *d = dout + (bi * T + t) * C;
+            size_t id = (size_t)ids[bi * ld + t];
+            const float *ar = a + id * r;
+            float *dar = da + id * r;
+            for (size_t i = 0; i < C; i++) {
+                float g = s * d[i];
+                for (size_t k = 0; k < r; k++) {
+                    dar[k] += g * b[i * r + k];
+                    db[i * r + k] += g * ar[k];
+                }
+            }
+        }
+}
+
 int rw__have_avx2(void)
 {
     return __builtin_cpu_supports("avx2");

@@ -21,6 +21,14 @@ void rw__encoder_forward(float *out, const int32_t *ids, size_t ld, const float 
  * either gradient may be NULL. */
 void rw__encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids,
                           size_t ld, const int32_t *lens, size_t B, size_t T, size_t C);
+/* LoRA on the token embedding: out (B*T, C) += s * b (C,r) @ a[ids] (r); its
+ * gradients da[ids] += s * b^T @ dout and db += s * dout @ a[ids]^T over
+ * each sequence's first lens[b] tokens, as rw__encoder_backward. */
+void rw__lora_embed_forward(float *out, const int32_t *ids, size_t ld, const float *a,
+                            const float *b, size_t B, size_t T, size_t C, size_t r, float s);
+void rw__lora_embed_backward(float *da, float *db, const float *dout, const int32_t *ids, size_t ld,
+                             const int32_t *lens, const float *a, const float *b, size_t B,
+                             size_t T, size_t C, size_t r, float s);
 
 /* out (n,C) = (inp - mean) * rstd * w + b; mean, rstd (n) kept for backward. */
 void rw__layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,

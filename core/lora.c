@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const target_names[RW_LORA_NTARGETS] = {"q", "k", "v", "o", "ff1", "ff2"};
+/* the projections, then "emb" (bit RW_LORA_NTARGETS, RW_LORA_EMB) */
+static const char *const target_names[RW_LORA_NTARGETS + 1] = {"q",   "k",   "v",  "o",
+                                                               "ff1", "ff2", "emb"};
 
 void rw_lora_config_default(rw_lora_config_t *cfg)
 {
@@ -36,7 +38,7 @@ int rw_lora_config_validate(const rw_lora_config_t *c, const rw_model_config_t *
         RW_ERROR("lora", "invalid alpha %g", (double)c->alpha);
         return RW_EINVAL;
     }
-    if (c->targets == 0 || (c->targets & ~(unsigned)RW_LORA_ALL)) {
+    if (c->targets == 0 || (c->targets & ~(unsigned)(RW_LORA_ALL | RW_LORA_EMB))) {
         RW_ERROR("lora", "invalid target set 0x%x", c->targets);
         return RW_EINVAL;
     }
@@ -62,7 +64,7 @@ int rw_lora_parse_targets(const char *list, unsigned *targets)
     while (*p) {
         size_t n = strcspn(p, ",");
         int found = 0;
-        for (int i = 0; i < RW_LORA_NTARGETS; i++)
+        for (int i = 0; i <= RW_LORA_NTARGETS; i++)
             if (strlen(target_names[i]) == n && strncmp(p, target_names[i], n) == 0) {
                 bits |= 1u << i;
                 found = 1;
@@ -87,7 +89,7 @@ int rw_lora_outputs(const rw_lora_config_t *cfg)
 char *rw_lora_config_to_json(const rw_lora_config_t *c)
 {
     char list[64] = "";
-    for (int i = 0; i < RW_LORA_NTARGETS; i++)
+    for (int i = 0; i <= RW_LORA_NTARGETS; i++)
         if (c->targets & (1u << i)) {
             if (list[0])
                 strcat(list, ",");
@@ -180,6 +182,9 @@ void rw_lora_layout(const rw_lora_config_t *cfg, const rw_model_config_t *base, 
     }
     add(lay, "head_w", 1, 2, O, C, 0);
     add(lay, "head_b", 0, 1, O, 0, 0);
+    size_t emb = (cfg->targets & RW_LORA_EMB) != 0;
+    add(lay, "lora_emb_a", 1, 2, (size_t)base->vocab * emb, r, 0);
+    add(lay, "lora_emb_b", 1, 2, C * emb, r, 0);
 }
 
 void rw_lora_carve(const rw_layout_t *lay, float *block, rw_lora_params_t *p)
@@ -192,6 +197,9 @@ void rw_lora_carve(const rw_layout_t *lay, float *block, rw_lora_params_t *p)
     const rw_tensor_t *hw = &lay->t[2 * RW_LORA_NTARGETS], *hb = &lay->t[2 * RW_LORA_NTARGETS + 1];
     p->headw = block ? block + hw->offset : NULL;
     p->headb = block ? block + hb->offset : NULL;
+    const rw_tensor_t *ea = hb + 1, *eb = hb + 2;
+    p->emb_a = block && ea->n ? block + ea->offset : NULL;
+    p->emb_b = block && eb->n ? block + eb->offset : NULL;
 }
 
 int rw_lora_new(rw_lora_t **lora_p, const rw_model_t *base, const rw_lora_config_t *cfg)
@@ -230,6 +238,10 @@ void rw_lora_init(rw_lora_t *lo, const rw_model_t *base, uint64_t seed)
         if (ta->n)
             rw_rng_normal(&rng, lo->p.a[i], ta->n, 1.0f / sqrtf((float)ta->shape[2]));
     }
+    /* the embedding's A rows are each token's code, as a one-hot input's
+     * A columns would be: unit normal */
+    if (lo->p.emb_a)
+        rw_rng_normal(&rng, lo->p.emb_a, lo->layout.t[2 * RW_LORA_NTARGETS + 2].n, 1.0f);
     size_t O = (size_t)rw_lora_outputs(&lo->cfg), C = (size_t)base->cfg.d_model;
     if (lo->cfg.head == base->cfg.head && (int)O == rw_model_config_outputs(&base->cfg)) {
         memcpy(lo->p.headw, base->p.headw, O * C * sizeof(float));

@@ -3,7 +3,11 @@
  * An adapter adds a low-rank update (alpha/r) * x @ A^T @ B^T to any of the
  * query, key, value and output projections of attention and the two
  * feed-forward projections, in every layer, and carries its own head (a
- * reward head, or a classifier head for a router adapter). The base model is
+ * reward head, or a classifier head for a router adapter). The "emb" target
+ * adds a low-rank update (alpha/r) * B_e @ A_e[id] to each token's
+ * embedding (A_e (V, r), B_e (C, r)): a frozen base's token embeddings carry
+ * only what its own training wanted from each word, and a domain's
+ * preferences can hang on words the base learned to ignore. The base model is
  * frozen while an adapter trains: only the adapter's tensors get gradients.
  * An adapter is its own parameter block, saved and loaded apart from the
  * base (checkpoint.h), and remembers the base's fingerprint so it is never
@@ -28,7 +32,8 @@ enum {
     RW_LORA_O = 1 << 3,
     RW_LORA_FF1 = 1 << 4,
     RW_LORA_FF2 = 1 << 5,
-    RW_LORA_ALL = (1 << 6) - 1,
+    RW_LORA_ALL = (1 << 6) - 1, /* the projections, the default */
+    RW_LORA_EMB = 1 << 6,       /* the token embedding */
 };
 #define RW_LORA_NTARGETS 6
 
@@ -59,8 +64,10 @@ typedef struct rw_lora_params {
     float *b[RW_LORA_NTARGETS];
     float *headw; /* (O, C) */
     float *headb; /* (O) */
+    float *emb_a; /* (V, r), or NULL without the emb target */
+    float *emb_b; /* (C, r) */
 } rw_lora_params_t;
-#define RW_LORA_NTENSORS (2 * RW_LORA_NTARGETS + 2)
+#define RW_LORA_NTENSORS (2 * RW_LORA_NTARGETS + 4)
 
 typedef struct rw_lora {
     rw_lora_config_t cfg;

@@ -527,6 +527,8 @@ double rw_trainer_step_flops(const rw_trainer_t *tr, size_t B, size_t T)
                 rw_lora_target_dims(&tr->model->cfg, i, &in, &out);
                 extra += 3.0 * 2.0 * (double)(B * T * L * r * (in + out));
             }
+        if (tr->lora->cfg.targets & RW_LORA_EMB) /* one (C, r) product a token */
+            extra += 3.0 * 2.0 * (double)(B * T * r * (size_t)tr->model->cfg.d_model);
     }
     return 2.0 * fwd + extra; /* frozen weights: no weight gradients */
 }

@@ -92,6 +92,10 @@ def forward(p, cfg, ids, lora=None):
     T, C, H = len(ids), cfg["d_model"], cfg["n_heads"]
     hs = C // H
     x = p["wte"][ids] + p["wpe"][:T]
+    if lora is not None and "lora_emb_a" in lora[0]:
+        # the token embedding's low-rank update: (alpha/r) * B_e @ A_e[id]
+        tensors, lcfg = lora
+        x = x + lcfg["alpha"] / lcfg["rank"] * tensors["lora_emb_a"][ids] @ tensors["lora_emb_b"].T
     for l in range(cfg["n_layers"]):
         h = layernorm(x, p["ln1_w"][l], p["ln1_b"][l])
         qkv = h @ p["qkv_w"][l].T + p["qkv_b"][l]

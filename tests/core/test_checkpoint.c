@@ -158,6 +158,8 @@ Test(checkpoint, resuming_mid_run_ends_with_the_same_weights)
     rw_lora_config_default(&lc);
     lc.rank = 2;
     expect_resume_equivalent(&cfg, &lc, "lora");
+    lc.targets |= RW_LORA_EMB;
+    expect_resume_equivalent(&cfg, &lc, "lora+emb");
 }
 
 Test(checkpoint, adapter_is_saved_apart_and_refuses_another_base)
@@ -170,7 +172,7 @@ Test(checkpoint, adapter_is_saved_apart_and_refuses_another_base)
     rw_lora_config_t lc;
     rw_lora_config_default(&lc);
     lc.rank = 3;
-    lc.targets = RW_LORA_V | RW_LORA_FF2;
+    lc.targets = RW_LORA_V | RW_LORA_FF2 | RW_LORA_EMB;
     lc.head = RW_HEAD_CLASSIFIER;
     lc.n_classes = 4;
     rw_lora_t *lo, *back;
@@ -181,9 +183,10 @@ Test(checkpoint, adapter_is_saved_apart_and_refuses_another_base)
     /* the file holds the adapter's tensors only */
     rw_st_t *st;
     cr_assert_eq(rw_st_read(&st, path), 0);
-    cr_assert_eq(rw_st_count(st), 2 * 2 + 2);
+    cr_assert_eq(rw_st_count(st), 3 * 2 + 2);
     cr_assert_null(rw_st_get(st, "wte"));
     cr_assert_not_null(rw_st_get(st, "lora_ff2_b"));
+    cr_assert_not_null(rw_st_get(st, "lora_emb_a"));
     rw_st_destroy(&st);
     rw_ckpt_info_t info;
     cr_assert_eq(rw_lora_load(path, m, &back, &info), 0);
@@ -325,4 +328,15 @@ Test(checkpoint, numpy_forward_reproduces_lora_router_logits)
     lc.head = RW_HEAD_CLASSIFIER;
     lc.n_classes = 3;
     expect_numpy_agrees(&cfg, &lc, "lora/classifier");
+}
+
+Test(checkpoint, numpy_forward_reproduces_lora_rewards_with_the_token_embedding)
+{
+    rw_model_config_t cfg;
+    ref_config(&cfg);
+    rw_lora_config_t lc;
+    rw_lora_config_default(&lc);
+    lc.rank = 4;
+    lc.targets |= RW_LORA_EMB;
+    expect_numpy_agrees(&cfg, &lc, "lora/reward/emb");
 }

@@ -273,6 +273,21 @@ Test(gradcheck, lora_reward_all_targets)
     lc.rank = 3;
     lc.alpha = 6.0f;
     check_lora(&cfg, &lc, "lora/reward");
+    lc.targets |= RW_LORA_EMB; /* and the token embedding's */
+    check_lora(&cfg, &lc, "lora/reward/emb");
+}
+
+Test(gradcheck, lora_classifier_on_the_embedding_alone)
+{
+    rw_model_config_t cfg;
+    fx_tiny_config(&cfg);
+    rw_lora_config_t lc;
+    rw_lora_config_default(&lc);
+    lc.rank = 2;
+    lc.targets = RW_LORA_EMB;
+    lc.head = RW_HEAD_CLASSIFIER;
+    lc.n_classes = 3;
+    check_lora(&cfg, &lc, "lora/classifier/emb");
 }
 
 Test(gradcheck, lora_classifier_on_moe_base)
