@@ -98,15 +98,33 @@ static void fig(const json_t *o, const char *k, int width)
         printf("  %*s", width, "-");
 }
 
+/* The widest of field key's strings over the objects of array a, at least
+ * min: columns fit their longest entry (HH's domain names are long). */
+static int widest(const json_t *a, const char *key, int min)
+{
+    const json_t *v;
+    size_t i;
+    int w = min;
+    json_array_foreach(a, i, v)
+    {
+        const char *s = json_string_value(json_object_get(v, key));
+        if (s && (int)strlen(s) > w)
+            w = (int)strlen(s);
+    }
+    return w;
+}
+
 static void print_eval(const json_t *ev)
 {
-    printf("\nevaluation\n  %-20s %7s  %8s  %8s  %8s  %8s\n", "domain", "pairs", "accuracy",
+    const json_t *doms = json_object_get(ev, "domains");
+    int dw = widest(doms, "name", 20);
+    printf("\nevaluation\n  %-*s %7s  %8s  %8s  %8s  %8s\n", dw, "domain", "pairs", "accuracy",
            "margin", "oracle", "routing");
     json_t *d;
     size_t i;
-    json_array_foreach(json_object_get(ev, "domains"), i, d)
+    json_array_foreach(doms, i, d)
     {
-        printf("  %-20s %7" JSON_INTEGER_FORMAT, str(d, "name"),
+        printf("  %-*s %7" JSON_INTEGER_FORMAT, dw, str(d, "name"),
                json_integer_value(json_object_get(d, "pairs")));
         fig(d, "accuracy", 8);
         fig(d, "margin", 8);
@@ -114,7 +132,7 @@ static void print_eval(const json_t *ev)
         fig(d, "route_accuracy", 8);
         printf("\n");
     }
-    printf("  %-20s %7s", "mean", "");
+    printf("  %-*s %7s", dw, "mean", "");
     fig(ev, "mean_accuracy", 8);
     printf("  %8s", "");
     fig(ev, "mean_oracle_accuracy", 8);
@@ -142,13 +160,17 @@ static void print_text(const char *path, const json_t *m, const json_t *files)
     printf("\ntokenizer   %s, %" JSON_INTEGER_FORMAT " tokens\n\nmembers\n",
            str(json_object_get(m, "tokenizer"), "file"),
            json_integer_value(json_object_get(json_object_get(m, "tokenizer"), "vocab")));
-    json_array_foreach(json_object_get(m, "members"), i, v)
+    const json_t *members = json_object_get(m, "members");
+    int mw = widest(members, "domain", 12), fw = widest(members, "file", 28);
+    fw = widest(files, "name", fw);
+    json_array_foreach(members, i, v)
     {
         char desc[256], params[32];
         describe(v, desc, sizeof desc);
         count(params, sizeof params, json_integer_value(json_object_get(v, "params")));
-        printf("  %-15s %-12s %-28s %12s  %s\n", str(v, "role"),
-               json_object_get(v, "domain") ? str(v, "domain") : "-", str(v, "file"), params, desc);
+        printf("  %-15s %-*s %-*s %12s  %s\n", str(v, "role"), mw,
+               json_object_get(v, "domain") ? str(v, "domain") : "-", fw, str(v, "file"), params,
+               desc);
     }
     printf("\nfiles\n");
     json_array_foreach(files, i, v)
@@ -159,7 +181,7 @@ static void print_text(const char *path, const json_t *m, const json_t *files)
         size_t nl = strlen(name);
         if (strncmp(err, name, nl) == 0 && strncmp(err + nl, ": ", 2) == 0)
             err += nl + 2; /* the line names the file already */
-        printf("  %-28s %14s bytes  xxh64 %s  %s%s\n", name, bytes, str(v, "xxh64"),
+        printf("  %-*s %14s bytes  xxh64 %s  %s%s\n", fw, name, bytes, str(v, "xxh64"),
                json_is_true(json_object_get(v, "ok")) ? "OK" : "FAILED: ", err);
     }
     printf("\nprovenance\n");
