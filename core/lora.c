@@ -245,7 +245,7 @@ void rw_lora_init(rw_lora_t *lo, const rw_model_t *base, uint64_t seed)
      * domains, adapters routed by the true domain gained -0.9 points over
      * the seed that way, +5.2 this way (the same seeds) */
     if (lo->p.emb_b)
-        rw_rng_normal(&rng, lo->p.emb_b, lo->layout.t[2 * RW_LORA_NTARGETS + 3].n, 1.0f);
+        rw_rng_normal(&rng, lo->p.emb_b, (size_t)base->cfg.d_model * (size_t)lo->cfg.rank, 1.0f);
     size_t O = (size_t)rw_lora_outputs(&lo->cfg), C = (size_t)base->cfg.d_model;
     if (lo->cfg.head == base->cfg.head && (int)O == rw_model_config_outputs(&base->cfg)) {
         memcpy(lo->p.headw, base->p.headw, O * C * sizeof(float));

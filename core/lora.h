@@ -69,7 +69,6 @@ typedef struct rw_lora_params {
     float *emb_a; /* (V, r), or NULL without the emb target */
     float *emb_b; /* (C, r) */
 } rw_lora_params_t;
-#define RW_LORA_NTENSORS (2 * RW_LORA_NTARGETS + 4)
 
 typedef struct rw_lora {
     rw_lora_config_t cfg;
