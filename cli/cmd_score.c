@@ -28,8 +28,9 @@ static const char *const score_usage =
     "  {\"prompt\": ..., \"chosen\": ..., \"rejected\": ...}   -> {\"line\", \"chosen_reward\",\n"
     "                                                        \"rejected_reward\", \"margin\"}\n"
     "and writes one JSON line per input on stdout, in order (an input's \"id\" is\n"
-    "copied). A router model answers {\"line\", \"domain\", \"confidence\"}. A bad line is\n"
-    "reported on stderr as stdin:LINE: reason and skipped.\n"
+    "copied). A router model answers {\"line\", \"domain\", \"confidence\", \"probs\"}:\n"
+    "the domain it picks, that domain's probability, and every domain's. A bad\n"
+    "line is reported on stderr as stdin:LINE: reason and skipped.\n"
     "\n"
     "  --model PATH           what `rewire train` wrote\n"
     "  --base PATH            an adapter's base model (default: the path it records)\n"
@@ -78,6 +79,11 @@ static void emit(scorer_t *s, const item_t *it, const float *x)
         const char *name = arg < s->m.n_domains ? s->m.domains[arg] : "?";
         json_object_set_new(o, "domain", json_string(name));
         json_object_set_new(o, "confidence", json_real(1.0 / z));
+        json_t *pr = json_object();
+        for (size_t c = 0; c < s->O && c < s->m.n_domains; c++)
+            json_object_set_new(pr, s->m.domains[c],
+                                json_real(exp((double)x[c] - (double)x[arg]) / z));
+        json_object_set_new(o, "probs", pr);
     } else if (it->pair) {
         json_object_set_new(o, "chosen_reward", json_real(x[0]));
         json_object_set_new(o, "rejected_reward", json_real(x[1]));

@@ -12,6 +12,10 @@ with a router or router adapter (one "domain" a line). Prints each domain's
 pairwise accuracy when every pair is scored by the model its route names,
 their mean, the route accuracy, and the same with true-domain routing; so
 the models of one bundle can be judged under another bundle's router.
+With --soft a pair's margin is instead every model's margin weighted by the
+router's probability of its domain (the "probs" of each route line).
+--cross also prints every model's accuracy on every domain's pairs and where
+each domain's pairs were routed.
 """
 import argparse
 import json
@@ -27,6 +31,8 @@ def main():
     ap.add_argument("--pairs", required=True)
     ap.add_argument("--route", required=True)
     ap.add_argument("--scores", action="append", required=True, metavar="DOMAIN=FILE")
+    ap.add_argument("--cross", action="store_true", help="print each model's accuracy on each domain")
+    ap.add_argument("--soft", action="store_true", help="weight every model by the router's probabilities")
     a = ap.parse_args()
     pairs = lines(a.pairs)
     margins = {}
@@ -35,15 +41,25 @@ def main():
         margins[dom] = [r["margin"] for r in lines(path)]
         if len(margins[dom]) != len(pairs):
             raise SystemExit("reroute: %s has %d scores for %d pairs" % (path, len(margins[dom]), len(pairs)))
-    routes = [r["domain"] for r in lines(a.route)]
+    route_lines = lines(a.route)
+    routes = [r["domain"] for r in route_lines]
     if len(routes) != len(pairs):
         raise SystemExit("reroute: %s has %d routes for %d pairs" % (a.route, len(routes), len(pairs)))
+    if a.soft:
+        if any(set(r.get("probs", {})) != set(margins) for r in route_lines):
+            raise SystemExit("reroute: --soft needs every route line's \"probs\" over the scored domains")
+
+    def routed_margin(i):
+        if a.soft:
+            return sum(p * margins[d][i] for d, p in route_lines[i]["probs"].items())
+        return margins[routes[i]][i]
+
     doms = sorted({p["domain"] for p in pairs})
     print("%-28s %6s %9s %9s" % ("domain", "pairs", "routed", "oracle"))
     routed, oracle = [], []
     for d in doms:
         ix = [i for i, p in enumerate(pairs) if p["domain"] == d]
-        r = sum(margins[routes[i]][i] > 0 for i in ix) / len(ix)
+        r = sum(routed_margin(i) > 0 for i in ix) / len(ix)
         o = sum(margins[d][i] > 0 for i in ix) / len(ix)
         routed.append(r)
         oracle.append(o)
@@ -51,6 +67,18 @@ def main():
     hit = sum(routes[i] == p["domain"] for i, p in enumerate(pairs)) / len(pairs)
     print("%-28s %6s %9.3f %9.3f" % ("mean", "", sum(routed) / len(doms), sum(oracle) / len(doms)))
     print("route accuracy %.3f" % hit)
+    if a.cross:
+        print("\n%-28s %s   (rows: models, columns: the pairs' domains)" % ("model", " ".join("%9.9s" % d for d in doms)))
+        for m in sorted(margins):
+            row = []
+            for d in doms:
+                ix = [i for i, p in enumerate(pairs) if p["domain"] == d]
+                row.append(sum(margins[m][i] > 0 for i in ix) / len(ix))
+            print("%-28s %s" % (m, " ".join("%9.3f" % x for x in row)))
+        print("\n%-28s %s   (rows: true domains, columns: share routed there)" % ("domain", " ".join("%9.9s" % d for d in doms)))
+        for d in doms:
+            ix = [i for i, p in enumerate(pairs) if p["domain"] == d]
+            print("%-28s %s" % (d, " ".join("%9.3f" % (sum(routes[i] == e for i in ix) / len(ix)) for e in doms)))
 
 
 if __name__ == "__main__":

@@ -109,7 +109,24 @@ Test(cmd_score, router_names_a_domain_and_errors_are_clear)
     cr_assert_eq(parse_lines(out, line, 2), 1);
     const char *dom = json_string_value(json_object_get(line[0], "domain"));
     cr_assert(dom && strstr("concise detailed safety compliance arithmetic", dom), "%s", dom);
-    cr_assert(num(line[0], "confidence") > 0.0 && num(line[0], "confidence") <= 1.0);
+    double conf = num(line[0], "confidence");
+    cr_assert(conf > 0.0 && conf <= 1.0);
+    /* the whole distribution: one probability a domain, summing to 1, the
+     * named domain's the largest and equal to the confidence */
+    json_t *probs = json_object_get(line[0], "probs");
+    cr_assert(json_is_object(probs));
+    cr_assert_eq(json_object_size(probs), 5);
+    double sum = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(probs, k, v)
+    {
+        cr_assert(json_is_real(v), "%s", k);
+        cr_assert_leq(json_real_value(v), conf + 1e-9, "%s", k);
+        sum += json_real_value(v);
+    }
+    cr_assert_float_eq(sum, 1.0, 1e-5);
+    cr_assert_float_eq(json_real_value(json_object_get(probs, dom)), conf, 1e-7);
     json_decref(line[0]);
     free(out);
     cr_assert_eq(rw(NULL, &err, "score --model nothere.safetensors < in.jsonl"), 1);
