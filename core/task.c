@@ -87,8 +87,18 @@ void rw_task_spec_init(rw_task_spec_t *s, rw_task_kind_t kind)
         s->model.head = RW_HEAD_CLASSIFIER;
     }
     rw_lora_config_default(&s->lora);
-    if (kind == RW_TASK_ROUTER_ADAPTER)
+    if (kind == RW_TASK_ROUTER_ADAPTER) {
+        /* the router adapter also learns a code for each token (LoRA on the
+         * embedding): the seed's embeddings keep only what reward wanted of
+         * each word, not which domain it belongs to. On the HH job it sends
+         * 0.458 of held-out prompts to their domain at rank 4 with the
+         * embedding, 0.395 at rank 8 with it, 0.313 at rank 8 without (rank
+         * 32 without: 0.252); on the synthetic job 1.000 against 0.996 */
         s->lora.head = RW_HEAD_CLASSIFIER;
+        s->lora.targets |= RW_LORA_EMB;
+        s->lora.rank = 4;
+        s->lora.alpha = 8.0f;
+    }
     rw_train_config_default(&s->train);
     s->train.opt.lr = 2e-3f;
     s->train.opt.min_lr = 2e-4f;
