@@ -63,6 +63,21 @@ typedef struct scorer {
     long scored, bad;
 } scorer_t;
 
+/* The name of a router's class c: its domain, or "#c" where the model names
+ * no domain for it (or one an earlier class has), so every class is there
+ * once in "probs". */
+static const char *class_name(const scorer_t *s, size_t c, char *buf, size_t n)
+{
+    const char *name = c < s->m.n_domains ? s->m.domains[c] : NULL;
+    for (size_t k = 0; name && k < c; k++)
+        if (!strcmp(s->m.domains[k], name))
+            name = NULL;
+    if (name)
+        return name;
+    snprintf(buf, n, "#%zu", c);
+    return buf;
+}
+
 static void emit(scorer_t *s, const item_t *it, const float *x)
 {
     json_t *o = json_object();
@@ -76,12 +91,12 @@ static void emit(scorer_t *s, const item_t *it, const float *x)
         double z = 0;
         for (size_t c = 0; c < s->O; c++)
             z += exp((double)x[c] - (double)x[arg]);
-        const char *name = arg < s->m.n_domains ? s->m.domains[arg] : "?";
-        json_object_set_new(o, "domain", json_string(name));
+        char buf[32];
+        json_object_set_new(o, "domain", json_string(class_name(s, arg, buf, sizeof buf)));
         json_object_set_new(o, "confidence", json_real(1.0 / z));
         json_t *pr = json_object();
-        for (size_t c = 0; c < s->O && c < s->m.n_domains; c++)
-            json_object_set_new(pr, s->m.domains[c],
+        for (size_t c = 0; c < s->O; c++)
+            json_object_set_new(pr, class_name(s, c, buf, sizeof buf),
                                 json_real(exp((double)x[c] - (double)x[arg]) / z));
         json_object_set_new(o, "probs", pr);
     } else if (it->pair) {

@@ -2,7 +2,8 @@
 """Accuracy of per-domain reward models under another routing.
 
     scripts/reroute.py --pairs EVAL.jsonl --route ROUTES.jsonl \\
-        --scores DOMAIN=SCORES.jsonl [--scores DOMAIN=SCORES.jsonl ...]
+        --scores DOMAIN=SCORES.jsonl [--scores DOMAIN=SCORES.jsonl ...] \\
+        [--soft] [--cross]
 
 EVAL.jsonl holds held-out pairs with their "domain" (for a job:
 `grep '"split":"eval"' OUT/state/data.jsonl`). Each SCORES.jsonl is what
@@ -13,9 +14,11 @@ pairwise accuracy when every pair is scored by the model its route names,
 their mean, the route accuracy, and the same with true-domain routing; so
 the models of one bundle can be judged under another bundle's router.
 With --soft a pair's margin is instead every model's margin weighted by the
-router's probability of its domain (the "probs" of each route line).
---cross also prints every model's accuracy on every domain's pairs and where
-each domain's pairs were routed.
+router's probability of its domain (the "probs" of each route line); the
+route accuracy and the table of where pairs went still count the domain each
+route line names. --cross also prints every model's accuracy on every
+domain's pairs and where each domain's pairs were routed. Accuracies count
+pairs (a prompt with two pairs counts twice).
 """
 import argparse
 import json
@@ -27,7 +30,7 @@ def lines(path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", required=True)
     ap.add_argument("--route", required=True)
     ap.add_argument("--scores", action="append", required=True, metavar="DOMAIN=FILE")
@@ -35,6 +38,8 @@ def main():
     ap.add_argument("--soft", action="store_true", help="weight every model by the router's probabilities")
     a = ap.parse_args()
     pairs = lines(a.pairs)
+    if not pairs:
+        raise SystemExit("reroute: %s holds no pairs" % a.pairs)
     margins = {}
     for s in a.scores:
         dom, _, path = s.partition("=")
@@ -45,9 +50,16 @@ def main():
     routes = [r["domain"] for r in route_lines]
     if len(routes) != len(pairs):
         raise SystemExit("reroute: %s has %d routes for %d pairs" % (a.route, len(routes), len(pairs)))
+    for i, p in enumerate(pairs):
+        if p.get("domain") not in margins:
+            raise SystemExit("reroute: %s:%d: domain %r has no --scores" % (a.pairs, i + 1, p.get("domain")))
     if a.soft:
         if any(set(r.get("probs", {})) != set(margins) for r in route_lines):
             raise SystemExit("reroute: --soft needs every route line's \"probs\" over the scored domains")
+    else:
+        for i, d in enumerate(routes):
+            if d not in margins:
+                raise SystemExit("reroute: %s:%d: routed to %r, which has no --scores" % (a.route, i + 1, d))
 
     def routed_margin(i):
         if a.soft:
@@ -68,17 +80,19 @@ def main():
     print("%-28s %6s %9.3f %9.3f" % ("mean", "", sum(routed) / len(doms), sum(oracle) / len(doms)))
     print("route accuracy %.3f" % hit)
     if a.cross:
-        print("\n%-28s %s   (rows: models, columns: the pairs' domains)" % ("model", " ".join("%9.9s" % d for d in doms)))
-        for m in sorted(margins):
-            row = []
-            for d in doms:
-                ix = [i for i, p in enumerate(pairs) if p["domain"] == d]
-                row.append(sum(margins[m][i] > 0 for i in ix) / len(ix))
-            print("%-28s %s" % (m, " ".join("%9.3f" % x for x in row)))
-        print("\n%-28s %s   (rows: true domains, columns: share routed there)" % ("domain", " ".join("%9.9s" % d for d in doms)))
-        for d in doms:
-            ix = [i for i, p in enumerate(pairs) if p["domain"] == d]
-            print("%-28s %s" % (d, " ".join("%9.3f" % (sum(routes[i] == e for i in ix) / len(ix)) for e in doms)))
+        w = max(9, *(len(d) for d in doms))
+
+        def table(title, rows):
+            print("\n%s\n%-28s %s" % (title, "", " ".join("%*s" % (w, d) for d in doms)))
+            for name, xs in rows:
+                print("%-28s %s" % (name, " ".join("%*.3f" % (w, x) for x in xs)))
+
+        share = lambda ix, f: sum(f(i) for i in ix) / len(ix)
+        by_dom = {d: [i for i, p in enumerate(pairs) if p["domain"] == d] for d in doms}
+        table("accuracy of each model (rows) on each domain's pairs (columns):",
+              [(m, [share(by_dom[d], lambda i: margins[m][i] > 0) for d in doms]) for m in sorted(margins)])
+        table("share of each domain's pairs (rows) routed to each domain (columns):",
+              [(d, [share(by_dom[d], lambda i: routes[i] == e) for e in doms]) for d in doms])
 
 
 if __name__ == "__main__":

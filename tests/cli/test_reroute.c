@@ -81,13 +81,13 @@ Test(reroute, routes_each_pair_by_its_route_and_by_its_true_domain)
     cr_assert_eq(row(out, "route accuracy", x, 1), 1);
     cr_assert_float_eq(x[0], 0.5, 1e-9);
     /* --cross: model b on domain a's pairs (-1, +1) and on b's (+1, +1) */
-    const char *cross = strstr(out, "rows: models");
+    const char *cross = strstr(out, "accuracy of each model");
     cr_assert(cross, "%s", out);
     cr_assert_eq(row(cross, "b", x, 2), 2);
     cr_assert_float_eq(x[0], 0.5, 1e-9);
     cr_assert_float_eq(x[1], 1.0, 1e-9);
     /* and where each domain's pairs went: half of b's to a */
-    const char *conf = strstr(out, "rows: true domains");
+    const char *conf = strstr(out, "share of each domain");
     cr_assert(conf, "%s", out);
     cr_assert_eq(row(conf, "b", x, 2), 2);
     cr_assert_float_eq(x[0], 0.5, 1e-9);
@@ -124,6 +124,19 @@ Test(reroute, refuses_inputs_that_do_not_line_up)
                  0);
     cr_assert_neq(reroute("", &out, &err), 0);
     cr_assert(strstr(err, "route.jsonl has 1 routes for 4 pairs"), "%s", err);
+    free(out);
+    free(err);
+    /* a route to a domain no model was scored for, and pairs of one */
+    const char *stray = "{\"domain\":\"a\"}\n{\"domain\":\"c\"}\n{\"domain\":\"b\"}\n"
+                        "{\"domain\":\"a\"}\n";
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "route.jsonl"), stray, strlen(stray)), 0);
+    cr_assert_neq(reroute("", &out, &err), 0);
+    cr_assert(strstr(err, "route.jsonl:2: routed to 'c', which has no --scores"), "%s", err);
+    free(out);
+    free(err);
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "pairs.jsonl"), stray, strlen(stray)), 0);
+    cr_assert_neq(reroute("", &out, &err), 0);
+    cr_assert(strstr(err, "pairs.jsonl:2: domain 'c' has no --scores"), "%s", err);
     free(out);
     free(err);
 }
