@@ -258,3 +258,25 @@ Test(task, spec_travels_as_json)
         cr_assert(strlen(why) > 0, "no reason for %s", bad[i]);
     }
 }
+
+Test(task, each_kind_has_its_own_lora_defaults)
+{
+    /* the router adapter learns a code for each token and classifies; the
+     * reward adapters keep the library's rank and the six projections */
+    rw_task_spec_t s;
+    rw_task_spec_init(&s, RW_TASK_ROUTER_ADAPTER);
+    cr_assert_eq(s.lora.head, RW_HEAD_CLASSIFIER);
+    cr_assert_eq(s.lora.targets, RW_LORA_ALL | RW_LORA_EMB);
+    cr_assert_eq(s.lora.rank, 4);
+    cr_assert_float_eq(s.lora.alpha, 8.0f, 1e-6);
+    cr_assert_float_eq(s.epochs, 16.0, 1e-9);
+    rw_task_spec_fini(&s);
+    rw_lora_config_t lib;
+    rw_lora_config_default(&lib);
+    rw_task_spec_init(&s, RW_TASK_ADAPTER);
+    cr_assert_eq(s.lora.head, RW_HEAD_REWARD);
+    cr_assert_eq(s.lora.targets, RW_LORA_ALL);
+    cr_assert_eq(s.lora.rank, lib.rank);
+    cr_assert_float_eq(s.lora.alpha, lib.alpha, 1e-6);
+    rw_task_spec_fini(&s);
+}
