@@ -184,27 +184,51 @@ static int fail(char *why, size_t whylen, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* Parses the sub-object key of o with from_json (a config parser). */
-static int sub(json_t *o, const char *key, void *cfg, int (*from_json)(const char *, void *))
+/* Parses the sub-object key of o with from_json (a config parser) over what
+ * cfg holds (to_json of it): a partial object keeps the kind's defaults for
+ * the fields it leaves out, where the parser alone would start from the
+ * library's (a router adapter's {"rank": 8} keeps its classifier head). */
+static int sub(json_t *o, const char *key, void *cfg, char *(*to_json)(const void *),
+               int (*from_json)(const char *, void *))
 {
     json_t *v = json_object_get(o, key);
     if (!v)
         return 0;
     if (!json_is_object(v))
         return RW_EPARSE;
-    char *text = json_dumps(v, JSON_COMPACT);
-    int rc = from_json(text, cfg);
+    char *cur = to_json(cfg);
+    json_t *merged = cur ? json_loads(cur, 0, NULL) : NULL;
+    free(cur);
+    if (!merged || json_object_update(merged, v) != 0) {
+        json_decref(merged);
+        return RW_ENOMEM;
+    }
+    char *text = json_dumps(merged, JSON_COMPACT);
+    json_decref(merged);
+    int rc = text ? from_json(text, cfg) : RW_ENOMEM;
     free(text);
     return rc;
 }
 
+static char *model_to_json(const void *c)
+{
+    return rw_model_config_to_json(c);
+}
 static int model_from_json(const char *j, void *c)
 {
     return rw_model_config_from_json(j, c);
 }
+static char *lora_to_json(const void *c)
+{
+    return rw_lora_config_to_json(c);
+}
 static int lora_from_json(const char *j, void *c)
 {
     return rw_lora_config_from_json(j, c);
+}
+static char *train_to_json(const void *c)
+{
+    return rw_train_config_to_json(c);
 }
 static int train_from_json(const char *j, void *c)
 {
@@ -251,9 +275,9 @@ int rw_task_spec_from_json(const char *json, rw_task_spec_t *s, char *why, size_
     const char *dom = json_string_value(json_object_get(o, "domain"));
     if (dom)
         s->domain = rw_strdup(dom);
-    if (sub(o, "model", &s->model, model_from_json) < 0 ||
-        sub(o, "lora", &s->lora, lora_from_json) < 0 ||
-        sub(o, "train", &s->train, train_from_json) < 0) {
+    if (sub(o, "model", &s->model, model_to_json, model_from_json) < 0 ||
+        sub(o, "lora", &s->lora, lora_to_json, lora_from_json) < 0 ||
+        sub(o, "train", &s->train, train_to_json, train_from_json) < 0) {
         rc = fail(why, whylen, RW_EPARSE, "task spec: bad model, lora or train configuration");
         goto done;
     }

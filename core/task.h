@@ -81,7 +81,9 @@ int rw_task_spec_needs_base(const rw_task_spec_t *s);
 void rw_task_spec_init(rw_task_spec_t *s, rw_task_kind_t kind);
 void rw_task_spec_fini(rw_task_spec_t *s);
 /* The spec as a JSON object string (caller frees), and back: 0, or RW_EPARSE
- * / RW_EINVAL with why (a message of at most whylen-1 bytes) filled in. */
+ * / RW_EINVAL with why (a message of at most whylen-1 bytes) filled in. Any
+ * field the JSON leaves out, in its model, lora and train objects too, keeps
+ * the kind's default (rw_task_spec_init). */
 char *rw_task_spec_to_json(const rw_task_spec_t *s);
 int rw_task_spec_from_json(const char *json, rw_task_spec_t *s, char *why, size_t whylen);
 

@@ -280,3 +280,31 @@ Test(task, each_kind_has_its_own_lora_defaults)
     cr_assert_float_eq(s.lora.alpha, lib.alpha, 1e-6);
     rw_task_spec_fini(&s);
 }
+
+Test(task, a_partial_spec_keeps_the_kinds_defaults)
+{
+    /* fields a spec leaves out keep the kind's defaults, not the library's */
+    rw_task_spec_t s, d;
+    char why[256];
+    const char *j = "{\"kind\":\"router_adapter\",\"domains\":[\"a\",\"b\"],"
+                    "\"lora\":{\"rank\":8},\"model\":{\"max_len\":64},\"train\":{\"lr\":0.001}}";
+    cr_assert_eq(rw_task_spec_from_json(j, &s, why, sizeof why), 0, "%s", why);
+    rw_task_spec_init(&d, RW_TASK_ROUTER_ADAPTER);
+    cr_assert_eq(s.lora.rank, 8);
+    cr_assert_eq(s.lora.head, RW_HEAD_CLASSIFIER);
+    cr_assert_eq(s.lora.targets, d.lora.targets);
+    cr_assert_float_eq(s.lora.alpha, d.lora.alpha, 1e-6);
+    cr_assert_eq(s.model.max_len, 64);
+    cr_assert_eq(s.model.d_model, d.model.d_model);
+    cr_assert_eq(s.model.gate_input, d.model.gate_input);
+    cr_assert_float_eq(s.train.opt.lr, 1e-3f, 1e-9);
+    cr_assert_float_eq(s.train.opt.min_lr, d.train.opt.min_lr, 1e-9);
+    cr_assert_eq(s.train.max_batch, d.train.max_batch);
+    rw_task_spec_fini(&d);
+    rw_task_spec_fini(&s);
+    /* a bad field is still refused */
+    cr_assert_lt(rw_task_spec_from_json("{\"kind\":\"router_adapter\",\"domains\":[\"a\",\"b\"],"
+                                        "\"lora\":{\"rank\":\"x\"}}",
+                                        &s, why, sizeof why),
+                 0);
+}
