@@ -2,7 +2,9 @@
  *
  * A worker FETCHes what its lease names and the service streams it from
  * the store (verified against its id before the first byte goes), one
- * artifact per peer at a time, the next FETCH queued. A worker uploads its
+ * artifact per peer at a time, the next FETCH queued. A peer that drops a
+ * fetch says so with a refusing ART_ACK (xfer_give_up), which ends the
+ * transfer, or takes it off the queue, at once. A worker uploads its
  * output tagged with its task and attempt: an upload for an attempt that is
  * not live is refused at ART_BEGIN, before a byte is stored, and an
  * artifact whose id is not its checksum is refused at ART_END. Received
@@ -84,7 +86,10 @@ void coord__pump_out(coord_t *c, peer_t *p)
             }
         }
         if (p->out && xfer_send_status(p->out) != 0) {
-            if (xfer_send_status(p->out) < 0)
+            if (xfer_send_status(p->out) == -ECANCELED)
+                RW_INFO(WHO, "%s no longer wants the artifact it fetched: %s", p->name,
+                        xfer_send_error(p->out));
+            else if (xfer_send_status(p->out) < 0)
                 RW_WARN(WHO, "%s refused an artifact: %s", p->name, xfer_send_error(p->out));
             peer_end_out(p);
         }
@@ -169,6 +174,20 @@ static void upload_begin(coord_t *c, peer_t *p, const msg_art_begin_t *b, const 
     upload_input(c, p, m);
 }
 
+/* Takes artifact out of p's queue of FETCHes not yet started; whether it
+ * was there. */
+static bool drop_queued_fetch(peer_t *p, uint64_t artifact)
+{
+    for (size_t i = 0; i < p->n_fetches; i++) {
+        if (p->fetches[i] == artifact) {
+            memmove(p->fetches + i, p->fetches + i + 1,
+                    (--p->n_fetches - i) * sizeof p->fetches[0]);
+            return true;
+        }
+    }
+    return false;
+}
+
 void coord__art(coord_t *c, peer_t *p, const msg_t *m)
 {
     uint64_t id = 0;
@@ -176,6 +195,8 @@ void coord__art(coord_t *c, peer_t *p, const msg_t *m)
     switch (m->type) {
     case MSG_ART_CREDIT:
     case MSG_ART_ACK:
+        if (m->type == MSG_ART_ACK && !m->art_ack.ok && drop_queued_fetch(p, id))
+            return; /* given up before its turn came */
         if (!p->out || xfer_send_input(p->out, m) < 0) {
             wire_drop(c->w, &p->addr, "credit or an ack for no artifact being sent");
             return;

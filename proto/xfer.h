@@ -195,6 +195,12 @@ int xfer_recv_next(xfer_recv_t *r, msg_t *out);
 int xfer_recv_status(const xfer_recv_t *r);
 /* Why it was last refused; "" if it never was. */
 const char *xfer_recv_error(const xfer_recv_t *r);
+/* The ART_ACK a receiver sends when it drops an unfinished transfer of
+ * artifact (whatever its receiver had seen of it, even nothing yet): a
+ * refusal with code -ECANCELED and reason (borrowed), which ends the
+ * sender's transfer at once instead of leaving it to wait for credit that
+ * never comes. */
+void xfer_give_up(msg_t *out, uint64_t artifact, const char *reason);
 void xfer_recv_stats(const xfer_recv_t *r, xfer_recv_stats_t *st);
 
 #endif

@@ -13,6 +13,7 @@
 #include "checksum.h"
 #include "err.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +239,16 @@ int xfer_recv_next(xfer_recv_t *r, msg_t *out)
     if (r->granted - r->next_seq > r->st.max_outstanding)
         r->st.max_outstanding = r->granted - r->next_seq;
     return 1;
+}
+
+void xfer_give_up(msg_t *out, uint64_t artifact, const char *reason)
+{
+    msg_init(out, MSG_ART_ACK);
+    out->art_ack.artifact = artifact;
+    out->art_ack.ok = false;
+    out->art_ack.code = -ECANCELED;
+    out->art_ack.has_code = true;
+    out->art_ack.reason = reason;
 }
 
 int xfer_recv_status(const xfer_recv_t *r)

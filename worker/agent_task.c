@@ -422,6 +422,11 @@ static void on_cancel(agent_t *a, const msg_cancel_t *c)
     if (a->fetching && a->fetching->l.id == c->task && a->fetching->l.attempt == attempt) {
         RW_INFO(WHO, "task %" PRIu64 " cancelled while fetching: %s", c->task, why);
         agent__tell_error(a, c->task, attempt, -ECANCELED, "cancelled");
+        if (a->in && a->i_need < a->n_need) { /* the coordinator's sender must not wait on us */
+            msg_t m;
+            xfer_give_up(&m, a->need[a->i_need], "the task it was for was cancelled");
+            agent__send(a, &m);
+        }
         fetch_reset(a);
         advance(a);
         return;

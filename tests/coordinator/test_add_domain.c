@@ -94,8 +94,8 @@ static pid_t start_worker(const char *id, const char *caps, const char *const *m
 
 static void dump_all(void)
 {
-    const char *logs[] = {"coordinator.log", "w1.log", "r1.log", "w9.log"};
-    for (int i = 0; i < 4; i++)
+    const char *logs[] = {"coordinator.log", "w1.log", "r1.log", "w9.log", "b1.log", "b2.log"};
+    for (int i = 0; i < 6; i++)
         svc_dump(rwt_path(rwt_dir, logs[i]));
 }
 

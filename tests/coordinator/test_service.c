@@ -13,11 +13,13 @@
 #include "err.h"
 #include "svc_support.h"
 #include "wire.h"
+#include "xfer.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,4 +302,61 @@ Test(service, a_late_result_of_a_lost_attempt_is_refused)
     cr_assert_eq(json_integer_value(json_object_get(seed, "attempts")), 2);
     cr_assert_str_eq(json_string_value(json_object_get(seed, "worker")), "w1");
     json_decref(r);
+}
+
+/* The next ART_BEGIN the peer gets; its artifact. */
+static uint64_t next_begin(peer_t *p)
+{
+    msg_t m;
+    cr_assert_eq(peer_expect(p, MSG_ART_BEGIN, &m), 0, "no ART_BEGIN");
+    uint64_t id = m.art_begin.artifact;
+    msg_fini(&m);
+    return id;
+}
+
+static void send_fetch_or_give_up(peer_t *p, bool fetch, uint64_t artifact)
+{
+    msg_t m;
+    if (fetch) {
+        msg_init(&m, MSG_FETCH);
+        m.fetch.artifact = artifact;
+    } else {
+        xfer_give_up(&m, artifact, "the task it was for was cancelled");
+    }
+    cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
+}
+
+Test(service, a_fetch_given_up_lets_the_next_one_go)
+{
+    char endpoint[700];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
+    pid_t c = start_coordinator(endpoint, 3);
+    peer_t p;
+    peer_open(&p, endpoint);
+    peer_hello(&p, "quitter", "train");
+    msg_t lease;
+    cr_assert_eq(peer_expect(&p, MSG_LEASE, &lease), 0);
+    cr_assert(lease.lease.has_tokenizer && lease.lease.has_shard);
+    uint64_t tok = lease.lease.tokenizer, data = lease.lease.shard;
+    msg_fini(&lease);
+    /* the tokenizer starts (no credit ever comes), the data waits its turn */
+    send_fetch_or_give_up(&p, true, tok);
+    cr_assert_eq(next_begin(&p), tok);
+    send_fetch_or_give_up(&p, true, data);
+    /* both given up: the queued one leaves the queue, the started one ends */
+    send_fetch_or_give_up(&p, false, data);
+    send_fetch_or_give_up(&p, false, tok);
+    /* so a new FETCH starts at once, and nothing else went out before it */
+    send_fetch_or_give_up(&p, true, tok);
+    cr_assert_eq(next_begin(&p), tok, "the given-up data was sent, or the tokenizer held on");
+    peer_close(&p);
+    kill(c, SIGTERM);
+    int rc = svc_wait(c, 10000);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    if (rc != 0 || !strstr(log, "quitter no longer wants the artifact it fetched"))
+        svc_dump(rwt_path(rwt_dir, "coordinator.log"));
+    cr_assert_eq(rc, 0);
+    cr_assert(strstr(log, "quitter no longer wants the artifact it fetched"));
+    cr_assert_null(strstr(log, "credit or an ack for no artifact"), "a give-up was dropped");
+    free(log);
 }

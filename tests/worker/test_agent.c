@@ -5,7 +5,8 @@
  * kind, messages out of place, a lease whose artifacts do not exist, and
  * finally silence; through all of it the worker must stay up, keep
  * heartbeating, report the failed task, reconnect once the coordinator is
- * silent past its timeout, and exit 0 on SHUTDOWN.
+ * silent past its timeout, and exit 0 on SHUTDOWN. A lease cancelled while
+ * its input is on the way must release the coordinator's sender too.
  */
 #include "err.h"
 #include "svc_support.h"
@@ -13,6 +14,8 @@
 #include "worker_cli.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,26 @@ typedef struct fake {
     wire_t *w;
     wire_peer_t worker;
 } fake_t;
+
+/* The fake coordinator's ROUTER, bound; its endpoint into endpoint. */
+static void fake_open(fake_t *f, char *endpoint, size_t n)
+{
+    snprintf(endpoint, n, "ipc://%s/coord.sock", rwt_dir);
+    f->ctx = zmq_ctx_new();
+    f->sock = zmq_socket(f->ctx, ZMQ_ROUTER);
+    int ms = 3000, zero = 0, err;
+    zmq_setsockopt(f->sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    zmq_setsockopt(f->sock, ZMQ_LINGER, &zero, sizeof zero);
+    f->w = wire_new(f->sock, "fake-coordinator", &err);
+    cr_assert_eq(zmq_bind(f->sock, endpoint), 0);
+}
+
+static void fake_close(fake_t *f)
+{
+    wire_destroy(&f->w);
+    zmq_close(f->sock);
+    zmq_ctx_term(f->ctx);
+}
 
 /* The next message of type from the worker (others skipped); 0 or -1. */
 static int expect(fake_t *f, msg_type_t type, msg_t *m)
@@ -51,6 +74,30 @@ static void send_to(fake_t *f, msg_t *m)
     cr_assert_eq(wire_send(f->w, &f->worker, m, 0), 0, "send %s", msg_type_name(m->type));
 }
 
+/* WELCOME for worker w1, heartbeats every 100 ms. */
+static void welcome(fake_t *f)
+{
+    msg_t r;
+    msg_init(&r, MSG_WELCOME);
+    r.welcome.worker_id = "w1";
+    r.welcome.session = 1;
+    r.welcome.heartbeat_ms = 100;
+    send_to(f, &r);
+}
+
+/* SHUTDOWN: the worker (pid, logging to log) must exit 0. */
+static void shut_down(fake_t *f, pid_t pid, const char *log)
+{
+    msg_t r;
+    msg_init(&r, MSG_SHUTDOWN);
+    r.shutdown.reason = "test over";
+    send_to(f, &r);
+    int rc = svc_wait(pid, 5000);
+    if (rc != 0)
+        svc_dump(log);
+    cr_assert_eq(rc, 0, "SHUTDOWN ends the worker cleanly");
+}
+
 static void junk(fake_t *f, uint64_t seed)
 {
     uint8_t buf[256];
@@ -69,18 +116,29 @@ static void junk(fake_t *f, uint64_t seed)
     }
 }
 
+/* A lease of task (attempt) whose one input is artifact: its FETCH comes. */
+static void lease_one(fake_t *f, uint64_t task, uint32_t attempt, uint64_t artifact)
+{
+    msg_t r, m;
+    msg_init(&r, MSG_LEASE);
+    r.lease.task = task;
+    r.lease.attempt = attempt;
+    r.lease.kind = MSG_TASK_SEED;
+    r.lease.config = "{}";
+    r.lease.deadline_ms = 60000;
+    r.lease.tokenizer = artifact;
+    r.lease.has_tokenizer = true;
+    send_to(f, &r);
+    cr_assert_eq(expect(f, MSG_FETCH, &m), 0, "no FETCH for task %" PRIu64, task);
+    cr_assert_eq(m.fetch.artifact, artifact);
+    msg_fini(&m);
+}
+
 Test(agent, survives_a_misbehaving_coordinator)
 {
     fake_t f = {0};
     char endpoint[700];
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
-    f.ctx = zmq_ctx_new();
-    f.sock = zmq_socket(f.ctx, ZMQ_ROUTER);
-    int ms = 3000, zero = 0, err;
-    zmq_setsockopt(f.sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
-    zmq_setsockopt(f.sock, ZMQ_LINGER, &zero, sizeof zero);
-    f.w = wire_new(f.sock, "fake-coordinator", &err);
-    cr_assert_eq(zmq_bind(f.sock, endpoint), 0);
+    fake_open(&f, endpoint, sizeof endpoint);
     const char *args[] = {"--connect",    endpoint,  "--id",
                           "w1",           "--cache", rwt_path(rwt_dir, "cache"),
                           "--timeout-ms", "1500",    "--backoff-max-ms",
@@ -101,30 +159,12 @@ Test(agent, survives_a_misbehaving_coordinator)
     cr_assert_eq(m.refuse.code, RW_EVERSION);
     msg_fini(&m);
 
-    msg_init(&r, MSG_WELCOME);
-    r.welcome.worker_id = "w1";
-    r.welcome.session = 1;
-    r.welcome.heartbeat_ms = 100;
-    send_to(&f, &r);
+    welcome(&f);
     cr_assert_eq(expect(&f, MSG_HEARTBEAT, &m), 0, "heartbeats once welcome");
     msg_fini(&m);
 
     /* a lease of artifacts that do not exist: it fetches, hears no, fails the task */
-    msg_init(&r, MSG_LEASE);
-    r.lease.task = 5;
-    r.lease.attempt = 2;
-    r.lease.kind = MSG_TASK_SEED;
-    r.lease.config = "{}";
-    r.lease.deadline_ms = 60000;
-    r.lease.tokenizer = 123;
-    r.lease.has_tokenizer = true;
-    send_to(&f, &r);
-    if (expect(&f, MSG_FETCH, &m) != 0) {
-        svc_dump(log);
-        cr_assert_fail("no FETCH for the lease's tokenizer");
-    }
-    cr_assert_eq(m.fetch.artifact, 123);
-    msg_fini(&m);
+    lease_one(&f, 5, 2, 123);
     msg_init(&r, MSG_ERROR);
     r.error.code = RW_ENOTFOUND;
     r.error.text = "no such artifact";
@@ -156,17 +196,65 @@ Test(agent, survives_a_misbehaving_coordinator)
     /* silence past its timeout: it reconnects and says HELLO again */
     cr_assert_eq(expect(&f, MSG_HELLO, &m), 0, "a HELLO after the silence");
     msg_fini(&m);
-    msg_init(&r, MSG_SHUTDOWN);
-    r.shutdown.reason = "test over";
-    send_to(&f, &r);
-    int rc = svc_wait(pid, 5000);
-    if (rc != 0)
-        svc_dump(log);
-    cr_assert_eq(rc, 0, "SHUTDOWN ends the worker cleanly");
+    shut_down(&f, pid, log);
     char *text = rwt_read_file(log, NULL);
     cr_assert(strstr(text, "silent past"), "%s", text);
     free(text);
-    wire_destroy(&f.w);
-    zmq_close(f.sock);
-    zmq_ctx_term(f.ctx);
+    fake_close(&f);
+}
+
+/* CANCEL of task: the worker reports it and gives up its fetch of artifact
+ * (a refusing ART_ACK), so a sender waiting for its credit is let go. */
+static void cancel_gives_up(fake_t *f, uint64_t task, uint64_t artifact)
+{
+    msg_t r, m;
+    msg_init(&r, MSG_CANCEL);
+    r.cancel.task = task;
+    r.cancel.attempt = 1;
+    r.cancel.reason = "leased to an idle worker instead";
+    send_to(f, &r);
+    cr_assert_eq(expect(f, MSG_ERROR, &m), 0, "the cancel of task %" PRIu64 " is told", task);
+    cr_assert(m.error.has_task && m.error.task == task);
+    cr_assert_eq(m.error.code, -ECANCELED);
+    msg_fini(&m);
+    cr_assert_eq(expect(f, MSG_ART_ACK, &m), 0, "task %" PRIu64 ": the fetch is not given up",
+                 task);
+    cr_assert_eq(m.art_ack.artifact, artifact);
+    cr_assert_not(m.art_ack.ok);
+    cr_assert_eq(m.art_ack.code, -ECANCELED);
+    msg_fini(&m);
+}
+
+Test(agent, a_lease_cancelled_while_fetching_gives_up_the_fetch)
+{
+    fake_t f = {0};
+    char endpoint[700];
+    fake_open(&f, endpoint, sizeof endpoint);
+    const char *args[] = {
+        "--connect", endpoint, "--id", "w1", "--cache", rwt_path(rwt_dir, "cache"), NULL};
+    const char *log = rwt_path(rwt_dir, "w1.log");
+    pid_t pid = svc_spawn(worker_main, "rewire-worker", log, args);
+    msg_t m, r;
+    cr_assert_eq(expect(&f, MSG_HELLO, &m), 0, "HELLO");
+    msg_fini(&m);
+    welcome(&f);
+
+    /* cancelled before the first byte came */
+    lease_one(&f, 7, 1, 321);
+    cancel_gives_up(&f, 7, 321);
+    /* cancelled with the artifact on its way: BEGIN sent, credit granted */
+    lease_one(&f, 8, 1, 654);
+    msg_init(&r, MSG_ART_BEGIN);
+    r.art_begin.artifact = 654;
+    r.art_begin.kind = MSG_ARTIFACT_SHARD;
+    r.art_begin.size = 4096;
+    r.art_begin.chunk = 1024;
+    send_to(&f, &r);
+    cr_assert_eq(expect(&f, MSG_ART_CREDIT, &m), 0, "credit for the artifact");
+    cr_assert_eq(m.art_credit.artifact, 654);
+    msg_fini(&m);
+    cancel_gives_up(&f, 8, 654);
+
+    shut_down(&f, pid, log);
+    fake_close(&f);
 }
