@@ -106,6 +106,7 @@ struct agent {
     uint64_t need[AGENT_INPUTS_MAX];
     size_t n_need, i_need;
     xfer_recv_t *in;
+    uint64_t fetch_heard; /* when the FETCH went or a part of its answer came */
     store_sink_t sink;
     agent_done_t dq[AGENT_QUEUE_MAX];
     size_t n_dq;
@@ -139,6 +140,10 @@ void agent__handle(agent_t *a, const msg_t *m);
 void agent__drop_all(agent_t *a);
 /* The lease a heartbeat names: the one running, fetched or uploaded. */
 bool agent__current(agent_t *a, uint64_t *task, uint32_t *attempt);
+/* Fails the lease being fetched if no part of its input came for the
+ * coordinator's timeout (a transfer lost on the way would hold it, and the
+ * worker's heartbeats its lease, for ever). */
+void agent__fetch_watch(agent_t *a, uint64_t now);
 /* Tells the coordinator a task ended here without a result. */
 void agent__tell_error(agent_t *a, uint64_t task, uint32_t attempt, int code, const char *why);
 /* Sends the upload of the domain the agent brings (WELCOME asked for it). */

@@ -159,6 +159,30 @@ static void next_fetch(agent_t *a)
     msg_init(&m, MSG_FETCH);
     m.fetch.artifact = a->need[a->i_need];
     agent__send(a, &m);
+    a->fetch_heard = agent__now();
+}
+
+/* Tells the coordinator's sender the fetch under way is dropped. */
+static void give_up_fetch(agent_t *a, const char *why)
+{
+    if (!a->in || a->i_need >= a->n_need)
+        return;
+    msg_t m;
+    xfer_give_up(&m, a->need[a->i_need], why);
+    agent__send(a, &m);
+}
+
+void agent__fetch_watch(agent_t *a, uint64_t now)
+{
+    if (!a->fetching || !a->in || now - a->fetch_heard <= a->timeout_ms)
+        return;
+    char why[160];
+    snprintf(why, sizeof why,
+             "no part of artifact %016" PRIx64 " came for %u ms: the transfer was lost",
+             a->need[a->i_need], a->timeout_ms);
+    give_up_fetch(a, why);
+    fetch_failed(a, RW_EIO, why);
+    advance(a);
 }
 
 static void fetch_input(agent_t *a, const msg_t *m, uint64_t id)
@@ -422,11 +446,7 @@ static void on_cancel(agent_t *a, const msg_cancel_t *c)
     if (a->fetching && a->fetching->l.id == c->task && a->fetching->l.attempt == attempt) {
         RW_INFO(WHO, "task %" PRIu64 " cancelled while fetching: %s", c->task, why);
         agent__tell_error(a, c->task, attempt, -ECANCELED, "cancelled");
-        if (a->in && a->i_need < a->n_need) { /* the coordinator's sender must not wait on us */
-            msg_t m;
-            xfer_give_up(&m, a->need[a->i_need], "the task it was for was cancelled");
-            agent__send(a, &m);
-        }
+        give_up_fetch(a, "the task it was for was cancelled"); /* its sender must not wait */
         fetch_reset(a);
         advance(a);
         return;
@@ -459,6 +479,7 @@ static void on_art(agent_t *a, const msg_t *m)
     xfer_artifact_of(m, &id);
     bool incoming = m->type == MSG_ART_BEGIN || m->type == MSG_ART_CHUNK || m->type == MSG_ART_END;
     if (incoming && a->fetching && a->in && a->i_need < a->n_need && id == a->need[a->i_need]) {
+        a->fetch_heard = agent__now();
         fetch_input(a, m, id);
         return;
     }

@@ -6,7 +6,8 @@
  * finally silence; through all of it the worker must stay up, keep
  * heartbeating, report the failed task, reconnect once the coordinator is
  * silent past its timeout, and exit 0 on SHUTDOWN. A lease cancelled while
- * its input is on the way must release the coordinator's sender too.
+ * its input is on the way must release the coordinator's sender too, and
+ * a fetch whose answer never comes fails its task rather than hold it.
  */
 #include "err.h"
 #include "svc_support.h"
@@ -72,6 +73,27 @@ static int expect(fake_t *f, msg_type_t type, msg_t *m)
 static void send_to(fake_t *f, msg_t *m)
 {
     cr_assert_eq(wire_send(f->w, &f->worker, m, 0), 0, "send %s", msg_type_name(m->type));
+}
+
+/* As expect, for up to ms, heartbeating all along (the worker must not take
+ * the wait for a coordinator gone silent). */
+static int expect_alive(fake_t *f, msg_type_t type, msg_t *m, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 50) {
+        send_to(f, &(msg_t){.type = MSG_HEARTBEAT, .version = 1, .heartbeat = {.seq = 9}});
+        svc_sleep_ms(50);
+        for (;;) {
+            int rc = wire_recv(f->w, m, NULL, ZMQ_DONTWAIT);
+            if (rc == -EAGAIN)
+                break;
+            if (rc < 0)
+                continue;
+            if (m->type == type)
+                return 0;
+            msg_fini(m);
+        }
+    }
+    return -1;
 }
 
 /* WELCOME for worker w1, heartbeats every 100 ms. */
@@ -254,6 +276,18 @@ Test(agent, a_lease_cancelled_while_fetching_gives_up_the_fetch)
     cr_assert_eq(m.art_credit.artifact, 654);
     msg_fini(&m);
     cancel_gives_up(&f, 8, 654);
+    /* a FETCH nobody answers: after the timeout (500 ms) it gives the fetch
+     * up and fails the task, and heartbeats all the while */
+    lease_one(&f, 9, 1, 987);
+    cr_assert_eq(expect_alive(&f, MSG_ART_ACK, &m, 3000), 0, "the lost fetch is not given up");
+    cr_assert_eq(m.art_ack.artifact, 987);
+    cr_assert_eq(m.art_ack.code, -ECANCELED);
+    msg_fini(&m);
+    cr_assert_eq(expect_alive(&f, MSG_ERROR, &m, 1000), 0, "the task's failure is not told");
+    cr_assert(m.error.has_task && m.error.task == 9);
+    cr_assert(strstr(m.error.text, "no part of artifact 00000000000003db came"), "%s",
+              m.error.text);
+    msg_fini(&m);
 
     shut_down(&f, pid, log);
     fake_close(&f);
