@@ -235,7 +235,7 @@ static void timers(agent_t *a)
             agent__disconnect(a, false);
             return;
         }
-        agent__fetch_watch(a, now);
+        agent__xfer_watch(a, now);
         if (now >= a->next_hb) {
             msg_t m;
             msg_init(&m, MSG_HEARTBEAT);

@@ -74,6 +74,9 @@ typedef struct agent_upload {
     uint64_t task;
     uint32_t attempt;
     xfer_send_t *up;
+    msg_art_begin_t begin; /* what up began with: a stalled upload starts again from it */
+    uint64_t heard;        /* when it began or its receiver last answered */
+    int restarts;
     xfer_file_source_t src;
     uint64_t id;
     agent_outcome_t res;
@@ -140,10 +143,11 @@ void agent__handle(agent_t *a, const msg_t *m);
 void agent__drop_all(agent_t *a);
 /* The lease a heartbeat names: the one running, fetched or uploaded. */
 bool agent__current(agent_t *a, uint64_t *task, uint32_t *attempt);
-/* Fails the lease being fetched if no part of its input came for the
- * coordinator's timeout (a transfer lost on the way would hold it, and the
- * worker's heartbeats its lease, for ever). */
-void agent__fetch_watch(agent_t *a, uint64_t now);
+/* Transfers that hear nothing for the coordinator's timeout: a lost
+ * message would hold them, and the worker's heartbeats their lease, for
+ * ever. A fetch is given up and its lease failed; an upload starts again
+ * from its beginning (twice), then fails. */
+void agent__xfer_watch(agent_t *a, uint64_t now);
 /* Tells the coordinator a task ended here without a result. */
 void agent__tell_error(agent_t *a, uint64_t task, uint32_t attempt, int code, const char *why);
 /* Sends the upload of the domain the agent brings (WELCOME asked for it). */

@@ -172,7 +172,7 @@ static void give_up_fetch(agent_t *a, const char *why)
     agent__send(a, &m);
 }
 
-void agent__fetch_watch(agent_t *a, uint64_t now)
+static void fetch_watch(agent_t *a, uint64_t now)
 {
     if (!a->fetching || !a->in || now - a->fetch_heard <= a->timeout_ms)
         return;
@@ -260,17 +260,37 @@ static void on_lease(agent_t *a, const msg_lease_t *m)
 
 /* The end of the domain's upload: the coordinator checks it now, and a
  * refusal comes as REFUSE; an upload it would not take ends the run. */
-static void data_uploaded(agent_t *a, int st)
+static void data_uploaded(agent_t *a, int st, const char *why)
 {
-    agent_upload_t *u = &a->u;
     if (st < 0) {
         snprintf(a->refusal, sizeof a->refusal, "the upload of domain %s was refused: %s",
-                 a->o.domain, xfer_send_error(u->up));
+                 a->o.domain, why);
         RW_ERROR(WHO, "%s", a->refusal);
         a->result = st;
         a->done = true;
     } else {
         RW_INFO(WHO, "domain %s uploaded; the coordinator checks it", a->o.domain);
+    }
+    upload_reset(a);
+    advance(a);
+}
+
+/* The upload ended without the coordinator storing it (st < 0, why). */
+static void upload_failed(agent_t *a, int st, const char *why)
+{
+    agent_upload_t *u = &a->u;
+    if (u->data) {
+        data_uploaded(a, st, why);
+        return;
+    }
+    char text[256];
+    snprintf(text, sizeof text, "upload refused: %s", why);
+    RW_WARN(WHO, "task %" PRIu64 " attempt %u: %s", u->task, u->attempt, text);
+    if (st == RW_ESTATE) { /* not our lease any more: nothing to report */
+        a->st.refused++;
+    } else {
+        agent__tell_error(a, u->task, u->attempt, st, text);
+        a->st.failed++;
     }
     upload_reset(a);
     advance(a);
@@ -288,22 +308,12 @@ static void pump_upload(agent_t *a)
         st = rc;
     if (st == 0)
         return;
-    if (u->data) {
-        data_uploaded(a, st);
+    if (st < 0) {
+        upload_failed(a, st, xfer_send_error(u->up));
         return;
     }
-    if (st < 0) {
-        char why[256];
-        snprintf(why, sizeof why, "upload refused: %s", xfer_send_error(u->up));
-        RW_WARN(WHO, "task %" PRIu64 " attempt %u: %s", u->task, u->attempt, why);
-        if (st == RW_ESTATE) { /* not our lease any more: nothing to report */
-            a->st.refused++;
-        } else {
-            agent__tell_error(a, u->task, u->attempt, st, why);
-            a->st.failed++;
-        }
-        upload_reset(a);
-        advance(a);
+    if (u->data) {
+        data_uploaded(a, st, NULL);
         return;
     }
     msg_t r;
@@ -317,6 +327,45 @@ static void pump_upload(agent_t *a)
     RW_INFO(WHO, "task %" PRIu64 " done: artifact %016" PRIx64, u->task, u->id);
     upload_reset(a);
     advance(a);
+}
+
+/* A sender for b over the open source (from its first byte). */
+static int upload_begin(agent_t *a, const msg_art_begin_t *b)
+{
+    agent_upload_t *u = &a->u;
+    int rc;
+    xfer_send_destroy(&u->up);
+    u->begin = *b;
+    u->up = xfer_send_new(&u->begin, &xfer_file_source_ops, &u->src, 0, &rc);
+    u->heard = agent__now();
+    return rc;
+}
+
+static void upload_watch(agent_t *a, uint64_t now)
+{
+    agent_upload_t *u = &a->u;
+    if (!u->active || !u->up || now - u->heard <= a->timeout_ms)
+        return;
+    char why[160];
+    snprintf(why, sizeof why, "no answer to artifact %016" PRIx64 " for %u ms", u->id,
+             a->timeout_ms);
+    if (u->restarts == 2) {
+        upload_failed(a, RW_EIO, why);
+        return;
+    }
+    u->restarts++;
+    RW_WARN(WHO, "%s: sending it again from the start", why);
+    if (upload_begin(a, &u->begin) < 0) {
+        upload_failed(a, RW_EIO, why);
+        return;
+    }
+    pump_upload(a);
+}
+
+void agent__xfer_watch(agent_t *a, uint64_t now)
+{
+    fetch_watch(a, now);
+    upload_watch(a, now);
 }
 
 /* The oldest trained task's output goes into the cache and up. */
@@ -338,7 +387,7 @@ static void start_upload(agent_t *a)
                              .has_task = true,
                              .attempt = d.attempt,
                              .has_attempt = true};
-        u->up = xfer_send_new(&b, &xfer_file_source_ops, &u->src, 0, &rc);
+        rc = upload_begin(a, &b);
     }
     if (rc < 0) {
         upload_reset(a);
@@ -368,7 +417,7 @@ void agent__upload_domain(agent_t *a)
     if (rc == 0) {
         msg_art_begin_t b = {
             .artifact = a->o.domain_upload, .kind = MSG_ARTIFACT_DATA, .size = u->src.size};
-        u->up = xfer_send_new(&b, &xfer_file_source_ops, &u->src, 0, &rc);
+        rc = upload_begin(a, &b);
     }
     if (rc < 0) {
         RW_ERROR(WHO, "cannot read the upload of domain %s (%s): %s", a->o.domain, path,
@@ -484,6 +533,7 @@ static void on_art(agent_t *a, const msg_t *m)
         return;
     }
     if (!incoming && a->u.active && a->u.up && id == a->u.id) {
+        a->u.heard = agent__now();
         if (xfer_send_input(a->u.up, m) == 0)
             pump_upload(a);
         return;

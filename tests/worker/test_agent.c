@@ -7,7 +7,8 @@
  * heartbeating, report the failed task, reconnect once the coordinator is
  * silent past its timeout, and exit 0 on SHUTDOWN. A lease cancelled while
  * its input is on the way must release the coordinator's sender too, and
- * a fetch whose answer never comes fails its task rather than hold it.
+ * a fetch whose answer never comes fails its task rather than hold it; an
+ * upload nobody answers starts again, twice, then ends the run.
  */
 #include "err.h"
 #include "svc_support.h"
@@ -290,5 +291,55 @@ Test(agent, a_lease_cancelled_while_fetching_gives_up_the_fetch)
     msg_fini(&m);
 
     shut_down(&f, pid, log);
+    fake_close(&f);
+}
+
+Test(agent, an_upload_nobody_answers_starts_again_then_fails)
+{
+    fake_t f = {0};
+    char endpoint[700], cmd[2048];
+    fake_open(&f, endpoint, sizeof endpoint);
+    const char *data = rwt_path(rwt_dir, "concise.jsonl");
+    snprintf(cmd, sizeof cmd, "%s data gen --domains concise --pairs-per-domain 40 -o %s",
+             rwt_bin("rewire"), data);
+    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+    const char *args[] = {"--connect", endpoint,  "--cache", rwt_path(rwt_dir, "cache"),
+                          "--domain",  "concise", "--data",  data,
+                          NULL};
+    const char *log = rwt_path(rwt_dir, "b.log");
+    pid_t pid = svc_spawn(worker_main, "rewire-worker", log, args);
+    msg_t m, r;
+    cr_assert_eq(expect(&f, MSG_HELLO, &m), 0, "HELLO");
+    cr_assert(m.hello.has_data_upload);
+    uint64_t upload = m.hello.data_upload;
+    char id[MSG_NAME_MAX + 1];
+    snprintf(id, sizeof id, "%s", m.hello.worker_id);
+    msg_fini(&m);
+    msg_init(&r, MSG_WELCOME);
+    r.welcome.worker_id = id;
+    r.welcome.session = 1;
+    r.welcome.heartbeat_ms = 100;
+    r.welcome.upload = upload;
+    r.welcome.has_upload = true;
+    send_to(&f, &r);
+    /* the upload begins, and begins again after each 500 ms of silence */
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(expect_alive(&f, MSG_ART_BEGIN, &m, 3000), 0, "ART_BEGIN %d", i + 1);
+        cr_assert_eq(m.art_begin.artifact, upload);
+        msg_fini(&m);
+    }
+    /* then it gives up: the domain did not get in, the run ends with why */
+    int rc = -1;
+    for (int waited = 0; waited < 3000 && rc == -1; waited += 50) {
+        if (expect_alive(&f, MSG_ART_BEGIN, &m, 50) == 0)
+            msg_fini(&m);
+        rc = svc_wait(pid, 0);
+    }
+    char *text = rwt_read_file(log, NULL);
+    cr_assert_neq(rc, 0, "a domain whose upload was never taken is no success:\n%s", text);
+    cr_assert(text && strstr(text, "sending it again from the start") &&
+                  strstr(text, "the upload of domain concise was refused: no answer to artifact"),
+              "%s", text);
+    free(text);
     fake_close(&f);
 }
