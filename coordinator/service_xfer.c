@@ -197,6 +197,11 @@ void coord__art(coord_t *c, peer_t *p, const msg_t *m)
     case MSG_ART_ACK:
         if (m->type == MSG_ART_ACK && !m->art_ack.ok && drop_queued_fetch(p, id))
             return; /* given up before its turn came */
+        if (m->type == MSG_ART_ACK && !m->art_ack.ok && m->art_ack.code == -ECANCELED) {
+            if (p->out && xfer_send_input(p->out, m) == 0)
+                coord__pump_out(c, p);
+            return; /* else it crossed the end of that transfer: nothing to stop */
+        }
         if (!p->out || xfer_send_input(p->out, m) < 0) {
             wire_drop(c->w, &p->addr, "credit or an ack for no artifact being sent");
             return;

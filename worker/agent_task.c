@@ -279,6 +279,13 @@ static void data_uploaded(agent_t *a, int st, const char *why)
 static void upload_failed(agent_t *a, int st, const char *why)
 {
     agent_upload_t *u = &a->u;
+    if (u->data && u->restarts > 0 && st == RW_ESTATE) {
+        /* the coordinator awaits no data of ours: an earlier start of the
+         * upload got there, and only its answer was lost */
+        RW_INFO(WHO, "domain %s: the coordinator holds its upload already", a->o.domain);
+        data_uploaded(a, 1, NULL);
+        return;
+    }
     if (u->data) {
         data_uploaded(a, st, why);
         return;
@@ -296,6 +303,8 @@ static void upload_failed(agent_t *a, int st, const char *why)
     advance(a);
 }
 
+static void upload_stored(agent_t *a);
+
 static void pump_upload(agent_t *a)
 {
     agent_upload_t *u = &a->u;
@@ -308,12 +317,18 @@ static void pump_upload(agent_t *a)
         st = rc;
     if (st == 0)
         return;
-    if (st < 0) {
+    if (st < 0)
         upload_failed(a, st, xfer_send_error(u->up));
-        return;
-    }
+    else
+        upload_stored(a);
+}
+
+/* The coordinator stored the upload: the task's RESULT goes. */
+static void upload_stored(agent_t *a)
+{
+    agent_upload_t *u = &a->u;
     if (u->data) {
-        data_uploaded(a, st, NULL);
+        data_uploaded(a, 1, NULL);
         return;
     }
     msg_t r;
@@ -536,6 +551,8 @@ static void on_art(agent_t *a, const msg_t *m)
         a->u.heard = agent__now();
         if (xfer_send_input(a->u.up, m) == 0)
             pump_upload(a);
+        else if (m->type == MSG_ART_ACK && m->art_ack.ok)
+            upload_stored(a); /* an earlier start of it was stored (its id is its checksum) */
         return;
     }
     wire_drop(a->w, NULL, "an artifact message for no transfer in progress");

@@ -33,16 +33,17 @@ TestSuite(service, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 1
 
 static char state[600], out[600];
 
-/* Tiny models; every task takes 3 steps, the seed seed_steps. */
-static pid_t start_coordinator(const char *bind, int seed_steps)
+/* Tiny models; every task takes 3 steps, the seed seed_steps; a peer
+ * silent for timeout_ms is lost. */
+static pid_t start_coordinator(const char *bind, int seed_steps, const char *timeout_ms)
 {
     snprintf(state, sizeof state, "%s/state", rwt_dir);
     snprintf(out, sizeof out, "%s/out", rwt_dir);
     cr_assert_eq(svc_prepare(state, 40), 0);
     const char *cfg = svc_tiny_config(rwt_dir, 3, seed_steps);
     const char *args[] = {
-        "serve",          "--state", state,          "--out", out,        "--bind", bind,
-        "--heartbeat-ms", "100",     "--timeout-ms", "500",   "--config", cfg,      NULL};
+        "serve",          "--state", state,          "--out",    out,        "--bind", bind,
+        "--heartbeat-ms", "100",     "--timeout-ms", timeout_ms, "--config", cfg,      NULL};
     return svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coordinator.log"), args);
 }
 
@@ -132,7 +133,7 @@ static void send_raw(void *sock, const void *p, size_t n, int flags)
 
 Test(service, survives_junk_and_still_runs_a_job)
 {
-    pid_t c = start_coordinator("tcp://127.0.0.1:*", 3);
+    pid_t c = start_coordinator("tcp://127.0.0.1:*", 3, "500");
     char endpoint[256];
     bound_endpoint(endpoint, sizeof endpoint);
     peer_t p;
@@ -242,7 +243,7 @@ Test(service, a_late_result_of_a_lost_attempt_is_refused)
     /* the seed's second attempt is still running when the ghost comes back */
     char endpoint[700];
     snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
-    pid_t c = start_coordinator(endpoint, 600);
+    pid_t c = start_coordinator(endpoint, 600, "500");
     peer_t p;
     peer_open(&p, endpoint);
     peer_hello(&p, "ghost", "train");
@@ -330,7 +331,7 @@ Test(service, a_fetch_given_up_lets_the_next_one_go)
 {
     char endpoint[700];
     snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
-    pid_t c = start_coordinator(endpoint, 3);
+    pid_t c = start_coordinator(endpoint, 3, "10000"); /* the test peer never heartbeats */
     peer_t p;
     peer_open(&p, endpoint);
     peer_hello(&p, "quitter", "train");
@@ -349,6 +350,16 @@ Test(service, a_fetch_given_up_lets_the_next_one_go)
     /* so a new FETCH starts at once, and nothing else went out before it */
     send_fetch_or_give_up(&p, true, tok);
     cr_assert_eq(next_begin(&p), tok, "the given-up data was sent, or the tokenizer held on");
+    /* a give-up that crosses no transfer (it ended, or never began) is no
+     * fault of the peer's; a FETCH of nothing after it answers once it was
+     * read */
+    send_fetch_or_give_up(&p, false, tok);
+    send_fetch_or_give_up(&p, false, data);
+    send_fetch_or_give_up(&p, true, 77);
+    msg_t e;
+    cr_assert_eq(peer_expect(&p, MSG_ERROR, &e), 0);
+    cr_assert(e.error.has_req && e.error.req == 77);
+    msg_fini(&e);
     peer_close(&p);
     kill(c, SIGTERM);
     int rc = svc_wait(c, 10000);

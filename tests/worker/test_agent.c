@@ -297,11 +297,12 @@ Test(agent, a_lease_cancelled_while_fetching_gives_up_the_fetch)
     fake_close(&f);
 }
 
-Test(agent, an_upload_nobody_answers_starts_again_then_fails)
+/* A worker bringing domain concise (timeout 1000 ms), welcomed and asked
+ * for its upload; returns its pid, the upload's id in *upload. */
+static pid_t bringer(fake_t *f, const char *log, uint64_t *upload)
 {
-    fake_t f = {0};
     char endpoint[700], cmd[2048];
-    fake_open(&f, endpoint, sizeof endpoint);
+    fake_open(f, endpoint, sizeof endpoint);
     const char *data = rwt_path(rwt_dir, "concise.jsonl");
     snprintf(cmd, sizeof cmd, "%s data gen --domains concise --pairs-per-domain 40 -o %s",
              rwt_bin("rewire"), data);
@@ -309,12 +310,11 @@ Test(agent, an_upload_nobody_answers_starts_again_then_fails)
     const char *args[] = {"--connect",    endpoint,  "--cache", rwt_path(rwt_dir, "cache"),
                           "--domain",     "concise", "--data",  data,
                           "--timeout-ms", "1000",    NULL};
-    const char *log = rwt_path(rwt_dir, "b.log");
     pid_t pid = svc_spawn(worker_main, "rewire-worker", log, args);
     msg_t m, r;
-    cr_assert_eq(expect(&f, MSG_HELLO, &m), 0, "HELLO");
+    cr_assert_eq(expect(f, MSG_HELLO, &m), 0, "HELLO");
     cr_assert(m.hello.has_data_upload);
-    uint64_t upload = m.hello.data_upload;
+    *upload = m.hello.data_upload;
     char id[MSG_NAME_MAX + 1];
     snprintf(id, sizeof id, "%s", m.hello.worker_id);
     msg_fini(&m);
@@ -322,16 +322,33 @@ Test(agent, an_upload_nobody_answers_starts_again_then_fails)
     r.welcome.worker_id = id;
     r.welcome.session = 1;
     r.welcome.heartbeat_ms = 100;
-    r.welcome.upload = upload;
+    r.welcome.upload = *upload;
     r.welcome.has_upload = true;
-    send_to(&f, &r);
-    /* the upload begins, and begins again after each 1000 ms of silence */
-    for (int i = 0; i < 3; i++) {
-        cr_assert_eq(expect_alive(&f, MSG_ART_BEGIN, &m, 3000), 0, "ART_BEGIN %d", i + 1);
+    send_to(f, &r);
+    return pid;
+}
+
+/* The upload's ART_BEGINs number from..to come, a timeout apart. */
+static void begins(fake_t *f, uint64_t upload, int from, int to)
+{
+    msg_t m;
+    for (int i = from; i <= to; i++) {
+        cr_assert_eq(expect_alive(f, MSG_ART_BEGIN, &m, 3000), 0, "ART_BEGIN %d", i);
         cr_assert_eq(m.art_begin.artifact, upload);
         msg_fini(&m);
     }
+}
+
+Test(agent, an_upload_nobody_answers_starts_again_then_fails)
+{
+    fake_t f = {0};
+    uint64_t upload;
+    const char *log = rwt_path(rwt_dir, "b.log");
+    pid_t pid = bringer(&f, log, &upload);
+    /* the upload begins, and begins again after each 1000 ms of silence */
+    begins(&f, upload, 1, 3);
     /* then it gives up: the domain did not get in, the run ends with why */
+    msg_t m;
     int rc = -1;
     for (int waited = 0; waited < 5000 && rc == -1; waited += 50) {
         if (expect_alive(&f, MSG_ART_BEGIN, &m, 50) == 0)
@@ -345,4 +362,39 @@ Test(agent, an_upload_nobody_answers_starts_again_then_fails)
               "%s", text);
     free(text);
     fake_close(&f);
+}
+
+/* The first start of an upload got there and only its answer was late: the
+ * late ok, or the coordinator's refusal of the second start as data it no
+ * longer awaits, is a success, not a failed run. */
+Test(agent, an_upload_started_again_counts_the_first_one_stored)
+{
+    for (int late_ok = 1; late_ok >= 0; late_ok--) {
+        fake_t f = {0};
+        uint64_t upload;
+        char log[700];
+        snprintf(log, sizeof log, "%s/b%d.log", rwt_dir, late_ok);
+        pid_t pid = bringer(&f, log, &upload);
+        begins(&f, upload, 1, 2);
+        msg_t r, m;
+        msg_init(&r, MSG_ART_ACK);
+        r.art_ack.artifact = upload;
+        r.art_ack.ok = late_ok;
+        if (!late_ok) {
+            r.art_ack.code = RW_ESTATE;
+            r.art_ack.has_code = true;
+            r.art_ack.reason = "upload refused: no domain data of this worker is awaited";
+        }
+        send_to(&f, &r);
+        cr_assert_neq(expect_alive(&f, MSG_ART_BEGIN, &m, 2000), 0, "a third start");
+        cr_assert_eq(svc_wait(pid, 0), -1, "the worker ended");
+        shut_down(&f, pid, log);
+        char *text = rwt_read_file(log, NULL);
+        cr_assert(text && strstr(text, late_ok ? "domain concise uploaded"
+                                               : "the coordinator holds its upload already"),
+                  "%s", text);
+        cr_assert_null(strstr(text, "refused"), "%s", text);
+        free(text);
+        fake_close(&f);
+    }
 }
