@@ -116,10 +116,17 @@ bool plan_runs_on(const plan_task_t *t, const char *worker)
 
 const plan_task_t *plan_next(const plan_t *p, const char *cap, const char *worker)
 {
-    for (size_t i = 0; i < p->n; i++)
-        if (strcmp(p->t[i].cap, cap) == 0 && plan_runs_on(&p->t[i], worker) && ready(p, &p->t[i]))
-            return &p->t[i];
-    return NULL;
+    const plan_task_t *first = NULL;
+    for (size_t i = 0; i < p->n; i++) {
+        const plan_task_t *t = &p->t[i];
+        if (strcmp(t->cap, cap) != 0 || !plan_runs_on(t, worker) || !ready(p, t))
+            continue;
+        if (t->attempt > 0)
+            return t;
+        if (!first)
+            first = t;
+    }
+    return first;
 }
 
 int plan_lease(plan_t *p, uint64_t id, const char *worker, uint64_t now, uint64_t lease_ms)

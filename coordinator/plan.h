@@ -72,7 +72,8 @@ const plan_task_t *plan_find(const plan_t *p, msg_task_kind_t kind, const char *
 
 /* The first ready task (pending, every dependency done) that needs cap and
  * may run on worker (NULL: only tasks pinned to no worker), or NULL when
- * there is none. */
+ * there is none. A task taken back from a worker comes before those never
+ * leased: it was due first, and the job waits for it. */
 const plan_task_t *plan_next(const plan_t *p, const char *cap, const char *worker);
 /* Whether task t may run on worker (it is pinned to none, or to it). */
 bool plan_runs_on(const plan_task_t *t, const char *worker);

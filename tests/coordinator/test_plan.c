@@ -4,6 +4,7 @@
 #include "err.h"
 
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <string.h>
 
 /* seed; per domain expert/domain_rm/adapter on seed; router; router_adapter
@@ -89,6 +90,23 @@ Test(plan, lost_worker_releases_with_next_attempt_and_stale_results_are_refused)
     cr_assert_eq(plan_complete(p, 1, 2, "w2", 0x3, 61), RW_ESTATE, "a second result");
     cr_assert_eq(plan_task(p, 1)->artifact, 0x2);
     cr_assert_eq(plan_lost(p, "w2"), 0, "done tasks stay done");
+    plan_destroy(&p);
+}
+
+Test(plan, a_task_taken_back_goes_before_those_never_leased)
+{
+    plan_t *p = job(two, 2);
+    cr_assert_eq(plan_lease(p, 1, "w1", 0, 1000), 1);
+    cr_assert_eq(plan_complete(p, 1, 1, "w1", 0xabc, 5), 0);
+    /* the experts (3, 4) and beta's domain model (6) leased, 6 taken back;
+     * alpha's (5) was never leased */
+    for (uint64_t id = 3; id <= 6; id += 1 + (id == 4))
+        cr_assert_eq(plan_lease(p, id, "w1", 10, 1000), 1);
+    cr_assert_eq(plan_release(p, 6, 1, "w1"), 0);
+    const plan_task_t *t = plan_next(p, "train", NULL);
+    cr_assert_eq(t->id, 6, "task %" PRIu64 " before the one the job waits for", t->id);
+    cr_assert_eq(plan_lease(p, 6, "w2", 20, 1000), 2);
+    cr_assert_eq(plan_next(p, "train", NULL)->id, 5, "then plan order again");
     plan_destroy(&p);
 }
 

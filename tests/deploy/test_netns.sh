@@ -105,7 +105,7 @@ task=$(journal "$lost[0].task")
 t_lost=$(journal "$lost[0].ts")
 again='map(select(.ev == "lease" and .task == $t and .worker != "h1"))'
 releases() { journal "$again | length > 0" -e --argjson t "$task"; }
-wait_for 20 releases || fail "task $task was never leased again"
+wait_for 60 releases || fail "task $task was never leased again"
 t_again=$(journal "$again[0].ts" --argjson t "$task")
 again_to=$(journal "$again[0] | \"\\(.worker) (attempt \\(.attempt))\"" -r --argjson t "$task")
 grep -q "worker h1 lost (silent past the timeout)" "$dir/coordinator.log" \
