@@ -6,6 +6,7 @@
  * empty chunk cache (cold), the later ones reuse it (warm). Prints human
  * lines on stderr and one JSON object a vocabulary size on stdout.
  */
+#include "alloc.h"
 #include "bpe.h"
 #include "cli.h"
 #include "err.h"
@@ -53,14 +54,14 @@ static void corpus_add(corpus_t *c, const char *s, size_t len)
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 4096;
-        c->docs = realloc(c->docs, c->cap * sizeof *c->docs);
-        c->lens = realloc(c->lens, c->cap * sizeof *c->lens);
+        c->docs = rw_realloc(c->docs, c->cap * sizeof *c->docs);
+        c->lens = rw_realloc(c->lens, c->cap * sizeof *c->lens);
         if (!c->docs || !c->lens) {
             fprintf(stderr, "tokenizer: out of memory\n");
             exit(1);
         }
     }
-    c->docs[c->n] = malloc(len + 1); /* not strndup: the text may hold NULs */
+    c->docs[c->n] = rw_malloc(len + 1); /* not strndup: the text may hold NULs */
     if (!c->docs[c->n]) {
         fprintf(stderr, "tokenizer: out of memory\n");
         exit(1);
@@ -80,12 +81,12 @@ static int read_file(corpus_t *c, const char *path)
         return -1;
     }
     size_t cap = 1 << 16, len = 0;
-    char *line = malloc(cap);
+    char *line = rw_malloc(cap);
     int rc = 0, lineno = 0;
     while (gzgets(f, line + len, (int)(cap - len))) {
         len += strlen(line + len);
         if (len + 1 == cap && line[len - 1] != '\n') {
-            line = realloc(line, cap *= 2);
+            line = rw_realloc(line, cap *= 2);
             continue;
         }
         lineno++;

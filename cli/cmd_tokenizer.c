@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 
+#include "alloc.h"
 #include "bpe.h"
 #include "corpus.h"
 #include "dataset.h"
@@ -152,10 +153,10 @@ static int codec_args(const char *cmd, const char *usage, int argc, char **argv,
 static char *read_stdin(size_t *n)
 {
     size_t cap = 1 << 16, len = 0, r;
-    char *b = malloc(cap);
-    while (b && (r = fread(b + len, 1, cap - len, stdin)) > 0)
+    char *b = rw_malloc(cap);
+    while ((r = fread(b + len, 1, cap - len, stdin)) > 0)
         if ((len += r) == cap)
-            b = realloc(b, cap *= 2);
+            b = rw_realloc(b, cap *= 2);
     *n = len;
     return b;
 }
