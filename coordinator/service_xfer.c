@@ -174,18 +174,16 @@ static void upload_begin(coord_t *c, peer_t *p, const msg_art_begin_t *b, const 
     upload_input(c, p, m);
 }
 
-/* Takes artifact out of p's queue of FETCHes not yet started; whether it
- * was there. */
-static bool drop_queued_fetch(peer_t *p, uint64_t artifact)
+/* Takes artifact out of p's queue of FETCHes not yet started, if there. */
+static void drop_queued_fetch(peer_t *p, uint64_t artifact)
 {
     for (size_t i = 0; i < p->n_fetches; i++) {
         if (p->fetches[i] == artifact) {
             memmove(p->fetches + i, p->fetches + i + 1,
                     (--p->n_fetches - i) * sizeof p->fetches[0]);
-            return true;
+            return;
         }
     }
-    return false;
 }
 
 void coord__art(coord_t *c, peer_t *p, const msg_t *m)
@@ -195,12 +193,14 @@ void coord__art(coord_t *c, peer_t *p, const msg_t *m)
     switch (m->type) {
     case MSG_ART_CREDIT:
     case MSG_ART_ACK:
-        if (m->type == MSG_ART_ACK && !m->art_ack.ok && drop_queued_fetch(p, id))
-            return; /* given up before its turn came */
         if (m->type == MSG_ART_ACK && !m->art_ack.ok && m->art_ack.code == -ECANCELED) {
+            /* a give-up: of the transfer under way, of one queued, or of one
+             * already over (it crossed the end): nothing to stop then */
             if (p->out && xfer_send_input(p->out, m) == 0)
                 coord__pump_out(c, p);
-            return; /* else it crossed the end of that transfer: nothing to stop */
+            else
+                drop_queued_fetch(p, id);
+            return;
         }
         if (!p->out || xfer_send_input(p->out, m) < 0) {
             wire_drop(c->w, &p->addr, "credit or an ack for no artifact being sent");

@@ -150,6 +150,10 @@ int xfer_send_next(xfer_send_t *s, msg_t *out);
  * another artifact; RW_ESTATE for a message that has no place now (any
  * other type, credit after the end). in stays the caller's. */
 int xfer_send_input(xfer_send_t *s, const msg_t *in);
+/* Starts the transfer again from ART_BEGIN, unasked: for a sender whose
+ * receiver stopped answering (a message lost on the way). Returns 0, or
+ * RW_ESTATE once it is over. */
+int xfer_send_restart(xfer_send_t *s);
 /* 1 when the receiver stored the artifact, 0 while it travels, or the
  * final error (the receiver's code, or the source's). */
 int xfer_send_status(const xfer_send_t *s);

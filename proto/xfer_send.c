@@ -155,6 +155,14 @@ int xfer_send_input(xfer_send_t *s, const msg_t *in)
     return 0;
 }
 
+int xfer_send_restart(xfer_send_t *s)
+{
+    if (s->state == S_DONE || s->state == S_FAILED)
+        return RW_ESTATE;
+    s->state = S_BEGIN;
+    return 0;
+}
+
 int xfer_send_status(const xfer_send_t *s)
 {
     if (s->state == S_DONE)

@@ -74,8 +74,7 @@ typedef struct agent_upload {
     uint64_t task;
     uint32_t attempt;
     xfer_send_t *up;
-    msg_art_begin_t begin; /* what up began with: a stalled upload starts again from it */
-    uint64_t heard;        /* when it began or its receiver last answered */
+    uint64_t heard; /* when it began or its receiver last answered */
     int restarts;
     xfer_file_source_t src;
     uint64_t id;

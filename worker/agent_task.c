@@ -344,14 +344,12 @@ static void upload_stored(agent_t *a)
     advance(a);
 }
 
-/* A sender for b over the open source (from its first byte). */
+/* A sender for b over the open source. */
 static int upload_begin(agent_t *a, const msg_art_begin_t *b)
 {
     agent_upload_t *u = &a->u;
     int rc;
-    xfer_send_destroy(&u->up);
-    u->begin = *b;
-    u->up = xfer_send_new(&u->begin, &xfer_file_source_ops, &u->src, 0, &rc);
+    u->up = xfer_send_new(b, &xfer_file_source_ops, &u->src, 0, &rc);
     u->heard = agent__now();
     return rc;
 }
@@ -370,10 +368,8 @@ static void upload_watch(agent_t *a, uint64_t now)
     }
     u->restarts++;
     RW_WARN(WHO, "%s: sending it again from the start", why);
-    if (upload_begin(a, &u->begin) < 0) {
-        upload_failed(a, RW_EIO, why);
-        return;
-    }
+    xfer_send_restart(u->up); /* it is not over: the watch saw it active */
+    u->heard = now;
     pump_upload(a);
 }
 

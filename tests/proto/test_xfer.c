@@ -200,6 +200,49 @@ Test(xfer, artifacts_of_every_size_arrive_whole)
     cr_assert_eq(st.chunks, 10);
 }
 
+/* One message from sender to receiver, and the receiver's replies back. */
+static void step(xfer_send_t *s, xfer_recv_t *r)
+{
+    msg_t m, reply;
+    cr_assert_eq(xfer_send_next(s, &m), 1, "the sender has nothing to send");
+    xfer_recv_input(r, &m);
+    while (xfer_recv_next(r, &reply) == 1)
+        cr_assert_eq(xfer_send_input(s, &reply), 0);
+}
+
+Test(xfer, a_sender_started_over_unasked_arrives_whole)
+{
+    const size_t n = 5 * 4096;
+    uint8_t *data = random_bytes(n);
+    msg_art_begin_t b = {.artifact = 42, .kind = MSG_ARTIFACT_MODEL, .size = n, .chunk = 4096};
+    int err;
+    xfer_send_t *s = xfer_send_new(&b, &xfer_mem_source_ops, data, 0, &err);
+    xfer_mem_sink_t sink = {0};
+    xfer_recv_opts_t o = {.window = 8};
+    xfer_recv_t *r = xfer_recv_new(&o, &xfer_mem_sink_ops, &sink);
+    for (int i = 0; i < 3; i++) /* BEGIN and two chunks */
+        step(s, r);
+    cr_assert_eq(xfer_send_restart(s), 0);
+    msg_t m;
+    cr_assert_eq(xfer_send_next(s, &m), 1);
+    cr_assert_eq(m.type, MSG_ART_BEGIN, "it starts over with ART_BEGIN");
+    xfer_recv_input(r, &m);
+    while (xfer_recv_next(r, &m) == 1)
+        xfer_send_input(s, &m);
+    while (xfer_send_status(s) == 0)
+        step(s, r);
+    cr_assert_eq(xfer_send_status(s), 1);
+    cr_assert(sink.committed && sink.len == n && memcmp(sink.data, data, n) == 0, "bytes differ");
+    xfer_send_stats_t st;
+    xfer_send_stats(s, &st);
+    cr_assert_eq(st.attempts, 2);
+    cr_assert_eq(xfer_send_restart(s), RW_ESTATE, "a finished transfer does not start over");
+    xfer_send_destroy(&s);
+    xfer_recv_destroy(&r);
+    xfer_mem_sink_fini(&sink);
+    free(data);
+}
+
 static int corrupt_first(msg_t *m, int attempt)
 {
     if (attempt == 1 && m->art_chunk.seq == 2)
