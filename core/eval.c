@@ -4,14 +4,33 @@
 #include "alloc.h"
 #include "err.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void add(rw_eval_stats_t *s, int right, double margin)
+static void add(rw_eval_stats_t *s, int right, double margin, double loss)
 {
     s->n++;
     s->correct += right != 0;
     s->margin_sum += margin;
+    s->loss_sum += loss;
+}
+
+/* -log sigmoid(m), without overflow either way */
+static double bt_loss(double m)
+{
+    return m > 0 ? log1p(exp(-m)) : -m + log1p(exp(m));
+}
+
+/* -log softmax(x)[y] over O outputs */
+static double ce_loss(const float *x, size_t O, size_t y)
+{
+    double mx = x[0], s = 0.0;
+    for (size_t c = 1; c < O; c++)
+        mx = x[c] > mx ? x[c] : mx;
+    for (size_t c = 0; c < O; c++)
+        s += exp((double)x[c] - mx);
+    return mx + log(s) - (double)x[y];
 }
 
 static void finish(rw_eval_stats_t *s, size_t k)
@@ -19,6 +38,7 @@ static void finish(rw_eval_stats_t *s, size_t k)
     for (size_t i = 0; i < k; i++) {
         s[i].accuracy = s[i].n ? (double)s[i].correct / (double)s[i].n : 0.0;
         s[i].mean_margin = s[i].n ? s[i].margin_sum / (double)s[i].n : 0.0;
+        s[i].mean_loss = s[i].n ? s[i].loss_sum / (double)s[i].n : 0.0;
     }
 }
 
@@ -52,9 +72,10 @@ int rw_eval_pairs(rw_engine_t *e, const rw_tok_pair_t *pairs, size_t n, rw_eval_
         for (size_t j = 0; j < k && rc == 0; j++) {
             double m = (double)r[2 * j] - (double)r[2 * j + 1];
             int32_t d = pairs[i + j].domain;
-            add(all, m > 0, m);
+            double loss = bt_loss(m);
+            add(all, m > 0, m, loss);
             if (per_domain && d >= 0 && (size_t)d < n_domains)
-                add(&per_domain[d], m > 0, m);
+                add(&per_domain[d], m > 0, m, loss);
         }
     }
     finish(all, 1);
@@ -88,9 +109,10 @@ int rw_eval_classify(rw_engine_t *e, const rw_tok_example_t *ex, size_t n, rw_ev
             for (size_t c = 1; c < O; c++)
                 arg = xj[c] > xj[arg] ? c : arg;
             int32_t y = ex[i + j].label;
-            add(all, y >= 0 && arg == (size_t)y, 0.0);
+            double loss = y >= 0 && (size_t)y < O ? ce_loss(xj, O, (size_t)y) : 0.0;
+            add(all, y >= 0 && arg == (size_t)y, 0.0, loss);
             if (per_class && y >= 0 && (size_t)y < n_classes)
-                add(&per_class[y], arg == (size_t)y, 0.0);
+                add(&per_class[y], arg == (size_t)y, 0.0, loss);
         }
     }
     finish(all, 1);

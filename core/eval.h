@@ -16,8 +16,10 @@ typedef struct rw_eval_stats {
     size_t n;          /* items seen */
     size_t correct;    /* ranked or classified right */
     double margin_sum; /* sum of r(chosen) - r(rejected) (pairs) */
+    double loss_sum;   /* of the training objective: Bradley-Terry or cross-entropy */
     double accuracy;   /* correct / n (0 when n == 0) */
     double mean_margin;
+    double mean_loss;
 } rw_eval_stats_t;
 
 /* Scores pairs[0..n) with e (a reward head), in batches as large as the

@@ -419,9 +419,9 @@ static void md_tasks(FILE *f, const json_t *results)
     if (!json_array_size(tasks))
         return;
     fputs("## Tasks\n\n", f);
-    static const char *const cols[] = {"id",       "kind",    "domain",  "worker",
-                                       "attempts", "seconds", "pairs/s", "train accuracy"};
-    header(f, cols, 8, "rlll");
+    static const char *const cols[] = {"id",      "kind",    "domain", "worker",        "attempts",
+                                       "seconds", "pairs/s", "epochs", "train accuracy"};
+    header(f, cols, 9, "rlll");
     size_t i;
     json_array_foreach(tasks, i, t)
     {
@@ -434,6 +434,12 @@ static void md_tasks(FILE *f, const json_t *results)
         cell_num(f, rw_report__num(t, "attempts"), 0);
         cell_num(f, rw_report__num(t, "seconds"), 1);
         cell_num(f, rw_report__num(t, "pairs_per_s"), 1);
+        /* early stopping: the epochs run and the one kept */
+        double ep = rw_report__num(t, "epochs"), kept = rw_report__num(t, "kept_epoch");
+        if (isfinite(ep) && isfinite(kept) && kept > 0)
+            cellf(f, "%.3g (kept %.0f)", ep, kept);
+        else
+            cell_num(f, ep, 1);
         cell_num(f, rw_report__num(t, "train_accuracy"), 3);
         fputs("|\n", f);
     }

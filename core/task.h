@@ -71,7 +71,15 @@ typedef struct rw_task_spec {
     long max_steps;          /* 0: no cap beyond epochs */
     uint64_t seed;           /* initialization and shuffling */
     int scratch;             /* domain_rm: a new model of spec.model, not a branch of base */
+    /* > 0: one in RW_TASK_HOLD_OUT of the train split is held out and
+     * measured at the end of each epoch; training stops once its accuracy
+     * (the loss breaking ties) has not improved for this many epochs, and
+     * the weights of the best epoch are kept. 0: all the epochs on the
+     * whole train split */
+    int patience;
 } rw_task_spec_t;
+
+#define RW_TASK_HOLD_OUT 10
 
 /* Whether a task of this spec reads a base model (the seed): every kind
  * but seed, router and a domain_rm that starts from scratch. */
@@ -102,9 +110,12 @@ typedef int (*rw_task_progress_fn)(void *ctx, const rw_step_stats_t *st, long st
 typedef struct rw_task_result {
     long steps, skipped;
     double seconds, pairs_per_s;
-    double train_loss, train_accuracy; /* over the last epoch's steps */
-    double eval_accuracy;              /* on the data's eval split; -1 if it has none */
-    size_t params;                     /* parameters written to the output */
+    double train_loss, train_accuracy; /* over the last epoch's steps (the kept epoch's) */
+    double epochs;                     /* passes trained over the train split */
+    long kept_epoch;        /* early stopping (spec patience): the epoch whose weights were kept */
+    double validation_loss; /* early stopping: that epoch's loss on the held-out slice; else NAN */
+    double eval_accuracy;   /* on the data's eval split; -1 if it has none */
+    size_t params;          /* parameters written to the output */
 } rw_task_result_t;
 
 /* Runs the task: reads the inputs, trains, writes out (whole or not at all).

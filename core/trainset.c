@@ -3,6 +3,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "hash.h"
 #include "log.h"
 #include "rng.h"
 
@@ -136,6 +137,43 @@ int rw_trainset_build(rw_trainset_t *ts, const rw_dataset_t *ds, rw_bpe_t *bpe,
     ts->order = rw_new_array(size_t, ts->n ? ts->n : 1);
     free(off);
     return rc;
+}
+
+/* Whether pair i's prompt falls in the validation slice: its own hash,
+ * salted, so that it does not follow the train/eval split's. */
+static int held_out(const rw_tok_pair_t *p, unsigned every)
+{
+    uint64_t h = rw_hash_update(RW_HASH_SEED, "validation", 10);
+    h = rw_hash_final(rw_hash_update(h, p->prompt, p->n_prompt * sizeof *p->prompt));
+    return h % every == 0;
+}
+
+size_t rw_trainset_hold_out(rw_trainset_t *ts, unsigned every)
+{
+    if (every < 2 || ts->n == 0)
+        return 0;
+    rw_tok_pair_t *pairs = rw_new_array(rw_tok_pair_t, ts->n);
+    rw_tok_example_t *prompts = rw_new_array(rw_tok_example_t, ts->n);
+    size_t kept = 0, k = 0;
+    for (int pass = 0; pass < 2; pass++) /* those that stay, then the slice */
+        for (size_t i = 0; i < ts->n; i++)
+            if (held_out(&ts->pairs[i], every) == pass) {
+                pairs[kept + k] = ts->pairs[i];
+                prompts[kept + k] = ts->prompts[i];
+                if (pass)
+                    k++;
+                else
+                    kept++;
+            }
+    for (size_t i = kept; i < ts->n; i++)
+        ts->per_domain[pairs[i].domain]--;
+    memcpy(ts->pairs, pairs, ts->n * sizeof *pairs);
+    memcpy(ts->prompts, prompts, ts->n * sizeof *prompts);
+    free(pairs);
+    free(prompts);
+    ts->n = kept;
+    ts->order_epoch = -1;
+    return k;
 }
 
 long rw_trainset_steps_per_epoch(const rw_trainset_t *ts, size_t per_step)

@@ -85,6 +85,13 @@ typedef enum { RW_BATCH_PAIRS = 0, RW_BATCH_PROMPTS = 1 } rw_batch_kind_t;
 int rw_trainset_batch(rw_trainset_t *ts, uint64_t seed, long step, size_t per_step,
                       rw_batch_kind_t kind, rw_batch_t *b);
 
+/* Sets aside about one in every `every` items (every >= 2) as a validation
+ * slice: the pairs whose prompt's ids hash into it, so the pairs of one
+ * prompt stay together, chosen apart from the train/eval split's hash.
+ * They move, in their order, to ts->pairs[ts->n .. ts->n + k) (ts->prompts
+ * likewise) behind the items that stay, ts->n and ts->per_domain shrink to
+ * what stays, and k is returned. Call it before the first batch. */
+size_t rw_trainset_hold_out(rw_trainset_t *ts, unsigned every);
 /* The index of domain name in ts, or -1. */
 int rw_trainset_domain(const rw_trainset_t *ts, const char *name);
 

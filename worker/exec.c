@@ -68,6 +68,9 @@ static int run(void *ctx, const agent_work_t *w, agent_progress_fn progress, voi
     metric(res, "pairs_per_s", r.pairs_per_s);
     metric(res, "train_loss", r.train_loss);
     metric(res, "train_accuracy", r.train_accuracy);
+    metric(res, "epochs", r.epochs);
+    if (r.kept_epoch > 0)
+        metric(res, "kept_epoch", (double)r.kept_epoch);
     if (r.eval_accuracy >= 0)
         metric(res, "eval_accuracy", r.eval_accuracy);
     metric(res, "params", (double)r.params);

@@ -5,11 +5,16 @@
 #include "checkpoint.h"
 #include "corpus.h"
 #include "dataset.h"
+#include "engine.h"
 #include "err.h"
+#include "eval.h"
+#include "rng.h"
 #include "synth.h"
+#include "trainset.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +235,7 @@ Test(task, spec_travels_as_json)
     s.epochs = 1.5;
     s.seed = 42;
     s.scratch = 1;
+    s.patience = 3;
     char *j = rw_task_spec_to_json(&s);
     char why[256];
     cr_assert_eq(rw_task_spec_from_json(j, &t, why, sizeof why), 0, "%s", why);
@@ -240,6 +246,7 @@ Test(task, spec_travels_as_json)
     cr_assert_eq(t.model.d_model, 16);
     cr_assert_eq(t.lora.rank, 2);
     cr_assert_eq(t.scratch, 1);
+    cr_assert_eq(t.patience, 3);
     free(j), free(k);
     rw_task_spec_fini(&t);
     rw_task_spec_fini(&s);
@@ -251,11 +258,32 @@ Test(task, spec_travels_as_json)
                          "{\"kind\":\"seed\",\"model\":3}",
                          "{\"kind\":\"seed\",\"domains\":[1]}",
                          "{\"kind\":\"seed\",\"scratch\":1}",
+                         "{\"kind\":\"seed\",\"patience\":-1}",
+                         "{\"kind\":\"seed\",\"patience\":\"2\"}",
+                         "{\"kind\":\"seed\",\"epochs\":\"2\"}",
+                         "{\"kind\":\"seed\",\"max_steps\":\"many\"}",
+                         "{\"kind\":\"seed\",\"seed\":1.5}",
                          "not json"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         why[0] = '\0';
         cr_assert_lt(rw_task_spec_from_json(bad[i], &t, why, sizeof why), 0, "%s", bad[i]);
         cr_assert(strlen(why) > 0, "no reason for %s", bad[i]);
+    }
+    /* a field it does not have is named, not ignored: a typo must not
+     * silently keep the default */
+    const struct {
+        const char *json, *says;
+    } unknown[] = {
+        {"{\"kind\":\"seed\",\"bogus\":1}", "task spec: no field \"bogus\""},
+        {"{\"kind\":\"seed\",\"model\":{\"d_modle\":32}}",
+         "task spec: \"model\" has no field \"d_modle\""},
+        {"{\"kind\":\"seed\",\"train\":{\"rank\":4}}",
+         "task spec: \"train\" has no field \"rank\""},
+        {"{\"kind\":\"seed\",\"max_steps\":\"many\"}", "\"max_steps\" is not a whole number"},
+    };
+    for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
+        cr_assert_eq(rw_task_spec_from_json(unknown[i].json, &t, why, sizeof why), RW_EINVAL);
+        cr_assert(strstr(why, unknown[i].says), "%s: %s", unknown[i].json, why);
     }
 }
 
@@ -307,4 +335,78 @@ Test(task, a_partial_spec_keeps_the_kinds_defaults)
                                         "\"lora\":{\"rank\":\"x\"}}",
                                         &s, why, sizeof why),
                  0);
+}
+
+/* A router on prompts whose labels are noise: it can only memorize them,
+ * so the loss on the held-out slice soon rises and training stops early,
+ * keeping the weights of the epoch where that loss was lowest. */
+Test(task, early_stopping_keeps_the_best_epoch_of_the_held_out_slice)
+{
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    rw_rng_t rng;
+    rw_rng_seed(&rng, 9);
+    char p[128];
+    for (int i = 0; i < 400; i++) {
+        int n = snprintf(p, sizeof p, "question %d: what about %d and %d?", i,
+                         (int)rw_rng_below(&rng, 50), (int)rw_rng_below(&rng, 50));
+        rw_dataset_add(&ds, p, (size_t)n, "yes", 3, "no", 2, DOMS[rw_rng_below(&rng, 2)]);
+    }
+    rw_dataset_assign_splits(&ds, 0.1);
+    const char *data = rwt_path(rwt_dir, "noise.jsonl"), *tok = rwt_path(rwt_dir, "noise.json");
+    cr_assert_eq(rw_dataset_save(&ds, data), 0);
+    rw_bpe_train_opts_t bo = {.vocab_size = 1000, .min_frequency = 2};
+    rw_bpe_t *bpe;
+    int rc = rw_corpus_train_bpe(&ds, &bo, &bpe);
+    cr_assert_eq(rc, 0, "%s", rw_strerror(rc));
+    cr_assert_eq(rw_bpe_save(bpe, tok), 0);
+
+    rw_task_spec_t s;
+    tiny_spec(&s, RW_TASK_ROUTER, NULL);
+    while (s.n_domains > 2)
+        free(s.domains[--s.n_domains]);
+    s.epochs = 40;
+    s.patience = 2;
+    s.train.opt.lr = 1e-2f;
+    rw_task_inputs_t in = {.tokenizer = tok, .data = data};
+    rw_task_result_t res;
+    char why[256] = "";
+    const char *out = rwt_path(rwt_dir, "router.st");
+    cr_assert_eq(rw_task_run(&s, &in, out, NULL, NULL, &res, why, sizeof why), 0, "%s", why);
+    cr_assert_geq(res.kept_epoch, 1);
+    cr_assert_lt(res.epochs, 40.0, "ran all %.1f epochs", res.epochs);
+    cr_assert_float_eq(res.epochs, (double)(res.kept_epoch + 2), 1e-9,
+                       "stopped at epoch %.1f, kept %ld", res.epochs, res.kept_epoch);
+    cr_assert(isfinite(res.validation_loss));
+
+    /* the saved weights are the kept epoch's: their loss on the slice is
+     * the one that epoch measured */
+    rw_model_t *m = load("router.st");
+    rw_trainset_t ts;
+    rw_trainset_init(&ts);
+    rw_trainset_opts_t o = {
+        .split = RW_SEL_TRAIN, .domains = (const char *const *)s.domains, .n_domains = s.n_domains};
+    cr_assert_eq(rw_trainset_build(&ts, &ds, bpe, &o), 0);
+    size_t k = rw_trainset_hold_out(&ts, RW_TASK_HOLD_OUT);
+    cr_assert_gt(k, 10);
+    rw_engine_t *e;
+    cr_assert_eq(rw_engine_new(&e, m, NULL, 32, (size_t)m->cfg.max_len, 1, 0), 0);
+    rw_eval_stats_t all;
+    cr_assert_eq(rw_eval_classify(e, ts.prompts + ts.n, k, &all, NULL, 0), 0);
+    cr_assert_float_eq(all.mean_loss, res.validation_loss, 1e-4 * res.validation_loss,
+                       "saved weights: loss %.6f, kept epoch's %.6f", all.mean_loss,
+                       res.validation_loss);
+
+    /* patience 0: every epoch, and nothing is held out */
+    s.patience = 0;
+    s.epochs = 3;
+    cr_assert_eq(rw_task_run(&s, &in, out, NULL, NULL, &res, why, sizeof why), 0, "%s", why);
+    cr_assert_float_eq(res.epochs, 3.0, 1e-9);
+    cr_assert_eq(res.kept_epoch, 0);
+    rw_engine_destroy(&e);
+    rw_trainset_fini(&ts);
+    rw_model_destroy(&m);
+    rw_bpe_destroy(&bpe);
+    rw_dataset_fini(&ds);
+    rw_task_spec_fini(&s);
 }

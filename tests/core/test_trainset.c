@@ -172,16 +172,22 @@ static void pair_keys(const rw_batch_t *b, uint32_t *keys)
     }
 }
 
+/* Two sets of the same data's train split, built apart. */
+static void build_twice(const rw_dataset_t *ds, rw_bpe_t *bpe, rw_trainset_t *a, rw_trainset_t *b)
+{
+    rw_trainset_init(a);
+    rw_trainset_init(b);
+    cr_assert_eq(rw_trainset_build(a, ds, bpe, NULL), 0);
+    cr_assert_eq(rw_trainset_build(b, ds, bpe, NULL), 0);
+}
+
 Test(trainset, batches_depend_only_on_seed_and_step)
 {
     rw_dataset_t ds;
     make_data(&ds);
     rw_bpe_t *bpe = tokenizer(&ds);
     rw_trainset_t ts, again;
-    rw_trainset_init(&ts);
-    rw_trainset_init(&again);
-    cr_assert_eq(rw_trainset_build(&ts, &ds, bpe, NULL), 0);
-    cr_assert_eq(rw_trainset_build(&again, &ds, bpe, NULL), 0);
+    build_twice(&ds, bpe, &ts, &again);
     cr_assert_eq(rw_trainset_steps_per_epoch(&ts, 10), 7); /* 72 pairs: 2 wait */
     cr_assert_eq(rw_trainset_steps_per_epoch(&ts, 100), 1);
     cr_assert_eq(rw_trainset_steps_per_epoch(&ts, 0), 0);
@@ -221,6 +227,54 @@ Test(trainset, batches_depend_only_on_seed_and_step)
     cr_assert_eq(rw_trainset_batch(&ts, 3, 0, 0, RW_BATCH_PAIRS, &a), RW_EINVAL);
     rw_batch_fini(&a);
     rw_batch_fini(&b);
+    rw_trainset_fini(&ts);
+    rw_trainset_fini(&again);
+    rw_bpe_destroy(&bpe);
+    rw_dataset_fini(&ds);
+}
+
+Test(trainset, a_held_out_slice_keeps_a_prompts_pairs_together_and_counts_right)
+{
+    /* 120 prompts of two pairs each, in two domains */
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    char p[96], c[64];
+    for (int i = 0; i < 240; i++) {
+        int n = snprintf(p, sizeof p, "prompt number %d, asked in domain %s", i / 2,
+                         i / 2 % 2 ? "a" : "b");
+        int nc = snprintf(c, sizeof c, "answer %d", i);
+        rw_dataset_add(&ds, p, (size_t)n, c, (size_t)nc, "no", 2, i / 2 % 2 ? "a" : "b");
+    }
+    rw_bpe_t *bpe = tokenizer(&ds);
+    rw_trainset_t ts, again;
+    build_twice(&ds, bpe, &ts, &again);
+    cr_assert_eq(ts.n, 240);
+    size_t k = rw_trainset_hold_out(&ts, 10);
+    cr_assert_eq(rw_trainset_hold_out(&again, 10), k, "the slice depends on the data alone");
+    cr_assert(k >= 10 && k <= 50 && k % 2 == 0, "%zu held out of 240", k);
+    cr_assert_eq(ts.n, 240 - k);
+    cr_assert_eq(ts.per_domain[0] + ts.per_domain[1], ts.n);
+    /* every item is still there once, its prompt example beside its pair,
+     * and a prompt's two pairs on the same side */
+    for (size_t i = 0; i < 240; i++) {
+        const rw_tok_pair_t *t = &ts.pairs[i];
+        cr_assert_eq(ts.prompts[i].prompt, t->prompt);
+        cr_assert_eq(ts.prompts[i].label, t->domain);
+        char *s = decode(bpe, t->prompt, t->n_prompt);
+        int q = atoi(s + strlen("prompt number "));
+        free(s);
+        for (size_t j = 0; j < 240; j++) {
+            if (j == i)
+                continue;
+            char *u = decode(bpe, ts.pairs[j].prompt, ts.pairs[j].n_prompt);
+            if (atoi(u + strlen("prompt number ")) == q)
+                cr_assert_eq(i < ts.n, j < ts.n, "prompt %d split across the slice", q);
+            free(u);
+        }
+    }
+    /* epochs are over what stays */
+    cr_assert_eq(rw_trainset_steps_per_epoch(&ts, 8), (long)(ts.n / 8));
+    cr_assert_eq(rw_trainset_hold_out(&ts, 1), 0, "every 1 holds nothing out");
     rw_trainset_fini(&ts);
     rw_trainset_fini(&again);
     rw_bpe_destroy(&bpe);
