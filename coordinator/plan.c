@@ -171,12 +171,13 @@ int plan_complete(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, 
     return 0;
 }
 
-int plan_release(plan_t *p, uint64_t id, uint32_t attempt, const char *worker)
+int plan_release(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, const char *why)
 {
     int rc = plan_check(p, id, attempt, worker);
     if (rc < 0)
         return rc;
     plan_task_t *t = get(p, id);
+    snprintf(t->why, sizeof t->why, "%s", why ? why : "no reason given");
     t->state = t->attempt >= p->max_attempts ? PLAN_FAILED : PLAN_PENDING;
     return 0;
 }
@@ -187,7 +188,7 @@ size_t plan_lost(plan_t *p, const char *worker)
     for (size_t i = 0; i < p->n; i++) {
         plan_task_t *t = &p->t[i];
         if (t->state == PLAN_LEASED && strcmp(t->worker, worker) == 0)
-            n += plan_release(p, t->id, t->attempt, worker) == 0;
+            n += plan_release(p, t->id, t->attempt, worker, "its worker was lost") == 0;
     }
     return n;
 }
@@ -247,12 +248,12 @@ bool plan_finished(const plan_t *p)
     return true;
 }
 
-bool plan_failed(const plan_t *p)
+const plan_task_t *plan_failed(const plan_t *p)
 {
     for (size_t i = 0; i < p->n; i++)
         if (p->t[i].state == PLAN_FAILED)
-            return true;
-    return false;
+            return &p->t[i];
+    return NULL;
 }
 
 const char *plan_state_name(plan_state_t s)

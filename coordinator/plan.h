@@ -44,6 +44,7 @@ typedef struct plan_task {
     uint64_t deadline_ms;          /* when the current lease runs out */
     uint64_t done_ms;              /* when its result came */
     uint64_t artifact;             /* its result, once done */
+    char why[160];                 /* why its last lease ended without a result */
 } plan_task_t;
 
 typedef struct plan plan_t;
@@ -93,10 +94,11 @@ int plan_check(const plan_t *p, uint64_t id, uint32_t attempt, const char *worke
 int plan_complete(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, uint64_t artifact,
                   uint64_t now);
 
-/* The live lease (as plan_check) ended without a result: the task is
- * pending again, or failed when it has had its max_attempts. Returns 0 or
+/* The live lease (as plan_check) ended without a result, for the reason why
+ * (may be NULL; kept for the task's failure message): the task is pending
+ * again, or failed when it has had its max_attempts. Returns 0 or
  * plan_check's error. */
-int plan_release(plan_t *p, uint64_t id, uint32_t attempt, const char *worker);
+int plan_release(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, const char *why);
 
 /* worker is gone: every task it holds is released. Returns how many. */
 size_t plan_lost(plan_t *p, const char *worker);
@@ -117,8 +119,8 @@ typedef struct plan_counts {
 void plan_count(const plan_t *p, plan_counts_t *c);
 /* Every task done (true for an empty plan). */
 bool plan_finished(const plan_t *p);
-/* Some task failed for good. */
-bool plan_failed(const plan_t *p);
+/* The first task that failed for good, or NULL. */
+const plan_task_t *plan_failed(const plan_t *p);
 
 const char *plan_state_name(plan_state_t s); /* "pending"; "?" if unknown */
 

@@ -73,7 +73,8 @@ static int apply(coord_t *c, const json_t *rec)
         uint64_t art = (uint64_t)json_integer_value(json_object_get(rec, "artifact_id"));
         rc = worker ? plan_complete(c->plan, task, attempt, worker, art, coord__now(c)) : RW_EPARSE;
     } else if (strcmp(ev, "release") == 0) {
-        rc = worker ? plan_release(c->plan, task, attempt, worker) : RW_EPARSE;
+        const char *why = json_string_value(json_object_get(rec, "why"));
+        rc = worker ? plan_release(c->plan, task, attempt, worker, why) : RW_EPARSE;
     }
     if (rc < 0) {
         RW_ERROR(WHO, "journal record '%s' (task %" PRIu64 ") does not apply: %s", ev, task,
@@ -379,10 +380,15 @@ void coord__check_done(coord_t *c)
 {
     if (c->state != COORD_RUNNING || !c->started || c->stopping)
         return;
-    if (plan_failed(c->plan)) {
+    const plan_task_t *ft = plan_failed(c->plan);
+    if (ft) {
         c->state = COORD_FAILED;
         c->exit_code = 1;
-        snprintf(c->error, sizeof c->error, "a task failed %u times", c->o.max_attempts);
+        snprintf(c->error, sizeof c->error,
+                 "task %" PRIu64 " (%s%s%s) failed %u times, the last on %s: %s "
+                 "(--max-attempts allows more)",
+                 ft->id, msg_task_kind_name(ft->kind), ft->domain[0] ? " " : "", ft->domain,
+                 ft->attempt, ft->worker, ft->why);
         RW_ERROR(WHO, "job failed: %s", c->error);
         shutdown_all(c, "the job failed");
         return;

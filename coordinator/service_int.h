@@ -57,7 +57,7 @@ struct coord {
     bool stopping; /* SHUTDOWN sent, handles closing */
     char shutdown_reason[128];
     int exit_code;
-    char error[256];
+    char error[512];
     uint64_t session_next, hb_seq;
     uint64_t started_ms;
     double started_wall;

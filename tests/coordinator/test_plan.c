@@ -102,7 +102,7 @@ Test(plan, a_task_taken_back_goes_before_those_never_leased)
      * alpha's (5) was never leased */
     for (uint64_t id = 3; id <= 6; id += 1 + (id == 4))
         cr_assert_eq(plan_lease(p, id, "w1", 10, 1000), 1);
-    cr_assert_eq(plan_release(p, 6, 1, "w1"), 0);
+    cr_assert_eq(plan_release(p, 6, 1, "w1", NULL), 0);
     const plan_task_t *t = plan_next(p, "train", NULL);
     cr_assert_eq(t->id, 6, "task %" PRIu64 " before the one the job waits for", t->id);
     cr_assert_eq(plan_lease(p, 6, "w2", 20, 1000), 2);
@@ -115,11 +115,14 @@ Test(plan, attempts_run_out_and_the_job_fails)
     plan_t *p = plan_new(2);
     uint64_t a = plan_add(p, MSG_TASK_SEED, NULL, "train", NULL, 0);
     cr_assert_eq(plan_lease(p, a, "w", 0, 10), 1);
-    cr_assert_eq(plan_release(p, a, 1, "w"), 0);
+    cr_assert_null(plan_failed(p));
+    cr_assert_eq(plan_release(p, a, 1, "w", "lost (reconnected)"), 0);
     cr_assert_eq(plan_lease(p, a, "w", 0, 10), 2);
-    cr_assert_eq(plan_release(p, a, 2, "w"), 0);
+    cr_assert_eq(plan_release(p, a, 2, "w", "out of memory"), 0);
     cr_assert_eq(plan_task(p, a)->state, PLAN_FAILED);
-    cr_assert(plan_failed(p));
+    /* the failed task, and why its last lease ended, for the job's error */
+    cr_assert_eq(plan_failed(p), plan_task(p, a));
+    cr_assert_str_eq(plan_failed(p)->why, "out of memory");
     cr_assert_null(plan_next(p, "train", NULL));
     plan_destroy(&p);
 }

@@ -238,15 +238,25 @@ Test(service, survives_junk_and_still_runs_a_job)
     free(log);
 }
 
+/* A coordinator on ipc in rwt_dir (endpoint gets its address, of 700
+ * bytes) and a hand-driven peer p registered to it as id, with the train
+ * capability. */
+static pid_t coordinator_and_peer(char *endpoint, int seed_steps, const char *timeout_ms, peer_t *p,
+                                  const char *id)
+{
+    snprintf(endpoint, 700, "ipc://%s/coord.sock", rwt_dir);
+    pid_t c = start_coordinator(endpoint, seed_steps, timeout_ms);
+    peer_open(p, endpoint);
+    peer_hello(p, id, "train");
+    return c;
+}
+
 Test(service, a_late_result_of_a_lost_attempt_is_refused)
 {
     /* the seed's second attempt is still running when the ghost comes back */
     char endpoint[700];
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
-    pid_t c = start_coordinator(endpoint, 600, "500");
     peer_t p;
-    peer_open(&p, endpoint);
-    peer_hello(&p, "ghost", "train");
+    pid_t c = coordinator_and_peer(endpoint, 600, "500", &p, "ghost");
     msg_t lease;
     cr_assert_eq(peer_expect(&p, MSG_LEASE, &lease), 0);
     cr_assert_eq(lease.lease.kind, MSG_TASK_SEED);
@@ -330,11 +340,9 @@ static void send_fetch_or_give_up(peer_t *p, bool fetch, uint64_t artifact)
 Test(service, a_fetch_given_up_lets_the_next_one_go)
 {
     char endpoint[700];
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
-    pid_t c = start_coordinator(endpoint, 3, "10000"); /* the test peer never heartbeats */
     peer_t p;
-    peer_open(&p, endpoint);
-    peer_hello(&p, "quitter", "train");
+    pid_t c = coordinator_and_peer(endpoint, 3, "10000", &p,
+                                   "quitter"); /* the test peer never heartbeats */
     msg_t lease;
     cr_assert_eq(peer_expect(&p, MSG_LEASE, &lease), 0);
     cr_assert(lease.lease.has_tokenizer && lease.lease.has_shard);
@@ -369,5 +377,38 @@ Test(service, a_fetch_given_up_lets_the_next_one_go)
     cr_assert_eq(rc, 0);
     cr_assert(strstr(log, "quitter no longer wants the artifact it fetched"));
     cr_assert_null(strstr(log, "credit or an ack for no artifact"), "a give-up was dropped");
+    free(log);
+}
+
+Test(service, a_task_out_of_attempts_fails_the_job_saying_which_and_why)
+{
+    char endpoint[700];
+    peer_t p;
+    pid_t c = coordinator_and_peer(endpoint, 3, "10000", &p, "bad");
+    /* every lease fails, saying at which attempt, until one task has had
+     * its three */
+    msg_t lease;
+    for (int n = 0; n < 20 && peer_expect(&p, MSG_LEASE, &lease) == 0; n++) {
+        char text[64];
+        snprintf(text, sizeof text, "out of memory at attempt %u", (unsigned)lease.lease.attempt);
+        msg_t m;
+        msg_init(&m, MSG_ERROR);
+        m.error.code = RW_ENOMEM;
+        m.error.text = text;
+        m.error.task = lease.lease.task;
+        m.error.has_task = true;
+        m.error.attempt = lease.lease.attempt;
+        m.error.has_attempt = true;
+        msg_fini(&lease);
+        cr_assert_eq(wire_send(p.w, NULL, &m, 0), 0);
+    }
+    int rc = svc_wait(c, 30000);
+    peer_close(&p);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert_eq(rc, 1, "%s", log);
+    cr_assert(strstr(log, "job failed: task ") &&
+                  strstr(log, " failed 3 times, the last on bad: out of memory at attempt 3 "
+                              "(--max-attempts allows more)"),
+              "%s", log);
     free(log);
 }
