@@ -10,6 +10,7 @@
 
 #include "dataset.h"
 #include "err.h"
+#include "format.h"
 #include "import.h"
 
 #include <getopt.h>
@@ -82,8 +83,9 @@ static int import_parse(int argc, char **argv, import_args_t *a)
             a->out = optarg;
             break;
         case 'd':
-            if (!*optarg)
-                return cli_usage_error(cmd, "--domain needs a non-empty name");
+            if (!rw_name_ok(optarg, strlen(optarg), RW_NAME_MAX))
+                return cli_usage_error(cmd, "--domain '%s' is not a name (" RW_NAME_RULE ")",
+                                       optarg);
             a->opts.domain = optarg;
             break;
         case 'f': {

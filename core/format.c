@@ -12,6 +12,7 @@
 #include "err.h"
 #include "utf8.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,19 @@ rw_format_t rw_format_detect(const json_t *rec)
     return RW_FORMAT_AUTO;
 }
 
+int rw_name_ok(const char *s, size_t n, size_t max)
+{
+    static const char extra[] = "._:-";
+    if (!s || n == 0 || n > max || !isalnum((unsigned char)s[0]))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80 || (!isalnum(c) && (c == '\0' || !strchr(extra, c))))
+            return 0;
+    }
+    return 1;
+}
+
 char *rw_format_file_domain(const char *path)
 {
     static const char *const ext[] = {".jsonl.gz", ".json.gz", ".jsonl", ".json"};
@@ -345,6 +359,11 @@ int rw_format_record(rw_format_t f, const json_t *rec, const rw_format_ctx_t *ct
         goto done;
     if (v.chosen_len == v.rejected_len && memcmp(v.chosen, v.rejected, v.chosen_len) == 0) {
         rc = rw_reject(rj, RW_REJECT_SAME_REPLIES, "chosen and rejected are identical");
+        goto done;
+    }
+    if (!rw_name_ok(v.domain, strlen(v.domain), RW_NAME_MAX)) {
+        rc = rw_reject(rj, RW_REJECT_BAD_DOMAIN, "domain '%.40s' is not a name (" RW_NAME_RULE ")",
+                       v.domain);
         goto done;
     }
     const char *prompt = v.prompt_buf ? v.prompt_buf : v.prompt;

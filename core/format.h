@@ -19,7 +19,8 @@
  *              and "split" ("train"|"eval"), which is kept.
  *
  * Everywhere: prompt, chosen, rejected and domain must be non-empty strings,
- * and chosen must differ from rejected.
+ * chosen must differ from rejected, and the domain must be a name
+ * (rw_name_ok): it travels in the job's messages and names files.
  */
 #ifndef RW_FORMAT_H
 #define RW_FORMAT_H
@@ -28,6 +29,13 @@
 #include "reject.h"
 
 #include <jansson.h>
+
+/* A name — a domain, a worker id — is 1 to max of [A-Za-z0-9._:-],
+ * starting with a letter or digit: what the job's messages accept. A
+ * domain or a worker id has at most RW_NAME_MAX. */
+#define RW_NAME_MAX  64
+#define RW_NAME_RULE "1 to 64 of [A-Za-z0-9._:-], starting with a letter or digit"
+int rw_name_ok(const char *s, size_t n, size_t max);
 
 typedef enum {
     RW_FORMAT_AUTO = 0, /* decide from the first record (rw_format_detect) */

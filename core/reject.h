@@ -25,6 +25,7 @@
     XX(BAD_CHOICE, "bad_choice", 0)                                                                \
     XX(BAD_SUMMARIES, "bad_summaries", 0)                                                          \
     XX(BAD_SPLIT, "bad_split", 0)                                                                  \
+    XX(BAD_DOMAIN, "bad_domain", 0)                                                                \
     XX(UNKNOWN_FORMAT, "unknown_format", 0)                                                        \
     XX(TRUNCATED_FILE, "truncated_file", 1)                                                        \
     XX(UNREADABLE_FILE, "unreadable_file", 1)

@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "format.h" /* rw_name_ok: the data's domains are checked as the wire checks */
 #include "utf8.h"
 
 #include <float.h>
@@ -19,6 +20,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+_Static_assert(MSG_NAME_MAX == RW_NAME_MAX, "a name is the same on the wire and in the data");
 #include <string.h>
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -243,22 +246,6 @@ bool msg__present(const msg_field_t *f, const char *body)
     }
 }
 
-/* A name: 1..max of [A-Za-z0-9._:-], starting with a letter or digit. */
-static bool name_ok(const char *s, size_t n)
-{
-    static const char extra[] = "._:-";
-    if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
-                    (s[0] >= '0' && s[0] <= '9')))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (c == '\0' || !strchr(extra, c)))
-            return false;
-    }
-    return true;
-}
-
 /* One string of field f (the field itself, or an element of its list). */
 static int check_string(const msg_desc_t *d, const msg_field_t *f, msg_ftype_t kind, const char *s,
                         size_t max, char *why)
@@ -270,7 +257,7 @@ static int check_string(const msg_desc_t *d, const msg_field_t *f, msg_ftype_t k
         return msg__fail(why, RW_ETOOBIG, d, f, "string longer than %zu bytes", max);
     if (n < f->len_min)
         return msg__fail(why, RW_EFIELD, d, f, "string shorter than %zu bytes", f->len_min);
-    if (kind == MSG_FT_NAME && !name_ok(s, n))
+    if (kind == MSG_FT_NAME && !rw_name_ok(s, n, n)) /* the length is checked apart */
         return msg__fail(why, RW_EFIELD, d, f, "'%.40s' is not a name ([A-Za-z0-9._:-])", s);
     if (kind != MSG_FT_NAME) {
         size_t bad = rw_utf8_check(s, n);

@@ -390,7 +390,8 @@ Test(cmd_data, usage_errors_exit_2)
          "rewire data import: --eval-fraction wants a number in [0, 1], not '1.5'\n"},
         {"'%1$s' -o '%2$s' --max-line-bytes 0",
          "rewire data import: --max-line-bytes wants a positive size, not '0'\n"},
-        {"'%1$s' -o '%2$s' --domain ''", "rewire data import: --domain needs a non-empty name\n"},
+        {"'%1$s' -o '%2$s' --domain ''", "rewire data import: --domain '' is not a name (1 to 64"},
+        {"'%1$s' -o '%2$s' --domain 'a b'", "rewire data import: --domain 'a b' is not a name"},
         {"'%1$s' -o '%2$s' --bogus", "rewire data import: unknown option '--bogus'\n"},
         {"'%1$s' -o", "rewire data import: -o needs a value\n"},
     };

@@ -286,3 +286,41 @@ Test(format, auto_is_not_a_shape)
     rw_rejection_t rj;
     cr_assert_eq(record(RW_FORMAT_AUTO, "{}", NULL, NULL, &p, &rj), RW_EINVAL);
 }
+
+/* A domain travels in the job's messages and names files, so it must be a
+ * name there too; the rule is the wire's. */
+Test(format, a_domain_that_is_not_a_name_is_refused)
+{
+    static const char why[] =
+        " is not a name (1 to 64 of [A-Za-z0-9._:-], starting with a letter or digit)";
+    char want[160];
+    const char *bad[] = {
+        "a b",  "../../etc",
+        "-x",   "caf\xc3\xa9",
+        "x\ny", "a1234567890123456789012345678901234567890123456789012345678901234"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "prompt", "p", "chosen", "a", "rejected", "b",
+                              "domain", bad[i]);
+        char *text = json_dumps(j, 0);
+        snprintf(want, sizeof want, "domain '%.40s'%s", bad[i], why);
+        expect_reject(RW_FORMAT_REWIRE, text, NULL, RW_REJECT_BAD_DOMAIN, want);
+        free(text);
+        json_decref(j);
+    }
+    /* an HH file's name is its records' domain */
+    rw_pair_t p;
+    rw_rejection_t rj;
+    const char *hh = "{\"chosen\":\"\\n\\nHuman: a\\n\\nAssistant: x\","
+                     "\"rejected\":\"\\n\\nHuman: a\\n\\nAssistant: y\"}";
+    cr_assert_eq(record(RW_FORMAT_HH, hh, NULL, "helpful online (v2)", &p, &rj), RW_EBADREC);
+    cr_assert_eq(rj.why, RW_REJECT_BAD_DOMAIN);
+    cr_assert_eq(record(RW_FORMAT_HH, hh, "helpful-online.v2", "helpful online (v2)", &p, &rj), 0,
+                 "--domain names it: %s", rj.msg);
+    rw_pair_fini(&p);
+    const char *good[] = {
+        "a",       "helpful-base",
+        "news",    "AskReddit",
+        "x_1.2:3", "a123456789012345678901234567890123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        cr_assert(rw_name_ok(good[i], strlen(good[i]), RW_NAME_MAX), "%s", good[i]);
+}
