@@ -21,10 +21,24 @@ int rw_afile_open(rw_afile_t *af, const char *path)
 {
     int rc;
     memset(af, 0, sizeof *af);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        af->path = rw_strdup(path);
+        if (!(af->f = fopen(path, "w"))) {
+            rc = -errno;
+            afile_clear(af);
+            return rc;
+        }
+        return 0;
+    }
+    char *real = NULL; /* a link's target, replaced in its own directory */
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && (real = realpath(path, NULL)))
+        path = real;
     size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
     af->tmp = rw_malloc(n);
     snprintf(af->tmp, n, "%s.tmp.XXXXXX", path);
     af->path = rw_strdup(path);
+    free(real);
     int fd = mkstemp(af->tmp);
     if (fd < 0) {
         rc = -errno;
@@ -51,14 +65,14 @@ int rw_afile_commit(rw_afile_t *af)
     if (!af->f)
         return RW_EINVAL;
     errno = 0;
-    if (fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0)
+    if (fflush(af->f) != 0 || ferror(af->f) || (af->tmp && fsync(fileno(af->f)) != 0))
         rc = errno ? -errno : RW_EIO;
     if (fclose(af->f) != 0 && rc == 0)
         rc = errno ? -errno : RW_EIO;
     af->f = NULL;
-    if (rc == 0 && rename(af->tmp, af->path) != 0)
+    if (af->tmp && rc == 0 && rename(af->tmp, af->path) != 0)
         rc = -errno;
-    if (rc != 0)
+    if (af->tmp && rc != 0)
         unlink(af->tmp);
     afile_clear(af);
     return rc;
@@ -68,7 +82,8 @@ void rw_afile_abort(rw_afile_t *af)
 {
     if (af->f) {
         fclose(af->f);
-        unlink(af->tmp);
+        if (af->tmp)
+            unlink(af->tmp);
     }
     afile_clear(af);
 }

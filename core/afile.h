@@ -4,6 +4,10 @@
  * through a temporary file beside its destination that is flushed, fsynced
  * and renamed over it only on commit. A crash, a full disk or an abort leaves
  * the old file (or none) and no temporary file behind.
+ *
+ * A symbolic link is followed: the file it names is replaced and the link
+ * stays. What is not a regular file — a pipe, a device such as /dev/stdout
+ * — cannot be replaced whole and is written in place instead.
  */
 #ifndef RW_AFILE_H
 #define RW_AFILE_H
@@ -12,8 +16,8 @@
 #include <stdio.h>
 
 typedef struct rw_afile {
-    FILE *f; /* write here between open and commit/abort */
-    char *tmp, *path;
+    FILE *f;          /* write here between open and commit/abort */
+    char *tmp, *path; /* tmp NULL: path is written in place */
 } rw_afile_t;
 
 /* Creates the temporary file for path (mode 0644). Returns 0, or -errno with

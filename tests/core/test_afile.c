@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "support.h"
 
@@ -50,4 +52,34 @@ Test(afile, unwritable_destination_is_an_error)
     cr_assert_lt(rw_afile_open(&af, "/nonexistent-dir/f.txt"), 0);
     cr_assert_null(af.f);
     cr_assert_lt(rw_afile_write("/nonexistent-dir/f.txt", "x", 1), 0);
+}
+
+Test(afile, a_link_keeps_pointing_and_a_device_is_written_in_place)
+{
+    char *dir = rwt_tmpdir();
+    char target[600], link[600];
+    snprintf(target, sizeof target, "%s", rwt_path(dir, "target.txt"));
+    snprintf(link, sizeof link, "%s", rwt_path(dir, "link.txt"));
+    cr_assert_eq(rw_afile_write(target, "old\n", 4), 0);
+    cr_assert_eq(symlink(target, link), 0);
+    cr_assert_eq(rw_afile_write(link, "new\n", 4), 0);
+    struct stat st;
+    cr_assert_eq(lstat(link, &st), 0);
+    cr_assert(S_ISLNK(st.st_mode), "the link is still a link");
+    char *text = rwt_read_file(target, NULL);
+    cr_assert_str_eq(text, "new\n", "what it points to was replaced");
+    free(text);
+    cr_assert_eq(entries(dir), 2, "no temporary file left");
+    /* a character device is not replaced by a file */
+    cr_assert_eq(rw_afile_write("/dev/null", "gone\n", 5), 0);
+    cr_assert_eq(stat("/dev/null", &st), 0);
+    cr_assert(S_ISCHR(st.st_mode), "/dev/null is still a device");
+    rw_afile_t af;
+    cr_assert_eq(rw_afile_open(&af, "/dev/null"), 0);
+    fputs("never kept", af.f);
+    rw_afile_abort(&af);
+    cr_assert_eq(stat("/dev/null", &st), 0);
+    cr_assert(S_ISCHR(st.st_mode));
+    rwt_rmdir(dir);
+    free(dir);
 }
