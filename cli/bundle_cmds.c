@@ -193,6 +193,10 @@ int cli_score_bundle(const char *path, int json)
         lineno++;
         if (strspn(buf, " \t\r\n") == (size_t)len)
             continue; /* blank */
+        if (cli_stdin_line_too_long(lineno, (size_t)len)) {
+            bad++;
+            continue;
+        }
         json_error_t jerr;
         json_t *rec = json_loadb(buf, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
         const char *why = rec ? take_line(rec, &lines[n]) : NULL;

@@ -60,6 +60,9 @@ int cli_score(int argc, char **argv);
 
 /* Prints "rewire GROUP NAME: MSG" and a pointer to --help; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 1, having said so, when line lineno of stdin (len bytes) is over the
+ * line limit of every reader (RW_LINES_DEFAULT_MAX); else 0. */
+int cli_stdin_line_too_long(long lineno, size_t len);
 /* Parses a whole decimal/float argument; returns 0 or RW_EINVAL. */
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *s, double lo, double hi, double *out);

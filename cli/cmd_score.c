@@ -149,10 +149,10 @@ static void encode(scorer_t *s, const char *text, size_t span[2])
 }
 
 /* Checks one input line and queues it; a bad one is said and counted. */
-static int take_line(scorer_t *s, const char *text, long line)
+static int take_line(scorer_t *s, const char *text, size_t len, long line)
 {
     json_error_t jerr;
-    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     const char *why = NULL;
     json_t *p = json_object_get(o, "prompt"), *r = json_object_get(o, "response");
     json_t *c = json_object_get(o, "chosen"), *j = json_object_get(o, "rejected");
@@ -264,7 +264,11 @@ int cli_score(int argc, char **argv)
         n++;
         if (strspn(line, " \t\r\n") == (size_t)len)
             continue; /* blank lines are no input */
-        rc = take_line(&s, line, n);
+        if (cli_stdin_line_too_long(n, (size_t)len)) {
+            s.bad++;
+            continue;
+        }
+        rc = take_line(&s, line, (size_t)len, n);
     }
     if (rc == 0)
         rc = flush_batch(&s);

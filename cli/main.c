@@ -4,6 +4,7 @@
 #include "blas.h"
 #include "log.h"
 
+#include <errno.h>
 #include <string.h>
 
 const cli_cmd_t cli_commands[] = {
@@ -42,6 +43,19 @@ static void usage(FILE *f)
             "choice; RW_LOG=error|warn|info|debug sets the log level.\n");
 }
 
+/* A command's exit status, unless what it wrote to stdout was lost (a
+ * full disk, a closed stdout): then that is said, and the status is 1. */
+static int finish(int rc)
+{
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "rewire: cannot write the output: %s\n",
+                errno ? strerror(errno) : "write error");
+        return rc ? rc : 1;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     rw_blas_setup(argc, argv);
@@ -62,12 +76,12 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0)
-        return cli_version(argc - 1, argv + 1);
+        return finish(cli_version(argc - 1, argv + 1));
     for (const cli_cmd_t *c = cli_commands; c->name; c++) {
         if (!c->group && strcmp(argv[1], c->name) == 0)
-            return c->run(argc - 1, argv + 1);
+            return finish(c->run(argc - 1, argv + 1));
         if (c->group && strcmp(argv[1], c->group) == 0 && argc > 2 && strcmp(argv[2], c->name) == 0)
-            return c->run(argc - 2, argv + 2);
+            return finish(c->run(argc - 2, argv + 2));
     }
     int group = 0;
     for (const cli_cmd_t *c = cli_commands; c->name; c++)

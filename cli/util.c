@@ -3,6 +3,7 @@
 
 #include "dataset.h"
 #include "err.h"
+#include "lines.h"
 #include "log.h"
 
 #include <errno.h>
@@ -10,6 +11,15 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <time.h>
+
+int cli_stdin_line_too_long(long lineno, size_t len)
+{
+    if (len <= RW_LINES_DEFAULT_MAX)
+        return 0;
+    fprintf(stderr, "stdin:%ld: a line of %zu bytes, over the %zu MiB limit; skipped\n", lineno,
+            len, RW_LINES_DEFAULT_MAX >> 20);
+    return 1;
+}
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {

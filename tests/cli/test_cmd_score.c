@@ -138,3 +138,35 @@ Test(cmd_score, router_names_a_domain_and_errors_are_clear)
     cr_assert(strstr(err, "stdin"), "%s", err);
     free(err);
 }
+
+Test(cmd_score, lost_output_a_nul_and_an_overlong_line_are_said)
+{
+    gen_data();
+    json_decref(rw_ok(0, "train --data syn.jsonl --out m.safetensors " TINY " --epochs 1"));
+    /* a NUL ends no line early: the line is not JSON */
+    const char in[] = "{\"prompt\": \"p\", \"response\": \"r\"}\0junk\n"
+                      "{\"prompt\": \"p\", \"response\": \"r\"}\n";
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "nul.jsonl"), in, sizeof in - 1), 0);
+    char *out, *err;
+    cr_assert_eq(rw(&out, &err, "score --model m.safetensors < nul.jsonl"), 0, "%s", err);
+    cr_assert(strstr(err, "stdin:1: not JSON"), "%s", err);
+    cr_assert(strstr(out, "\"line\":2") && !strstr(out, "\"line\":1"), "%s", out);
+    free(out), free(err);
+    /* a line over 16 MiB is skipped, not parsed */
+    size_t big = ((size_t)16 << 20) + 100;
+    char *line = malloc(big + 128);
+    int k = sprintf(line, "{\"prompt\": \"");
+    memset(line + k, 'a', big);
+    k += (int)big;
+    k += sprintf(line + k, "\", \"response\": \"r\"}\n{\"prompt\": \"p\", \"response\": \"r\"}\n");
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "big.jsonl"), line, (size_t)k), 0);
+    free(line);
+    cr_assert_eq(rw(&out, &err, "score --model m.safetensors < big.jsonl"), 0, "%s", err);
+    cr_assert(strstr(err, "stdin:1: a line of") && strstr(err, "over the 16 MiB limit"), "%s", err);
+    cr_assert(strstr(out, "\"line\":2"), "%s", out);
+    free(out), free(err);
+    /* scores that cannot be written are an error, not a success */
+    cr_assert_neq(rw(NULL, &err, "score --model m.safetensors < nul.jsonl > /dev/full"), 0);
+    cr_assert(strstr(err, "cannot write the output"), "%s", err);
+    free(err);
+}
