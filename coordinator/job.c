@@ -13,6 +13,7 @@
 #include "dataset.h"
 #include "err.h"
 #include "log.h"
+#include "safetensors.h"
 #include "task.h"
 
 #include <inttypes.h>
@@ -574,6 +575,38 @@ static void job_result(void *job, const plan_task_t *pt, const msg_result_t *m, 
         json_object_set(rec, "loss_curve", t->curve);
 }
 
+/* What a task writes names its kind and domain (rw_task_run's metadata):
+ * an artifact that does not — another task's output, a tokenizer, junk —
+ * would fail the merge at the very end, and again after every restart. */
+int job__check_result(void *job, const plan_task_t *t, const char *path, char *why, size_t whylen)
+{
+    (void)job;
+    rw_st_t *st = NULL;
+    int rc = rw_st_read(&st, path);
+    if (rc < 0) {
+        snprintf(why, whylen, "its artifact is not a model file (%s)", rw_strerror(rc));
+        return RW_EFORMAT;
+    }
+    const char *extra = rw_st_meta(st, "rewire.extra");
+    json_t *o = extra ? json_loads(extra, 0, NULL) : NULL;
+    const char *kind = json_string_value(json_object_get(o, "task"));
+    const char *dom = json_string_value(json_object_get(o, "domain"));
+    const char *want = msg_task_kind_name(t->kind);
+    rc = 0;
+    if (!kind || !want || strcmp(kind, want) != 0) {
+        snprintf(why, whylen, "its artifact is not the output of a %s task (it says %.40s)",
+                 want ? want : "?", kind ? kind : "nothing");
+        rc = RW_EFORMAT;
+    } else if (t->domain[0] && (!dom || strcmp(dom, t->domain) != 0)) {
+        snprintf(why, whylen, "its artifact is for domain %.64s, not %s", dom ? dom : "(none)",
+                 t->domain);
+        rc = RW_EFORMAT;
+    }
+    json_decref(o);
+    rw_st_destroy(&st);
+    return rc;
+}
+
 static void job_status(void *job, json_t *st)
 {
     coord_job_t *j = job;
@@ -591,6 +624,7 @@ const struct coord_job_ops coord_job_ops = {
     .lease = job_lease,
     .progress = job_progress,
     .result = job_result,
+    .check_result = job__check_result,
     .finish = coord_job_finish,
     .status = job_status,
     .domain_check = job__domain_check,

@@ -61,6 +61,12 @@ struct coord_job_ops {
     /* Adds the job's fields to the "done" record of t (rec borrowed) before
      * it is journaled. */
     void (*result)(void *job, const plan_task_t *t, const msg_result_t *m, json_t *rec);
+    /* A RESULT for t names the stored artifact at path: 0 when it is what t
+     * makes, else a negative error with why filled in (the result is
+     * refused and the attempt spent, so a bad output never reaches the
+     * merge). NULL: any artifact will do. */
+    int (*check_result)(void *job, const plan_task_t *t, const char *path, char *why,
+                        size_t whylen);
     /* Runs on a thread off the loop once every task is done (heartbeats go
      * on meanwhile): merges, evaluates, reports. Returns 0 or a negative
      * error with why filled in. */

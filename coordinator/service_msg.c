@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
@@ -193,6 +194,20 @@ static void on_result(coord_t *c, peer_t *p, const msg_result_t *m, const wire_p
         return;
     }
     const plan_task_t *t = plan_task(c->plan, m->task);
+    char path[PATH_MAX], why[256];
+    if (c->ops->check_result &&
+        c->ops->check_result(c->job, t, store_path(c->store, m->artifact, path, sizeof path), why,
+                             sizeof why) < 0) {
+        RW_WARN(WHO, "task %" PRIu64 " attempt %u: the result of %s is refused: %s", m->task,
+                (unsigned)m->attempt, p->name, why);
+        char text[300];
+        snprintf(text, sizeof text, "result refused: %s", why);
+        send_error(c, from, RW_EFORMAT, text, m->task, (uint32_t)m->attempt);
+        coord__release(c, p, m->task, (uint32_t)m->attempt, text);
+        peer_lease_remove(p, m->task);
+        coord__schedule(c);
+        return;
+    }
     double seconds = (double)(coord__now(c) - t->leased_ms) / 1000.0;
     json_t *rec =
         json_pack("{s:I,s:i,s:s,s:I,s:f,s:o}", "task", (json_int_t)m->task, "attempt",

@@ -23,7 +23,7 @@
 
 TestSuite(domain_svc, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 30);
 
-static atomic_int finish_entered, finish_go, check_rc, add_rc;
+static atomic_int finish_entered, finish_go, check_rc, add_rc, result_rc;
 
 static int one_start(void *job, coord_t *c)
 {
@@ -68,9 +68,19 @@ static int dom_add(void *job, coord_t *c, const char *worker, const coord_domain
     return rc;
 }
 
+static int result_check(void *job, const plan_task_t *t, const char *path, char *why, size_t whylen)
+{
+    (void)job, (void)t, (void)path;
+    int rc = atomic_load(&result_rc);
+    if (rc < 0)
+        snprintf(why, whylen, "not what the task makes (test)");
+    return rc;
+}
+
 static const struct coord_job_ops ops = {.start = one_start,
                                          .lease = one_lease,
                                          .finish = held_finish,
+                                         .check_result = result_check,
                                          .domain_check = dom_check,
                                          .domain_add = dom_add};
 
@@ -227,6 +237,7 @@ static coord_t *start(const char *bind, bool keep_serving, pthread_t *th)
     atomic_store(&finish_go, 1);
     atomic_store(&check_rc, 0);
     atomic_store(&add_rc, 0);
+    atomic_store(&result_rc, 0);
     cr_assert_eq(coord_new(&o, &ops, NULL, &c, why, sizeof why), 0, "%s", why);
     pthread_create(th, NULL, run, c);
     return c;
@@ -422,4 +433,40 @@ Test(domain_svc, a_bringer_whose_domain_missed_the_bundles_is_refused_not_shut_d
     coord_destroy(&c);
     peer_close(&w);
     peer_close(&b);
+}
+
+/* A result whose artifact is not what its task makes is refused, with the
+ * reason, and the task leased again; the next good one ends the job. */
+Test(domain_svc, a_result_that_is_not_what_the_task_makes_is_refused_and_leased_again)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    peer_t w;
+    coord_t *c = start(bind, false, &th);
+    peer_open(&w, bind);
+    hello(&w, "w", NULL, 0);
+    atomic_store(&result_rc, RW_EFORMAT);
+    run_task(&w, c);
+    msg_t m;
+    cr_assert_eq(expect(&w, MSG_ERROR, &m, 3000), 0, "the result is refused");
+    cr_assert_eq(m.error.code, RW_EFORMAT);
+    cr_assert(strstr(m.error.text, "result refused: not what the task makes (test)"), "%s",
+              m.error.text);
+    msg_fini(&m);
+    atomic_store(&result_rc, 0);
+    cr_assert_eq(expect(&w, MSG_LEASE, &m, 3000), 0, "the task is leased again");
+    cr_assert_eq(m.lease.attempt, 2);
+    uint64_t task = m.lease.task;
+    msg_fini(&m);
+    msg_init(&m, MSG_RESULT);
+    m.result.task = task;
+    m.result.attempt = 2;
+    m.result.artifact = put_in(coord_store(c), "the seed");
+    cr_assert_eq(wire_send(w.w, NULL, &m, 0), 0);
+    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 5000), 0, "the job ends on the good result");
+    msg_fini(&m);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&w);
 }

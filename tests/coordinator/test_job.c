@@ -3,7 +3,10 @@
  * The coordinator and workers run in forked children through the same
  * functions their binaries' mains call, on tiny models (svc_tiny_config).
  */
+#include "checkpoint.h"
 #include "coord_cli.h"
+#include "err.h"
+#include "job_int.h"
 #include "worker_cli.h"
 #include "svc_support.h"
 
@@ -207,4 +210,38 @@ Test(job, a_restarted_coordinator_carries_on_from_its_journal)
         dones++;
     free(journal);
     cr_assert_eq(dones, 19, "every task done exactly once across the restart");
+}
+
+/* The job takes a result only when its artifact says it is the output of
+ * that task: kind and domain, from the metadata every task writes. */
+Test(job, a_result_must_be_what_its_task_makes)
+{
+    rw_model_config_t cfg;
+    rw_model_config_default(&cfg);
+    cfg.d_model = 16, cfg.n_heads = 2, cfg.n_layers = 1, cfg.d_ff = 32, cfg.max_len = 16;
+    cfg.vocab = 300;
+    rw_model_t *m;
+    cr_assert_eq(rw_model_new(&m, &cfg), 0);
+    rw_model_init(m, 1);
+    const char *seed = rwt_path(rwt_dir, "seed.st"), *dom = rwt_path(rwt_dir, "dom.st");
+    cr_assert_eq(rw_checkpoint_save(seed, m, NULL, NULL, "{\"task\":\"seed\",\"seed\":1}"), 0);
+    cr_assert_eq(rw_checkpoint_save(dom, m, NULL, NULL,
+                                    "{\"task\":\"domain_rm\",\"domain\":\"safety\",\"seed\":1}"),
+                 0);
+    rw_model_destroy(&m);
+    const char *junk = rwt_path(rwt_dir, "junk");
+    cr_assert_eq(rwt_write_file(junk, "{\"model\": \"BPE\"}", 16), 0);
+    plan_task_t t = {.id = 1, .kind = MSG_TASK_SEED};
+    char why[256];
+    cr_assert_eq(job__check_result(NULL, &t, seed, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(job__check_result(NULL, &t, junk, why, sizeof why), RW_EFORMAT);
+    cr_assert(strstr(why, "not a model file"), "%s", why);
+    cr_assert_eq(job__check_result(NULL, &t, dom, why, sizeof why), RW_EFORMAT);
+    cr_assert(strstr(why, "not the output of a seed task (it says domain_rm)"), "%s", why);
+    t.kind = MSG_TASK_DOMAIN_RM;
+    snprintf(t.domain, sizeof t.domain, "safety");
+    cr_assert_eq(job__check_result(NULL, &t, dom, why, sizeof why), 0, "%s", why);
+    snprintf(t.domain, sizeof t.domain, "concise");
+    cr_assert_eq(job__check_result(NULL, &t, dom, why, sizeof why), RW_EFORMAT);
+    cr_assert(strstr(why, "for domain safety, not concise"), "%s", why);
 }
