@@ -65,6 +65,19 @@ int rw_model_config_validate(const rw_model_config_t *c)
         return bad("gate_input", (int)c->gate_input);
     if (c->head == RW_HEAD_CLASSIFIER && (c->n_classes < 2 || c->n_classes > 65536))
         return bad("n_classes", c->n_classes);
+    /* each field in range can still make a model no machine here trains:
+     * training holds the weights several times over (gradients per
+     * thread, two moments), so a model over the cap is said at once rather
+     * than dying out of memory in every worker */
+    double C = c->d_model, F = c->d_ff, E = c->n_experts ? c->n_experts : 1;
+    double n = ((double)c->vocab + c->max_len) * C +
+               c->n_layers * (4.0 * C * C + 2.0 * C * F * E +
+                              (c->n_experts ? (double)rw_model_gate_inputs(c) * E : 0.0));
+    if (n > RW_MODEL_MAX_PARAMS) {
+        RW_ERROR("model", "invalid configuration: about %.3g parameters, over the limit of %.3g", n,
+                 (double)RW_MODEL_MAX_PARAMS);
+        return RW_EINVAL;
+    }
     return 0;
 }
 

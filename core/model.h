@@ -59,8 +59,11 @@ typedef struct rw_model_config {
 /* A small default: V 8192, max_len 128, C 256, L 4, NH 4, F 1024, dense,
  * top_k 2, mean pooling, reward head. */
 void rw_model_config_default(rw_model_config_t *cfg);
+/* The most parameters a model may have: 2^28, 1 GiB of weights, which
+ * training holds several times over. */
+#define RW_MODEL_MAX_PARAMS (1u << 28)
 /* 0 if cfg describes a model rewire can build, else RW_EINVAL (and a log line
- * naming the bad field). */
+ * naming the bad field, or the size over RW_MODEL_MAX_PARAMS). */
 int rw_model_config_validate(const rw_model_config_t *cfg);
 /* Inputs of each MoE gate: d_model for a token gate, vocab for a prompt gate. */
 size_t rw_model_gate_inputs(const rw_model_config_t *cfg);

@@ -128,6 +128,14 @@ int rw_train_config_from_json(const char *text, rw_train_config_t *c)
                   : strcmp(part, "ffn") == 0 ? RW_TRAIN_FFN
                                              : RW_TRAIN_ALL;
     json_decref(o);
+    if (rc >= 0 && (c->max_batch < 2 || c->max_batch > 65536 || c->threads < 0 ||
+                    c->threads > 256 || !(c->opt.lr >= 0.0f) || c->opt.warmup_steps < 0)) {
+        RW_ERROR("train",
+                 "invalid configuration: max_batch %zu (2..65536), threads %d (0..256), "
+                 "lr %g, warmup_steps %ld",
+                 c->max_batch, c->threads, (double)c->opt.lr, c->opt.warmup_steps);
+        return RW_EINVAL;
+    }
     return rc < 0 ? rc : 0;
 }
 

@@ -30,6 +30,15 @@ Test(model, config_json_round_trip_and_validation)
     cr_assert_eq(rw_model_config_from_json("{\"vocab\": \"big\"}", &d), RW_EPARSE);
     c.top_k = 5;
     cr_assert_eq(rw_model_config_validate(&c), RW_EINVAL);
+    /* every field in range, the whole far too big: refused before any
+     * allocation (86e9 parameters would die out of memory in a worker) */
+    rw_model_config_default(&c);
+    c.d_model = 8192, c.n_layers = 64, c.n_heads = 1, c.d_ff = 65536, c.max_len = 8192;
+    cr_assert_eq(rw_model_config_validate(&c), RW_EINVAL);
+    rw_model_config_default(&c); /* the reference shape, 3.2e6, is fine */
+    cr_assert_eq(rw_model_config_validate(&c), 0);
+    c.d_model = 2048, c.n_heads = 16, c.d_ff = 8192; /* 4 layers: about 2.2e8 */
+    cr_assert_eq(rw_model_config_validate(&c), 0);
 }
 
 Test(model, layout_is_one_block_in_order)

@@ -263,6 +263,10 @@ Test(task, spec_travels_as_json)
                          "{\"kind\":\"seed\",\"epochs\":\"2\"}",
                          "{\"kind\":\"seed\",\"max_steps\":\"many\"}",
                          "{\"kind\":\"seed\",\"seed\":1.5}",
+                         "{\"kind\":\"seed\",\"train\":{\"max_batch\":0}}",
+                         "{\"kind\":\"seed\",\"train\":{\"threads\":100000}}",
+                         "{\"kind\":\"seed\",\"model\":{\"d_model\":8192,\"n_layers\":64,"
+                         "\"n_heads\":1,\"d_ff\":65536}}",
                          "not json"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         why[0] = '\0';
