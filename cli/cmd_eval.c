@@ -258,9 +258,16 @@ int cli_eval(int argc, char **argv)
         rc = cli_read_data("eval", o.data, o.n_data, &ds);
     if (rc == 0 && !(r = o.rule ? rule_report(&ds, &o) : model_report(&ds, &o, &m)))
         rc = 1;
+    static const char *const splits[] = {"train", "eval", "all"};
+    if (rc == 0 && json_integer_value(json_object_get(r, "n")) == 0) {
+        /* an accuracy of nothing is no figure: a truncated file, a wrong
+         * --split or --domain */
+        fprintf(stderr, "rewire eval: the data holds no pair of the %s split%s to judge\n",
+                splits[o.split], o.n_domains ? " and the --domain ones" : "");
+        rc = 1;
+    }
     if (rc)
         goto done;
-    static const char *const splits[] = {"train", "eval", "all"};
     json_t *head =
         json_pack("{s:s, s:s}", "model", o.model ? o.model : "rule: the longer reply wins", "split",
                   splits[o.split]);

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "rmodel.h"
 
+#include "afile.h"
 #include "alloc.h"
 #include "checkpoint.h"
 #include "corpus.h"
@@ -24,6 +25,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct job {
     const train_opts_t *o;
@@ -489,8 +491,31 @@ static int setup(job_t *j, const rw_dataset_t *ds)
     return 0;
 }
 
+/* 0 when path can be written (a file in a writable folder, or a device
+ * or pipe), else 1 having said why: found out before training, not after. */
+static int check_out(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        say("cannot write %s: it is a directory; --out names a file", path);
+        return 1;
+    }
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return 0; /* written in place; opening a pipe now would wait for its reader */
+    rw_afile_t af;
+    int rc = rw_afile_open(&af, path);
+    if (rc < 0) {
+        say("cannot write %s: %s", path, rw_strerror(rc));
+        return 1;
+    }
+    rw_afile_abort(&af);
+    return 0;
+}
+
 int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
 {
+    if (check_out(o->out))
+        return 1;
     job_t j = {0};
     j.o = o;
     rw_trainset_init(&j.train);

@@ -85,6 +85,24 @@ Test(cmd_eval, missing_or_corrupt_model_exits_1)
     cr_assert_eq(rw(NULL, &err, "eval --model cut.safetensors --data syn.jsonl"), 1);
     cr_assert(strstr(err, "cut.safetensors") && strstr(err, "damaged"), "%s", err);
     free(err);
+    /* no pair to judge is no accuracy: an error, not 0.0000 */
+    cr_assert_eq(rw(NULL, &err,
+                    "eval --model m.safetensors --data syn.jsonl --domain concise "
+                    "--split eval --domain nope"),
+                 1);
+    free(err);
+    char *train_only = NULL;
+    size_t tn;
+    char *all = rwt_read_file(rwt_path(rwt_dir, "syn.jsonl"), &tn);
+    train_only = calloc(1, tn + 1);
+    for (char *save = NULL, *l = strtok_r(all, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (strstr(l, "\"split\":\"train\""))
+            strcat(strcat(train_only, l), "\n");
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "tr.jsonl"), train_only, strlen(train_only)), 0);
+    free(all), free(train_only);
+    cr_assert_eq(rw(NULL, &err, "eval --model m.safetensors --data tr.jsonl"), 1);
+    cr_assert(strstr(err, "no pair of the eval split to judge"), "%s", err);
+    free(err);
     /* a tokenizer file is no model */
     json_decref(rw_ok(0, "tokenizer train syn.jsonl -o tok.json --vocab 1000"));
     cr_assert_eq(rw(NULL, &err, "eval --model tok.json --data syn.jsonl"), 1);

@@ -187,4 +187,12 @@ Test(cmd_train, a_missing_domain_or_init_fails_clearly)
     cr_assert_eq(rw(NULL, &err, "train --data syn.jsonl --out m --init missing.safetensors"), 1);
     cr_assert(strstr(err, "missing.safetensors") && strstr(err, "No such file"), "%s", err);
     free(err);
+    /* an --out that cannot be written is said before any training */
+    cr_assert_eq(rw(NULL, &err, "train --data syn.jsonl --out . " TINY), 1);
+    cr_assert(strstr(err, "cannot write .: it is a directory"), "%s", err);
+    cr_assert_null(strstr(err, "step 1"), "it trained first:\n%s", err);
+    free(err);
+    cr_assert_eq(rw(NULL, &err, "train --data syn.jsonl --out no/such/dir/m " TINY), 1);
+    cr_assert(strstr(err, "cannot write no/such/dir/m: No such file"), "%s", err);
+    free(err);
 }
