@@ -17,22 +17,66 @@ static void afile_clear(rw_afile_t *af)
     memset(af, 0, sizeof *af);
 }
 
+/* Whether path is to be written in place: 1 or 2 when it is this
+ * process's own stdout or stderr (through /dev/stdout, /proc/self/fd or
+ * its name: replacing, or reopening and so truncating, the file they go to
+ * would lose what is in it), -1 for what is no regular file (a pipe, a
+ * device), 0 for a file to replace whole. */
+static int in_place(const char *path)
+{
+    struct stat st, fd;
+    if (stat(path, &st) != 0)
+        return 0;
+    for (int i = 1; i <= 2; i++)
+        if (fstat(i, &fd) == 0 && fd.st_dev == st.st_dev && fd.st_ino == st.st_ino)
+            return i;
+    return !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) ? -1 : 0;
+}
+
+/* Where a link at path points, as a path to create or replace (a relative
+ * target taken from the link's folder), or NULL for no link (caller frees). */
+static char *link_target(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode))
+        return NULL;
+    char *real = realpath(path, NULL);
+    if (real)
+        return real;
+    char buf[4096]; /* dangling: where it points, to be created */
+    ssize_t n = readlink(path, buf, sizeof buf - 1);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    const char *slash = strrchr(path, '/');
+    if (buf[0] == '/' || !slash)
+        return rw_strdup(buf);
+    size_t dl = (size_t)(slash - path) + 1, tl = (size_t)n + 1;
+    char *out = rw_malloc(dl + tl);
+    memcpy(out, path, dl);
+    memcpy(out + dl, buf, tl);
+    return out;
+}
+
 int rw_afile_open(rw_afile_t *af, const char *path)
 {
     int rc;
     memset(af, 0, sizeof *af);
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    int where = in_place(path);
+    if (where) {
         af->path = rw_strdup(path);
-        if (!(af->f = fopen(path, "w"))) {
+        int own = where > 0 ? dup(where) : -1; /* written where it goes, as the process writes */
+        if (!(af->f = where > 0 ? (own >= 0 ? fdopen(own, "w") : NULL) : fopen(path, "w"))) {
             rc = -errno;
+            if (own >= 0)
+                close(own);
             afile_clear(af);
             return rc;
         }
         return 0;
     }
-    char *real = NULL; /* a link's target, replaced in its own directory */
-    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && (real = realpath(path, NULL)))
+    char *real = link_target(path); /* replaced in its own folder; the link stays */
+    if (real)
         path = real;
     size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
     af->tmp = rw_malloc(n);
