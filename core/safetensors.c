@@ -2,6 +2,7 @@
  * safetensors.h. */
 #include "safetensors.h"
 
+#include "afile.h"
 #include "alloc.h"
 #include "err.h"
 
@@ -153,7 +154,7 @@ static int tile(rw_st_t *st, span_t *spans)
     rw_st_tensor_t *sorted = rw_new_array(rw_st_tensor_t, st->n ? st->n : 1);
     for (size_t i = 0; i < st->n; i++) {
         sorted[i] = st->t[spans[i].index];
-        sorted[i].data = (const float *)(st->data + spans[i].begin);
+        sorted[i].data = st->data ? (const float *)(st->data + spans[i].begin) : NULL;
     }
     free(st->t);
     st->t = sorted;
@@ -188,7 +189,7 @@ static int build(rw_st_t *st, const char *hdr, size_t hn)
     }
     if (rc == 0)
         rc = tile(st, spans);
-    if (rc == 0 && !host_is_little_endian())
+    if (rc == 0 && st->data && !host_is_little_endian())
         swap4(st->data, st->data_len / 4);
     free(spans);
     json_decref(root);
@@ -235,7 +236,8 @@ static int read_all(FILE *f, void *p, size_t n)
     return ferror(f) ? -EIO : RW_ETRUNC;
 }
 
-int rw_st_read(rw_st_t **st_p, const char *path)
+/* rw_st_read, or with data 0 rw_st_read_header. */
+static int read_file(rw_st_t **st_p, const char *path, int data)
 {
     *st_p = NULL;
     FILE *f = fopen(path, "rb");
@@ -258,9 +260,10 @@ int rw_st_read(rw_st_t **st_p, const char *path)
     hdr = rw_malloc(hn ? (size_t)hn : 1);
     st = rw_new(rw_st_t);
     st->data_len = (size_t)(size - 8 - hn);
-    st->data = rw_malloc(st->data_len ? st->data_len : 1);
+    if (data)
+        st->data = rw_malloc(st->data_len ? st->data_len : 1);
     rc = read_all(f, hdr, (size_t)hn);
-    if (rc == 0)
+    if (rc == 0 && data)
         rc = read_all(f, st->data, st->data_len);
     if (rc == 0)
         rc = build(st, hdr, (size_t)hn);
@@ -271,6 +274,16 @@ done:
         rw_st_destroy(&st);
     *st_p = st;
     return rc;
+}
+
+int rw_st_read(rw_st_t **st_p, const char *path)
+{
+    return read_file(st_p, path, 1);
+}
+
+int rw_st_read_header(rw_st_t **st_p, const char *path)
+{
+    return read_file(st_p, path, 0);
 }
 
 size_t rw_st_count(const rw_st_t *st)
@@ -383,34 +396,23 @@ int rw_st_write(const char *path, const rw_st_entry_t *t, size_t n, const rw_st_
     int rc = check_entries(t, n, meta, n_meta);
     if (rc < 0)
         return rc;
-    size_t hlen, plen = strlen(path);
+    size_t hlen;
     char *hdr = header_json(t, n, meta, n_meta, &hlen);
-    char *tmp = rw_malloc(plen + 5);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = -errno;
-        goto fail_open;
+    rw_afile_t af;
+    if ((rc = rw_afile_open(&af, path)) < 0) {
+        free(hdr);
+        return rc;
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    rc = fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, hlen, f) == hlen ? 0 : -EIO;
+    rc = fwrite(len8, 1, 8, af.f) == 8 && fwrite(hdr, 1, hlen, af.f) == hlen ? 0 : -EIO;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = write_floats(f, t[i].data, entry_elems(&t[i]));
-    if (rc == 0 && fflush(f) != 0)
-        rc = -errno;
-    if (rc == 0 && fsync(fileno(f)) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc < 0)
-        unlink(tmp);
-fail_open:
-    free(tmp);
+        rc = write_floats(af.f, t[i].data, entry_elems(&t[i]));
+    if (rc == 0)
+        rc = rw_afile_commit(&af);
+    else
+        rw_afile_abort(&af);
     free(hdr);
     return rc;
 }

@@ -34,6 +34,10 @@ typedef struct rw_st rw_st_t;
  * than its header says), RW_ETOOBIG (header too long), RW_EPARSE (header
  * not JSON) or RW_EFORMAT (anything else malformed or not F32). */
 int rw_st_read(rw_st_t **st_p, const char *path);
+/* Only the header, checked against the file's size: tensors' names,
+ * shapes and places and the metadata, every tensor's data NULL. For a look
+ * at a file that may be large, on a thread that must not wait long. */
+int rw_st_read_header(rw_st_t **st_p, const char *path);
 /* The same from n bytes in memory (copied). */
 int rw_st_parse(rw_st_t **st_p, const void *buf, size_t n);
 /* Accepts NULL; nulls *st_p. */
@@ -59,7 +63,7 @@ typedef struct rw_st_kv {
 } rw_st_kv_t;
 
 /* Writes tensors t[0..n) in that order with metadata meta[0..n_meta) to
- * path (through path.tmp and a rename). Returns 0, RW_EINVAL (duplicate or
+ * path, whole or not at all (afile.h). Returns 0, RW_EINVAL (duplicate or
  * empty name, too many dims) or a negated errno. */
 int rw_st_write(const char *path, const rw_st_entry_t *t, size_t n, const rw_st_kv_t *meta,
                 size_t n_meta);

@@ -44,6 +44,18 @@ Test(safetensors, round_trip_with_metadata)
     cr_assert_str_eq(rw_st_meta(st, "json"), "{\"x\": [1, 2]}");
     cr_assert_null(rw_st_meta(st, "nope"));
     rw_st_destroy(&st);
+    /* the header alone: names, shapes and metadata, no data read */
+    cr_assert_eq(rw_st_read_header(&st, path), 0);
+    cr_assert_eq(rw_st_count(st), 3);
+    cr_assert_eq(rw_st_get(st, "a")->shape[1], 3);
+    cr_assert_null(rw_st_get(st, "a")->data);
+    cr_assert_str_eq(rw_st_meta(st, "k"), "v");
+    rw_st_destroy(&st);
+    raw = rwt_read_file(path, &n); /* a file cut short is still found out */
+    cr_assert_eq(rwt_write_file(rwt_path(dir, "cut"), raw, n - 4), 0);
+    free(raw);
+    cr_assert_lt(rw_st_read_header(&st, rwt_path(dir, "cut")), 0);
+    cr_assert_null(st);
     rw_st_entry_t dup[2] = {{"a", 1, {1}, a}, {"a", 1, {1}, a}};
     cr_assert_eq(rw_st_write(path, dup, 2, NULL, 0), RW_EINVAL);
     rwt_rmdir(dir);
