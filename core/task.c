@@ -328,15 +328,21 @@ int rw_task_spec_from_json(const char *json, rw_task_spec_t *s, char *why, size_
     if ((v = json_object_get(o, "seed")))
         s->seed = (uint64_t)json_integer_value(v);
     json_t *pv = json_object_get(o, "patience");
-    if (pv)
-        s->patience = (int)json_integer_value(pv);
+    json_int_t patience = pv ? json_integer_value(pv) : s->patience;
+    if (patience >= 0 && patience <= 1000)
+        s->patience = (int)patience;
     if ((v = json_object_get(o, "scratch")))
         s->scratch = json_is_true(v);
     if (v && !json_is_boolean(v))
         rc = fail(why, whylen, RW_EPARSE, "task spec: \"scratch\" is not true or false");
-    else if (pv && (!json_is_integer(pv) || s->patience < 0 || s->patience > 1000))
+    else if (patience < 0 || patience > 1000)
         rc =
             fail(why, whylen, RW_EINVAL, "task spec: patience must be a whole number in [0, 1000]");
+    else if (kind == RW_TASK_GATES && s->patience > 0)
+        rc = fail(why, whylen, RW_EINVAL,
+                  "task spec: no patience for gates: what they learn is not what is measured");
+    else if (json_object_get(o, "domain") && !dom)
+        rc = fail(why, whylen, RW_EINVAL, "task spec: \"domain\" is not a string");
     else if (!(s->epochs > 0 && s->epochs <= 1000) || s->max_steps < 0)
         rc = fail(why, whylen, RW_EINVAL, "task spec: epochs must be in (0, 1000], max_steps >= 0");
     else if (needs_domain(kind) && !s->domain)
@@ -397,6 +403,7 @@ typedef struct runner {
     rw_task_progress_fn progress;
     void *ctx;
     long steps, last_epoch_steps, steps_per_epoch;
+    long batches; /* attempts so far, skipped ones too: batch b is step b's */
     double loss_sum, acc_sum, pairs;
     int cancelled;
     /* early stopping (spec patience > 0): the slice held out of the train
@@ -453,7 +460,8 @@ static int end_of_epoch(runner_t *r, long epoch)
 static int on_step(void *ctx, const rw_step_stats_t *st)
 {
     runner_t *r = ctx;
-    if (!st->skipped && st->step > r->steps - r->last_epoch_steps) {
+    long b = ++r->batches; /* st->step counts updates only: a skipped step still used its batch */
+    if (!st->skipped && b > r->steps - r->last_epoch_steps) {
         r->loss_sum += st->loss;
         r->acc_sum += st->accuracy;
         r->pairs += 1;
@@ -464,9 +472,8 @@ static int on_step(void *ctx, const rw_step_stats_t *st)
         r->cancelled = 1;
         return 1;
     }
-    if (r->best && (st->step % r->steps_per_epoch == 0 || st->step == r->steps) &&
-        end_of_epoch(r, (st->step + r->steps_per_epoch - 1) / r->steps_per_epoch) &&
-        st->step < r->steps)
+    if (r->best && (b % r->steps_per_epoch == 0 || b == r->steps) &&
+        end_of_epoch(r, (b + r->steps_per_epoch - 1) / r->steps_per_epoch) && b < r->steps)
         return 2; /* early: the best epoch is behind */
     return 0;
 }
@@ -613,14 +620,12 @@ static int train(const rw_task_spec_t *s, setup_t *u, data_t *d, rw_task_progres
     if (r.per_batch == 0)
         return RW_EINVAL;
     if (s->patience > 0) {
-        size_t n = d->train.n, k = rw_trainset_hold_out(&d->train, RW_TASK_HOLD_OUT);
-        r.first_val = d->train.n, r.n_val = k;
-        if (k == 0 || d->train.n == 0) { /* too few to hold any out: all the epochs on all */
-            d->train.n = n;
-            r.n_val = 0;
+        size_t n = d->train.n;
+        r.n_val = rw_trainset_hold_out(&d->train, RW_TASK_HOLD_OUT, RW_TASK_HOLD_OUT_MIN);
+        r.first_val = d->train.n;
+        if (!r.n_val) /* all the epochs on all of it */
             RW_INFO("task", "%s: %zu train items, too few to hold a validation slice out",
                     rw_task_kind_name(s->kind), n);
-        }
     }
     long steps_per_epoch = rw_trainset_steps_per_epoch(&d->train, r.per_batch);
     r.steps_per_epoch = steps_per_epoch;

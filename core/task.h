@@ -79,7 +79,8 @@ typedef struct rw_task_spec {
     int patience;
 } rw_task_spec_t;
 
-#define RW_TASK_HOLD_OUT 10
+#define RW_TASK_HOLD_OUT     10
+#define RW_TASK_HOLD_OUT_MIN 20 /* fewer held out would decide by noise: no early stop */
 
 /* Whether a task of this spec reads a base model (the seed): every kind
  * but seed, router and a domain_rm that starts from scratch. */

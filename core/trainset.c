@@ -148,7 +148,7 @@ static int held_out(const rw_tok_pair_t *p, unsigned every)
     return h % every == 0;
 }
 
-size_t rw_trainset_hold_out(rw_trainset_t *ts, unsigned every)
+size_t rw_trainset_hold_out(rw_trainset_t *ts, unsigned every, size_t min)
 {
     if (every < 2 || ts->n == 0)
         return 0;
@@ -165,6 +165,11 @@ size_t rw_trainset_hold_out(rw_trainset_t *ts, unsigned every)
                 else
                     kept++;
             }
+    if (k < min || kept == 0) { /* too few to judge by, or nothing left to train on */
+        free(pairs);
+        free(prompts);
+        return 0;
+    }
     for (size_t i = kept; i < ts->n; i++)
         ts->per_domain[pairs[i].domain]--;
     memcpy(ts->pairs, pairs, ts->n * sizeof *pairs);

@@ -90,8 +90,10 @@ int rw_trainset_batch(rw_trainset_t *ts, uint64_t seed, long step, size_t per_st
  * prompt stay together, chosen apart from the train/eval split's hash.
  * They move, in their order, to ts->pairs[ts->n .. ts->n + k) (ts->prompts
  * likewise) behind the items that stay, ts->n and ts->per_domain shrink to
- * what stays, and k is returned. Call it before the first batch. */
-size_t rw_trainset_hold_out(rw_trainset_t *ts, unsigned every);
+ * what stays, and k is returned. When fewer than min would be held out, or
+ * none would stay, nothing moves and 0 is returned. Call it before the
+ * first batch. */
+size_t rw_trainset_hold_out(rw_trainset_t *ts, unsigned every, size_t min);
 /* The index of domain name in ts, or -1. */
 int rw_trainset_domain(const rw_trainset_t *ts, const char *name);
 

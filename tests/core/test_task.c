@@ -262,6 +262,9 @@ Test(task, spec_travels_as_json)
                          "{\"kind\":\"seed\",\"patience\":\"2\"}",
                          "{\"kind\":\"seed\",\"epochs\":\"2\"}",
                          "{\"kind\":\"seed\",\"max_steps\":\"many\"}",
+                         "{\"kind\":\"seed\",\"patience\":4294967298}",
+                         "{\"kind\":\"gates\",\"domains\":[\"a\",\"b\"],\"patience\":2}",
+                         "{\"kind\":\"seed\",\"domain\":5}",
                          "{\"kind\":\"seed\",\"seed\":1.5}",
                          "{\"kind\":\"seed\",\"train\":{\"max_batch\":0}}",
                          "{\"kind\":\"seed\",\"train\":{\"threads\":100000}}",
@@ -342,8 +345,8 @@ Test(task, a_partial_spec_keeps_the_kinds_defaults)
 }
 
 /* A router on prompts whose labels are noise: it can only memorize them,
- * so the loss on the held-out slice soon rises and training stops early,
- * keeping the weights of the epoch where that loss was lowest. */
+ * so the held-out slice soon stops improving and training stops early,
+ * keeping the weights of its best epoch (accuracy first, then loss). */
 Test(task, early_stopping_keeps_the_best_epoch_of_the_held_out_slice)
 {
     rw_dataset_t ds;
@@ -391,7 +394,7 @@ Test(task, early_stopping_keeps_the_best_epoch_of_the_held_out_slice)
     rw_trainset_opts_t o = {
         .split = RW_SEL_TRAIN, .domains = (const char *const *)s.domains, .n_domains = s.n_domains};
     cr_assert_eq(rw_trainset_build(&ts, &ds, bpe, &o), 0);
-    size_t k = rw_trainset_hold_out(&ts, RW_TASK_HOLD_OUT);
+    size_t k = rw_trainset_hold_out(&ts, RW_TASK_HOLD_OUT, RW_TASK_HOLD_OUT_MIN);
     cr_assert_gt(k, 10);
     rw_engine_t *e;
     cr_assert_eq(rw_engine_new(&e, m, NULL, 32, (size_t)m->cfg.max_len, 1, 0), 0);

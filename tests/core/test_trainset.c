@@ -249,8 +249,8 @@ Test(trainset, a_held_out_slice_keeps_a_prompts_pairs_together_and_counts_right)
     rw_trainset_t ts, again;
     build_twice(&ds, bpe, &ts, &again);
     cr_assert_eq(ts.n, 240);
-    size_t k = rw_trainset_hold_out(&ts, 10);
-    cr_assert_eq(rw_trainset_hold_out(&again, 10), k, "the slice depends on the data alone");
+    size_t k = rw_trainset_hold_out(&ts, 10, 1);
+    cr_assert_eq(rw_trainset_hold_out(&again, 10, 1), k, "the slice depends on the data alone");
     cr_assert(k >= 10 && k <= 50 && k % 2 == 0, "%zu held out of 240", k);
     cr_assert_eq(ts.n, 240 - k);
     cr_assert_eq(ts.per_domain[0] + ts.per_domain[1], ts.n);
@@ -274,7 +274,12 @@ Test(trainset, a_held_out_slice_keeps_a_prompts_pairs_together_and_counts_right)
     }
     /* epochs are over what stays */
     cr_assert_eq(rw_trainset_steps_per_epoch(&ts, 8), (long)(ts.n / 8));
-    cr_assert_eq(rw_trainset_hold_out(&ts, 1), 0, "every 1 holds nothing out");
+    cr_assert_eq(rw_trainset_hold_out(&ts, 1, 1), 0, "every 1 holds nothing out");
+    /* too few to hold out: nothing moves */
+    size_t n = again.n, per0 = again.per_domain[0];
+    cr_assert_eq(rw_trainset_hold_out(&again, 10, 1000), 0);
+    cr_assert_eq(again.n, n);
+    cr_assert_eq(again.per_domain[0], per0);
     rw_trainset_fini(&ts);
     rw_trainset_fini(&again);
     rw_bpe_destroy(&bpe);
