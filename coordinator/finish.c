@@ -309,16 +309,19 @@ static json_t *results_json(coord_job_t *j, int version, json_t *bundles, double
         const json_t *d = t->done;
         const char *worker = json_string_value(json_object_get(d, "worker"));
         json_t *curve = json_object_get(d, "loss_curve");
+        /* null where the worker did not say (a result of an older build) */
+        json_t *epochs = json_object_get(json_object_get(d, "metrics"), "epochs");
         json_array_append_new(
             tasks,
-            json_pack("{s:I,s:s,s:o,s:i,s:s,s:f,s:f,s:I,s:f,s:I,s:o,s:f,s:I}", "id",
+            json_pack("{s:I,s:s,s:o,s:i,s:s,s:f,s:f,s:I,s:o,s:I,s:o,s:f,s:I}", "id",
                       (json_int_t)(i + 1), "kind", msg_task_kind_name(t->kind), "domain",
                       t->domain[0] ? json_string(t->domain) : json_null(), "attempts", t->attempts,
                       "worker", worker ? worker : "", "seconds",
                       metric(d, "seconds") > 0 ? metric(d, "seconds")
                                                : json_number_value(json_object_get(d, "lease_s")),
                       "pairs_per_s", metric(d, "pairs_per_s"), "steps",
-                      (json_int_t)metric(d, "steps"), "epochs", metric(d, "epochs"), "kept_epoch",
+                      (json_int_t)metric(d, "steps"), "epochs",
+                      epochs ? json_incref(epochs) : json_null(), "kept_epoch",
                       (json_int_t)metric(d, "kept_epoch"), "loss_curve",
                       curve ? json_incref(curve) : json_array(), "train_accuracy",
                       metric(d, "train_accuracy"), "params", (json_int_t)metric(d, "params")));

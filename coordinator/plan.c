@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,7 @@ int plan_release(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, c
         return rc;
     plan_task_t *t = get(p, id);
     snprintf(t->why, sizeof t->why, "%s", why ? why : "no reason given");
+    t->why[rw_utf8_check(t->why, strlen(t->why))] = '\0'; /* not cut inside a character */
     t->state = t->attempt >= p->max_attempts ? PLAN_FAILED : PLAN_PENDING;
     return 0;
 }
