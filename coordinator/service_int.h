@@ -27,6 +27,16 @@ typedef enum {
     COORD_FAILED       /* a task failed for good, or the finish did */
 } coord_state_t;
 
+/* A connection whose worker id a newer HELLO took (a reconnect, as a rule:
+ * the old connection is dead). Should it speak again while the id's new
+ * holder lives, two live workers share the id. */
+typedef struct coord_replaced {
+    wire_peer_t addr;
+    char name[MSG_NAME_MAX + 1];
+    uint64_t at_ms;
+} coord_replaced_t;
+#define COORD_REPLACED_MAX 8
+
 struct coord {
     coord_opts_t o;
     const struct coord_job_ops *ops;
@@ -51,6 +61,8 @@ struct coord {
     journal_t *journal;
     plan_t *plan;
     peers_t peers;
+    coord_replaced_t replaced[COORD_REPLACED_MAX]; /* a ring of the latest */
+    size_t replaced_next;
 
     coord_state_t state;
     bool started, finish_running, status_dirty, replaying;

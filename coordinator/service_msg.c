@@ -97,6 +97,35 @@ static int check_domain(coord_t *c, const msg_hello_t *h, const wire_peer_t *fro
     return rc;
 }
 
+/* A connection whose id a newer HELLO took speaks again while the new
+ * holder lives: not a reconnect but two workers given one id, which would
+ * otherwise take it from each other, each time costing the task an
+ * attempt, until the job fails. The older one is refused, saying why.
+ * Returns whether it was. */
+static bool refuse_twin(coord_t *c, const wire_peer_t *from)
+{
+    uint64_t now = coord__now(c);
+    for (size_t i = 0; i < COORD_REPLACED_MAX; i++) {
+        coord_replaced_t *r = &c->replaced[i];
+        if (!r->name[0] || r->addr.id_len != from->id_len ||
+            memcmp(r->addr.id, from->id, from->id_len) != 0 || now - r->at_ms > c->o.timeout_ms)
+            continue;
+        peer_t *holder = peers_by_name(&c->peers, r->name);
+        if (!holder || now - holder->heard_ms > c->o.timeout_ms)
+            continue;
+        char why[MSG_WHY_MAX];
+        snprintf(why, sizeof why,
+                 "worker id %s is taken: another live worker registered with it; give each "
+                 "worker its own --id",
+                 r->name);
+        RW_WARN(WHO, "two live workers say they are %s: refusing the one that came first", r->name);
+        refuse(c, from, RW_EEXIST, why);
+        r->name[0] = '\0';
+        return true;
+    }
+    return false;
+}
+
 static void on_hello(coord_t *c, peer_t *p, const msg_hello_t *h, const wire_peer_t *from)
 {
     coord_domain_t dom;
@@ -106,8 +135,13 @@ static void on_hello(coord_t *c, peer_t *p, const msg_hello_t *h, const wire_pee
     if (p) /* the same connection says HELLO again: it starts over */
         coord__lose(c, p, "registered again");
     peer_t *old = peers_by_name(&c->peers, h->worker_id);
-    if (old) /* a worker that reconnected: the old connection is dead */
+    if (old) { /* a worker that reconnected: the old connection is dead */
+        coord_replaced_t *r = &c->replaced[c->replaced_next++ % COORD_REPLACED_MAX];
+        r->addr = old->addr;
+        snprintf(r->name, sizeof r->name, "%s", old->name);
+        r->at_ms = coord__now(c);
         coord__lose(c, old, "reconnected");
+    }
     p = peers_add(&c->peers, from);
     snprintf(p->name, sizeof p->name, "%s", h->worker_id);
     for (size_t i = 0; i < h->caps.n && p->n_caps < PEER_CAPS_MAX; i++)
@@ -295,6 +329,8 @@ void coord__handle(coord_t *c, const msg_t *m, const wire_peer_t *from)
     if (!p) {
         if (m->type == MSG_REFUSE || m->type == MSG_ERROR || m->type == MSG_SHUTDOWN)
             return; /* never answer an answer */
+        if (refuse_twin(c, from))
+            return;
         wire_drop(c->w, from, "a message from a peer that did not say HELLO");
         send_error(c, from, RW_ENOTFOUND, "unknown peer: say HELLO first", 0, 0);
         return;

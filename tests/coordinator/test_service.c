@@ -412,3 +412,40 @@ Test(service, a_task_out_of_attempts_fails_the_job_saying_which_and_why)
               "%s", log);
     free(log);
 }
+
+/* Two live workers given one id: the second HELLO takes the id (as a
+ * reconnect would), and when the first speaks again it is refused, saying
+ * why, instead of taking the id back and forth until the job fails. */
+Test(service, two_live_workers_with_one_id_the_first_is_refused)
+{
+    char endpoint[700];
+    peer_t a, b;
+    pid_t c = coordinator_and_peer(endpoint, 600, "10000", &a, "twin");
+    peer_open(&b, endpoint);
+    peer_hello(&b, "twin", "train");
+    msg_t m;
+    msg_init(&m, MSG_HEARTBEAT);
+    m.heartbeat.seq = 1;
+    cr_assert_eq(wire_send(a.w, NULL, &m, 0), 0);
+    msg_t r;
+    cr_assert_eq(peer_expect(&a, MSG_REFUSE, &r), 0, "the first twin is refused");
+    cr_assert_eq(r.refuse.code, RW_EEXIST);
+    cr_assert(strstr(r.refuse.reason, "worker id twin is taken"), "%s", r.refuse.reason);
+    msg_fini(&r);
+    /* the second keeps the id: its heartbeat is no stranger's */
+    cr_assert_eq(wire_send(b.w, NULL, &m, 0), 0);
+    for (int i = 0; i < 100; i++) { /* a second of what it is sent */
+        while (wire_recv(b.w, &r, NULL, ZMQ_DONTWAIT) == 0) {
+            cr_assert(r.type != MSG_ERROR && r.type != MSG_REFUSE, "the id's holder got %s",
+                      msg_type_name(r.type));
+            msg_fini(&r);
+        }
+        svc_sleep_ms(10);
+    }
+    peer_close(&a);
+    peer_close(&b);
+    svc_kill(c);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(strstr(log, "two live workers say they are twin"), "%s", log);
+    free(log);
+}
