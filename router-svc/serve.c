@@ -58,6 +58,11 @@ rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, cha
         goto fail_socket;
     }
     zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
+    /* requests queued from one client, before ZeroMQ stops reading it: a
+     * client that sends a flood and vanishes could otherwise park 1,000
+     * requests of up to 4 MiB here (the default high-water mark) */
+    int hwm = RSVC_QUEUE_MAX;
+    zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     if (!(s->w = wire_new(s->sock, WHO, &rc))) {
         snprintf(why, whylen, "socket: %s", rw_strerror(rc));
         goto fail_wire;

@@ -5,6 +5,7 @@
 #include "coord_cli.h"
 #include "err.h"
 #include "router_cli.h"
+#include "serve.h"
 #include "svc_support.h"
 #include "wire.h"
 #include "worker_cli.h"
@@ -180,4 +181,22 @@ Test(router_svc, trains_router_tasks_then_serves_bundles)
         opens++;
     cr_assert_eq(opens, 2, "the rewritten router bundle was opened again:\n%s", log);
     free(log);
+}
+
+/* A client that floods requests and vanishes cannot park more than a few
+ * dozen of them in the service: ZeroMQ stops reading it past the mark. */
+Test(router_svc, requests_queue_only_so_deep_for_one_client)
+{
+    void *ctx = zmq_ctx_new();
+    char bind[700], why[256];
+    snprintf(bind, sizeof bind, "ipc://%s/serve.sock", rwt_dir);
+    rsvc_t *s = rsvc_new(ctx, bind, rwt_dir, 1, why, sizeof why);
+    cr_assert_not_null(s, "%s", why);
+    int hwm = 0;
+    size_t len = sizeof hwm;
+    cr_assert_eq(zmq_getsockopt(rsvc_socket(s), ZMQ_RCVHWM, &hwm, &len), 0);
+    cr_assert_eq(hwm, RSVC_QUEUE_MAX);
+    cr_assert_lt(RSVC_QUEUE_MAX, 1000, "below ZeroMQ's default");
+    rsvc_destroy(&s);
+    zmq_ctx_term(ctx);
 }
