@@ -159,22 +159,30 @@ static void lease_one(fake_t *f, uint64_t task, uint32_t attempt, uint64_t artif
     msg_fini(&m);
 }
 
-Test(agent, survives_a_misbehaving_coordinator)
+/* A worker "w1" (timeout 1500 ms, backoff at most 200 ms) on a fake
+ * coordinator opened in f, its HELLO taken (not yet welcomed). */
+static pid_t worker_w1(fake_t *f, const char *log)
 {
-    fake_t f = {0};
     char endpoint[700];
-    fake_open(&f, endpoint, sizeof endpoint);
+    fake_open(f, endpoint, sizeof endpoint);
     const char *args[] = {"--connect",    endpoint,  "--id",
                           "w1",           "--cache", rwt_path(rwt_dir, "cache"),
                           "--timeout-ms", "1500",    "--backoff-max-ms",
                           "200",          NULL};
-    const char *log = rwt_path(rwt_dir, "w1.log");
     pid_t pid = svc_spawn(worker_main, "rewire-worker", log, args);
-
-    msg_t m, r;
-    cr_assert_eq(expect(&f, MSG_HELLO, &m), 0, "HELLO");
+    msg_t m;
+    cr_assert_eq(expect(f, MSG_HELLO, &m), 0, "HELLO");
     cr_assert_str_eq(m.hello.worker_id, "w1");
     msg_fini(&m);
+    return pid;
+}
+
+Test(agent, survives_a_misbehaving_coordinator)
+{
+    fake_t f = {0};
+    const char *log = rwt_path(rwt_dir, "w1.log");
+    pid_t pid = worker_w1(&f, log);
+    msg_t m, r;
     /* junk before WELCOME, and a LEASE it must not take unregistered */
     junk(&f, 0x1234567);
     const uint8_t future[] = {0x93, 0x07, 0x08, 0x81, 0xa3, 's', 'e', 'q', 0x01};
@@ -253,16 +261,9 @@ static void cancel_gives_up(fake_t *f, uint64_t task, uint64_t artifact)
 Test(agent, a_lease_cancelled_while_fetching_gives_up_the_fetch)
 {
     fake_t f = {0};
-    char endpoint[700];
-    fake_open(&f, endpoint, sizeof endpoint);
-    const char *args[] = {"--connect",    endpoint,  "--id",
-                          "w1",           "--cache", rwt_path(rwt_dir, "cache"),
-                          "--timeout-ms", "1500",    NULL};
     const char *log = rwt_path(rwt_dir, "w1.log");
-    pid_t pid = svc_spawn(worker_main, "rewire-worker", log, args);
+    pid_t pid = worker_w1(&f, log);
     msg_t m, r;
-    cr_assert_eq(expect(&f, MSG_HELLO, &m), 0, "HELLO");
-    msg_fini(&m);
     welcome(&f);
 
     /* cancelled before the first byte came */
