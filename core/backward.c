@@ -56,9 +56,9 @@ static void block_backward(rw_engine_t *e, int tid, size_t l, size_t b0, size_t 
         /* dfch (n,F) = dres @ fcprojw, the gradient of fch_gelu */
         rw__matmul_backward(dfch, 0, g.fcprojw, g.fcprojb, dres, C, v.fch_gelu, p.fcprojw, n, F, C);
         lora_back(e, lpp, &gl, 5, dfch, du, dres, C, v.fch_gelu, v.lora_u[5], n);
-        rw__gelu_backward(dfch, v.fch, dfch, n * F);
+        rw__gelu_backward(dfch, g.fcb, v.fch, dfch, n, F);
         /* dln (n,C) = dfch @ fcw, the gradient of ln2 */
-        rw__matmul_backward(dln, 0, g.fcw, g.fcb, dfch, F, v.ln2, p.fcw, n, C, F);
+        rw__matmul_backward(dln, 0, g.fcw, NULL, dfch, F, v.ln2, p.fcw, n, C, F);
         lora_back(e, lpp, &gl, 4, dln, du, dfch, F, v.ln2, v.lora_u[4], n);
     }
     rw__layernorm_backward(dres, g.ln2w, g.ln2b, dln, v.res2, p.ln2w, v.ln2_mean, v.ln2_rstd, n, C);

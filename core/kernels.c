@@ -281,9 +281,12 @@ void rw__matmul_backward(float *dinp, int accumulate, float *dw, float *dbias, c
 {
     if (n == 0)
         return;
-    if (dinp) /* row-major: dinp (n,IC) (+)= dout (n,OC) @ w (OC,IC) */
+    if (dinp) {          /* row-major: dinp (n,IC) (+)= dout (n,OC) @ w (OC,IC) */
+        if (!accumulate) /* faster than OpenBLAS's beta-0 clearing; see attention */
+            memset(dinp, 0, n * IC * sizeof *dinp);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)IC, (int)OC, 1.0f, dout,
-                    (int)ldd, w, (int)IC, accumulate ? 1.0f : 0.0f, dinp, (int)IC);
+                    (int)ldd, w, (int)IC, 1.0f, dinp, (int)IC);
+    }
     if (dw) /* row-major: dw (OC,IC) += dout^T (OC,n) @ inp (n,IC) */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)OC, (int)IC, (int)n, 1.0f, dout,
                     (int)ldd, inp, (int)IC, 1.0f, dw, (int)IC);
@@ -380,12 +383,26 @@ RW_INLINE void mul_body(float *d, const float *a, const float *b, size_t n)
     for (; i < n; i++)
         d[i] = a[i] * b[i];
 }
-RW_MULTIVERSION(static, mul, mul_body, (float *d, const float *a, const float *b, size_t n),
-                (d, a, b, n))
-
-void rw__gelu_backward(float *dinp, const float *deriv, const float *dout, size_t n)
+/* dinp (rows,cols) = deriv * dout; each row is added to dbias while it is
+ * in cache, in row order as col_sums would (so the sums are the same). */
+RW_INLINE void mul_rows_body(float *dinp, float *dbias, const float *deriv, const float *dout,
+                             size_t rows, size_t cols)
 {
-    mul(dinp, deriv, dout, n);
+    for (size_t r = 0; r < rows; r++) {
+        mul_body(dinp + r * cols, deriv + r * cols, dout + r * cols, cols);
+        if (dbias)
+            row_sum2(dbias, dbias, dinp + r * cols, cols);
+    }
+}
+RW_MULTIVERSION(static, mul_rows, mul_rows_body,
+                (float *dinp, float *dbias, const float *deriv, const float *dout, size_t rows,
+                 size_t cols),
+                (dinp, dbias, deriv, dout, rows, cols))
+
+void rw__gelu_backward(float *dinp, float *dbias, const float *deriv, const float *dout,
+                       size_t rows, size_t cols)
+{
+    mul_rows(dinp, dbias, deriv, dout, rows, cols);
 }
 
 RW_INLINE void softmax_body(float *x, size_t n)

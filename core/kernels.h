@@ -54,9 +54,12 @@ void rw__gelu_forward(float *out, const float *inp, size_t n);
 /* The same for training: out (n) = gelu(inp), and inp becomes gelu'(inp),
  * all that the backward pass needs of it. */
 void rw__gelu_forward_keep(float *out, float *inp, size_t n);
-/* dinp (n) = deriv * dout, deriv as left by rw__gelu_forward_keep; dinp may
- * be dout. */
-void rw__gelu_backward(float *dinp, const float *deriv, const float *dout, size_t n);
+/* dinp (rows,cols) = deriv * dout, deriv as left by rw__gelu_forward_keep;
+ * dinp may be dout. With dbias, also dbias (cols) += the column sums of
+ * dinp, the gradient of the bias before the GELU, as rw__matmul_backward
+ * would add them. */
+void rw__gelu_backward(float *dinp, float *dbias, const float *deriv, const float *dout,
+                       size_t rows, size_t cols);
 
 /* Bidirectional multi-head attention over B sequences of padded length T
  * (sequence b has lens[b] real tokens; padded keys are masked, padded query

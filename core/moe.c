@@ -280,10 +280,10 @@ void rw__moe_backward(rw_engine_t *e, int tid, size_t l, size_t r0, size_t n, co
         rw__matmul_backward(dh + o * F, 0, g->fcprojw ? g->fcprojw + x * C * F : NULL,
                             g->fcprojb ? g->fcprojb + x * C : NULL, dys + o * C, C,
                             v.fch_gelu + o * F, p.fcprojw + x * C * F, ne, F, C);
-        rw__gelu_backward(dh + o * F, v.fch + o * F, dh + o * F, ne * F);
-        rw__matmul_backward(dxs + o * C, 0, g->fcw ? g->fcw + x * F * C : NULL,
-                            g->fcb ? g->fcb + x * F : NULL, dh + o * F, F, m.x + o * C,
-                            p.fcw + x * F * C, ne, C, F);
+        rw__gelu_backward(dh + o * F, g->fcb ? g->fcb + x * F : NULL, v.fch + o * F, dh + o * F, ne,
+                          F);
+        rw__matmul_backward(dxs + o * C, 0, g->fcw ? g->fcw + x * F * C : NULL, NULL, dh + o * F, F,
+                            m.x + o * C, p.fcw + x * F * C, ne, C, F);
     }
     /* dln (n,C) = sum_j dxs[slot_j] + the gate's input gradient */
     for (size_t r = 0; r < n; r++) {
