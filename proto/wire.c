@@ -30,6 +30,7 @@ struct wire {
     uint64_t logged[WIRE_LOGGED_MAX]; /* hashes; 0 is empty */
     size_t n_logged;
     bool full_noted;
+    char last_drop[MSG_WHY_MAX + 32]; /* "<reason>: <why>" of the last drop */
 };
 
 static const char *const drop_names[] = {
@@ -70,6 +71,11 @@ void wire_destroy(wire_t **self_p)
         return;
     free(*self_p);
     *self_p = NULL;
+}
+
+const char *wire_last_drop(const wire_t *w)
+{
+    return w->last_drop;
 }
 
 void wire_stats(const wire_t *w, wire_stats_t *st)
@@ -120,6 +126,7 @@ static bool first_time(wire_t *w, const wire_peer_t *p, wire_drop_t reason)
 static void note_drop(wire_t *w, const wire_peer_t *p, wire_drop_t reason, const char *why)
 {
     char name[64];
+    snprintf(w->last_drop, sizeof w->last_drop, "%s: %s", wire_drop_name(reason), why);
     w->st.dropped[reason]++;
     w->st.dropped_total++;
     if (!first_time(w, p, reason)) {

@@ -100,6 +100,10 @@ int wire_recv(wire_t *w, msg_t *m, wire_peer_t *from, int flags);
  * "dropped a message from 0a1b2c3d@10.0.0.7: <why>". */
 void wire_drop(wire_t *w, const wire_peer_t *from, const char *why);
 
+/* Why the last message was dropped, "<reason>: <why>" ("malformed:
+ * SCORE_REQ.responses: 2 items, prompts has 3"); "" before the first. */
+const char *wire_last_drop(const wire_t *w);
+
 void wire_stats(const wire_t *w, wire_stats_t *st);
 /* "too big" for a reason; never NULL. */
 const char *wire_drop_name(wire_drop_t reason);

@@ -168,14 +168,17 @@ static int bundle(rsvc_t *s, const char *name, rw_bundle_t **b, char *why, size_
     return 0;
 }
 
-static void reply_error(rsvc_t *s, const wire_peer_t *to, uint64_t req, int code, const char *text)
+/* An ERROR for the request req, or with req NULL for one whose req is
+ * unknown (it could not be read). */
+static void reply_error(rsvc_t *s, const wire_peer_t *to, const uint64_t *req, int code,
+                        const char *text)
 {
     msg_t m;
     msg_init(&m, MSG_ERROR);
     m.error.code = code < 0 ? code : RW_EINVAL;
     m.error.text = text;
-    m.error.req = req;
-    m.error.has_req = true;
+    m.error.req = req ? *req : 0;
+    m.error.has_req = req != NULL;
     wire_send(s->w, to, &m, ZMQ_DONTWAIT);
     s->st.errors++;
 }
@@ -205,20 +208,20 @@ static void on_route(rsvc_t *s, const msg_route_req_t *r, const wire_peer_t *fro
     rw_bundle_t *b;
     int rc = bundle(s, r->bundle, &b, why, sizeof why);
     if (rc < 0) {
-        reply_error(s, from, r->req, rc, why);
+        reply_error(s, from, &r->req, rc, why);
         return;
     }
     rw_bundle_kind_t kind = rw_bundle_kind(b);
     if (kind != RW_BUNDLE_ROUTER && kind != RW_BUNDLE_ADAPTER) {
         snprintf(why, sizeof why, "bundle '%s' is a %s bundle, which does not route", r->bundle,
                  rw_bundle_kind_name(kind));
-        reply_error(s, from, r->req, RW_EINVAL, why);
+        reply_error(s, from, &r->req, RW_EINVAL, why);
         return;
     }
     double rewards[MSG_BATCH_MAX];
     int route[MSG_BATCH_MAX];
     if ((rc = score(b, &r->prompts, NULL, rewards, route)) < 0) {
-        reply_error(s, from, r->req, rc, "routing failed");
+        reply_error(s, from, &r->req, rc, "routing failed");
         return;
     }
     size_t nd = rw_bundle_n_domains(b), n = r->prompts.n;
@@ -249,13 +252,13 @@ static void on_score(rsvc_t *s, const msg_score_req_t *r, const wire_peer_t *fro
     rw_bundle_t *b;
     int rc = bundle(s, r->bundle, &b, why, sizeof why);
     if (rc < 0) {
-        reply_error(s, from, r->req, rc, why);
+        reply_error(s, from, &r->req, rc, why);
         return;
     }
     double rewards[MSG_BATCH_MAX];
     int route[MSG_BATCH_MAX];
     if ((rc = score(b, &r->prompts, &r->responses, rewards, route)) < 0) {
-        reply_error(s, from, r->req, rc, "scoring failed");
+        reply_error(s, from, &r->req, rc, "scoring failed");
         return;
     }
     size_t n = r->prompts.n;
@@ -303,6 +306,26 @@ static void on_health(rsvc_t *s, const msg_health_req_t *r, const wire_peer_t *f
     wire_send(s->w, from, &m, ZMQ_DONTWAIT);
 }
 
+static bool is_answer(msg_type_t type)
+{
+    return type == MSG_ERROR || type == MSG_REFUSE || type == MSG_SHUTDOWN;
+}
+
+/* A message came that could not be read: its sender may be waiting on it,
+ * so it hears why (without a req, which is unknown). Not for another
+ * protocol version (wire.h sent REFUSE) nor for what claims to be an
+ * answer, which is never answered. */
+static void on_unreadable(rsvc_t *s, int rc, msg_type_t type, const wire_peer_t *from)
+{
+    if (rc == RW_EVERSION || from->id_len == 0 || is_answer(type))
+        return;
+    char why[MSG_WHY_MAX + 64];
+    const char *name = msg_type_name(type);
+    snprintf(why, sizeof why, "cannot read this %s: %s", type == MSG_NONE ? "message" : name,
+             wire_last_drop(s->w));
+    reply_error(s, from, NULL, rc, why);
+}
+
 void rsvc_drain(rsvc_t *s)
 {
     for (int k = 0; k < 4096; k++) {
@@ -311,8 +334,10 @@ void rsvc_drain(rsvc_t *s)
         int rc = wire_recv(s->w, &m, &from, ZMQ_DONTWAIT);
         if (rc == -EAGAIN || rc == -EINTR || rc == -ETERM)
             return;
-        if (rc < 0)
-            continue; /* dropped by wire: counted, logged once */
+        if (rc < 0) { /* dropped by wire: counted, logged once */
+            on_unreadable(s, rc, m.type, &from);
+            continue;
+        }
         switch (m.type) {
         case MSG_ROUTE_REQ:
             on_route(s, &m.route_req, &from);
@@ -323,18 +348,17 @@ void rsvc_drain(rsvc_t *s)
         case MSG_HEALTH_REQ:
             on_health(s, &m.health_req, &from);
             break;
-        case MSG_ERROR:
-        case MSG_REFUSE:
-        case MSG_SHUTDOWN:
-            wire_drop(s->w, &from, "an answer where a request belongs");
-            break; /* never answer an answer */
         default: {
+            if (is_answer(m.type)) {
+                wire_drop(s->w, &from, "an answer where a request belongs");
+                break; /* never answer an answer */
+            }
             char why[128];
             snprintf(why, sizeof why,
                      "the router service answers ROUTE_REQ, SCORE_REQ and HEALTH_REQ, not %s",
                      msg_type_name(m.type));
             wire_drop(s->w, &from, why);
-            reply_error(s, &from, 0, RW_EMSGTYPE, why);
+            reply_error(s, &from, NULL, RW_EMSGTYPE, why);
         }
         }
         msg_fini(&m);

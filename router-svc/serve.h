@@ -6,7 +6,10 @@
  * A bundle is opened (and verified) on first use and opened again when its
  * manifest changes, so a job that rewrites its bundles is served the new
  * ones. Every bad request gets an ERROR reply carrying its req, and the
- * service goes on; what is not a request at all is dropped by wire.h.
+ * service goes on. A message that cannot be read at all is dropped by
+ * wire.h and answered with an ERROR without req saying why ("cannot read
+ * this SCORE_REQ: invalid field: ..."), unless it is from another protocol
+ * version (wire.h answers REFUSE) or claims to be an answer itself.
  * HEALTH_REQ (proto/health.h) is answered with the bundles it can serve.
  *
  * A server is driven from its owner's loop: poll rsvc_socket() and call

@@ -49,9 +49,11 @@ static void score(wire_t *w, const char *bundle, uint64_t req, msg_t *reply)
     m.score_req.responses = (msg_strs_t){responses, 3};
     cr_assert_eq(wire_send(w, NULL, &m, 0), 0);
     msg_init(reply, MSG_NONE);
-    for (int i = 0; i < 50; i++) {
+    /* past the ERRORs (without req) that answered junk sent before */
+    for (int i = 0; i < 2000; i++) {
         cr_assert_eq(wire_recv(w, reply, NULL, 0), 0, "no reply to %s", bundle);
-        if (reply->type == MSG_SCORE_REP || reply->type == MSG_ERROR)
+        if (reply->type == MSG_SCORE_REP ||
+            (reply->type == MSG_ERROR && reply->error.has_req && reply->error.req == req))
             return;
         msg_fini(reply);
     }
@@ -183,20 +185,87 @@ Test(router_svc, trains_router_tasks_then_serves_bundles)
     free(log);
 }
 
+/* A server on an ipc socket in the test's folder (bind gets its endpoint,
+ * 700 bytes), serving the (empty) folder itself. */
+static rsvc_t *serve_here(void *ctx, char *bind)
+{
+    char why[256];
+    snprintf(bind, 700, "ipc://%s/serve.sock", rwt_dir);
+    rsvc_t *s = rsvc_new(ctx, bind, rwt_dir, 1, why, sizeof why);
+    cr_assert_not_null(s, "%s", why);
+    return s;
+}
+
 /* A client that floods requests and vanishes cannot park more than a few
  * dozen of them in the service: ZeroMQ stops reading it past the mark. */
 Test(router_svc, requests_queue_only_so_deep_for_one_client)
 {
     void *ctx = zmq_ctx_new();
-    char bind[700], why[256];
-    snprintf(bind, sizeof bind, "ipc://%s/serve.sock", rwt_dir);
-    rsvc_t *s = rsvc_new(ctx, bind, rwt_dir, 1, why, sizeof why);
-    cr_assert_not_null(s, "%s", why);
+    char bind[700];
+    rsvc_t *s = serve_here(ctx, bind);
     int hwm = 0;
     size_t len = sizeof hwm;
     cr_assert_eq(zmq_getsockopt(rsvc_socket(s), ZMQ_RCVHWM, &hwm, &len), 0);
     cr_assert_eq(hwm, RSVC_QUEUE_MAX);
     cr_assert_lt(RSVC_QUEUE_MAX, 1000, "below ZeroMQ's default");
+    rsvc_destroy(&s);
+    zmq_ctx_term(ctx);
+}
+
+/* A request that cannot be read still gets an answer saying why, so its
+ * client does not wait for ever; its req is unknown, so the ERROR has none.
+ * What claims to be an answer is never answered. */
+Test(router_svc, an_unreadable_request_is_answered_with_why)
+{
+    void *ctx = zmq_ctx_new();
+    char bind[700];
+    rsvc_t *s = serve_here(ctx, bind);
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int err = 0, timeout = 5000;
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    wire_t *cw = wire_new(sock, "client", &err);
+    cr_assert_not_null(cw);
+    cr_assert_eq(zmq_connect(sock, bind), 0);
+
+    /* [version, SCORE_REQ, {req 7, bundle "router", 2 prompts, 1 response}] */
+    static const uint8_t score[] = "\x93\x01\x10\x84\xa3req\x07\xa6"
+                                   "bundle\xa6router\xa7prompts\x92\xa1"
+                                   "a\xa1"
+                                   "b\xa9responses\x91\xa1"
+                                   "a";
+    cr_assert_eq(PROTO_VERSION, 1, "the bytes above carry version 1");
+    /* [version, ERROR, {bogus: 1}]: a malformed answer */
+    static const uint8_t answer[] = "\x93\x01\x09\x81\xa5"
+                                    "bogus\x01";
+    cr_assert_eq(zmq_send(sock, score, sizeof score - 1, 0), (int)sizeof score - 1);
+    cr_assert_eq(zmq_send(sock, answer, sizeof answer - 1, 0), (int)sizeof answer - 1);
+    msg_t m;
+    msg_init(&m, MSG_HEALTH_REQ);
+    m.health_req.req = 8;
+    cr_assert_eq(wire_send(cw, NULL, &m, 0), 0);
+    for (int i = 0; i < 200; i++) {
+        rsvc_drain(s);
+        svc_sleep_ms(5);
+    }
+
+    msg_t rep;
+    cr_assert_eq(wire_recv(cw, &rep, NULL, 0), 0, "the unreadable SCORE_REQ is answered");
+    cr_assert_eq(rep.type, MSG_ERROR, "%s", msg_type_name(rep.type));
+    cr_assert(!rep.error.has_req);
+    cr_assert_not_null(strstr(rep.error.text, "SCORE_REQ"), "%s", rep.error.text);
+    cr_assert_not_null(strstr(rep.error.text, "responses"), "%s", rep.error.text);
+    msg_fini(&rep);
+    cr_assert_eq(wire_recv(cw, &rep, NULL, 0), 0);
+    cr_assert_eq(rep.type, MSG_HEALTH_REP, "the bad ERROR got no answer, the HEALTH_REQ did: %s",
+                 msg_type_name(rep.type));
+    cr_assert_eq(rep.health_rep.req, 8);
+    msg_fini(&rep);
+    rsvc_stats_t st;
+    rsvc_stats(s, &st);
+    cr_assert_eq(st.wire.dropped_total, 2);
+
+    wire_destroy(&cw);
+    zmq_close(sock);
     rsvc_destroy(&s);
     zmq_ctx_term(ctx);
 }
