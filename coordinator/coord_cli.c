@@ -5,6 +5,7 @@
 #include "health.h"
 #include "job.h"
 #include "log.h"
+#include "wire.h"
 #include "prepare.h"
 #include "service.h"
 
@@ -78,6 +79,8 @@ static int parse(int n, char **v, args_t *a)
         if (s && val) {
             *s = val;
             i++;
+            if (s == &a->bind)
+                rc = wire_endpoint_arg("rewire-coordinator", f, val, true);
         } else if (strcmp(f, "--heartbeat-ms") == 0) {
             rc = num(f, val, 10, 600000, &a->hb), i++;
         } else if (strcmp(f, "--timeout-ms") == 0) {

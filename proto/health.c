@@ -153,6 +153,8 @@ int health_main(const char *prog, const char *service, const char *def_endpoint,
         const char *f = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(f, "--connect") == 0 && val) {
             endpoint = argv[++i];
+            if (wire_endpoint_arg(prog, f, endpoint, false))
+                return 2;
         } else if (need_id && strcmp(f, "--id") == 0 && val) {
             id = argv[++i];
         } else if (strcmp(f, "--timeout-ms") == 0) {

@@ -73,6 +73,31 @@ void wire_destroy(wire_t **self_p)
     *self_p = NULL;
 }
 
+int wire_endpoint_check(const char *endpoint, bool bind, char *why, size_t whylen)
+{
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return 0;
+    const char *colon = strrchr(endpoint + 6, ':'), *port = colon ? colon + 1 : "";
+    if (bind && strcmp(port, "*") == 0)
+        return 0;
+    size_t n = strspn(port, "0123456789");
+    unsigned long v = n && n <= 5 && port[n] == '\0' ? strtoul(port, NULL, 10) : 70000;
+    if (v <= 65535 && (v > 0 || bind))
+        return 0;
+    snprintf(why, whylen, "%s: the port must be %s, not '%s'", endpoint,
+             bind ? "1..65535, or * or 0 for a free one" : "1..65535", port);
+    return RW_EINVAL;
+}
+
+int wire_endpoint_arg(const char *prog, const char *flag, const char *endpoint, bool bind)
+{
+    char why[512];
+    if (wire_endpoint_check(endpoint, bind, why, sizeof why) == 0)
+        return 0;
+    fprintf(stderr, "%s: %s %s\n", prog, flag, why);
+    return 2;
+}
+
 const char *wire_last_drop(const wire_t *w)
 {
     return w->last_drop;

@@ -11,6 +11,7 @@
 #include "err.h"
 #include "health.h"
 #include "log.h"
+#include "wire.h"
 #include "serve.h"
 
 #include <errno.h>
@@ -83,6 +84,7 @@ int router_main(int argc, char **argv)
             goto done;
         } else if (strcmp(rest[i], "--bind") == 0 && i + 1 < nrest) {
             bind = rest[++i];
+            rc = wire_endpoint_arg(prog, "--bind", bind, true);
         } else if (strcmp(rest[i], "--bundles") == 0 && i + 1 < nrest) {
             bundles = rest[++i];
         } else {

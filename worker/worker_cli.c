@@ -5,6 +5,7 @@
 #include "err.h"
 #include "health.h"
 #include "log.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -79,9 +80,10 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
         const char *f = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         long v = 0;
         int rc = 0;
-        if (strcmp(f, "--connect") == 0 && val)
+        if (strcmp(f, "--connect") == 0 && val) {
             o->connect = argv[++i];
-        else if (strcmp(f, "--id") == 0 && val)
+            rc = wire_endpoint_arg(prog, f, val, false);
+        } else if (strcmp(f, "--id") == 0 && val)
             o->id = argv[++i];
         else if (strcmp(f, "--cache") == 0 && val)
             o->cache_dir = argv[++i];

@@ -496,3 +496,28 @@ Test(wire, random_bytes_leave_a_dealer_loop_up)
     zmq_close(router);
     zmq_ctx_term(ctx);
 }
+
+/* ZeroMQ wraps a tcp port past 65535 (99999 binds 34463) and takes -5 as
+ * 65531; such an endpoint is refused before it reaches ZeroMQ. */
+Test(wire, endpoint_ports_are_checked_before_zeromq_wraps_them)
+{
+    char why[256];
+    const char *good_bind[] = {
+        "tcp://127.0.0.1:5555", "tcp://*:1",         "tcp://[::1]:65535", "tcp://127.0.0.1:*",
+        "tcp://eth0:0",         "ipc:///tmp/x.sock", "inproc://a"};
+    for (size_t i = 0; i < sizeof good_bind / sizeof *good_bind; i++)
+        cr_assert_eq(wire_endpoint_check(good_bind[i], true, why, sizeof why), 0, "%s: %s",
+                     good_bind[i], why);
+    const char *bad_bind[] = {
+        "tcp://127.0.0.1:99999", "tcp://127.0.0.1:65536", "tcp://127.0.0.1:-5", "tcp://127.0.0.1:",
+        "tcp://127.0.0.1",       "tcp://h:5555x",         "tcp://h:0000065535"};
+    for (size_t i = 0; i < sizeof bad_bind / sizeof *bad_bind; i++) {
+        cr_assert_eq(wire_endpoint_check(bad_bind[i], true, why, sizeof why), RW_EINVAL, "%s",
+                     bad_bind[i]);
+        cr_assert(strstr(why, "1..65535"), "%s", why);
+    }
+    cr_assert_eq(wire_endpoint_check("tcp://h:5555", false, why, sizeof why), 0);
+    cr_assert_eq(wire_endpoint_check("tcp://h:0", false, why, sizeof why), RW_EINVAL,
+                 "a client cannot reach port 0");
+    cr_assert_eq(wire_endpoint_check("tcp://h:*", false, why, sizeof why), RW_EINVAL);
+}
