@@ -198,6 +198,12 @@ int msg__fail(char *why, int code, const msg_desc_t *d, const msg_field_t *f, co
     va_start(ap, fmt);
     vsnprintf(why + n, MSG_WHY_MAX - (size_t)n, fmt, ap);
     va_end(ap);
+    /* a reason may quote a peer's bytes (an unknown field's name), cut
+     * anywhere: it is logged and sent back in ERROR.text, so it is kept
+     * printable ASCII, and so valid UTF-8 */
+    for (char *c = why + n; *c; c++)
+        if (*c < 0x20 || *c > 0x7e)
+            *c = '?';
     return code;
 }
 

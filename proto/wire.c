@@ -307,6 +307,7 @@ int wire_recv(wire_t *w, msg_t *m, wire_peer_t *from, int flags)
     if (!from)
         from = &scratch;
     memset(from, 0, sizeof *from);
+    w->last_drop[0] = '\0';
     msg_init(m, MSG_NONE);
     zmq_msg_t *body = rw_new(zmq_msg_t);
     zmq_msg_init(body);

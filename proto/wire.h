@@ -109,8 +109,9 @@ int wire_endpoint_check(const char *endpoint, bool bind, char *why, size_t whyle
  * "prog: --bind tcp://...: the port must be ..." on stderr. */
 int wire_endpoint_arg(const char *prog, const char *flag, const char *endpoint, bool bind);
 
-/* Why the last message was dropped, "<reason>: <why>" ("malformed:
- * SCORE_REQ.responses: 2 items, prompts has 3"); "" before the first. */
+/* Why the message the last wire_recv returned an error for was dropped,
+ * "<reason>: <why>" ("invalid field: SCORE_REQ: prompts and responses
+ * differ in number"); "" when nothing came or it was received. */
 const char *wire_last_drop(const wire_t *w);
 
 void wire_stats(const wire_t *w, wire_stats_t *st);

@@ -179,8 +179,8 @@ static void reply_error(rsvc_t *s, const wire_peer_t *to, const uint64_t *req, i
     m.error.text = text;
     m.error.req = req ? *req : 0;
     m.error.has_req = req != NULL;
-    wire_send(s->w, to, &m, ZMQ_DONTWAIT);
-    s->st.errors++;
+    if (wire_send(s->w, to, &m, ZMQ_DONTWAIT) == 0)
+        s->st.errors++;
 }
 
 /* Scores the batch; route[] gets the domains. Returns 0 or an error. */
@@ -317,7 +317,7 @@ static bool is_answer(msg_type_t type)
  * answer, which is never answered. */
 static void on_unreadable(rsvc_t *s, int rc, msg_type_t type, const wire_peer_t *from)
 {
-    if (rc == RW_EVERSION || from->id_len == 0 || is_answer(type))
+    if (rc == RW_EVERSION || from->id_len == 0 || is_answer(type) || !*wire_last_drop(s->w))
         return;
     char why[MSG_WHY_MAX + 64];
     const char *name = msg_type_name(type);

@@ -237,8 +237,11 @@ Test(router_svc, an_unreadable_request_is_answered_with_why)
     /* [version, ERROR, {bogus: 1}]: a malformed answer */
     static const uint8_t answer[] = "\x93\x01\x09\x81\xa5"
                                     "bogus\x01";
+    /* [version, SCORE_REQ, {"\xff\xfe": 1}]: a field name that is not UTF-8 */
+    static const uint8_t bytes[] = "\x93\x01\x10\x81\xa2\xff\xfe\x01";
     cr_assert_eq(zmq_send(sock, score, sizeof score - 1, 0), (int)sizeof score - 1);
     cr_assert_eq(zmq_send(sock, answer, sizeof answer - 1, 0), (int)sizeof answer - 1);
+    cr_assert_eq(zmq_send(sock, bytes, sizeof bytes - 1, 0), (int)sizeof bytes - 1);
     msg_t m;
     msg_init(&m, MSG_HEALTH_REQ);
     m.health_req.req = 8;
@@ -255,6 +258,12 @@ Test(router_svc, an_unreadable_request_is_answered_with_why)
     cr_assert_not_null(strstr(rep.error.text, "SCORE_REQ"), "%s", rep.error.text);
     cr_assert_not_null(strstr(rep.error.text, "responses"), "%s", rep.error.text);
     msg_fini(&rep);
+    cr_assert_eq(wire_recv(cw, &rep, NULL, 0), 0, "so is the one with a field name not UTF-8");
+    cr_assert_eq(rep.type, MSG_ERROR, "%s", msg_type_name(rep.type));
+    cr_assert_not_null(strstr(rep.error.text, "unknown field '?"
+                                              "?'"),
+                       "%s", rep.error.text);
+    msg_fini(&rep);
     cr_assert_eq(wire_recv(cw, &rep, NULL, 0), 0);
     cr_assert_eq(rep.type, MSG_HEALTH_REP, "the bad ERROR got no answer, the HEALTH_REQ did: %s",
                  msg_type_name(rep.type));
@@ -262,7 +271,8 @@ Test(router_svc, an_unreadable_request_is_answered_with_why)
     msg_fini(&rep);
     rsvc_stats_t st;
     rsvc_stats(s, &st);
-    cr_assert_eq(st.wire.dropped_total, 2);
+    cr_assert_eq(st.wire.dropped_total, 3);
+    cr_assert_eq(st.errors, 2, "two ERRORs went out");
 
     wire_destroy(&cw);
     zmq_close(sock);
