@@ -63,6 +63,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* 1, having said so, when line lineno of stdin (len bytes) is over the
  * line limit of every reader (RW_LINES_DEFAULT_MAX); else 0. */
 int cli_stdin_line_too_long(long lineno, size_t len);
+/* A data command's -o: "-" becomes /dev/stdout (written in place), unless
+ * --json (json) prints its report there; returns 0, or 2 after the usage
+ * error. */
+int cli_data_out(const char *cmd, const char **out, int json);
 /* Parses a whole decimal/float argument; returns 0 or RW_EINVAL. */
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *s, double lo, double hi, double *out);

@@ -33,7 +33,8 @@ static const char *const import_usage =
     "             subreddit, or news for articles\n"
     "\n"
     "options:\n"
-    "  -o, --output OUT       where to write (replaced only when the import succeeds)\n"
+    "  -o, --output OUT       where to write (replaced only when the import succeeds;\n"
+    "                         - for stdout)\n"
     "  --domain NAME          rewire: the domain of records without one;\n"
     "                         hh, summarize: the domain of every record\n"
     "  --format F             auto (default), rewire, hh or summarize\n"
@@ -127,7 +128,7 @@ static int import_parse(int argc, char **argv, import_args_t *a)
         return cli_usage_error(cmd, "no input files");
     if (!a->out)
         return cli_usage_error(cmd, "no output file (-o OUT)");
-    return 0;
+    return cli_data_out(cmd, &a->out, a->json);
 }
 
 /* Prints the outcome: the report as JSON on stdout, or the summary and any

@@ -33,7 +33,7 @@ static void usage(FILE *f)
             "Writes synthetic preference pairs as normalized JSON Lines\n"
             "{\"prompt\",\"chosen\",\"rejected\",\"domain\",\"split\"} (the split import gives).\n"
             "The same options always give the same file.\n\n"
-            "  -o, --out OUT          file to write (replaced only once complete)\n"
+            "  -o, --out OUT          file to write (replaced only once complete; - for stdout)\n"
             "  --seed N               0 to %ld (default 0)\n"
             "  --pairs-per-domain N   1 to %d (default %d)\n"
             "  --domains A,B,...      which domains, in this order (default all)\n"
@@ -203,7 +203,7 @@ static int parse_args(int argc, char **argv, rw_synth_opts_t *o, const char **ou
     }
     if (!*out)
         return cli_usage_error(CMD, "-o OUT is required");
-    return -1;
+    return cli_data_out(CMD, out, *json) ? 2 : -1;
 }
 
 int cli_data_gen(int argc, char **argv)

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int cli_stdin_line_too_long(long lineno, size_t len)
@@ -30,6 +31,17 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\n(see rewire %s --help)\n", cmd);
     return 2;
+}
+
+int cli_data_out(const char *cmd, const char **out, int json)
+{
+    if (strcmp(*out, "-") != 0)
+        return 0;
+    if (json)
+        return cli_usage_error(cmd, "-o - writes the pairs on stdout, where --json prints the "
+                                    "report: give one of them a file");
+    *out = "/dev/stdout";
+    return 0;
 }
 
 int cli_parse_long(const char *s, long lo, long hi, long *out)

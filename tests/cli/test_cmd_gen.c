@@ -182,3 +182,29 @@ Test(cmd_gen, unwritable_output_exits_1)
     cr_assert(strstr(err, "cannot write /nonexistent-rwtest/out.jsonl"), "%s", err);
     free(err);
 }
+
+/* -o - writes the pairs on stdout (and no file named "-"); with --json,
+ * which prints the report there, it is a usage error. */
+Test(cmd_gen, dash_writes_the_pairs_on_stdout)
+{
+    char *dir = rwt_tmpdir(), cmd[2048], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' data gen -o - --pairs-per-domain 3", dir,
+             rwt_bin("rewire"));
+    cr_assert_eq(rwt_run(cmd, &out, NULL), 0);
+    size_t lines = 0;
+    for (char *line = out, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
+        json_t *j = json_loadb(line, (size_t)(nl - line), 0, NULL);
+        cr_assert(json_is_object(j) && json_object_get(j, "chosen"), "%.*s", (int)(nl - line),
+                  line);
+        json_decref(j);
+    }
+    cr_assert_gt(lines, 0);
+    cr_assert_eq(dir_entries(dir), 0, "no file named '-'");
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' data gen -o - --json", dir, rwt_bin("rewire"));
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 2);
+    cr_assert(strstr(err, "--json"), "%s", err);
+    free(out);
+    free(err);
+    rwt_rmdir(dir);
+    free(dir);
+}
