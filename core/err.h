@@ -32,7 +32,8 @@
     XX(ENOTFOUND, "not found")                                                                     \
     XX(EEXIST, "already exists")                                                                   \
     XX(EMSGTYPE, "unknown message type")                                                           \
-    XX(EFIELD, "invalid message field")
+    XX(EFIELD, "invalid message field")                                                            \
+    XX(ENOTFILE, "not a regular file")
 
 typedef enum {
     RW__ERR_FIRST = RW__ERR_BASE,

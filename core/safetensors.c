@@ -248,12 +248,14 @@ static int read_file(rw_st_t **st_p, const char *path, int data)
     char *hdr = NULL;
     rw_st_t *st = NULL;
     int rc = fstat(fileno(f), &sb) == 0 ? 0 : -errno;
+    if (rc == 0 && !S_ISREG(sb.st_mode)) /* a pipe or device has no size to check against */
+        rc = RW_ENOTFILE;
     if (rc == 0)
         rc = read_all(f, len8, 8);
     uint64_t hn = rc == 0 ? le64(len8) : 0, size = (uint64_t)sb.st_size;
     if (rc == 0 && hn > RW_ST_MAX_HEADER)
         rc = RW_ETOOBIG;
-    if (rc == 0 && hn > size - 8)
+    if (rc == 0 && (size < 8 || hn > size - 8))
         rc = RW_ETRUNC;
     if (rc < 0)
         goto done;

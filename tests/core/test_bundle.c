@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "bundle_fixture.h"
@@ -344,6 +345,13 @@ Test(bundle, a_corrupt_member_is_refused_by_name)
     cr_assert_eq(open_fails(dir, why, sizeof why), RW_ECHECKSUM);
     cr_assert(strstr(why, "tokenizer.json"), "why: %s", why);
     flip_byte(rwt_path(dir, "tokenizer.json"), 10);
+    /* a member that is a device is refused, not read for ever */
+    cr_assert_eq(rename(rwt_path(dir, "tokenizer.json"), rwt_path(dir, "tok.keep")), 0);
+    cr_assert_eq(symlink("/dev/zero", rwt_path(dir, "tokenizer.json")), 0);
+    cr_assert_eq(open_fails(dir, why, sizeof why), RW_ENOTFILE);
+    cr_assert(strstr(why, "tokenizer.json: not a regular file"), "why: %s", why);
+    cr_assert_eq(remove(rwt_path(dir, "tokenizer.json")), 0);
+    cr_assert_eq(rename(rwt_path(dir, "tok.keep"), rwt_path(dir, "tokenizer.json")), 0);
     cr_assert_eq(remove(rwt_path(dir, "router.safetensors")), 0);
     cr_assert_eq(open_fails(dir, why, sizeof why), -ENOENT);
     cr_assert(strstr(why, "router.safetensors"), "why: %s", why);

@@ -131,6 +131,13 @@ Test(safetensors, reader_reports_missing_and_truncated_files)
     cr_assert_eq(rwt_write_file(path, "\x40\0\0\0\0\0\0\0{}", 10), 0);
     cr_assert_eq(rw_st_read(&st, path), RW_ETRUNC);
     cr_assert_null(st);
+    cr_assert_eq(rwt_write_file(path, "\0\0\0", 3), 0); /* shorter than the length */
+    cr_assert_eq(rw_st_read(&st, path), RW_ETRUNC);
+    /* a device or pipe has no size to check the header's against: its size
+     * 0 once made the data length wrap to 2^64 - 8 */
+    cr_assert_eq(rw_st_read(&st, "/dev/zero"), RW_ENOTFILE);
+    cr_assert_eq(rw_st_read_header(&st, "/dev/null"), RW_ENOTFILE);
+    cr_assert_null(st);
     rwt_rmdir(dir);
     free(dir);
 }
