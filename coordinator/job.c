@@ -465,6 +465,7 @@ static int job_apply(void *job, const json_t *rec)
         json_decref(t->curve);
         t->curve = json_array();
         t->stride = 1;
+        t->next = 0;
         json_t *th = json_object_get(rec, "threads");
         const char *w = json_string_value(json_object_get(rec, "worker"));
         if (th && w)
@@ -551,7 +552,10 @@ static int job_lease(void *job, const plan_task_t *t, msg_lease_t *l)
 static void job_progress(void *job, const plan_task_t *pt, const msg_progress_t *m)
 {
     job_task_t *t = job__task(job, pt->id);
-    if (!t || !t->curve || m->step % t->stride != 0)
+    /* steps only go forward: a repeated or earlier one (a confused or
+     * hostile worker) would otherwise fill the curve and double the stride
+     * until it wrapped to 0 */
+    if (!t || !t->curve || m->step < t->next || m->step % t->stride != 0)
         return;
     if (json_array_size(t->curve) >= JOB_CURVE_MAX) {
         /* full: keep every other point and take half as many from now on */
@@ -560,11 +564,13 @@ static void job_progress(void *job, const plan_task_t *pt, const msg_progress_t 
             json_array_append(kept, json_array_get(t->curve, i));
         json_decref(t->curve);
         t->curve = kept;
-        t->stride *= 2;
+        if (t->stride <= UINT64_MAX / 2)
+            t->stride *= 2;
         if (m->step % t->stride != 0)
             return;
     }
     json_array_append_new(t->curve, json_pack("[I,f]", (json_int_t)m->step, m->loss));
+    t->next = m->step + 1;
 }
 
 static void job_result(void *job, const plan_task_t *pt, const msg_result_t *m, json_t *rec)

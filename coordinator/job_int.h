@@ -15,6 +15,7 @@ typedef struct job_task {
     char domain[MSG_NAME_MAX + 1];
     json_t *curve;   /* [[step, loss], ...] of the live attempt */
     uint64_t stride; /* steps between kept points (doubles when full) */
+    uint64_t next;   /* the first step the curve takes next: later than its last */
     json_t *done;    /* the task's "done" record, once done */
     double first_lease_ts, done_ts;
     int attempts;

@@ -245,3 +245,46 @@ Test(job, a_result_must_be_what_its_task_makes)
     cr_assert_eq(job__check_result(NULL, &t, dom, why, sizeof why), RW_EFORMAT);
     cr_assert(strstr(why, "for domain safety, not concise"), "%s", why);
 }
+
+/* A worker's progress builds the task's loss curve; steps that do not move
+ * forward (the same step over and over) are not points, so they cannot fill
+ * the curve until its stride doubles past 2^63 and wraps to 0, which made
+ * the next progress divide by zero and took the coordinator down. */
+Test(job, progress_that_does_not_move_forward_is_not_plotted)
+{
+    setup_dirs();
+    coord_job_opts_t o = {.state_dir = state, .out_dir = out};
+    coord_job_t *j = NULL;
+    char why[256] = "";
+    cr_assert_eq(coord_job_new(&o, &j, why, sizeof why), 0, "%s", why);
+    json_t *task = json_pack("{s:s,s:s}", "ev", "task", "kind", "seed");
+    json_t *lease = json_pack("{s:s,s:I,s:I}", "ev", "lease", "task", 1, "attempt", 1);
+    cr_assert_eq(coord_job_ops.apply(j, task), 0);
+    cr_assert_eq(coord_job_ops.apply(j, lease), 0);
+    plan_task_t pt = {.id = 1, .kind = MSG_TASK_SEED};
+    msg_progress_t m = {.step = 0, .loss = 1.0};
+    for (int i = 0; i < 20000; i++)
+        coord_job_ops.progress(j, &pt, &m);
+    for (uint64_t s = 1; s <= 5000; s++) {
+        m.step = s;
+        coord_job_ops.progress(j, &pt, &m);
+        m.step = s / 2; /* and one from the past each time */
+        coord_job_ops.progress(j, &pt, &m);
+    }
+    json_t *rec = json_object();
+    coord_job_ops.result(j, &pt, NULL, rec);
+    json_t *curve = json_object_get(rec, "loss_curve");
+    size_t n = json_array_size(curve);
+    cr_assert(n > 100 && n <= JOB_CURVE_MAX, "%zu points", n);
+    json_int_t last = -1;
+    for (size_t i = 0; i < n; i++) {
+        json_int_t s = json_integer_value(json_array_get(json_array_get(curve, i), 0));
+        cr_assert_gt(s, last, "point %zu: step %lld after %lld", i, (long long)s, (long long)last);
+        last = s;
+    }
+    cr_assert_eq(json_integer_value(json_array_get(json_array_get(curve, 0), 0)), 0);
+    json_decref(rec);
+    json_decref(task);
+    json_decref(lease);
+    coord_job_destroy(&j);
+}
