@@ -208,11 +208,11 @@ size_t plan_expired(const plan_t *p, uint64_t now, uint64_t *ids, size_t cap)
     return n;
 }
 
-size_t plan_requeue(plan_t *p)
+size_t plan_requeue(plan_t *p, uint64_t id)
 {
     size_t n = 0;
     for (size_t i = 0; i < p->n; i++) {
-        if (p->t[i].state == PLAN_LEASED) {
+        if (p->t[i].state == PLAN_LEASED && (id == 0 || p->t[i].id == id)) {
             p->t[i].state = PLAN_PENDING;
             n++;
         }

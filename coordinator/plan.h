@@ -108,10 +108,10 @@ size_t plan_lost(plan_t *p, const char *worker);
  * (possibly more than cap). */
 size_t plan_expired(const plan_t *p, uint64_t now, uint64_t *ids, size_t cap);
 
-/* Every leased task back to pending, its attempt kept (so results of the
- * old attempts stay stale): for a coordinator that restarted. Returns how
- * many. */
-size_t plan_requeue(plan_t *p);
+/* Every leased task (id 0), or task id if leased, back to pending, its
+ * attempt kept (so results of the old attempts stay stale): for a
+ * coordinator that restarted. Returns how many. */
+size_t plan_requeue(plan_t *p, uint64_t id);
 
 typedef struct plan_counts {
     size_t pending, ready, leased, done, failed;

@@ -67,6 +67,11 @@ static int apply(coord_t *c, const json_t *rec)
         else if (on)
             rc = plan_pin(c->plan, task, on);
     } else if (strcmp(ev, "lease") == 0) {
+        /* a task leased again in a later run of the coordinator: that run
+         * began by requeueing the leases it replayed (below), which is not
+         * journaled, so replay does it here, for this task */
+        if (c->replaying)
+            plan_requeue(c->plan, task);
         rc = worker ? plan_lease(c->plan, task, worker, coord__now(c), c->o.lease_ms) : RW_EPARSE;
         rc = rc < 0 ? rc : 0;
     } else if (strcmp(ev, "done") == 0) {
@@ -724,7 +729,7 @@ int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job,
         goto fail_journal;
     }
     if (replayed) {
-        size_t back = plan_requeue(c->plan);
+        size_t back = plan_requeue(c->plan, 0);
         plan_counts_t pc;
         plan_count(c->plan, &pc);
         RW_INFO(WHO, "replayed %zu journal records: %zu of %zu tasks done, %zu leases dropped",

@@ -32,10 +32,10 @@ static void setup_dirs(void)
     cr_assert_eq(svc_prepare(state, 40), 0);
 }
 
-/* Tiny models; every task takes 3 steps, the seed seed_steps. */
-static pid_t start_coordinator(int seed_steps)
+/* Tiny models; every task takes steps steps, the seed seed_steps. */
+static pid_t start_coordinator_steps(int steps, int seed_steps)
 {
-    const char *cfg = svc_tiny_config(rwt_dir, 3, seed_steps);
+    const char *cfg = svc_tiny_config(rwt_dir, steps, seed_steps);
     const char *args[] = {
         "serve",          "--state", state,          "--out", out,        "--bind", endpoint,
         "--heartbeat-ms", "100",     "--timeout-ms", "600",   "--config", cfg,      NULL};
@@ -51,6 +51,11 @@ static pid_t start_worker(const char *id, const char *caps)
     char log[700];
     snprintf(log, sizeof log, "%s/%s.log", rwt_dir, id);
     return svc_spawn(worker_main, "rewire-worker", log, args);
+}
+
+static pid_t start_coordinator(int seed_steps)
+{
+    return start_coordinator_steps(3, seed_steps);
 }
 
 static void dump_all(void)
@@ -179,10 +184,25 @@ static long tasks_done(void)
     return n;
 }
 
+/* How many records of event ev the journal holds. */
+static int journaled(const char *ev)
+{
+    char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL), pat[64];
+    snprintf(pat, sizeof pat, "\"ev\":\"%s\"", ev);
+    int n = 0;
+    for (char *p = journal; p && (p = strstr(p, pat)); p++)
+        n++;
+    free(journal);
+    return n;
+}
+
+/* Killed twice: the second run leases again what the first had leased, and
+ * the third must replay both leases of such a task (the second run's
+ * requeue at its start is not journaled). */
 Test(job, a_restarted_coordinator_carries_on_from_its_journal)
 {
     setup_dirs();
-    pid_t c = start_coordinator(3);
+    pid_t c = start_coordinator_steps(40, 40);
     pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
     long done = 0;
     for (int i = 0; i < 1000 && done < 5; i++) {
@@ -192,7 +212,16 @@ Test(job, a_restarted_coordinator_carries_on_from_its_journal)
     cr_assert_geq(done, 5, "the job got going");
     kill(c, SIGKILL);
     svc_wait(c, 2000);
-    c = start_coordinator(3);
+    int leases = journaled("lease");
+    c = start_coordinator_steps(40, 40);
+    for (int i = 0; i < 10000 && journaled("lease") < leases + 1; i++)
+        svc_sleep_ms(2); /* the workers reconnect after a backoff */
+    if (journaled("lease") < leases + 1)
+        dump_all();
+    cr_assert_geq(journaled("lease"), leases + 1, "the second run leased again");
+    kill(c, SIGKILL);
+    svc_wait(c, 2000);
+    c = start_coordinator_steps(40, 40);
     int rc = svc_wait(c, 60000);
     if (rc != 0 || getenv("RWT_DUMP"))
         dump_all();
@@ -209,7 +238,7 @@ Test(job, a_restarted_coordinator_carries_on_from_its_journal)
     for (char *p = journal; (p = strstr(p, "\"ev\":\"done\"")); p++)
         dones++;
     free(journal);
-    cr_assert_eq(dones, 19, "every task done exactly once across the restart");
+    cr_assert_eq(dones, 19, "every task done exactly once across the restarts");
 }
 
 /* The job takes a result only when its artifact says it is the output of

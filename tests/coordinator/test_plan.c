@@ -138,7 +138,7 @@ Test(plan, deadlines_expire_and_requeue_keeps_attempts)
     cr_assert_eq(plan_expired(p, 149, ids, 4), 0);
     cr_assert_eq(plan_expired(p, 150, ids, 4), 1);
     cr_assert_eq(ids[0], a);
-    cr_assert_eq(plan_requeue(p), 2);
+    cr_assert_eq(plan_requeue(p, 0), 2);
     cr_assert_eq(plan_lease(p, a, "w", 200, 50), 2);
     plan_counts_t c;
     plan_count(p, &c);
