@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #define MAX_ENTRIES  (3 * RW_LAYOUT_MAX_TENSORS)
@@ -145,6 +146,12 @@ static int fill_block(const rw_st_t *st, const rw_layout_t *lay, float *block, c
             return RW_EFORMAT;
         }
         memcpy(block + t->offset, s->data, t->n * sizeof(float));
+        for (size_t k = 0; k < t->n; k++) /* a poisoned model scores nothing */
+            if (!isfinite(block[t->offset + k])) {
+                RW_ERROR("checkpoint", "tensor %s holds %s at element %zu", name,
+                         isnan(block[t->offset + k]) ? "NaN" : "an infinity", k);
+                return RW_ENUMERIC;
+            }
     }
     return 0;
 }

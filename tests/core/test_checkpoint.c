@@ -10,6 +10,7 @@
 #include "train.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,32 @@ static void expect_resume_equivalent(const rw_model_config_t *cfg, const rw_lora
                  "%s: resumed run ends with other weights", what);
     free(straight);
     free(resumed);
+    rwt_rmdir(dir);
+    free(dir);
+}
+
+/* A model with a NaN or an infinity in any tensor is refused when loaded:
+ * it would score nothing (a reward of NaN) without a word. */
+Test(checkpoint, a_non_finite_weight_is_refused)
+{
+    char *dir = rwt_tmpdir();
+    const char *path = rwt_path(dir, "m.safetensors");
+    rw_model_config_t cfg;
+    fx_tiny_config(&cfg);
+    rw_model_t *m = fresh_model(&cfg), *back = NULL;
+    float bad[] = {NAN, INFINITY, -INFINITY};
+    for (int i = 0; i < 3; i++) {
+        float keep = m->p.headb[0];
+        m->p.headb[0] = bad[i];
+        cr_assert_eq(rw_checkpoint_save(path, m, NULL, NULL, NULL), 0);
+        cr_assert_eq(rw_checkpoint_load(path, &back, NULL), RW_ENUMERIC, "case %d", i);
+        cr_assert_null(back);
+        m->p.headb[0] = keep;
+    }
+    cr_assert_eq(rw_checkpoint_save(path, m, NULL, NULL, NULL), 0);
+    cr_assert_eq(rw_checkpoint_load(path, &back, NULL), 0);
+    rw_model_destroy(&back);
+    rw_model_destroy(&m);
     rwt_rmdir(dir);
     free(dir);
 }
