@@ -1,12 +1,14 @@
 /* lines.h — a line reader over a plain or gzip-compressed file.
  *
- * zlib reads both kinds transparently, so callers never look at the file
- * name. Lines come back one at a time with their 1-based number, without the
+ * The first two bytes tell them apart (gzip's 1f 8b), so callers never
+ * look at the file name; a gzip file may hold several members. Lines come back one at a time with
+ * their 1-based number, without the
  * '\n' (a "\r" before it is left for the caller). A line longer than the
  * limit is skipped to its newline without being held in memory and reported
  * as RW_ETOOBIG; reading then carries on. A gzip stream that ends early is
- * RW_ETRUNC, never a silent end of file: the lines before it have already
- * been returned.
+ * RW_ETRUNC, and bytes after a member that are not another member RW_EIO,
+ * never a silent end of file: the lines before either have already been
+ * returned.
  */
 #ifndef RW_LINES_H
 #define RW_LINES_H

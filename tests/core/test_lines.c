@@ -225,6 +225,44 @@ Test(lines, corrupt_gzip_data_is_an_error)
     rw_lines_destroy(&r);
 }
 
+/* Members one after another are one text; a member followed by bytes that
+ * are not another (here one whose magic was damaged) is an error after the
+ * lines before it, where gzread() ended quietly and lost the rest. */
+Test(lines, gzip_members_follow_each_other_and_garbage_after_one_is_an_error)
+{
+    const char *p1 = rwt_path(rwt_dir, "a.gz"), *p2 = rwt_path(rwt_dir, "b.gz");
+    write_gz(p1, "alpha\nbe", 8);
+    write_gz(p2, "ta\ngamma\n", 9);
+    size_t n1, n2;
+    char *a = rwt_read_file(p1, &n1), *b = rwt_read_file(p2, &n2);
+    char *both = malloc(n1 + n2);
+    memcpy(both, a, n1);
+    memcpy(both + n1, b, n2);
+    const char *p = rwt_path(rwt_dir, "ab.gz");
+    cr_assert_eq(rwt_write_file(p, both, n1 + n2), 0);
+    rw_lines_t *r = open_ok(p, 0);
+    expect_line(r, "alpha", 1);
+    expect_line(r, "beta", 2);
+    expect_line(r, "gamma", 3);
+    const char *l;
+    size_t n;
+    cr_assert_eq(rw_lines_next(r, &l, &n), 0);
+    rw_lines_destroy(&r);
+
+    both[n1] = 'X'; /* the second member's magic */
+    cr_assert_eq(rwt_write_file(p, both, n1 + n2), 0);
+    r = open_ok(p, 0);
+    expect_line(r, "alpha", 1);
+    cr_assert_eq(rw_lines_next(r, &l, &n), RW_EIO);
+    char want[128];
+    snprintf(want, sizeof want, "corrupt gzip data (the bytes from %zu on are not gzip)", n1);
+    cr_assert_str_eq(rw_lines_errmsg(r), want);
+    rw_lines_destroy(&r);
+    free(both);
+    free(a);
+    free(b);
+}
+
 Test(lines, missing_files_and_folders_are_errno_errors)
 {
     int err = 0;
