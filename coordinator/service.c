@@ -739,6 +739,12 @@ int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job,
     c->sock = zmq_socket(c->zctx, ZMQ_ROUTER);
     int linger = 1000;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    /* messages queued for one peer: a worker in flow control never has more
+     * than its window of chunks (at most MSG_WINDOW_MAX) in flight, so this
+     * only stops a peer that takes nothing from filling memory (at 1 MiB a
+     * chunk); a send past it fails and ends that transfer */
+    int hwm = COORD_QUEUE_MAX;
+    zmq_setsockopt(c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if (!(c->w = wire_new(c->sock, WHO, &rc))) {
         rc = fail(why, whylen, rc, "%s: %s", "socket");
         goto fail_socket;

@@ -34,6 +34,10 @@
 
 typedef struct coord coord_t;
 
+/* Messages queued for one peer before sends to it fail (ZMQ_SNDHWM): a
+ * window of chunks at most, with room for the rest. */
+#define COORD_QUEUE_MAX (MSG_WINDOW_MAX + 64)
+
 /* A new domain a worker brings (what its HELLO said), while it joins. */
 typedef struct coord_domain {
     char name[MSG_NAME_MAX + 1];

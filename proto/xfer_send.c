@@ -149,7 +149,12 @@ int xfer_send_input(xfer_send_t *s, const msg_t *in)
         return send_ack(s, &in->art_ack);
     if (s->state == S_BEGIN)
         return RW_ESTATE; /* credit of an attempt given up */
+    /* a receiver never has more than its window in flight, and no window
+     * is over MSG_WINDOW_MAX: credit past it (granted again and again by a
+     * peer that never reads) would only queue chunks without bound */
     s->credit += in->art_credit.credit;
+    if (s->credit > MSG_WINDOW_MAX)
+        s->credit = MSG_WINDOW_MAX;
     if (s->credit > s->st.max_credit)
         s->st.max_credit = s->credit;
     return 0;

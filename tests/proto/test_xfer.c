@@ -268,6 +268,37 @@ static int repeat_first(msg_t *m, int attempt)
     return attempt == 1 && m->art_chunk.seq == 1 ? 2 : 0;
 }
 
+/* Credit granted again and again (a peer that never reads what it asked
+ * for) is held only up to the largest window: the sender never has more
+ * chunks to put on the wire than any receiver could have in flight. */
+Test(xfer, credit_past_the_largest_window_is_not_held)
+{
+    const size_t n = 2000 * 16;
+    uint8_t *data = random_bytes(n);
+    msg_art_begin_t b = {.artifact = 42, .kind = MSG_ARTIFACT_MODEL, .size = n, .chunk = 16};
+    int err;
+    xfer_send_t *s = xfer_send_new(&b, &xfer_mem_source_ops, data, 0, &err);
+    cr_assert_not_null(s);
+    msg_t m;
+    cr_assert_eq(xfer_send_next(s, &m), 1);
+    cr_assert_eq(m.type, MSG_ART_BEGIN);
+    msg_t credit;
+    msg_init(&credit, MSG_ART_CREDIT);
+    credit.art_credit.artifact = 42;
+    credit.art_credit.credit = MSG_WINDOW_MAX;
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(xfer_send_input(s, &credit), 0);
+    size_t chunks = 0;
+    while (xfer_send_next(s, &m) == 1 && m.type == MSG_ART_CHUNK)
+        chunks++;
+    cr_assert_eq(chunks, MSG_WINDOW_MAX, "5 grants of %d, %zu chunks sent", MSG_WINDOW_MAX, chunks);
+    xfer_send_stats_t st;
+    xfer_send_stats(s, &st);
+    cr_assert_eq(st.max_credit, MSG_WINDOW_MAX);
+    xfer_send_destroy(&s);
+    free(data);
+}
+
 Test(xfer, a_corrupt_artifact_is_refused_and_sent_again)
 {
     xfer_send_stats_t st;
