@@ -154,6 +154,17 @@ static void upload_begin(coord_t *c, peer_t *p, const msg_art_begin_t *b, const 
                           "upload refused: no domain data of this worker is awaited");
             return;
         }
+        /* the upload is a part of the data its HELLO declared (held-out
+         * pairs whole, train pairs as prompts), in the same encoding */
+        if (b->size / 2 > p->dom.bytes + (1u << 20)) {
+            char why[160];
+            snprintf(why, sizeof why,
+                     "upload refused: %" PRIu64 " bytes is more than the domain's data (%" PRIu64
+                     " bytes, as HELLO said) can make",
+                     b->size, p->dom.bytes);
+            refuse_upload(c, p, b->artifact, RW_ETOOBIG, why);
+            return;
+        }
     } else if (!b->has_task || !b->has_attempt ||
                plan_check(c->plan, b->task, (uint32_t)b->attempt, p->name) < 0) {
         peer_lease_t *l = b->has_task ? peer_lease_find(p, b->task, (uint32_t)b->attempt) : NULL;

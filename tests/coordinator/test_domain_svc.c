@@ -355,6 +355,34 @@ Test(domain_svc, a_refused_upload_leaves_an_artifact_the_job_holds)
     peer_close(&b);
 }
 
+/* An upload far larger than the data its HELLO declared (100 bytes) is
+ * refused at its ART_BEGIN, before a byte of it is stored or imported. */
+Test(domain_svc, an_upload_larger_than_the_declared_data_is_refused)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, true, &th);
+    size_t n = (size_t)3 << 20;
+    char *big = malloc(n + 1);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    uint64_t up = put(rwt_path(rwt_dir, "b-cache"), big);
+    free(big);
+    peer_t b;
+    peer_open(&b, bind);
+    hello(&b, "b", "other", up);
+    msg_t m;
+    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    msg_fini(&m);
+    cr_assert_eq(upload(&b, rwt_path(rwt_dir, "b-cache"), up), RW_ETOOBIG);
+    cr_assert_neq(store_verify(coord_store(c), up, NULL), 0, "nothing of it was stored");
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&b);
+}
+
 /* Two workers bringing one name at once: the second is refused while the
  * first's upload is awaited; once the first vanishes (never uploading), the
  * name is free again. */
