@@ -542,14 +542,55 @@ int rw_bundle_file_verify(const char *dir, const json_t *file, char *why, size_t
     return rc < 0 ? rc : RW_ECHECKSUM;
 }
 
+/* What a member's own metadata says it is for (rw_task_run's extra: its
+ * domain, or a router's classes in order) must agree with the manifest: a
+ * domain's model filed under another domain, or a router whose classes are
+ * in another order, would score and route wrongly without a word. A file
+ * without that metadata is taken as it is. */
+static int check_extra(const rw_bundle_t *b, const rw_bundle__member_t *mb, const char *extra,
+                       char *why, size_t whylen)
+{
+    json_t *o = extra && *extra ? json_loads(extra, 0, NULL) : NULL;
+    json_t *doms = json_object_get(o, "domains");
+    const char *dom = json_string_value(json_object_get(o, "domain"));
+    int rc = 0;
+    if (mb->domain >= 0 && dom && strcmp(dom, b->mf.domains[mb->domain]) != 0) {
+        snprintf(why, whylen, "%s: a model of domain %.64s, where the manifest has %s", mb->file,
+                 dom, b->mf.domains[mb->domain]);
+        rc = RW_EFORMAT;
+    } else if ((mb->role == RW_ROLE_ROUTER || mb->role == RW_ROLE_ROUTER_ADAPTER) &&
+               json_is_array(doms)) {
+        size_t n = json_array_size(doms), k = 0;
+        while (k < n && k < b->mf.n_domains && json_string_value(json_array_get(doms, k)) &&
+               strcmp(json_string_value(json_array_get(doms, k)), b->mf.domains[k]) == 0)
+            k++;
+        if (k != n || n != b->mf.n_domains) {
+            snprintf(why, whylen,
+                     "%s: it routes to %zu domains that differ from the manifest's %zu from "
+                     "the %zuth on",
+                     mb->file, n, b->mf.n_domains, k + 1);
+            rc = RW_EFORMAT;
+        }
+    }
+    json_decref(o);
+    return rc;
+}
+
 /* Loads member i; *m or *lo gets it. */
 static int load_member(rw_bundle_t *b, size_t i, rw_model_t **m, rw_lora_t **lo, char *why,
                        size_t whylen)
 {
     const rw_bundle__member_t *mb = &b->mf.members[i];
     char *path = join(b->dir, mb->file);
-    int rc = mb->lora ? rw_lora_load(path, b->model, lo, NULL) : rw_checkpoint_load(path, m, NULL);
+    rw_ckpt_info_t info = {0};
+    int rc =
+        mb->lora ? rw_lora_load(path, b->model, lo, &info) : rw_checkpoint_load(path, m, &info);
     free(path);
+    if (rc == 0 && (rc = check_extra(b, mb, info.extra, why, whylen)) < 0) {
+        rw_ckpt_info_fini(&info);
+        return rc;
+    }
+    rw_ckpt_info_fini(&info);
     if (rc < 0) {
         snprintf(why, whylen, "%s: %s", mb->file,
                  rc == RW_ECHECKSUM ? "adapter made for another base model" : rw_strerror(rc));

@@ -253,7 +253,7 @@ static inline void bfx_build(bfx_t *f, const char *dir)
         snprintf(f->domain[d], sizeof f->domain[d], "%s/rm_%s.safetensors", dir, bfx_domains[d]);
         f->domain_p[d] = f->domain[d];
         dm[d] = bfx_random_model(&f->cfg, 10 + (uint64_t)d);
-        bfx_save(f, f->domain[d], dm[d], NULL);
+        bfx_save(f, f->domain[d], dm[d], NULL); /* no domain named: bundles rename them */
     }
     cr_assert_eq(
         rw_model_moe_merge(&moe, (const rw_model_t *const *)dm, BFX_ND, 2, RW_GATE_TOKEN, 5, NULL),
@@ -267,7 +267,7 @@ static inline void bfx_build(bfx_t *f, const char *dir)
     rc.head = RW_HEAD_CLASSIFIER;
     rc.n_classes = BFX_ND;
     rw_model_t *router = bfx_marker_model(f, &rc, 3);
-    bfx_save(f, f->router, router, NULL);
+    bfx_save(f, f->router, router, NULL); /* no classes named: bundles rename them */
     rw_model_destroy(&router);
     /* the adapter bundle's base, its router adapter and reward adapters */
     rw_model_t *base = bfx_marker_model(f, &f->cfg, 4);

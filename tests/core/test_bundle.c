@@ -4,6 +4,7 @@
  * that do not fit are refused at write time, and evaluation figures agree
  * with the members' own. */
 #include "bundle.h"
+#include "bundle_impl.h"
 #include "checksum.h"
 #include "err.h"
 #include "eval.h"
@@ -12,6 +13,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,6 +357,85 @@ Test(bundle, a_corrupt_member_is_refused_by_name)
     cr_assert_eq(remove(rwt_path(dir, "router.safetensors")), 0);
     cr_assert_eq(open_fails(dir, why, sizeof why), -ENOENT);
     cr_assert(strstr(why, "router.safetensors"), "why: %s", why);
+}
+
+/* Saves member file of the bundle at dir again with extra as its metadata
+ * (as a task writes it; the fixture's files name no domain, since bundles
+ * rename them) and puts its new size and checksum in manifest m. */
+static void resave_member(const char *dir, json_t *m, const char *file, const char *extra)
+{
+    const char *path = rwt_path(dir, file);
+    rw_model_t *model = NULL;
+    rw_ckpt_info_t info;
+    cr_assert_eq(rw_checkpoint_load(path, &model, &info), 0);
+    cr_assert_eq(rw_checkpoint_save(path, model, NULL, info.tokenizer, extra), 0);
+    rw_ckpt_info_fini(&info);
+    rw_model_destroy(&model);
+    uint64_t size, hash;
+    cr_assert_eq(rw_bundle__file_hash(path, &size, &hash), 0);
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(m, "files"), i, x)
+    {
+        if (strcmp(json_string_value(json_object_get(x, "name")), file) != 0)
+            continue;
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016" PRIx64, hash);
+        json_object_set_new(x, "xxh64", json_string(hex));
+        json_object_set_new(x, "bytes", json_integer((json_int_t)size));
+    }
+}
+
+static void write_manifest(const char *dir, const json_t *m)
+{
+    char *s = json_dumps(m, JSON_INDENT(1));
+    cr_assert_eq(rwt_write_file(rwt_path(dir, "manifest.json"), s, strlen(s)), 0);
+    free(s);
+}
+
+/* A domain's model filed under another domain (each file still what its
+ * checksum says), or the domains put in another order than the router's
+ * classes, is refused: the files say what they are for. */
+Test(bundle, members_filed_under_other_domains_are_refused)
+{
+    const char *dir = bfx_write(&F, RW_BUNDLE_ROUTER, "router");
+    json_t *m = json_load_file(rwt_path(dir, "manifest.json"), 0, NULL), *x, *a = NULL, *b = NULL;
+    cr_assert_not_null(m);
+    resave_member(dir, m, "domain-alpha.safetensors",
+                  "{\"task\":\"domain_rm\",\"domain\":\"alpha\"}");
+    resave_member(dir, m, "domain-beta.safetensors",
+                  "{\"task\":\"domain_rm\",\"domain\":\"beta\"}");
+    resave_member(dir, m, "router.safetensors",
+                  "{\"task\":\"router\",\"domains\":[\"alpha\",\"beta\",\"gamma\"]}");
+    write_manifest(dir, m);
+    rw_bundle_t *ok = open_ok(dir);
+    rw_bundle_destroy(&ok);
+    /* alpha's and beta's models swapped in the manifest */
+    size_t i;
+    json_array_foreach(json_object_get(m, "members"), i, x)
+    {
+        const char *d = json_string_value(json_object_get(x, "domain"));
+        a = d && strcmp(d, "alpha") == 0 ? x : a;
+        b = d && strcmp(d, "beta") == 0 ? x : b;
+    }
+    cr_assert(a && b);
+    json_object_set_new(a, "domain", json_string("beta"));
+    json_object_set_new(b, "domain", json_string("alpha"));
+    write_manifest(dir, m);
+    char why[512] = "";
+    cr_assert_eq(open_fails(dir, why, sizeof why), RW_EFORMAT);
+    cr_assert(strstr(why, "a model of domain"), "why: %s", why);
+    json_object_set_new(a, "domain", json_string("alpha"));
+    json_object_set_new(b, "domain", json_string("beta"));
+    /* the domains reversed, every member with them: only the router tells */
+    json_t *doms = json_object_get(m, "domains"), *rev = json_array();
+    for (size_t k = json_array_size(doms); k-- > 0;)
+        json_array_append(rev, json_array_get(doms, k));
+    json_object_set_new(m, "domains", rev);
+    write_manifest(dir, m);
+    cr_assert_eq(open_fails(dir, why, sizeof why), RW_EFORMAT);
+    cr_assert(strstr(why, "router.safetensors: it routes to"), "why: %s", why);
+    json_decref(m);
 }
 
 /* Rewrites dir's manifest with edit applied; opening must then fail with
