@@ -39,7 +39,11 @@ void rsvc_destroy(rsvc_t **self_p);
 /* The socket to poll for input, and the endpoint it is bound to. */
 void *rsvc_socket(rsvc_t *s);
 const char *rsvc_endpoint(const rsvc_t *s);
-/* Answers every request waiting on the socket. */
+/* Most milliseconds one rsvc_drain spends answering (it answers one
+ * request at least). */
+#define RSVC_DRAIN_MS 100
+/* Answers the requests waiting on the socket, for RSVC_DRAIN_MS at most:
+ * call it again while the socket has input (poll level-triggered). */
 void rsvc_drain(rsvc_t *s);
 
 typedef struct rsvc_stats {
