@@ -194,6 +194,9 @@ static int parse_domains(const json_t *m, rw_bundle__manifest_t *mf, char *why, 
         if (!s || !*s || strlen(s) > RW_BUNDLE_MAX_NAME)
             return bad(why, whylen, "domain %zu must be a name of 1 to %d bytes", i,
                        RW_BUNDLE_MAX_NAME);
+        for (const char *c = s; *c; c++) /* printed by inspect and eval: no escapes */
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                return bad(why, whylen, "domain %zu holds a control character", i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(mf->domains[j], s) == 0)
                 return bad(why, whylen, "domain \"%s\" is listed twice", s);

@@ -476,6 +476,10 @@ static void ed_twice(json_t *m)
 {
     json_array_set_new(json_object_get(m, "domains"), 1, json_string("alpha"));
 }
+static void ed_escape_code(json_t *m) /* a terminal escape in a printed name */
+{
+    json_array_set_new(json_object_get(m, "domains"), 1, json_string("\x1b[31mevil"));
+}
 static void ed_lost_member(json_t *m)
 {
     json_array_remove(json_object_get(m, "members"), 3);
@@ -514,6 +518,7 @@ Test(bundle, a_malformed_manifest_is_refused_with_the_reason)
     broken(dir, ed_kind, "\"kind\"");
     broken(dir, ed_escape, "plain file name");
     broken(dir, ed_twice, "listed twice");
+    broken(dir, ed_escape_code, "control character");
     broken(dir, ed_lost_member, "has no member");
     broken(dir, ed_params, "\"params\"");
     broken(dir, ed_classes, "classifier of 3 classes");
