@@ -138,6 +138,12 @@ static int resume_extra(job_t *j, json_t *x)
             j->o->resume);
         return 1;
     }
+    json_int_t batch = json_integer_value(json_object_get(x, "batch"));
+    if (batch < 1 || batch > 65536 || j->steps > (1L << 40)) {
+        say("%s: its batch (%" JSON_INTEGER_FORMAT ", 1..65536) or steps (%ld) cannot be resumed",
+            j->o->resume, batch, j->steps);
+        return 1;
+    }
     j->n_domains = json_array_size(d);
     j->domains = rw_new_array(const char *, j->n_domains + 1);
     for (size_t i = 0; i < j->n_domains; i++)

@@ -196,7 +196,10 @@ static int read_info(const rw_st_t *st, rw_ckpt_info_t *info)
     json_t *o = json_loads(training, 0, &jerr);
     json_t *u = json_object_get(o, "updates"), *s = json_object_get(o, "skipped");
     json_t *c = json_object_get(o, "config");
-    int rc = json_is_integer(u) && json_is_integer(s) && json_is_object(c) ? 0 : RW_EFORMAT;
+    int rc = json_is_integer(u) && json_is_integer(s) && json_is_object(c) &&
+                     json_integer_value(u) >= 0 && json_integer_value(s) >= 0
+                 ? 0
+                 : RW_EFORMAT;
     if (rc == 0) {
         char *cs = json_dumps(c, JSON_COMPACT);
         rc = cs && rw_train_config_from_json(cs, &info->train) == 0 ? 0 : RW_EFORMAT;

@@ -108,6 +108,14 @@ int rw_train_config_from_json(const char *text, rw_train_config_t *c)
     for (size_t i = 0; i < sizeof fields / sizeof fields[0] && rc >= 0; i++) {
         double v;
         rc = get_num(o, fields[i].key, &v);
+        /* the casts below are defined only in range: a whole-number field
+         * past an int (threads 3e9) or any field not finite is refused */
+        double lim = fields[i].i ? 2147483647.0 : fields[i].f ? 3.4e38 : 9.0e15;
+        if (rc == 1 && !(v >= -lim && v <= lim)) {
+            RW_ERROR("train", "invalid configuration: %s %g is out of range", fields[i].key, v);
+            rc = RW_EINVAL;
+            break;
+        }
         if (rc == 1 && fields[i].f)
             *fields[i].f = (float)v;
         else if (rc == 1 && fields[i].l)

@@ -1,6 +1,7 @@
 /* test_train.c — training: a trivially learnable set is learned in seconds,
  * runs are bit-reproducible, poisoned steps are skipped, the schedule holds,
  * and evaluation reports per-domain accuracy and margins. */
+#include "err.h"
 #include "eval.h"
 #include "lora.h"
 #include "model.h"
@@ -445,4 +446,29 @@ Test(train, ffn_alone_learns_and_nothing_else_moves)
     rw_trainer_destroy(&tr);
     synth_free(&set);
     rw_model_destroy(&m);
+}
+
+/* A configuration read back (a checkpoint's, for --resume) round-trips;
+ * numbers no field can hold are refused instead of cast (threads 3e9 was
+ * read as -2147483648), and so are values out of their range. */
+Test(train, config_json_round_trips_and_refuses_what_cannot_be_held)
+{
+    rw_train_config_t c, back;
+    rw_train_config_default(&c);
+    c.threads = 2, c.max_batch = 64, c.opt.lr = 3e-4f, c.opt.warmup_steps = 7;
+    char *s = rw_train_config_to_json(&c);
+    cr_assert_not_null(s);
+    rw_train_config_default(&back);
+    cr_assert_eq(rw_train_config_from_json(s, &back), 0, "%s", s);
+    cr_assert_eq(back.threads, 2);
+    cr_assert_eq(back.max_batch, 64);
+    cr_assert_eq(back.opt.warmup_steps, 7);
+    cr_assert_float_eq(back.opt.lr, 3e-4f, 1e-9f);
+    free(s);
+    const char *bad[] = {"{\"threads\":3e9}", "{\"warmup_steps\":1e300}", "{\"total_steps\":-1e19}",
+                         "{\"lr\":1e39}",     "{\"max_batch\":1}",        "{\"threads\":-1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        rw_train_config_default(&back);
+        cr_assert_eq(rw_train_config_from_json(bad[i], &back), RW_EINVAL, "%s", bad[i]);
+    }
 }
