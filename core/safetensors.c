@@ -5,6 +5,7 @@
 #include "afile.h"
 #include "alloc.h"
 #include "err.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,11 +101,23 @@ static int read_entry(rw_st_t *st, const char *name, json_t *o, size_t *begin, s
     json_t *offs = json_object_get(o, "data_offsets");
     if (!json_is_object(o) || !json_is_string(dtype) || strcmp(json_string_value(dtype), "F32") ||
         !json_is_array(shape) || json_array_size(shape) > RW_ST_MAX_DIMS || !json_is_array(offs) ||
-        json_array_size(offs) != 2)
+        json_array_size(offs) != 2) {
+        RW_ERROR("safetensors",
+                 "tensor %.64s: not an F32 entry with a shape of at most %d dims "
+                 "and two data_offsets",
+                 name, RW_ST_MAX_DIMS);
         return RW_EFORMAT;
+    }
     long long b = nonneg(json_array_get(offs, 0)), e = nonneg(json_array_get(offs, 1));
-    if (b < 0 || e < b || (unsigned long long)e > st->data_len)
+    if (b < 0 || e < b) {
+        RW_ERROR("safetensors", "tensor %.64s: data_offsets are not a byte range", name);
         return RW_EFORMAT;
+    }
+    if ((unsigned long long)e > st->data_len) { /* the file stops before its data does */
+        RW_ERROR("safetensors", "tensor %.64s: its bytes end at %lld, the data at %zu", name, e,
+                 st->data_len);
+        return RW_ETRUNC;
+    }
     size_t n = 1, limit = st->data_len / 4;
     t->ndim = (int)json_array_size(shape);
     for (int i = 0; i < t->ndim; i++) {
@@ -114,8 +127,10 @@ static int read_entry(rw_st_t *st, const char *name, json_t *o, size_t *begin, s
         t->shape[i] = (size_t)d;
         n *= (size_t)d;
     }
-    if ((size_t)(e - b) != n * 4)
+    if ((size_t)(e - b) != n * 4) {
+        RW_ERROR("safetensors", "tensor %.64s: %lld bytes for %zu floats", name, e - b, n);
         return RW_EFORMAT;
+    }
     t->name = rw_strdup(name);
     t->n = n;
     *begin = (size_t)b;
