@@ -159,6 +159,17 @@ int plan_check(const plan_t *p, uint64_t id, uint32_t attempt, const char *worke
     return 0;
 }
 
+int plan_unsend(plan_t *p, uint64_t id, uint32_t attempt, const char *worker)
+{
+    int rc = plan_check(p, id, attempt, worker);
+    if (rc < 0)
+        return rc;
+    plan_task_t *t = get(p, id);
+    t->attempt--;
+    t->state = PLAN_PENDING;
+    return 0;
+}
+
 int plan_complete(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, uint64_t artifact,
                   uint64_t now)
 {

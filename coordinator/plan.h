@@ -89,6 +89,12 @@ int plan_lease(plan_t *p, uint64_t id, const char *worker, uint64_t now, uint64_
  * leased under another attempt (a stale result) or to another worker. */
 int plan_check(const plan_t *p, uint64_t id, uint32_t attempt, const char *worker);
 
+/* The live lease of task id (attempt, worker) never reached its worker (the
+ * send failed): the task is pending again and the attempt is not spent, so
+ * a peer that vanished before its lease went out costs the task nothing.
+ * Returns 0 or RW_ESTATE/RW_ENOTFOUND as plan_check. */
+int plan_unsend(plan_t *p, uint64_t id, uint32_t attempt, const char *worker);
+
 /* The result of the live lease (as plan_check) came: the task is done with
  * artifact. Returns 0 or plan_check's error (and nothing changes). */
 int plan_complete(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, uint64_t artifact,

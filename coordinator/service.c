@@ -77,6 +77,8 @@ static int apply(coord_t *c, const json_t *rec)
     } else if (strcmp(ev, "done") == 0) {
         uint64_t art = (uint64_t)json_integer_value(json_object_get(rec, "artifact_id"));
         rc = worker ? plan_complete(c->plan, task, attempt, worker, art, coord__now(c)) : RW_EPARSE;
+    } else if (strcmp(ev, "unsent") == 0) {
+        rc = worker ? plan_unsend(c->plan, task, attempt, worker) : RW_EPARSE;
     } else if (strcmp(ev, "release") == 0) {
         const char *why = json_string_value(json_object_get(rec, "why"));
         rc = worker ? plan_release(c->plan, task, attempt, worker, why) : RW_EPARSE;
@@ -147,12 +149,16 @@ static void send_lease(coord_t *c, peer_t *p, const plan_task_t *t)
     m.lease.attempt = t->attempt;
     m.lease.kind = t->kind;
     m.lease.deadline_ms = c->o.lease_ms;
+    bool unsent = false;
     if (rc == 0)
-        rc = coord__send(c, &p->addr, &m);
+        unsent = (rc = coord__send(c, &p->addr, &m)) < 0;
     msg_fini(&m);
     if (rc < 0) {
         RW_WARN(WHO, "could not lease task %" PRIu64 " to %s: %s", t->id, p->name, rw_strerror(rc));
-        coord__record(c, "release",
+        /* a lease that never left costs no attempt (a peer gone while the
+         * loop was busy would otherwise spend them all in a few ms); one
+         * the job could not fill does */
+        coord__record(c, unsent ? "unsent" : "release",
                       json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)t->id, "attempt",
                                 (int)t->attempt, "worker", p->name, "why", rw_strerror(rc)));
         if (rc == -EHOSTUNREACH)

@@ -127,6 +127,26 @@ Test(plan, attempts_run_out_and_the_job_fails)
     plan_destroy(&p);
 }
 
+/* A lease whose send failed (its peer gone while the loop was busy) is
+ * taken back without spending the attempt: any number of them leave the
+ * task its attempts, where each used to count as one. */
+Test(plan, a_lease_never_sent_spends_no_attempt)
+{
+    plan_t *p = plan_new(2);
+    uint64_t a = plan_add(p, MSG_TASK_SEED, NULL, "train", NULL, 0);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(plan_lease(p, a, "gone", 0, 10), 1);
+        cr_assert_eq(plan_unsend(p, a, 1, "gone"), 0);
+        cr_assert_eq(plan_task(p, a)->state, PLAN_PENDING);
+    }
+    cr_assert_eq(plan_unsend(p, a, 1, "gone"), RW_ESTATE, "not leased");
+    cr_assert_eq(plan_lease(p, a, "w", 0, 10), 1, "still the first attempt");
+    cr_assert_eq(plan_unsend(p, a, 1, "other"), RW_ESTATE, "another worker's lease");
+    cr_assert_eq(plan_release(p, a, 1, "w", "out of memory"), 0);
+    cr_assert_eq(plan_task(p, a)->state, PLAN_PENDING, "one attempt of two spent");
+    plan_destroy(&p);
+}
+
 Test(plan, deadlines_expire_and_requeue_keeps_attempts)
 {
     plan_t *p = plan_new(0);
