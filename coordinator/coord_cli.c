@@ -10,9 +10,12 @@
 #include "service.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,6 +120,41 @@ static bool prepared(const char *state)
     return access(p, R_OK) == 0;
 }
 
+/* Holds the state directory for this process (an flock on STATE/lock,
+ * released when it exits): two coordinators on one state would interleave
+ * their journal records and leave a journal no replay can read. Returns 0,
+ * or 1 having said who holds it. */
+static int lock_state(const char *dir)
+{
+    char path[PATH_MAX], pid[32] = "";
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "rewire-coordinator: cannot make %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "rewire-coordinator: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ssize_t n = read(fd, pid, sizeof pid - 1);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        fprintf(stderr,
+                "rewire-coordinator: the state directory %s is in use by another coordinator%s%s%s "
+                "(%s)\n",
+                dir, *pid ? " (pid " : "", pid, *pid ? ")" : "",
+                errno == EWOULDBLOCK ? "one job, one coordinator" : strerror(errno));
+        close(fd);
+        return 1;
+    }
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        rw_log(RW_LOG_WARN, "coordinator", "cannot write its pid into %s", path);
+    return 0; /* fd stays open, and the lock held, until the process ends */
+}
+
 static int serve(coord_prep_opts_t *po, const args_t *a)
 {
     char why[512] = "", desc[1024] = "synthetic";
@@ -217,6 +255,8 @@ int coord_main(int argc, char **argv)
     if (rc)
         goto done;
     o.state_dir = a.state;
+    if ((rc = lock_state(a.state)) != 0)
+        goto done;
     if (is_serve) {
         rc = serve(&o, &a);
     } else {

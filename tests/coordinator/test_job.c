@@ -317,3 +317,33 @@ Test(job, progress_that_does_not_move_forward_is_not_plotted)
     json_decref(lease);
     coord_job_destroy(&j);
 }
+
+/* One state directory, one coordinator: a second one started on it (a
+ * second `rewire run` on one --out) stops at once, saying who holds it,
+ * instead of interleaving its journal records with the first's. */
+Test(job, a_second_coordinator_on_one_state_is_refused)
+{
+    setup_dirs();
+    pid_t c = start_coordinator(2000);
+    char *log = NULL;
+    for (int i = 0; i < 1000; i++) { /* the first holds the state once it serves */
+        free(log);
+        log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+        if (log && strstr(log, "using the data already prepared"))
+            break;
+        svc_sleep_ms(5);
+    }
+    free(log);
+    const char *args[] = {"serve",  "--state",           state, "--out", out,
+                          "--bind", "ipc:///dev/null/x", NULL};
+    pid_t c2 = svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "second.log"), args);
+    int rc = svc_wait(c2, 10000);
+    log = rwt_read_file(rwt_path(rwt_dir, "second.log"), NULL);
+    cr_assert_eq(rc, 1, "the second coordinator exits 1 (got %d): %s", rc, log);
+    char want[64];
+    snprintf(want, sizeof want, "in use by another coordinator (pid %d)", (int)c);
+    cr_assert(strstr(log, want), "%s", log);
+    free(log);
+    cr_assert_eq(svc_wait(c, 50), -1, "the first goes on");
+    svc_kill(c);
+}
