@@ -11,6 +11,7 @@
  * every peer to shut down. A DIR that holds a stopped job's state is
  * resumed: the coordinator replays its journal.
  */
+#include "alloc.h"
 #include "cli.h"
 #include "run.h"
 
@@ -57,10 +58,17 @@ typedef struct run_args {
     int keep;
 } run_args_t;
 
+#define RUN_ARGS_MAX 16 /* a child's argv, NULL included */
+#define RUN_RESTARTS 3  /* a child that crashes is started again this often */
+
 typedef struct child {
     pid_t pid;
     char name[32];
-    int status; /* exit status once reaped, -1 before */
+    int status;               /* exit status once reaped, -1 before */
+    const char *bin;          /* what spawn ran, for a restart (NULL: never) */
+    char *argv[RUN_ARGS_MAX]; /* owned copies */
+    char log[PATH_MAX];
+    int restarts;
 } child_t;
 
 static volatile sig_atomic_t interrupted;
@@ -104,6 +112,25 @@ static pid_t spawn(const char *bin, char *const argv[], const char *log)
     execv(bin, argv);
     fprintf(stderr, "rewire run: cannot run %s: %s\n", bin, strerror(errno));
     _exit(127);
+}
+
+/* Starts child k (a router or worker: its argv and log are kept, so it can
+ * be started again with the same --id and cache). */
+static void start_child(child_t *k, const char *name, const char *bin, char *const argv[],
+                        const char *log)
+{
+    *k = (child_t){.status = -1, .bin = bin};
+    snprintf(k->name, sizeof k->name, "%s", name);
+    snprintf(k->log, sizeof k->log, "%s", log);
+    for (int i = 0; argv[i] && i < RUN_ARGS_MAX - 1; i++)
+        k->argv[i] = rw_strdup(argv[i]);
+    k->pid = spawn(bin, k->argv, log);
+}
+
+static void free_child(child_t *k)
+{
+    for (int i = 0; i < RUN_ARGS_MAX; i++)
+        free(k->argv[i]);
 }
 
 /* Reaps what exited; returns how many children are still running. */
@@ -352,16 +379,16 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
         char *rv[] = {bin[1], "--connect", cep,       "--bind", rep,         "--bundles", bundles,
                       "--id", "router",    "--cache", cache,    "--threads", "1",         NULL};
         snprintf(path, sizeof path, "%s/router.log", logs);
-        kids[nk++] = (child_t){.pid = spawn(bin[1], rv, path), .name = "router", .status = -1};
+        start_child(&kids[nk++], "router", bin[1], rv, path);
         for (long w = 1; w <= a->workers; w++) {
             snprintf(id, sizeof id, "w%d", (int)w);
             snprintf(cache, sizeof cache, "%s/cache-%s", state, id);
             char *wv[] = {bin[2],    "--connect", cep,         "--id",  id,
                           "--cache", cache,       "--threads", threads, NULL};
             snprintf(path, sizeof path, "%s/worker-%s.log", logs, id);
-            child_t *k = &kids[nk++];
-            *k = (child_t){.pid = spawn(bin[2], wv, path), .status = -1};
-            snprintf(k->name, sizeof k->name, "worker %s", id);
+            char name[32];
+            snprintf(name, sizeof name, "worker %s", id);
+            start_child(&kids[nk++], name, bin[2], wv, path);
         }
     }
     run_view_t view;
@@ -393,17 +420,32 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
             announced = true;
             version = built;
         }
-        for (int i = 1; i < nk; i++) /* a clean exit is a SHUTDOWN obeyed */
-            if (kids[i].status < 0 && reap(&kids[i], 1) == 0 && !interrupted && kids[i].status != 0)
-                fprintf(stderr, "rewire run: %s exited (status %d); see %s\n", kids[i].name,
-                        kids[i].status, logs);
-        bool anyone = false; /* left to do the work */
-        for (int i = 1; i < nk; i++)
-            anyone |= kids[i].status < 0;
         bool working = state_name && strcmp(state_name, "running") == 0 &&
                        !json_is_true(json_object_get(st, "stopping"));
-        if (!anyone && working && !told_stop && nk > 1) {
-            fprintf(stderr, "rewire run: every worker has exited; stopping the job\n");
+        bool serving = working || (a->keep && state_name && strcmp(state_name, "done") == 0);
+        for (int i = 1; i < nk; i++) { /* a clean exit is a SHUTDOWN obeyed */
+            child_t *k = &kids[i];
+            if (k->status < 0 && reap(k, 1) == 0 && !interrupted && k->status != 0) {
+                /* one that crashed comes back under its id: the coordinator
+                 * leases its lost task again, and the job does not wait for
+                 * ever on a router or worker that is gone */
+                bool again = serving && !told_stop && k->restarts < RUN_RESTARTS;
+                fprintf(stderr, "rewire run: %s exited (status %d)%s; see %s\n", k->name, k->status,
+                        again ? ", starting it again" : "", logs);
+                if (again) {
+                    k->restarts++;
+                    k->status = -1;
+                    k->pid = spawn(k->bin, k->argv, k->log);
+                }
+            }
+        }
+        bool router = nk > 1 && kids[1].status < 0, trainer = false; /* left to do the work */
+        for (int i = 2; i < nk; i++)
+            trainer |= kids[i].status < 0;
+        if ((!router || !trainer) && working && !told_stop && nk > 1) {
+            fprintf(stderr, "rewire run: %s; stopping the job\n",
+                    !router ? "the router service is gone, and with it the router tasks"
+                            : "every worker has exited");
             kill(kids[0].pid, SIGTERM);
             told_stop = true;
         }
@@ -428,6 +470,8 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
     run_view_end(&view);
     json_decref(last);
     json_decref(st);
+    for (int i = 1; i < nk; i++)
+        free_child(&kids[i]);
     int rc = kids[0].status == 0 ? 0 : 1;
     if (interrupted && !o->json)
         printf("rewire run: stopped; run it again with --out %s to carry on\n", a->out);

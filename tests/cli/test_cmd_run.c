@@ -105,6 +105,41 @@ Test(cli_run, ctrl_c_stops_every_process, .timeout = 120)
     }
 }
 
+/* A router service killed mid-job is started again under its id, and the
+ * job finishes (it used to wait for ever on router tasks nobody could take). */
+Test(cli_run, a_crashed_router_is_started_again_and_the_job_finishes, .timeout = 120)
+{
+    require_services();
+    const char *cfg = svc_tiny_config(rwt_dir, 3, 300);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "%s run --out %s --pairs-per-domain 40 --vocab 1000 --workers 1 --config %s "
+             ">%s/run.out 2>&1",
+             rwt_bin("rewire"), rwt_dir, cfg, rwt_dir);
+    pid_t sh = fork();
+    if (sh == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    bool running = false;
+    for (int i = 0; i < 600 && !running; i++) {
+        svc_sleep_ms(20);
+        json_t *st = json_load_file(rwt_path(rwt_dir, "state/status.json"), 0, NULL);
+        running = json_integer_value(json_object_get(json_object_get(st, "tasks"), "leased")) > 0;
+        json_decref(st);
+    }
+    cr_assert(running, "the job never started");
+    /* [r]: the pattern does not match the shell that runs pkill */
+    snprintf(cmd, sizeof cmd, "pkill -KILL -f '[r]ewire-router .*%s/bundles'", rwt_dir);
+    cr_assert_eq(system(cmd), 0, "no router to kill");
+    int rc = svc_wait(sh, 90000);
+    char *out = rwt_read_file(rwt_path(rwt_dir, "run.out"), NULL);
+    cr_assert_eq(rc, 0, "rewire run ended with %d:\n%s", rc, out);
+    cr_assert(strstr(out, "router exited (status 137), starting it again"), "%s", out);
+    cr_assert(strstr(out, "job done"), "%s", out);
+    free(out);
+}
+
 Test(cli_run, usage_errors_exit_2)
 {
     char *err;
