@@ -63,6 +63,10 @@ rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, cha
      * requests of up to 4 MiB here (the default high-water mark) */
     int hwm = RSVC_QUEUE_MAX;
     zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    /* and a message over the largest the protocol has drops its connection
+     * as it arrives, instead of being held whole and refused afterwards */
+    int64_t max = (int64_t)MSG_MAX_BYTES;
+    zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
     if (!(s->w = wire_new(s->sock, WHO, &rc))) {
         snprintf(why, whylen, "socket: %s", rw_strerror(rc));
         goto fail_wire;

@@ -26,7 +26,7 @@
 typedef struct rsvc rsvc_t;
 
 /* Requests queued from one client before ZeroMQ stops reading from it. */
-#define RSVC_QUEUE_MAX 64
+#define RSVC_QUEUE_MAX 8
 
 /* A server for the bundles in dir (copied), bound to bind on zctx
  * (borrowed; must outlive it), scoring on threads threads (bundle.h's

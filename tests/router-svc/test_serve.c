@@ -208,6 +208,10 @@ Test(router_svc, requests_queue_only_so_deep_for_one_client)
     cr_assert_eq(zmq_getsockopt(rsvc_socket(s), ZMQ_RCVHWM, &hwm, &len), 0);
     cr_assert_eq(hwm, RSVC_QUEUE_MAX);
     cr_assert_lt(RSVC_QUEUE_MAX, 1000, "below ZeroMQ's default");
+    int64_t max = 0;
+    len = sizeof max;
+    cr_assert_eq(zmq_getsockopt(rsvc_socket(s), ZMQ_MAXMSGSIZE, &max, &len), 0);
+    cr_assert_eq(max, (int64_t)MSG_MAX_BYTES);
     rsvc_destroy(&s);
     zmq_ctx_term(ctx);
 }
