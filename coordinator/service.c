@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "err.h"
 #include "log.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -345,7 +346,7 @@ void coord__release_bringer(coord_t *c, peer_t *p)
 {
     p->dom_in_job = false;
     char reason[MSG_REASON_MAX];
-    snprintf(reason, sizeof reason, "domain %s is in the bundles", p->dom.name);
+    snprintf(reason, sizeof reason, PROTO_DOMAIN_IN, p->dom.name);
     msg_t m;
     msg_init(&m, MSG_SHUTDOWN);
     m.shutdown.reason = reason;

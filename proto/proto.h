@@ -16,6 +16,11 @@
 
 #define PROTO_VERSION 1
 
+/* The SHUTDOWN reason that tells a worker which brought a domain that the
+ * domain is in the bundles (printf format, the domain's name); any other
+ * SHUTDOWN ends its command as a failure. */
+#define PROTO_DOMAIN_IN "domain %s is in the bundles"
+
 /* The msgpack-c library version this build links ("4.0.0"); never NULL. */
 const char *proto_msgpack_version(void);
 

@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "proto.h"
 #include "log.h"
 
 #include <errno.h>
@@ -599,10 +600,19 @@ void agent__handle(agent_t *a, const msg_t *m)
         a->result = (int)m->refuse.code;
         a->done = true;
         break;
-    case MSG_SHUTDOWN:
+    case MSG_SHUTDOWN: {
         RW_INFO(WHO, "shutting down: %s", m->shutdown.reason);
         a->done = true;
+        char in[MSG_REASON_MAX];
+        snprintf(in, sizeof in, PROTO_DOMAIN_IN, a->o.domain ? a->o.domain : "");
+        if (a->o.domain && strcmp(m->shutdown.reason, in) != 0) {
+            /* a bringer's command succeeds when its domain is in, only */
+            snprintf(a->refusal, sizeof a->refusal, "the job ended without domain %s: %s",
+                     a->o.domain, m->shutdown.reason);
+            a->result = RW_ESTATE;
+        }
         break;
+    }
     case MSG_HEARTBEAT:
         break;
     case MSG_LEASE:

@@ -110,7 +110,7 @@ Test(cli_run, ctrl_c_stops_every_process, .timeout = 120)
 Test(cli_run, a_crashed_router_is_started_again_and_the_job_finishes, .timeout = 120)
 {
     require_services();
-    const char *cfg = svc_tiny_config(rwt_dir, 3, 300);
+    const char *cfg = svc_tiny_config(rwt_dir, 3, 5000); /* a seed long enough to kill in */
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "%s run --out %s --pairs-per-domain 40 --vocab 1000 --workers 1 --config %s "

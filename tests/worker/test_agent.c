@@ -11,6 +11,7 @@
  * upload nobody answers starts again, twice, then ends the run.
  */
 #include "err.h"
+#include "proto.h"
 #include "svc_support.h"
 #include "wire.h"
 #include "worker_cli.h"
@@ -110,17 +111,25 @@ static void welcome(fake_t *f)
     send_to(f, &r);
 }
 
-/* SHUTDOWN: the worker (pid, logging to log) must exit 0. */
-static void shut_down(fake_t *f, pid_t pid, const char *log)
+/* SHUTDOWN: the worker (pid, logging to log) must exit 0. A worker that
+ * brings domain (else NULL) is told its domain is in. */
+static void shut_down_bringer(fake_t *f, pid_t pid, const char *log, const char *domain)
 {
     msg_t r;
+    char in[MSG_REASON_MAX];
+    snprintf(in, sizeof in, PROTO_DOMAIN_IN, domain ? domain : "");
     msg_init(&r, MSG_SHUTDOWN);
-    r.shutdown.reason = "test over";
+    r.shutdown.reason = domain ? in : "test over";
     send_to(f, &r);
     int rc = svc_wait(pid, 5000);
     if (rc != 0)
         svc_dump(log);
     cr_assert_eq(rc, 0, "SHUTDOWN ends the worker cleanly");
+}
+
+static void shut_down(fake_t *f, pid_t pid, const char *log)
+{
+    shut_down_bringer(f, pid, log, NULL);
 }
 
 static void junk(fake_t *f, uint64_t seed)
@@ -365,6 +374,27 @@ Test(agent, an_upload_nobody_answers_starts_again_then_fails)
     fake_close(&f);
 }
 
+/* A bringer's command succeeds only when its domain got in: a job that
+ * fails (or ends) without it ends the bringer with an error saying so. */
+Test(agent, a_bringer_whose_job_ends_without_its_domain_fails)
+{
+    fake_t f = {0};
+    uint64_t upload;
+    const char *log = rwt_path(rwt_dir, "b.log");
+    pid_t pid = bringer(&f, log, &upload);
+    begins(&f, upload, 1, 1);
+    msg_t r;
+    msg_init(&r, MSG_SHUTDOWN);
+    r.shutdown.reason = "the job failed";
+    send_to(&f, &r);
+    int rc = svc_wait(pid, 5000);
+    char *text = rwt_read_file(log, NULL);
+    cr_assert(rc > 0, "exit %d:\n%s", rc, text);
+    cr_assert(strstr(text, "the job ended without domain concise: the job failed"), "%s", text);
+    free(text);
+    fake_close(&f);
+}
+
 /* The first start of an upload got there and only its answer was late: the
  * late ok, or the coordinator's refusal of the second start as data it no
  * longer awaits, is a success, not a failed run. */
@@ -389,7 +419,7 @@ Test(agent, an_upload_started_again_counts_the_first_one_stored)
         send_to(&f, &r);
         cr_assert_neq(expect_alive(&f, MSG_ART_BEGIN, &m, 2000), 0, "a third start");
         cr_assert_eq(svc_wait(pid, 0), -1, "the worker ended");
-        shut_down(&f, pid, log);
+        shut_down_bringer(&f, pid, log, "concise");
         char *text = rwt_read_file(log, NULL);
         cr_assert(text && strstr(text, late_ok ? "domain concise uploaded"
                                                : "the coordinator holds its upload already"),
