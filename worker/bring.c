@@ -51,7 +51,7 @@ int bring_prepare(const char *domain, const char *file, bool strict, const char 
     rw_import_opts_init(&io);
     io.domain = domain;
     store_t *st = NULL;
-    int rc = rw_dataset_read(&ds, &file, 1, &io, &rep);
+    int rc = rw_import_files(&ds, &file, 1, &io, &rep); /* as `rewire data import` reads it */
     if (strict && (rep.bad || rep.file_errors)) {
         snprintf(why, whylen, "%s: --strict: %zu bad record%s; domain %s not brought", file,
                  rep.bad + rep.file_errors, rep.bad + rep.file_errors == 1 ? "" : "s", domain);
