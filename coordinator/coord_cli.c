@@ -9,6 +9,7 @@
 #include "prepare.h"
 #include "service.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -152,6 +153,20 @@ static int lock_state(const char *dir)
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
         rw_log(RW_LOG_WARN, "coordinator", "cannot write its pid into %s", path);
+    /* holding the lock, no one else writes here: a file half-written by a
+     * coordinator killed mid-write (data.jsonl.tmp.XXXXXX) is litter */
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        if (t && strlen(t) == 11) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (unlink(path) == 0)
+                rw_log(RW_LOG_INFO, "coordinator", "removed %s, left by an interrupted write",
+                       path);
+        }
+    }
+    if (d)
+        closedir(d);
     return 0; /* fd stays open, and the lock held, until the process ends */
 }
 

@@ -324,6 +324,9 @@ Test(job, progress_that_does_not_move_forward_is_not_plotted)
 Test(job, a_second_coordinator_on_one_state_is_refused)
 {
     setup_dirs();
+    /* and what a coordinator killed mid-write left is cleared by the next */
+    const char *litter = rwt_path(state, "data.jsonl.tmp.Ab12Cd");
+    cr_assert_eq(rwt_write_file(litter, "half", 4), 0);
     pid_t c = start_coordinator(2000);
     char *log = NULL;
     for (int i = 0; i < 1000; i++) { /* the first holds the state once it serves */
@@ -345,5 +348,6 @@ Test(job, a_second_coordinator_on_one_state_is_refused)
     cr_assert(strstr(log, want), "%s", log);
     free(log);
     cr_assert_eq(svc_wait(c, 50), -1, "the first goes on");
+    cr_assert_neq(access(litter, F_OK), 0, "a half-written file was removed");
     svc_kill(c);
 }
