@@ -202,18 +202,19 @@ static int journaled(const char *ev)
 Test(job, a_restarted_coordinator_carries_on_from_its_journal)
 {
     setup_dirs();
-    pid_t c = start_coordinator_steps(40, 40);
+    pid_t c = start_coordinator_steps(1500, 1500);
     pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
     long done = 0;
-    for (int i = 0; i < 1000 && done < 5; i++) {
+    for (int i = 0; i < 4000 && done < 5; i++) {
         svc_sleep_ms(5);
         done = tasks_done();
     }
     cr_assert_geq(done, 5, "the job got going");
     kill(c, SIGKILL);
     svc_wait(c, 2000);
+    cr_assert_lt(tasks_done(), 19, "killed while tasks were left (they take 1,500 steps)");
     int leases = journaled("lease");
-    c = start_coordinator_steps(40, 40);
+    c = start_coordinator_steps(1500, 1500);
     for (int i = 0; i < 10000 && journaled("lease") < leases + 1; i++)
         svc_sleep_ms(2); /* the workers reconnect after a backoff */
     if (journaled("lease") < leases + 1)
@@ -221,7 +222,7 @@ Test(job, a_restarted_coordinator_carries_on_from_its_journal)
     cr_assert_geq(journaled("lease"), leases + 1, "the second run leased again");
     kill(c, SIGKILL);
     svc_wait(c, 2000);
-    c = start_coordinator_steps(40, 40);
+    c = start_coordinator_steps(1500, 1500);
     int rc = svc_wait(c, 60000);
     if (rc != 0 || getenv("RWT_DUMP"))
         dump_all();
