@@ -477,6 +477,11 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
         printf("rewire run: stopped; run it again with --out %s to carry on\n", a->out);
     else if (!announced)
         summary(out, state, cli_now() - t0, rc, o->json);
+    else if (rc != 0) /* serving, it failed later (a domain added since) */
+        fprintf(stderr,
+                "rewire run: the coordinator ended with status %d after version %lld of the "
+                "bundles; see %s\n",
+                kids[0].status, (long long)version, logs);
     return interrupted ? 130 : rc;
 }
 
