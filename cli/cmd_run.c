@@ -473,6 +473,11 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
     for (int i = 1; i < nk; i++)
         free_child(&kids[i]);
     int rc = kids[0].status == 0 ? 0 : 1;
+    if (kids[0].status > 128 && !interrupted) /* not a failure of the job: it carries on */
+        fprintf(stderr,
+                "rewire run: the coordinator was killed (signal %d); run it again with --out %s "
+                "to carry on from its journal\n",
+                kids[0].status - 128, a->out);
     if (interrupted && !o->json)
         printf("rewire run: stopped; run it again with --out %s to carry on\n", a->out);
     else if (!announced)
