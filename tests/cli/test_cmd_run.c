@@ -62,6 +62,26 @@ Test(cli_run, whole_job_on_tiny_models, .timeout = 120)
     free(log);
 }
 
+/* Starts `sh -c cmd` (a rewire run in the background of the test) and
+ * waits until the job has a task leased; returns the shell's pid. */
+static pid_t start_until_leased(const char *cmd)
+{
+    pid_t sh = fork();
+    if (sh == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    bool running = false;
+    for (int i = 0; i < 1500 && !running; i++) {
+        svc_sleep_ms(20);
+        json_t *st = json_load_file(rwt_path(rwt_dir, "state/status.json"), 0, NULL);
+        running = json_integer_value(json_object_get(json_object_get(st, "tasks"), "leased")) > 0;
+        json_decref(st);
+    }
+    cr_assert(running, "the job never started");
+    return sh;
+}
+
 Test(cli_run, ctrl_c_stops_every_process, .timeout = 120)
 {
     require_services();
@@ -71,20 +91,7 @@ Test(cli_run, ctrl_c_stops_every_process, .timeout = 120)
              "%s run --out %s --pairs-per-domain 40 --vocab 1000 --workers 2 --config %s "
              ">%s/run.out 2>&1 & echo $! >%s/run.pid; wait",
              rwt_bin("rewire"), rwt_dir, cfg, rwt_dir, rwt_dir);
-    pid_t sh = fork();
-    if (sh == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    /* wait until the seed is being trained */
-    bool running = false;
-    for (int i = 0; i < 600 && !running; i++) {
-        svc_sleep_ms(50);
-        json_t *st = json_load_file(rwt_path(rwt_dir, "state/status.json"), 0, NULL);
-        running = json_integer_value(json_object_get(json_object_get(st, "tasks"), "leased")) > 0;
-        json_decref(st);
-    }
-    cr_assert(running, "the job never started");
+    pid_t sh = start_until_leased(cmd); /* the seed is being trained */
     char *pid = rwt_read_file(rwt_path(rwt_dir, "run.pid"), NULL);
     cr_assert_not_null(pid);
     kill((pid_t)atol(pid), SIGINT);
@@ -116,19 +123,7 @@ Test(cli_run, a_crashed_router_is_started_again_and_the_job_finishes, .timeout =
              "%s run --out %s --pairs-per-domain 40 --vocab 1000 --workers 1 --config %s "
              ">%s/run.out 2>&1",
              rwt_bin("rewire"), rwt_dir, cfg, rwt_dir);
-    pid_t sh = fork();
-    if (sh == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    bool running = false;
-    for (int i = 0; i < 600 && !running; i++) {
-        svc_sleep_ms(20);
-        json_t *st = json_load_file(rwt_path(rwt_dir, "state/status.json"), 0, NULL);
-        running = json_integer_value(json_object_get(json_object_get(st, "tasks"), "leased")) > 0;
-        json_decref(st);
-    }
-    cr_assert(running, "the job never started");
+    pid_t sh = start_until_leased(cmd);
     /* [r]: the pattern does not match the shell that runs pkill */
     snprintf(cmd, sizeof cmd, "pkill -KILL -f '[r]ewire-router .*%s/bundles'", rwt_dir);
     cr_assert_eq(system(cmd), 0, "no router to kill");
