@@ -35,7 +35,7 @@ struct rw_lines {
     int gzip;                    /* the file is gzip: its bytes go through inflate */
     z_stream z;                  /* gzip only */
     int member_ended;            /* a gzip member ended; another or the file's end follows */
-    unsigned char *in;           /* gzip only: read from fd, not yet inflated */
+    unsigned char *in;           /* gzip only: read from fd, not yet inflated (NULL else) */
     int in_eof;                  /* fd has nothing more */
     unsigned long long consumed; /* file bytes inflated so far (for messages) */
     size_t max_line;
@@ -79,17 +79,19 @@ rw_lines_t *rw_lines_new(const char *path, size_t max_line, int *err)
     rw_lines_t *r = rw_new(rw_lines_t);
     r->fd = fd;
     r->max_line = max_line ? max_line : RW_LINES_DEFAULT_MAX;
-    r->in = rw_malloc(LINES_GZ_BUF);
     /* the first bytes tell gzip (1f 8b) from plain text */
-    ssize_t k = read_some(fd, r->in, 2);
-    if (k == 1 && (k = read_some(fd, r->in + 1, 1)) >= 0)
+    unsigned char magic[2];
+    ssize_t k = read_some(fd, magic, 2);
+    if (k == 1 && (k = read_some(fd, magic + 1, 1)) >= 0)
         k += 1;
     if (k < 0) {
         code = (int)k;
         goto fail_read;
     }
-    r->gzip = k == 2 && r->in[0] == 0x1f && r->in[1] == 0x8b;
+    r->gzip = k == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
     if (r->gzip) {
+        r->in = rw_malloc(LINES_GZ_BUF);
+        memcpy(r->in, magic, 2);
         r->z.next_in = r->in;
         r->z.avail_in = (uInt)k;
         if (inflateInit2(&r->z, 16 + MAX_WBITS) != Z_OK) {
@@ -98,7 +100,7 @@ rw_lines_t *rw_lines_new(const char *path, size_t max_line, int *err)
         }
     } else { /* plain: the bytes read are the first of the text */
         rw_grow(&r->buf, &r->cap, LINES_CHUNK + 1);
-        memcpy(r->buf, r->in, (size_t)k);
+        memcpy(r->buf, magic, (size_t)k);
         r->end = (size_t)k;
         r->in_eof = k < 2;
     }
