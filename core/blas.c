@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -125,13 +124,6 @@ int rw_blas_threads(void)
     return openblas_get_num_threads();
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 double rw_blas_sgemm_rate(int n, double seconds)
 {
     size_t nn = rw_array_size((size_t)n, (size_t)n);
@@ -143,13 +135,13 @@ double rw_blas_sgemm_rate(int n, double seconds)
     }
     /* row-major: c(n,n) = a(n,n) @ b(n,n); one warm-up call first */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-    double t0 = now_s(), t;
+    double t0 = rw_now_s(), t;
     long iters = 0;
     do {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
                     n);
         iters++;
-        t = now_s() - t0;
+        t = rw_now_s() - t0;
     } while (t < seconds);
     free(a);
     free(b);

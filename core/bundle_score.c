@@ -12,12 +12,12 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "log.h"
 #include "pair.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* One sequence to run: a prompt and response (token ids), the domain whose
  * model runs it (or ROUTE), and where its outputs go. */
@@ -222,13 +222,6 @@ typedef struct epair {
     float rc, rr, oc, orj; /* rewards routed, and routed to the true domain */
 } epair_t;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Scores every pair: as routed, then the misrouted ones at their true
  * domain (a pair routed right has its oracle rewards already). */
 static int eval_score(rw_bundle_t *b, epair_t *ep, size_t n, const int32_t *ids)
@@ -316,7 +309,7 @@ static void eval_sum(const rw_bundle_t *b, const epair_t *ep, size_t n, rw_bundl
 
 int rw_bundle_eval(rw_bundle_t *b, const rw_dataset_t *ds, rw_split_t split, rw_bundle_eval_t *out)
 {
-    double t0 = now_s();
+    double t0 = rw_now_s();
     memset(out, 0, sizeof *out);
     const char **names;
     size_t nall = rw_dataset_domains(ds, &names), n = 0;
@@ -362,7 +355,7 @@ int rw_bundle_eval(rw_bundle_t *b, const rw_dataset_t *ds, rw_split_t split, rw_
     }
     if (rc == 0)
         eval_sum(b, ep, n, out);
-    out->seconds = now_s() - t0;
+    out->seconds = rw_now_s() - t0;
     if (rc < 0)
         rw_bundle_eval_fini(out);
     free(t.ids);

@@ -17,6 +17,9 @@ int rw_log_parse_level(const char *name);
 void rw_log(rw_log_level_t level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Seconds on the monotonic clock, for timing a step or a measurement. */
+double rw_now_s(void);
+
 #define RW_ERROR(who, ...) rw_log(RW_LOG_ERROR, who, __VA_ARGS__)
 #define RW_WARN(who, ...)  rw_log(RW_LOG_WARN, who, __VA_ARGS__)
 #define RW_INFO(who, ...)  rw_log(RW_LOG_INFO, who, __VA_ARGS__)

@@ -25,7 +25,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char *const kind_names[] = {[RW_TASK__NONE] = "?",
 #define XX(id, name) [RW_TASK_##id] = name,
@@ -603,13 +602,6 @@ static double eval_split(rw_trainer_t *tr, const rw_task_spec_t *s, const data_t
     return rc < 0 ? -1.0 : all.accuracy;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Trains u for the spec's epochs and fills the training part of res. */
 static int train(const rw_task_spec_t *s, setup_t *u, data_t *d, rw_task_progress_fn progress,
                  void *ctx, rw_task_result_t *res, rw_trainer_t **tr_p)
@@ -640,7 +632,7 @@ static int train(const rw_task_spec_t *s, setup_t *u, data_t *d, rw_task_progres
     r.tr = *tr_p;
     if (r.n_val)
         r.best = rw_new_array(float, rw_trainer_layout(r.tr)->n_floats);
-    double t0 = now_s();
+    double t0 = rw_now_s();
     rc = rw_trainer_run(*tr_p, r.steps, next_batch, on_step, &r);
     res->kept_epoch = 0;
     res->validation_loss = NAN;
@@ -660,7 +652,7 @@ static int train(const rw_task_spec_t *s, setup_t *u, data_t *d, rw_task_progres
         r.loss_sum = r.best_ep_loss, r.acc_sum = r.best_ep_acc, r.pairs = r.best_ep_n;
     }
     free(r.best);
-    res->seconds = now_s() - t0;
+    res->seconds = rw_now_s() - t0;
     res->steps = rw_trainer_updates(*tr_p);
     res->skipped = rw_trainer_skipped(*tr_p);
     res->epochs = (double)(res->steps + res->skipped) / (double)steps_per_epoch;

@@ -12,7 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct rw_trainer {
     rw_train_config_t cfg;
@@ -392,19 +391,12 @@ static void adamw_job(void *ctx, int tid, int n)
                     tr->updates + 1);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int rw_trainer_step(rw_trainer_t *tr, const rw_batch_t *batch, rw_step_stats_t *st)
 {
     rw_step_stats_t local;
     if (!st)
         st = &local;
-    double t0 = now_s();
+    double t0 = rw_now_s();
     int old = rw__engine_blas_enter(tr->engine);
     int rc = gradient(tr, batch, st);
     if (rc < 0)
@@ -423,7 +415,7 @@ int rw_trainer_step(rw_trainer_t *tr, const rw_batch_t *batch, rw_step_stats_t *
         tr->updates++;
     }
     st->step = tr->updates;
-    st->seconds = now_s() - t0;
+    st->seconds = rw_now_s() - t0;
     st->pairs_per_s = st->seconds > 0 ? (double)st->n / st->seconds : 0.0;
     st->gflops =
         st->seconds > 0 ? rw_trainer_step_flops(tr, batch->B, batch->T) / st->seconds * 1e-9 : 0.0;
