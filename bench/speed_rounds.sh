@@ -8,7 +8,9 @@
 # both on the same OpenBLAS kernel: OPENBLAS_CORETYPE if set, else the one
 # rewire picks here (`rewire --version`). Prints one line a round (both
 # medians and bests, their ratios, training's share of the sgemm rate
-# measured in the same run) and, last, the median over rounds of each column.
+# measured in the same run, and the pairs/s of the step's matmuls alone with
+# their ratio to PyTorch's median: the most any step that calls OpenBLAS for
+# them could reach) and, last, the median over rounds of each column.
 # Needs a build (build/bench/train_step) and Debian's python3-torch
 # (/usr/bin/python3).
 set -euo pipefail
@@ -35,14 +37,14 @@ json_of() {
     grep '^{' <<<"$out" | tail -1 | grep . || die "$* printed no JSON line:"$'\n'"$out"
 }
 field() { /usr/bin/python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(*(d[k] for k in sys.argv[2:]))" "$@"; }
-echo "round time torch_median torch_best rewire_median rewire_best ratio_medians ratio_bests fraction_of_sgemm"
+echo "round time torch_median torch_best rewire_median rewire_best ratio_medians ratio_bests fraction_of_sgemm matmuls_alone ratio_matmuls_alone"
 rows=()
 for i in $(seq 1 "$rounds"); do
     t=$(json_of /usr/bin/python3 bench/torch_train_step.py --steps "$steps" --threads 1)
     r=$(json_of build/bench/train_step --steps "$steps")
     read -r tm tb < <(field "$t" pairs_per_s pairs_per_s_best)
-    read -r rm rb fr < <(field "$r" pairs_per_s pairs_per_s_best fraction_of_sgemm)
-    row=$(/usr/bin/python3 -c "import sys; tm,tb,rm,rb,fr=map(float,sys.argv[1:]); print('%.1f %.1f %.1f %.1f %.2f %.2f %.2f'%(tm,tb,rm,rb,rm/tm,rb/tb,fr))" "$tm" "$tb" "$rm" "$rb" "$fr")
+    read -r rm rb fr mm < <(field "$r" pairs_per_s pairs_per_s_best fraction_of_sgemm matmuls_pairs_per_s)
+    row=$(/usr/bin/python3 -c "import sys; tm,tb,rm,rb,fr,mm=map(float,sys.argv[1:]); print('%.1f %.1f %.1f %.1f %.2f %.2f %.2f %.1f %.2f'%(tm,tb,rm,rb,rm/tm,rb/tb,fr,mm,mm/tm))" "$tm" "$tb" "$rm" "$rb" "$fr" "$mm")
     rows+=("$row")
     echo "$i $(date -u +%H:%M:%S) $row"
 done
