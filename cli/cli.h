@@ -79,7 +79,5 @@ int cli_read_data(const char *cmd, const char *const *paths, size_t n, struct rw
 /* Prints a JSON value (borrowed) on stdout, indented. */
 struct json_t;
 void cli_print_json(struct json_t *v);
-/* Seconds on a monotonic clock. */
-double cli_now(void);
 
 #endif

@@ -12,6 +12,7 @@
  * resumed: the coordinator replays its journal.
  */
 #include "alloc.h"
+#include "log.h"
 #include "cli.h"
 #include "run.h"
 
@@ -358,7 +359,7 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    double t0 = cli_now();
+    double t0 = rw_now_s();
     child_t kids[RUN_CHILDREN_MAX];
     int nk = 0;
     char *v[256], store[4][32];
@@ -402,7 +403,7 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
             st = now;
         }
         if (!o->json)
-            run_view_update(&view, st, cli_now());
+            run_view_update(&view, st, rw_now_s());
         const char *state_name = json_string_value(json_object_get(st, "state"));
         json_int_t built =
             a->keep && state_name && strcmp(state_name, "done") == 0 ? results_version(state) : 0;
@@ -411,7 +412,7 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
             if (!o->json) {
                 if (announced)
                     printf("version %lld of the bundles, with the new domain:\n", (long long)built);
-                summary(out, state, cli_now() - t0, 0, false);
+                summary(out, state, rw_now_s() - t0, 0, false);
                 printf("serving: coordinator %s, router %s (Ctrl-C to stop)\n"
                        "add a domain: rewire-worker --connect %s --domain NAME --data FILE\n",
                        cep, rep, cep);
@@ -466,7 +467,7 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
     unlink(rep + 6);
     json_t *last = load_json(status_path);
     if (last && !o->json && !announced)
-        run_view_update(&view, last, cli_now());
+        run_view_update(&view, last, rw_now_s());
     run_view_end(&view);
     json_decref(last);
     json_decref(st);
@@ -481,7 +482,7 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
     if (interrupted && !o->json)
         printf("rewire run: stopped; run it again with --out %s to carry on\n", a->out);
     else if (!announced)
-        summary(out, state, cli_now() - t0, rc, o->json);
+        summary(out, state, rw_now_s() - t0, rc, o->json);
     else if (rc != 0) /* serving, it failed later (a domain added since) */
         fprintf(stderr,
                 "rewire run: the coordinator ended with status %d after version %lld of the "

@@ -11,6 +11,7 @@
 #include "corpus.h"
 #include "dataset.h"
 #include "err.h"
+#include "log.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -85,9 +86,9 @@ int cli_tokenizer_train(int argc, char **argv)
     int rc = cli_read_data(cmd, (const char *const *)argv + optind, (size_t)(argc - optind), &ds);
     if (rc)
         goto done;
-    double t0 = cli_now();
+    double t0 = rw_now_s();
     int err = rw_corpus_train_bpe(&ds, &opts, &bpe);
-    double secs = cli_now() - t0;
+    double secs = rw_now_s() - t0;
     if (err == 0)
         err = rw_bpe_save(bpe, out);
     if (err < 0) {

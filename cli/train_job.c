@@ -17,6 +17,7 @@
 #include "checkpoint.h"
 #include "corpus.h"
 #include "err.h"
+#include "log.h"
 #include "train.h"
 #include "trainset.h"
 
@@ -111,14 +112,14 @@ static int scratch_tokenizer(job_t *j, const rw_dataset_t *ds)
     } else {
         rw_bpe_train_opts_t bo = RW_BPE_TRAIN_OPTS_DEFAULT;
         bo.vocab_size = (size_t)j->o->vocab;
-        double t0 = cli_now();
+        double t0 = rw_now_s();
         int rc = rw_corpus_train_bpe(ds, &bo, &j->bpe);
         if (rc < 0) {
             say("training the tokenizer failed: %s", rw_strerror(rc));
             return 1;
         }
         say("tokenizer: %zu tokens trained on the train split in %.1f s", rw_bpe_vocab_size(j->bpe),
-            cli_now() - t0);
+            rw_now_s() - t0);
     }
     j->tok_json = rw_bpe_to_json(j->bpe);
     return 0;
@@ -254,7 +255,7 @@ static int build_sets(job_t *j, const rw_dataset_t *ds)
 {
     rw_trainset_opts_t to = {RW_SEL_TRAIN, j->domains, j->n_domains, 0,
                              (size_t)(j->model ? j->model->cfg.max_len : j->o->mc.max_len)};
-    double t0 = cli_now();
+    double t0 = rw_now_s();
     int rc = rw_trainset_build(&j->train, ds, j->bpe, &to);
     to.split = RW_SEL_EVAL;
     if (rc == 0)
@@ -268,7 +269,7 @@ static int build_sets(job_t *j, const rw_dataset_t *ds)
         return 1;
     }
     say("%zu train and %zu eval pairs in %zu domain(s), tokenized in %.1f s", j->train.n, j->eval.n,
-        j->train.n_domains, cli_now() - t0);
+        j->train.n_domains, rw_now_s() - t0);
     return 0;
 }
 
@@ -528,7 +529,7 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
     rw_trainset_init(&j.eval);
     j.ckpt = rw_malloc(strlen(o->out) + 6);
     sprintf(j.ckpt, "%s.ckpt", o->out);
-    double t0 = cli_now();
+    double t0 = rw_now_s();
     int rc = setup(&j, ds);
     if (rc)
         goto done;
@@ -560,7 +561,7 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
     eval_now(&j, j.steps);
     rc = save(&j, o->out, NULL);
     if (rc == 0)
-        summary(&j, cli_now() - t0);
+        summary(&j, rw_now_s() - t0);
 done:
     rw_trainer_destroy(&j.tr);
     rw_trainset_fini(&j.train);

@@ -11,7 +11,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 int cli_stdin_line_too_long(long lineno, size_t len)
 {
@@ -89,11 +88,4 @@ void cli_print_json(struct json_t *v)
     if (s)
         printf("%s\n", s);
     free(s);
-}
-
-double cli_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -104,13 +103,6 @@ static int parse(int n, char **v, args_t *a)
     return rc;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static bool prepared(const char *state)
 {
     char p[PATH_MAX];
@@ -177,13 +169,13 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
     int rc;
     if (!prepared(a->state)) {
         coord_prep_t p;
-        double t0 = now_s();
+        double t0 = rw_now_s();
         if (coord_prepare(po, &p) < 0)
             return 1;
         coord_prep_print(po, &p, stdout);
         fflush(stdout);
         coord_prep_fini(&p);
-        prep_s = now_s() - t0;
+        prep_s = rw_now_s() - t0;
     } else {
         rw_log(RW_LOG_INFO, "coordinator", "using the data already prepared in %s", a->state);
     }

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 const char coord_prep_flags_help[] =
     "  --data FILE            preference data, any format `rewire data import` reads;\n"
@@ -37,13 +36,6 @@ void coord_prep_opts_fini(coord_prep_opts_t *o)
     free(o->data);
     o->data = NULL;
     o->ndata = 0;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int parse_num(const char *cmd, const char *flag, const char *val, double lo, double hi,
@@ -137,15 +129,15 @@ int coord_prepare(const coord_prep_opts_t *o, coord_prep_t *p)
         RW_ERROR("prepare", "cannot create state directory %s: %s", o->state_dir, rw_strerror(rc));
         return rc;
     }
-    double t = now_s();
+    double t = rw_now_s();
     if ((rc = load_data(o, p)) < 0)
         return rc;
     snprintf(path, sizeof path, "%s/data.jsonl", o->state_dir);
     if ((rc = rw_dataset_save(&p->ds, path)) < 0)
         goto fail_write;
-    p->import_s = now_s() - t;
+    p->import_s = rw_now_s() - t;
 
-    t = now_s();
+    t = rw_now_s();
     rw_bpe_train_opts_t to = RW_BPE_TRAIN_OPTS_DEFAULT;
     to.vocab_size = o->vocab_size;
     if ((rc = rw_corpus_train_bpe(&p->ds, &to, &p->bpe)) < 0)
@@ -153,12 +145,12 @@ int coord_prepare(const coord_prep_opts_t *o, coord_prep_t *p)
     snprintf(path, sizeof path, "%s/tokenizer.json", o->state_dir);
     if ((rc = rw_bpe_save(p->bpe, path)) < 0)
         goto fail_write;
-    p->tokenizer_s = now_s() - t;
+    p->tokenizer_s = rw_now_s() - t;
 
-    t = now_s();
+    t = rw_now_s();
     if ((rc = rw_stats_compute(&p->ds, p->bpe, &p->stats)) < 0)
         return rc;
-    p->stats_s = now_s() - t;
+    p->stats_s = rw_now_s() - t;
     json_t *js = rw_stats_json(&p->stats);
     char *text = json_dumps(js, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(js);

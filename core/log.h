@@ -8,6 +8,8 @@
 #ifndef RW_LOG_H
 #define RW_LOG_H
 
+#include <stdint.h>
+
 typedef enum { RW_LOG_ERROR = 0, RW_LOG_WARN, RW_LOG_INFO, RW_LOG_DEBUG } rw_log_level_t;
 
 void rw_log_set_level(rw_log_level_t level);
@@ -17,8 +19,9 @@ int rw_log_parse_level(const char *name);
 void rw_log(rw_log_level_t level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Seconds on the monotonic clock, for timing a step or a measurement. */
+/* The monotonic clock, for durations and deadlines: seconds, milliseconds. */
 double rw_now_s(void);
+uint64_t rw_now_ms(void);
 
 #define RW_ERROR(who, ...) rw_log(RW_LOG_ERROR, who, __VA_ARGS__)
 #define RW_WARN(who, ...)  rw_log(RW_LOG_WARN, who, __VA_ARGS__)

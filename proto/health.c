@@ -2,13 +2,13 @@
 #include "health.h"
 
 #include "err.h"
+#include "log.h"
 #include "wire.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -27,13 +27,6 @@ static const char *local_endpoint(const char *endpoint, char *buf, size_t n)
             return buf;
         }
     return endpoint;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int health_ask(const char *endpoint, const char *worker, int timeout_ms, msg_t *rep, char *why,
@@ -55,7 +48,7 @@ int health_ask(const char *endpoint, const char *worker, int timeout_ms, msg_t *
         snprintf(why, whylen, "cannot connect to %s: %s", endpoint, zmq_strerror(-rc));
         goto fail_connect;
     }
-    uint64_t req = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+    uint64_t req = (uint64_t)rw_now_ms() ^ ((uint64_t)getpid() << 32);
     msg_t m;
     msg_init(&m, MSG_HEALTH_REQ);
     m.health_req.req = req;
@@ -64,8 +57,8 @@ int health_ask(const char *endpoint, const char *worker, int timeout_ms, msg_t *
         snprintf(why, whylen, "cannot ask %s: %s", endpoint, rw_strerror(rc));
         goto fail_connect;
     }
-    for (int64_t end = now_ms() + timeout_ms;;) {
-        int64_t left = end - now_ms();
+    for (int64_t end = (int64_t)rw_now_ms() + timeout_ms;;) {
+        int64_t left = end - (int64_t)rw_now_ms();
         zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
         if (left <= 0 || (rc = zmq_poll(&it, 1, (long)left)) == 0) {
             rc = -ETIMEDOUT;

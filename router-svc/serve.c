@@ -330,19 +330,12 @@ static void on_unreadable(rsvc_t *s, int rc, msg_type_t type, const wire_peer_t 
     reply_error(s, from, NULL, rc, why);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void rsvc_drain(rsvc_t *s)
 {
     /* a flood of requests must not hold the loop past a heartbeat: what is
      * left waits for the next turn (the owner polls level-triggered) */
-    uint64_t until = now_ms() + RSVC_DRAIN_MS;
-    for (int k = 0; k < 4096 && (k == 0 || now_ms() < until); k++) {
+    uint64_t until = rw_now_ms() + RSVC_DRAIN_MS;
+    for (int k = 0; k < 4096 && (k == 0 || rw_now_ms() < until); k++) {
         msg_t m;
         wire_peer_t from;
         int rc = wire_recv(s->w, &m, &from, ZMQ_DONTWAIT);

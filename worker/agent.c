@@ -18,16 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
-
-uint64_t agent__now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int agent__send(agent_t *a, const msg_t *m)
 {
@@ -161,7 +153,7 @@ void agent__disconnect(agent_t *a, bool backoff)
         a->sock = NULL;
     }
     a->conn = AGENT_DOWN;
-    uint64_t now = agent__now();
+    uint64_t now = rw_now_ms();
     if (backoff) {
         a->next_try = now + a->backoff;
         a->backoff = a->backoff * 2 > a->o.backoff_max_ms ? a->o.backoff_max_ms : a->backoff * 2;
@@ -210,14 +202,14 @@ static void connect_now(agent_t *a)
     a->conn = AGENT_HELLO;
     a->hello_sent = false;
     uint64_t wait = a->backoff < 1000 ? 1000 : a->backoff;
-    a->attempt_deadline = agent__now() + wait;
+    a->attempt_deadline = rw_now_ms() + wait;
 }
 
 /* ---- the loop ---- */
 
 static void timers(agent_t *a)
 {
-    uint64_t now = agent__now();
+    uint64_t now = rw_now_ms();
     if (a->conn == AGENT_DOWN && now >= a->next_try && !a->stop)
         connect_now(a);
     if (a->conn == AGENT_HELLO) {
@@ -258,7 +250,7 @@ static void timers(agent_t *a)
 
 static long poll_timeout(agent_t *a)
 {
-    uint64_t now = agent__now(), next = now + 1000;
+    uint64_t now = rw_now_ms(), next = now + 1000;
     if (a->conn == AGENT_DOWN && a->next_try < next)
         next = a->next_try;
     if (a->conn == AGENT_HELLO)
@@ -276,7 +268,7 @@ static long poll_timeout(agent_t *a)
 int agent_run(agent_t *a)
 {
     a->result = 0;
-    a->next_try = agent__now();
+    a->next_try = rw_now_ms();
     while (!a->stop && !a->done) {
         timers(a);
         if (a->stop || a->done)

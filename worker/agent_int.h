@@ -130,7 +130,6 @@ struct agent {
     agent_stats_t st;
 };
 
-uint64_t agent__now(void);
 /* Sends m on the DEALER without blocking; -ENOTCONN when there is none. */
 int agent__send(agent_t *a, const msg_t *m);
 /* Closes the socket; the next connect is after the backoff (or now). */

@@ -160,7 +160,7 @@ static void next_fetch(agent_t *a)
     msg_init(&m, MSG_FETCH);
     m.fetch.artifact = a->need[a->i_need];
     agent__send(a, &m);
-    a->fetch_heard = agent__now();
+    a->fetch_heard = rw_now_ms();
 }
 
 /* Tells the coordinator's sender the fetch under way is dropped. */
@@ -351,7 +351,7 @@ static int upload_begin(agent_t *a, const msg_art_begin_t *b)
     agent_upload_t *u = &a->u;
     int rc;
     u->up = xfer_send_new(b, &xfer_file_source_ops, &u->src, 0, &rc);
-    u->heard = agent__now();
+    u->heard = rw_now_ms();
     return rc;
 }
 
@@ -540,12 +540,12 @@ static void on_art(agent_t *a, const msg_t *m)
     xfer_artifact_of(m, &id);
     bool incoming = m->type == MSG_ART_BEGIN || m->type == MSG_ART_CHUNK || m->type == MSG_ART_END;
     if (incoming && a->fetching && a->in && a->i_need < a->n_need && id == a->need[a->i_need]) {
-        a->fetch_heard = agent__now();
+        a->fetch_heard = rw_now_ms();
         fetch_input(a, m, id);
         return;
     }
     if (!incoming && a->u.active && a->u.up && id == a->u.id) {
-        a->u.heard = agent__now();
+        a->u.heard = rw_now_ms();
         if (xfer_send_input(a->u.up, m) == 0)
             pump_upload(a);
         else if (m->type == MSG_ART_ACK && m->art_ack.ok)
@@ -578,7 +578,7 @@ static void on_error(agent_t *a, const msg_error_t *e)
 
 void agent__handle(agent_t *a, const msg_t *m)
 {
-    a->last_heard = agent__now();
+    a->last_heard = rw_now_ms();
     switch (m->type) {
     case MSG_WELCOME:
         if (a->conn != AGENT_HELLO)
@@ -586,7 +586,7 @@ void agent__handle(agent_t *a, const msg_t *m)
         a->conn = AGENT_UP;
         a->hb_ms = (uint32_t)m->welcome.heartbeat_ms;
         a->timeout_ms = a->o.timeout_ms ? a->o.timeout_ms : 5 * a->hb_ms;
-        a->next_hb = agent__now();
+        a->next_hb = rw_now_ms();
         a->backoff = a->o.backoff_ms;
         a->st.connects++;
         RW_INFO(WHO, "%s registered with %s (session %" PRIu64 ")", a->id, a->o.connect,

@@ -173,7 +173,7 @@ void agent__trainer_events(agent_t *a)
     uint64_t n;
     if (read(a->efd, &n, sizeof n) < 0 && errno != EAGAIN)
         RW_WARN("worker", "eventfd: %s", strerror(errno));
-    uint64_t now = agent__now();
+    uint64_t now = rw_now_ms();
     agent_job_t *done[AGENT_QUEUE_MAX + 1], *run;
     agent_step_t step = {0};
     uint64_t task = 0;
