@@ -469,6 +469,10 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
     if (last && !o->json && !announced)
         run_view_update(&view, last, rw_now_s());
     run_view_end(&view);
+    /* a Ctrl-C that stops a served job, or comes as its finish completes,
+     * stops nothing left to do */
+    const char *last_state = json_string_value(json_object_get(last, "state"));
+    bool finished = results_version(state) > 0 && last_state && strcmp(last_state, "done") == 0;
     json_decref(last);
     json_decref(st);
     for (int i = 1; i < nk; i++)
@@ -479,9 +483,14 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
                 "rewire run: the coordinator was killed (signal %d); run it again with --out %s "
                 "to carry on from its journal\n",
                 kids[0].status - 128, a->out);
-    if (interrupted && !o->json)
-        printf("rewire run: stopped; run it again with --out %s to carry on\n", a->out);
-    else if (!announced)
+    if (interrupted && !o->json) {
+        if (finished && !announced)
+            summary(out, state, rw_now_s() - t0, 0, false);
+        if (finished)
+            printf("rewire run: stopped; the job is done, its bundles in %s/bundles/\n", a->out);
+        else
+            printf("rewire run: stopped; run it again with --out %s to carry on\n", a->out);
+    } else if (!announced)
         summary(out, state, rw_now_s() - t0, rc, o->json);
     else if (rc != 0) /* serving, it failed later (a domain added since) */
         fprintf(stderr,

@@ -241,4 +241,9 @@ Test(cli_run, keep_serving_takes_a_new_domain_from_a_worker, .timeout = 120)
     cr_assert_neq(svc_wait(sh, 20000), -1, "rewire run stopped");
     cr_assert_neq(svc_wait(w, 10000), -1, "the domain's worker was told to stop");
     svc_kill(w);
+    /* stopping a served job is not stopping the job: nothing to carry on */
+    out = rwt_read_file(rwt_path(rwt_dir, "run.out"), NULL);
+    cr_assert(strstr(out, "stopped; the job is done, its bundles in "), "%s", out);
+    cr_assert_null(strstr(out, "to carry on"), "%s", out);
+    free(out);
 }
