@@ -4,10 +4,12 @@
  * pairs: what it uploads is its held-out pairs (for the evaluation of every
  * bundle on it) and its train prompts alone (for the classifiers), whose
  * replies are stand-ins (DOMAIN_WITHHELD_*). Here the upload is read
- * through the same importer, and the domain must be new, its records all
- * good and of that domain, its counts those the worker announced. Then the
- * job records the domain ("domain"), puts every domain's data for the
- * classifiers into the store ("all_data") and plans:
+ * through the same importer, on a thread off the coordinator's loop
+ * (job__domain_read): the domain must be new, its records all good and of
+ * that domain, its counts those the worker announced, and every domain's
+ * data for the classifiers goes into the store as one artifact. Then, on
+ * the loop (job__domain_add), the job records the domain ("domain") and
+ * that artifact ("all_data") and plans:
  *
  *   expert:D, domain_rm:D, adapter:D  <- seed          on the worker that brought D
  *   router, router_adapter            (<- seed)        for N+1 domains (router)
@@ -71,8 +73,8 @@ static void on_reject(void *ctx, const char *path, size_t line, const rw_rejecti
 
 /* Reads and checks d's upload into ds. Returns 0 with the counts, or a
  * refusal with why. */
-static int read_upload(coord_t *c, const coord_domain_t *d, rw_dataset_t *ds, size_t *train,
-                       size_t *eval, char *why, size_t whylen)
+static int read_upload(store_t *st, const coord_domain_t *d, rw_dataset_t *ds, uint64_t *train,
+                       uint64_t *eval, char *why, size_t whylen)
 {
     char path[STORE_PATH_MAX];
     bad_records_t bad = {0};
@@ -80,10 +82,9 @@ static int read_upload(coord_t *c, const coord_domain_t *d, rw_dataset_t *ds, si
     rw_import_opts_init(&io);
     io.on_reject = on_reject;
     io.ctx = &bad;
-    int rc = store_verify(coord_store(c), d->upload, NULL);
+    int rc = store_verify(st, d->upload, NULL);
     if (rc == 0)
-        rc = rw_dataset_load(ds, store_path(coord_store(c), d->upload, path, sizeof path), &io,
-                             NULL);
+        rc = rw_dataset_load(ds, store_path(st, d->upload, path, sizeof path), &io, NULL);
     if (rc < 0 || bad.n) {
         snprintf(why, whylen, "domain %s refused: its uploaded data does not pass the importer: %s",
                  d->name, bad.n ? bad.first : rw_strerror(rc));
@@ -101,13 +102,15 @@ static int read_upload(coord_t *c, const coord_domain_t *d, rw_dataset_t *ds, si
     }
     if (*train == 0 || *eval == 0) {
         snprintf(why, whylen,
-                 "domain %s refused: it needs train and held-out pairs (it has %zu and %zu)",
+                 "domain %s refused: it needs train and held-out pairs (it has %" PRIu64
+                 " and %" PRIu64 ")",
                  d->name, *train, *eval);
         return RW_EEMPTY;
     }
     if (*train + *eval > d->pairs) { /* fewer: train prompts asked twice are kept once */
-        snprintf(why, whylen, "domain %s refused: %zu records uploaded for %" PRIu64 " pairs",
-                 d->name, *train + *eval, d->pairs);
+        snprintf(why, whylen,
+                 "domain %s refused: %" PRIu64 " records uploaded for %" PRIu64 " pairs", d->name,
+                 *train + *eval, d->pairs);
         return RW_EINVAL;
     }
     return 0;
@@ -115,10 +118,9 @@ static int read_upload(coord_t *c, const coord_domain_t *d, rw_dataset_t *ds, si
 
 /* Every domain's data for the classifiers: the job's, then what each added
  * domain uploaded, as one new artifact. */
-static int put_all_data(coord_job_t *j, coord_t *c, const rw_dataset_t *added, uint64_t *id)
+static int put_all_data(const coord_job_t *j, store_t *st, const rw_dataset_t *added, uint64_t *id)
 {
     char path[STORE_PATH_MAX], tmp[STORE_PATH_MAX];
-    store_t *st = coord_store(c);
     rw_dataset_t ds;
     rw_dataset_init(&ds);
     rw_import_opts_t io;
@@ -174,41 +176,42 @@ static int plan_domain(coord_job_t *j, coord_t *c, const char *worker)
     return rc;
 }
 
-int job__domain_add(void *job, coord_t *c, const char *worker, const coord_domain_t *d, char *why,
-                    size_t whylen)
+int job__domain_read(void *job, store_t *st, const coord_domain_t *d, coord_domain_read_t *r,
+                     char *why, size_t whylen)
+{
+    const coord_job_t *j = job;
+    rw_dataset_t ds;
+    rw_dataset_init(&ds);
+    int rc = read_upload(st, d, &ds, &r->train, &r->eval, why, whylen);
+    if (rc == 0 && (rc = put_all_data(j, st, &ds, &r->artifact)) < 0)
+        snprintf(why, whylen, "domain %s: cannot store the classifiers' data: %s", d->name,
+                 rw_strerror(rc));
+    rw_dataset_fini(&ds);
+    return rc;
+}
+
+int job__domain_add(void *job, coord_t *c, const char *worker, const coord_domain_t *d,
+                    const coord_domain_read_t *r, char *why, size_t whylen)
 {
     coord_job_t *j = job;
     int rc = job__domain_check(j, worker, d, why, whylen);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    rw_dataset_t ds;
-    rw_dataset_init(&ds);
-    size_t train = 0, eval = 0;
-    uint64_t all = 0;
-    if ((rc = read_upload(c, d, &ds, &train, &eval, why, whylen)) < 0)
-        goto done;
-    if ((rc = put_all_data(j, c, &ds, &all)) < 0) {
-        snprintf(why, whylen, "domain %s: cannot store the classifiers' data: %s", d->name,
-                 rw_strerror(rc));
-        goto done;
-    }
     json_t *rec = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "domain", d->name, "worker",
                             worker, "shard", (json_int_t)d->shard, "upload", (json_int_t)d->upload,
-                            "pairs", (json_int_t)d->pairs, "train", (json_int_t)train, "eval",
-                            (json_int_t)eval, "bytes", (json_int_t)d->bytes);
+                            "pairs", (json_int_t)d->pairs, "train", (json_int_t)r->train, "eval",
+                            (json_int_t)r->eval, "bytes", (json_int_t)d->bytes);
     if ((rc = coord_record(c, "domain", rec)) < 0 ||
-        (rc = job__record_artifact(c, "all_data", all)) < 0 ||
+        (rc = job__record_artifact(c, "all_data", r->artifact)) < 0 ||
         (rc = plan_domain(j, c, worker)) < 0) {
         /* the journal holds part of it: a restart replays that much */
         snprintf(why, whylen, "domain %s: cannot plan it: %s", d->name, rw_strerror(rc));
         RW_ERROR(WHO, "%s", why);
-        goto done;
+        return rc;
     }
     RW_INFO(WHO,
-            "domain %s: %zu train prompts and %zu held-out pairs came; its %zu train pairs "
-            "stay with %s",
-            d->name, train, eval, train, worker);
-done:
-    rw_dataset_fini(&ds);
-    return rc;
+            "domain %s: %" PRIu64 " train prompts and %" PRIu64 " held-out pairs came; its %" PRIu64
+            " train pairs stay with %s",
+            d->name, r->train, r->eval, r->train, worker);
+    return 0;
 }

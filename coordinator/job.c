@@ -634,5 +634,6 @@ const struct coord_job_ops coord_job_ops = {
     .finish = coord_job_finish,
     .status = job_status,
     .domain_check = job__domain_check,
+    .domain_read = job__domain_read,
     .domain_add = job__domain_add,
 };

@@ -78,14 +78,16 @@ int job__plan_classifiers(coord_t *c, bool router, const uint64_t *deps, size_t 
  * configuration makes no valid spec. */
 int job__needs_base(coord_job_t *j, msg_task_kind_t kind, const char *domain, bool *out);
 
-/* domain.c: a domain a worker brings (coord_job_ops.domain_check and
- * domain_add). */
+/* domain.c: a domain a worker brings (coord_job_ops.domain_check,
+ * domain_read and domain_add). */
 /* coord_job_ops.check_result: the artifact at path names t's kind and
  * domain in its metadata, as every task's output does. */
 int job__check_result(void *job, const plan_task_t *t, const char *path, char *why, size_t whylen);
 int job__domain_check(void *job, const char *worker, const coord_domain_t *d, char *why,
                       size_t whylen);
-int job__domain_add(void *job, coord_t *c, const char *worker, const coord_domain_t *d, char *why,
-                    size_t whylen);
+int job__domain_read(void *job, store_t *st, const coord_domain_t *d, coord_domain_read_t *r,
+                     char *why, size_t whylen);
+int job__domain_add(void *job, coord_t *c, const char *worker, const coord_domain_t *d,
+                    const coord_domain_read_t *r, char *why, size_t whylen);
 
 #endif

@@ -64,6 +64,7 @@ typedef struct peer {
     coord_domain_t dom;
     bool dom_pending;  /* accepted at HELLO; its upload is wanted */
     bool dom_uploaded; /* the upload is in the store; the check waits for the finish */
+    bool dom_reading;  /* ... and the job reads it now (coord.dom) */
     bool dom_in_job;   /* accepted: told to go once a version of the bundles holds it */
     bool dom_fresh;    /* its upload made the artifact (no other holds it): a refusal deletes it */
 } peer_t;

@@ -283,60 +283,115 @@ static void finish_work(uv_work_t *req)
     c->exit_code = rc < 0 ? 1 : 0;
 }
 
-/* Hands p's uploaded domain to the job; a refusal goes to p, which is
- * dropped (it exits), and the job is as it was. Returns whether it went in. */
-static bool domain_add(coord_t *c, peer_t *p)
+/* A refusal of p's domain goes to p, which is dropped (it exits); the job
+ * is as it was. */
+static void domain_refuse(coord_t *c, peer_t *p, int rc, const char *why)
 {
-    char why[MSG_REASON_MAX] = "";
-    p->dom_pending = p->dom_uploaded = false;
-    int rc = c->ops->domain_add(c->job, c, p->name, &p->dom, why, sizeof why);
-    if (rc < 0) {
-        RW_WARN(WHO, "domain %s from %s refused: %s", p->dom.name, p->name, why);
-        char path[STORE_PATH_MAX];
-        if (p->dom_fresh) /* else the job may hold the same bytes: they stay */
-            unlink(store_path(c->store, p->dom.upload, path, sizeof path));
-        msg_t r;
-        msg_init(&r, MSG_REFUSE);
-        r.refuse.code = rc;
-        r.refuse.reason = why[0] ? why : rw_strerror(rc);
-        coord__send(c, &p->addr, &r);
-        coord__lose(c, p, "its domain was refused");
-        return false;
+    RW_WARN(WHO, "domain %s from %s refused: %s", p->dom.name, p->name, why);
+    char path[STORE_PATH_MAX];
+    if (p->dom_fresh) /* else the job may hold the same bytes: they stay */
+        unlink(store_path(c->store, p->dom.upload, path, sizeof path));
+    msg_t r;
+    msg_init(&r, MSG_REFUSE);
+    r.refuse.code = rc;
+    r.refuse.reason = why[0] ? why : rw_strerror(rc);
+    coord__send(c, &p->addr, &r);
+    coord__lose(c, p, "its domain was refused");
+}
+
+static void domain_read_work(uv_work_t *req)
+{
+    coord_t *c = req->data;
+    c->dom.why[0] = '\0';
+    c->dom.rc =
+        c->ops->domain_read(c->job, c->store, &c->dom.d, &c->dom.r, c->dom.why, sizeof c->dom.why);
+}
+
+static bool domains_waiting(coord_t *c);
+
+/* The read is over: the job adds p's domain (its tasks and a router update
+ * planned), or p gets the refusal. A peer gone meanwhile (lost, or its id
+ * taken by a new connection, which uploads again) is forgotten. */
+static void domain_read_after(uv_work_t *req, int status)
+{
+    coord_t *c = req->data;
+    c->dom.running = false;
+    peer_t *p = peers_by_name(&c->peers, c->dom.peer);
+    if (!p || !p->dom_reading) {
+        RW_INFO(WHO, "domain %s: %s left while its data was read; it is not in the job",
+                c->dom.d.name, c->dom.peer);
+    } else if (!c->stopping) {
+        p->dom_reading = p->dom_pending = p->dom_uploaded = false;
+        char why[MSG_REASON_MAX];
+        snprintf(why, sizeof why, "%s", c->dom.why);
+        int rc = status == UV_ECANCELED ? RW_ESTATE : c->dom.rc;
+        if (rc == 0)
+            rc = c->ops->domain_add(c->job, c, p->name, &p->dom, &c->dom.r, why, sizeof why);
+        if (rc < 0) {
+            domain_refuse(c, p, rc, why);
+        } else {
+            RW_INFO(WHO,
+                    "domain %s from %s is in the job: its tasks and a router update are "
+                    "planned",
+                    p->dom.name, p->name);
+            p->dom_in_job = true;
+            c->status_dirty = true;
+            if (c->state == COORD_DONE)
+                c->state = COORD_RUNNING; /* one more version of the bundles to come */
+        }
     }
-    RW_INFO(WHO, "domain %s from %s is in the job: its tasks and a router update are planned",
-            p->dom.name, p->name);
-    p->dom_in_job = true;
-    c->status_dirty = true;
-    if (c->state == COORD_DONE)
-        c->state = COORD_RUNNING; /* one more version of the bundles to come */
-    return true;
+    if (c->stopping || domains_waiting(c))
+        return;
+    if (c->state == COORD_DONE && !c->o.keep_serving)
+        shutdown_all(c, "the job is done"); /* a domain refused after the finish */
+    else
+        coord__schedule(c);
+}
+
+/* Starts the job's read of p's upload off the loop; false when it could
+ * not (p was refused and dropped). */
+static bool domain_read_start(coord_t *c, peer_t *p)
+{
+    p->dom_uploaded = p->dom_reading = true;
+    c->dom.running = true;
+    snprintf(c->dom.peer, sizeof c->dom.peer, "%s", p->name);
+    c->dom.d = p->dom;
+    memset(&c->dom.r, 0, sizeof c->dom.r);
+    c->dom.work.data = c;
+    int rc = uv_queue_work(&c->loop, &c->dom.work, domain_read_work, domain_read_after);
+    if (rc == 0)
+        return true;
+    c->dom.running = p->dom_reading = p->dom_pending = p->dom_uploaded = false;
+    char why[MSG_REASON_MAX];
+    snprintf(why, sizeof why, "domain %s: cannot read its data: %s", p->dom.name, uv_strerror(rc));
+    domain_refuse(c, p, RW_ESTATE, why);
+    return false;
 }
 
 void coord__domain_uploaded(coord_t *c, peer_t *p)
 {
-    if (c->finish_running) { /* the finish reads the job: the domain waits for it */
-        p->dom_uploaded = true;
-        RW_INFO(WHO, "domain %s from %s waits for the finish under way", p->dom.name, p->name);
+    p->dom_uploaded = true;
+    if (c->finish_running || c->dom.running) { /* the finish reads the job: it waits */
+        RW_INFO(WHO, "domain %s from %s waits for the %s under way", p->dom.name, p->name,
+                c->finish_running ? "finish" : "read of another domain");
         return;
     }
-    domain_add(c, p);
-    coord__schedule(c);
+    domain_read_start(c, p);
 }
 
-/* Domains uploaded while the finish ran; returns how many went in. */
-static size_t domains_waiting(coord_t *c)
+/* Starts the read of the first domain that waited (for the finish, or for
+ * another domain's read); returns whether one is under way. */
+static bool domains_waiting(coord_t *c)
 {
-    size_t n = 0;
     for (size_t i = 0; i < c->peers.n; i++) {
         peer_t *p = c->peers.v[i];
-        if (!p->dom_uploaded)
+        if (!p->dom_uploaded || p->dom_reading)
             continue;
-        if (domain_add(c, p))
-            n++;
-        else
-            i--; /* refused: p was dropped (unsigned wrap, then i++, is fine) */
+        if (domain_read_start(c, p))
+            return true;
+        i--; /* refused: p was dropped (unsigned wrap, then i++, is fine) */
     }
-    return n;
+    return false;
 }
 
 /* A worker that brought a domain is done once a version of the bundles
@@ -380,10 +435,8 @@ static void finish_after(uv_work_t *req, int status)
     }
     if (c->state == COORD_DONE)
         release_bringers(c);
-    if (c->state == COORD_DONE && domains_waiting(c) > 0) {
-        coord__schedule(c);
-        return;
-    }
+    if (c->state == COORD_DONE && domains_waiting(c))
+        return; /* its end decides what comes next */
     if (!c->o.keep_serving || c->state == COORD_FAILED)
         shutdown_all(c, c->state == COORD_DONE ? "the job is done" : "the job failed");
 }
@@ -405,7 +458,7 @@ void coord__check_done(coord_t *c)
         shutdown_all(c, "the job failed");
         return;
     }
-    if (!plan_finished(c->plan))
+    if (!plan_finished(c->plan) || c->dom.running) /* a domain read: its end comes back */
         return;
     c->status_dirty = true;
     if (!c->ops->finish) {

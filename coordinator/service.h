@@ -46,6 +46,12 @@ typedef struct coord_domain {
     uint64_t upload; /* what travels: held-out pairs and train prompts */
 } coord_domain_t;
 
+/* What the job's read of a domain's upload found, for its domain_add. */
+typedef struct coord_domain_read {
+    uint64_t train, eval; /* its train prompts and held-out pairs */
+    uint64_t artifact;    /* one the job made of it, or 0 */
+} coord_domain_read_t;
+
 /* What the service asks of a job. All but lease may be NULL. */
 struct coord_job_ops {
     /* Called once after the journal's replay: a job with an empty plan
@@ -83,12 +89,19 @@ struct coord_job_ops {
      * the refusal the worker gets. NULL: no job takes a domain. */
     int (*domain_check)(void *job, const char *worker, const coord_domain_t *d, char *why,
                         size_t whylen);
-    /* d's upload is in the store: checks it and, when it is good, records
-     * the domain and plans its tasks (coord_record, coord_add_task_on).
-     * Returns 0, or a negative error with why filled in (nothing recorded).
-     * Never called while the finish runs. */
-    int (*domain_add)(void *job, coord_t *c, const char *worker, const coord_domain_t *d, char *why,
-                      size_t whylen);
+    /* d's upload is in the store (st): reads and checks it, and stores what
+     * the job needs of it (r->artifact). Runs on a thread off the loop, one
+     * at a time and never beside the finish: it may read the job, never
+     * change it. Returns 0 with *r filled in, or a negative error with why
+     * filled in (the refusal the worker gets). */
+    int (*domain_read)(void *job, store_t *st, const coord_domain_t *d, coord_domain_read_t *r,
+                       char *why, size_t whylen);
+    /* Back on the loop with what domain_read found: records the domain and
+     * plans its tasks (coord_record, coord_add_task_on). Returns 0, or a
+     * negative error with why filled in (nothing recorded). Never called
+     * while the finish runs. */
+    int (*domain_add)(void *job, coord_t *c, const char *worker, const coord_domain_t *d,
+                      const coord_domain_read_t *r, char *why, size_t whylen);
 };
 
 typedef struct coord_opts {

@@ -51,6 +51,16 @@ struct coord {
     uv_async_t stop_async;
     uv_signal_t sigint, sigterm;
     uv_work_t finish_work;
+    /* the read of one peer's domain upload, off the loop (one at a time) */
+    struct {
+        uv_work_t work;
+        bool running;
+        char peer[MSG_NAME_MAX + 1];
+        coord_domain_t d;
+        coord_domain_read_t r;
+        int rc;
+        char why[MSG_REASON_MAX];
+    } dom;
     int open_handles;
 
     void *zctx, *sock;
@@ -94,8 +104,9 @@ void coord__lose(coord_t *c, peer_t *p, const char *why);
 void coord__check_done(coord_t *c);
 /* Tells a peer that speaks while the coordinator stops to shut down. */
 void coord__shutdown_again(coord_t *c, const wire_peer_t *to);
-/* p's domain upload is in the store: the job checks and adds it (now, or
- * once a running finish is over). */
+/* p's domain upload is in the store: the job reads and checks it off the
+ * loop, then adds it (now, or once a running finish or another domain's
+ * read is over). */
 void coord__domain_uploaded(coord_t *c, peer_t *p);
 /* Tells p, which brought a domain the bundles now hold, to end (SHUTDOWN). */
 void coord__release_bringer(coord_t *c, peer_t *p);

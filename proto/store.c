@@ -18,7 +18,7 @@
 
 struct store {
     char *dir;
-    uint64_t next_tmp;
+    _Atomic uint64_t next_tmp; /* the coordinator's loop and its work threads take names */
 };
 
 static int mkdir_p(const char *dir)

@@ -24,6 +24,7 @@
 TestSuite(domain_svc, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 30);
 
 static atomic_int finish_entered, finish_go, check_rc, add_rc, result_rc;
+static atomic_int read_entered, read_hold, added;
 
 static int one_start(void *job, coord_t *c)
 {
@@ -58,14 +59,27 @@ static int dom_check(void *job, const char *worker, const coord_domain_t *d, cha
     return rc;
 }
 
-static int dom_add(void *job, coord_t *c, const char *worker, const coord_domain_t *d, char *why,
-                   size_t whylen)
+/* Refuses with add_rc; held while read_hold is set (read_entered tells). */
+static int dom_read(void *job, store_t *st, const coord_domain_t *d, coord_domain_read_t *r,
+                    char *why, size_t whylen)
 {
-    (void)job, (void)c, (void)worker;
+    (void)job, (void)st;
+    atomic_store(&read_entered, 1);
+    while (atomic_load(&read_hold))
+        usleep(1000);
     int rc = atomic_load(&add_rc);
     if (rc < 0)
         snprintf(why, whylen, "domain %s refused: its uploaded data is bad (test)", d->name);
+    r->train = r->eval = 1;
     return rc;
+}
+
+static int dom_add(void *job, coord_t *c, const char *worker, const coord_domain_t *d,
+                   const coord_domain_read_t *r, char *why, size_t whylen)
+{
+    (void)job, (void)c, (void)worker, (void)d, (void)why, (void)whylen;
+    atomic_fetch_add(&added, 1);
+    return r->train == 1 && r->eval == 1 ? 0 : RW_EINVAL; /* what the read found */
 }
 
 static int result_check(void *job, const plan_task_t *t, const char *path, char *why, size_t whylen)
@@ -82,6 +96,7 @@ static const struct coord_job_ops ops = {.start = one_start,
                                          .finish = held_finish,
                                          .check_result = result_check,
                                          .domain_check = dom_check,
+                                         .domain_read = dom_read,
                                          .domain_add = dom_add};
 
 static void *run(void *arg)
@@ -238,6 +253,9 @@ static coord_t *start(const char *bind, bool keep_serving, pthread_t *th)
     atomic_store(&check_rc, 0);
     atomic_store(&add_rc, 0);
     atomic_store(&result_rc, 0);
+    atomic_store(&read_entered, 0);
+    atomic_store(&read_hold, 0);
+    atomic_store(&added, 0);
     cr_assert_eq(coord_new(&o, &ops, NULL, &c, why, sizeof why), 0, "%s", why);
     pthread_create(th, NULL, run, c);
     return c;
@@ -322,6 +340,108 @@ Test(domain_svc, a_bringer_that_came_back_is_told_when_its_domain_is_in)
     cr_assert(strstr(m.shutdown.reason, "domain newdom is in the bundles"), "%s",
               m.shutdown.reason);
     msg_fini(&m);
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&b);
+}
+
+/* Messages of type p receives in ms (others skipped). */
+static int count(peer_t *p, msg_type_t type, int ms)
+{
+    int n = 0;
+    msg_t m;
+    for (double end = now_s() + ms / 1000.0; now_s() < end;)
+        if (wire_recv(p->w, &m, NULL, 0) == 0) {
+            n += m.type == type;
+            msg_fini(&m);
+        }
+    return n;
+}
+
+static void await_flag(atomic_int *flag, const char *what)
+{
+    for (int i = 0; i < 3000 && !atomic_load(flag); i++)
+        usleep(1000);
+    cr_assert(atomic_load(flag), "%s", what);
+}
+
+/* Bringer b (HELLO, upload) of newdom, whose read the test holds. */
+static void bring_held(peer_t *b, const char *bind, const char *id)
+{
+    uint64_t up = put(rwt_path(rwt_dir, "b-cache"), "newdom's data");
+    peer_open(b, bind);
+    hello(b, id, "newdom", up);
+    msg_t m;
+    cr_assert_eq(expect(b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert(m.welcome.has_upload && m.welcome.upload == up);
+    msg_fini(&m);
+    atomic_store(&read_entered, 0);
+    atomic_store(&read_hold, 1);
+    cr_assert_gt(upload(b, rwt_path(rwt_dir, "b-cache"), up), 0, "the upload went through");
+    await_flag(&read_entered, "the job never read the upload");
+}
+
+/* The job reads a domain's upload off the loop: heartbeats and results go
+ * on meanwhile (a large upload stalled every worker before), and the finish
+ * waits for the read to end, then holds the domain. */
+Test(domain_svc, a_domain_is_read_off_the_loop_and_the_finish_waits_for_it)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, false, &th);
+    peer_t w, b;
+    peer_open(&w, bind);
+    hello(&w, "w", NULL, 0);
+    msg_t m;
+    cr_assert_eq(expect(&w, MSG_LEASE, &m, 3000), 0, "no lease");
+    uint64_t task = m.lease.task, attempt = m.lease.attempt;
+    msg_fini(&m);
+    bring_held(&b, bind, "b");
+
+    count(&w, MSG_HEARTBEAT, 150); /* those sent before the read */
+    cr_assert_geq(count(&w, MSG_HEARTBEAT, 600), 3, "the coordinator's loop stood still");
+    msg_init(&m, MSG_RESULT);
+    m.result.task = task;
+    m.result.attempt = attempt;
+    m.result.artifact = put_in(coord_store(c), "the seed");
+    cr_assert_eq(wire_send(w.w, NULL, &m, 0), 0);
+    usleep(300 * 1000);
+    cr_assert_not(atomic_load(&finish_entered), "the finish began while the job read a domain");
+
+    atomic_store(&read_hold, 0);
+    await_flag(&finish_entered, "the finish never ran");
+    cr_assert_eq(atomic_load(&added), 1, "the domain was read, then added");
+    cr_assert_eq(expect(&b, MSG_SHUTDOWN, &m, 3000), 0, "told once its domain is in");
+    cr_assert(strstr(m.shutdown.reason, "domain newdom is in the bundles"), "%s",
+              m.shutdown.reason);
+    msg_fini(&m);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&w);
+    peer_close(&b);
+}
+
+/* A bringer lost while its upload is read is forgotten when the read ends:
+ * the domain is not added, and its name is free for the next one. */
+Test(domain_svc, a_bringer_lost_while_its_data_is_read_is_forgotten)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, true, &th);
+    peer_t b;
+    bring_held(&b, bind, "b");
+    peer_close(&b); /* silent from now on: lost after timeout_ms (2 s) */
+    usleep(2600 * 1000);
+    atomic_store(&read_hold, 0);
+    usleep(200 * 1000);
+    cr_assert_eq(atomic_load(&added), 0, "a domain whose bringer is gone was added");
+
+    bring_held(&b, bind, "b2");
+    atomic_store(&read_hold, 0);
+    await_flag(&added, "the next bringer's domain was not added");
     coord_stop(c);
     pthread_join(th, NULL);
     coord_destroy(&c);
