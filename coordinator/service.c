@@ -308,6 +308,30 @@ static void domain_read_work(uv_work_t *req)
 }
 
 static bool domains_waiting(coord_t *c);
+static void pump(coord_t *c);
+
+/* Ends the callback of a work off the loop as every callback ends: its
+ * records go to disk and, unless the handles close, the socket is drained
+ * (a send may have taken its edge). */
+static void work_end(coord_t *c)
+{
+    if (!c->stopping) {
+        pump(c);
+        return;
+    }
+    int rc = journal_sync(c->journal);
+    if (rc < 0)
+        RW_ERROR(WHO, "cannot flush the journal: %s (carrying on)", rw_strerror(rc));
+}
+
+/* A read's artifact that no record will name: it holds d's data, which is
+ * not in the job, so no other record of the job names those bytes. */
+static void domain_read_discard(coord_t *c)
+{
+    char path[STORE_PATH_MAX];
+    if (c->dom.r.artifact)
+        unlink(store_path(c->store, c->dom.r.artifact, path, sizeof path));
+}
 
 /* The read is over: the job adds p's domain (its tasks and a router update
  * planned), or p gets the refusal. A peer gone meanwhile (lost, or its id
@@ -320,7 +344,10 @@ static void domain_read_after(uv_work_t *req, int status)
     if (!p || !p->dom_reading) {
         RW_INFO(WHO, "domain %s: %s left while its data was read; it is not in the job",
                 c->dom.d.name, c->dom.peer);
-    } else if (!c->stopping) {
+        domain_read_discard(c);
+    } else if (c->stopping) {
+        domain_read_discard(c);
+    } else {
         p->dom_reading = p->dom_pending = p->dom_uploaded = false;
         char why[MSG_REASON_MAX];
         snprintf(why, sizeof why, "%s", c->dom.why);
@@ -328,6 +355,7 @@ static void domain_read_after(uv_work_t *req, int status)
         if (rc == 0)
             rc = c->ops->domain_add(c->job, c, p->name, &p->dom, &c->dom.r, why, sizeof why);
         if (rc < 0) {
+            domain_read_discard(c);
             domain_refuse(c, p, rc, why);
         } else {
             RW_INFO(WHO,
@@ -340,40 +368,59 @@ static void domain_read_after(uv_work_t *req, int status)
                 c->state = COORD_RUNNING; /* one more version of the bundles to come */
         }
     }
-    if (c->stopping || domains_waiting(c))
-        return;
-    if (c->state == COORD_DONE && !c->o.keep_serving)
-        shutdown_all(c, "the job is done"); /* a domain refused after the finish */
-    else
-        coord__schedule(c);
+    if (!c->stopping && !domains_waiting(c)) {
+        if (c->state == COORD_DONE && !c->o.keep_serving)
+            shutdown_all(c, "the job is done"); /* a domain refused after the finish */
+        else
+            coord__schedule(c);
+    }
+    work_end(c);
 }
 
-/* Starts the job's read of p's upload off the loop; false when it could
- * not (p was refused and dropped). */
-static bool domain_read_start(coord_t *c, peer_t *p)
+/* Starts the job's read of p's upload off the loop: 1 when it runs, 0 when
+ * p's domain is in the job already (p kept), -1 when p was refused and
+ * dropped. */
+static int domain_read_start(coord_t *c, peer_t *p)
 {
+    char why[MSG_REASON_MAX] = "";
+    /* checked again before seconds of reading: the job may have changed
+     * since its HELLO (another domain took the last place) */
+    int rc = c->ops->domain_check(c->job, p->name, &p->dom, why, sizeof why);
+    if (rc != 0) {
+        p->dom_pending = p->dom_uploaded = false;
+        if (rc > 0) { /* it is in the job already */
+            p->dom_in_job = true;
+            if (c->state == COORD_DONE)
+                coord__release_bringer(c, p);
+            return 0;
+        }
+        domain_refuse(c, p, rc, why);
+        return -1;
+    }
     p->dom_uploaded = p->dom_reading = true;
     c->dom.running = true;
     snprintf(c->dom.peer, sizeof c->dom.peer, "%s", p->name);
     c->dom.d = p->dom;
     memset(&c->dom.r, 0, sizeof c->dom.r);
     c->dom.work.data = c;
-    int rc = uv_queue_work(&c->loop, &c->dom.work, domain_read_work, domain_read_after);
+    rc = uv_queue_work(&c->loop, &c->dom.work, domain_read_work, domain_read_after);
     if (rc == 0)
-        return true;
+        return 1;
     c->dom.running = p->dom_reading = p->dom_pending = p->dom_uploaded = false;
-    char why[MSG_REASON_MAX];
     snprintf(why, sizeof why, "domain %s: cannot read its data: %s", p->dom.name, uv_strerror(rc));
     domain_refuse(c, p, RW_ESTATE, why);
-    return false;
+    return -1;
 }
 
 void coord__domain_uploaded(coord_t *c, peer_t *p)
 {
     p->dom_uploaded = true;
     if (c->finish_running || c->dom.running) { /* the finish reads the job: it waits */
-        RW_INFO(WHO, "domain %s from %s waits for the %s under way", p->dom.name, p->name,
-                c->finish_running ? "finish" : "read of another domain");
+        if (c->finish_running)
+            RW_INFO(WHO, "domain %s from %s waits for the finish under way", p->dom.name, p->name);
+        else
+            RW_INFO(WHO, "domain %s from %s waits for the read of domain %s from %s", p->dom.name,
+                    p->name, c->dom.d.name, c->dom.peer);
         return;
     }
     domain_read_start(c, p);
@@ -383,13 +430,13 @@ void coord__domain_uploaded(coord_t *c, peer_t *p)
  * another domain's read); returns whether one is under way. */
 static bool domains_waiting(coord_t *c)
 {
-    for (size_t i = 0; i < c->peers.n; i++) {
+    for (size_t i = 0; i < c->peers.n;) {
         peer_t *p = c->peers.v[i];
-        if (!p->dom_uploaded || p->dom_reading)
-            continue;
-        if (domain_read_start(c, p))
+        int rc = !p->dom_uploaded || p->dom_reading ? 0 : domain_read_start(c, p);
+        if (rc > 0)
             return true;
-        i--; /* refused: p was dropped (unsigned wrap, then i++, is fine) */
+        if (rc == 0)
+            i++; /* else p was dropped: v[i] is one not yet seen */
     }
     return false;
 }
@@ -416,9 +463,8 @@ static void release_bringers(coord_t *c)
             coord__release_bringer(c, c->peers.v[i]);
 }
 
-static void finish_after(uv_work_t *req, int status)
+static void finish_end(coord_t *c, int status)
 {
-    coord_t *c = req->data;
     c->finish_running = false;
     if (status == UV_ECANCELED)
         c->exit_code = 1;
@@ -439,6 +485,13 @@ static void finish_after(uv_work_t *req, int status)
         return; /* its end decides what comes next */
     if (!c->o.keep_serving || c->state == COORD_FAILED)
         shutdown_all(c, c->state == COORD_DONE ? "the job is done" : "the job failed");
+}
+
+static void finish_after(uv_work_t *req, int status)
+{
+    coord_t *c = req->data;
+    finish_end(c, status);
+    work_end(c);
 }
 
 void coord__check_done(coord_t *c)

@@ -70,7 +70,7 @@ static int check_domain(coord_t *c, const msg_hello_t *h, const wire_peer_t *fro
     d->bytes = h->data_bytes;
     d->shard = h->data_checksum;
     d->upload = h->data_upload;
-    if (!c->ops->domain_check || !c->ops->domain_add) {
+    if (!c->ops->domain_check || !c->ops->domain_read || !c->ops->domain_add) {
         rc = RW_ESTATE;
         snprintf(why, sizeof why, "domain %s refused: this coordinator's job takes no new domain",
                  d->name);
@@ -170,7 +170,8 @@ static void on_hello(coord_t *c, peer_t *p, const msg_hello_t *h, const wire_pee
     c->status_dirty = true;
     if (c->state == COORD_DONE && p->dom_in_job) { /* every domain of the job is in them */
         coord__release_bringer(c, p);
-    } else if (c->state == COORD_DONE && !c->o.keep_serving) {
+    } else if (c->state == COORD_DONE && !c->o.keep_serving && !c->dom.running) {
+        /* (a domain read after the finish may yet give the job more to do) */
         msg_t s;
         msg_init(&s, MSG_SHUTDOWN);
         s.shutdown.reason = "the job is done";

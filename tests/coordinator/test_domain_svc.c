@@ -382,6 +382,14 @@ static void bring_held(peer_t *b, const char *bind, const char *id)
     await_flag(&read_entered, "the job never read the upload");
 }
 
+static void beat(peer_t *p)
+{
+    msg_t m;
+    msg_init(&m, MSG_HEARTBEAT);
+    m.heartbeat.seq = 1;
+    cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
+}
+
 /* The job reads a domain's upload off the loop: heartbeats and results go
  * on meanwhile (a large upload stalled every worker before), and the finish
  * waits for the read to end, then holds the domain. */
@@ -400,14 +408,24 @@ Test(domain_svc, a_domain_is_read_off_the_loop_and_the_finish_waits_for_it)
     msg_fini(&m);
     bring_held(&b, bind, "b");
 
+    beat(&w);
     count(&w, MSG_HEARTBEAT, 150); /* those sent before the read */
     cr_assert_geq(count(&w, MSG_HEARTBEAT, 600), 3, "the coordinator's loop stood still");
+    beat(&w);
     msg_init(&m, MSG_RESULT);
     m.result.task = task;
     m.result.attempt = attempt;
     m.result.artifact = put_in(coord_store(c), "the seed");
     cr_assert_eq(wire_send(w.w, NULL, &m, 0), 0);
-    usleep(300 * 1000);
+    bool done = false; /* the result is taken meanwhile, and the status says so */
+    for (int i = 0; i < 300 && !done; i++) {
+        usleep(10 * 1000);
+        json_t *st = json_load_file(rwt_path(rwt_dir, "status.json"), 0, NULL);
+        done = json_integer_value(json_object_get(json_object_get(st, "tasks"), "done")) == 1;
+        json_decref(st);
+    }
+    cr_assert(done, "the result waited for the read");
+    cr_assert(atomic_load(&read_entered) && atomic_load(&read_hold), "the read is still held");
     cr_assert_not(atomic_load(&finish_entered), "the finish began while the job read a domain");
 
     atomic_store(&read_hold, 0);
@@ -433,7 +451,7 @@ Test(domain_svc, a_bringer_lost_while_its_data_is_read_is_forgotten)
     coord_t *c = start(bind, true, &th);
     peer_t b;
     bring_held(&b, bind, "b");
-    peer_close(&b); /* silent from now on: lost after timeout_ms (2 s) */
+    peer_close(&b); /* gone: unreachable at the next heartbeat, or silent past 2 s */
     usleep(2600 * 1000);
     atomic_store(&read_hold, 0);
     usleep(200 * 1000);
@@ -446,6 +464,129 @@ Test(domain_svc, a_bringer_lost_while_its_data_is_read_is_forgotten)
     pthread_join(th, NULL);
     coord_destroy(&c);
     peer_close(&b);
+}
+
+/* The same worker id connects again during the read (a reconnect) and
+ * uploads again: its domain goes in once. */
+Test(domain_svc, a_bringer_that_reconnects_during_the_read_is_added_once)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, true, &th);
+    peer_t b, b2;
+    bring_held(&b, bind, "b");
+    uint64_t up = put(rwt_path(rwt_dir, "b-cache"), "newdom's data");
+    peer_open(&b2, bind);
+    hello(&b2, "b", "newdom", up);
+    msg_t m;
+    cr_assert_eq(expect(&b2, MSG_WELCOME, &m, 3000), 0);
+    cr_assert(m.welcome.has_upload, "not in the job yet: its upload is wanted again");
+    msg_fini(&m);
+    cr_assert_gt(upload(&b2, rwt_path(rwt_dir, "b-cache"), up), 0);
+    atomic_store(&read_hold, 0);
+    await_flag(&added, "the domain never went in");
+    usleep(300 * 1000);
+    cr_assert_eq(atomic_load(&added), 1, "added %d times", atomic_load(&added));
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&b);
+    peer_close(&b2);
+}
+
+/* A coordinator stopped during a read refuses the domain at once and ends
+ * when the read does, adding nothing. */
+Test(domain_svc, a_coordinator_stopped_during_a_read_ends_with_it)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    coord_t *c = start(bind, true, &th);
+    peer_t b;
+    bring_held(&b, bind, "b");
+    coord_stop(c);
+    msg_t m;
+    cr_assert_eq(expect(&b, MSG_REFUSE, &m, 3000), 0, "the bringer is told");
+    cr_assert(strstr(m.refuse.reason, "domain newdom is not in the bundles"), "%s",
+              m.refuse.reason);
+    msg_fini(&m);
+    atomic_store(&read_hold, 0);
+    pthread_join(th, NULL);
+    cr_assert_eq(atomic_load(&added), 0);
+    coord_destroy(&c);
+    peer_close(&b);
+}
+
+/* A coordinator (not kept serving) whose finish ran while b uploaded
+ * newdom: the read waited for the finish, and the test holds it now. */
+static coord_t *read_after_finish(const char *bind, pthread_t *th, peer_t *w, peer_t *b)
+{
+    coord_t *c = start_held_in_finish(bind, th, w);
+    uint64_t up = put(rwt_path(rwt_dir, "b-cache"), "newdom's data");
+    peer_open(b, bind);
+    hello(b, "b", "newdom", up);
+    msg_t m;
+    cr_assert_eq(expect(b, MSG_WELCOME, &m, 3000), 0);
+    msg_fini(&m);
+    atomic_store(&read_hold, 1);
+    cr_assert_gt(upload(b, rwt_path(rwt_dir, "b-cache"), up), 0);
+    usleep(200 * 1000);
+    cr_assert_not(atomic_load(&read_entered), "a read beside the finish");
+    atomic_store(&finish_go, 1);
+    await_flag(&read_entered, "the domain was not read after the finish");
+    return c;
+}
+
+/* A domain uploaded during the finish (not kept serving) is read after it:
+ * a worker that joins meanwhile is not told the job is done, the domain
+ * goes in, and the job runs on for it. */
+Test(domain_svc, a_worker_that_joins_during_the_read_after_the_finish_stays)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    peer_t w, b, x;
+    coord_t *c = read_after_finish(bind, &th, &w, &b);
+    msg_t m;
+
+    peer_open(&x, bind);
+    hello(&x, "x", NULL, 0);
+    cr_assert_eq(expect(&x, MSG_WELCOME, &m, 3000), 0);
+    msg_fini(&m);
+    cr_assert_neq(expect(&x, MSG_SHUTDOWN, &m, 500), 0, "told the job is done during the read");
+    atomic_store(&read_hold, 0);
+    await_flag(&added, "the domain never went in");
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&w);
+    peer_close(&b);
+    peer_close(&x);
+}
+
+/* ... and when that bringer is lost during the read, the coordinator (not
+ * kept serving) ends: nothing is left to do. */
+Test(domain_svc, a_bringer_lost_during_the_read_after_the_finish_lets_the_job_end)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    pthread_t th;
+    peer_t w, b;
+    coord_t *c = read_after_finish(bind, &th, &w, &b);
+    msg_t m;
+    peer_close(&b);
+    for (int i = 0; i < 26; i++) { /* b is lost, as above; w lives on */
+        beat(&w);
+        usleep(100 * 1000);
+    }
+    atomic_store(&read_hold, 0);
+    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 3000), 0, "the job is done: the workers are told");
+    msg_fini(&m);
+    pthread_join(th, NULL);
+    cr_assert_eq(atomic_load(&added), 0);
+    coord_destroy(&c);
+    peer_close(&w);
 }
 
 /* A refused upload that is, byte for byte, an artifact the job holds
