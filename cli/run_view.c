@@ -76,6 +76,17 @@ static void draw_table(run_view_t *v, const json_t *st, double now)
                 json_number_value(json_object_get(w, "pairs_per_s")));
         lines++;
     }
+    const char *who;
+    json_t *n;
+    json_t *waiting = json_object_get(st, "waiting_for");
+    if (json_is_object(waiting))
+        json_object_foreach(waiting, who, n)
+        {
+            fprintf(v->f,
+                    "  waiting for worker %s: %lld tasks run only there, where its pairs are\n",
+                    who, (long long)json_integer_value(n));
+            lines++;
+        }
     fflush(v->f);
     v->drawn = lines;
 }
@@ -97,6 +108,17 @@ static void plain_lines(run_view_t *v, const json_t *st, double now)
         if (used >= sizeof held)
             break;
     }
+    const char *who;
+    json_t *n;
+    json_t *waiting = json_object_get(st, "waiting_for");
+    if (json_is_object(waiting))
+        json_object_foreach(waiting, who, n)
+        {
+            if (used < sizeof held)
+                used += (size_t)snprintf(held + used, sizeof held - used,
+                                         "; waiting for worker %s (%lld tasks only it runs)", who,
+                                         (long long)json_integer_value(n));
+        }
     if (done == v->last_done && strcmp(held, v->last_tasks) == 0)
         return;
     json_t *eta = json_object_get(st, "eta_s");

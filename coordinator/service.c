@@ -536,6 +536,21 @@ void coord__check_done(coord_t *c)
 
 /* ---- the status file ---- */
 
+/* {worker: tasks} of the tasks left that only a worker not connected may
+ * run (those of a domain it brought: its pairs are there alone). */
+static json_t *waiting_for(coord_t *c)
+{
+    json_t *w = json_object();
+    for (uint64_t id = 1; id <= plan_size(c->plan); id++) {
+        const plan_task_t *t = plan_task(c->plan, id);
+        if (!t || !t->on[0] || t->state != PLAN_PENDING || peers_by_name(&c->peers, t->on))
+            continue;
+        json_int_t n = json_integer_value(json_object_get(w, t->on));
+        json_object_set_new(w, t->on, json_integer(n + 1));
+    }
+    return w;
+}
+
 static void write_status(coord_t *c)
 {
     static const char *const states[] = {"running", "finishing", "done", "failed"};
@@ -580,6 +595,10 @@ static void write_status(coord_t *c)
                            "failed", (json_int_t)pc.failed, "progress", frac, "workers", workers);
     if (eta >= 0)
         json_object_set_new(st, "eta_s", json_real(eta));
+    json_t *waiting = waiting_for(c);
+    if (json_object_size(waiting))
+        json_object_set(st, "waiting_for", waiting);
+    json_decref(waiting);
     if (c->error[0])
         json_object_set_new(st, "error", json_string(c->error));
     if (c->stopping)

@@ -392,6 +392,21 @@ Test(add_domain, the_same_command_again_takes_back_the_domain_of_a_bringer_that_
     cr_assert(added, "the domain never went in");
     kill(b1, SIGKILL);
     svc_wait(b1, 5000);
+    /* the status says which worker the job waits for, and for how much */
+    json_int_t waits = 0;
+    for (int i = 0; i < 1000 && waits == 0; i++) {
+        svc_sleep_ms(20);
+        json_t *st = json_load_file(rwt_path(state, "status.json"), 0, NULL);
+        const char *who;
+        json_t *n;
+        json_object_foreach(json_object_get(st, "waiting_for"), who, n)
+        {
+            if (strstr(who, ":concise"))
+                waits = json_integer_value(n);
+        }
+        json_decref(st);
+    }
+    cr_assert_eq(waits, 3, "the status names the bringer and its 3 tasks");
     /* the same command again: the same worker (HOST:concise), not a new name */
     pid_t b2 = start_bringer("b2");
     pid_t w1 = start_worker("w1", "train", NULL), r1 = start_worker("r1", "router", NULL);
