@@ -136,5 +136,6 @@ void peer_end_in(peer_t *p)
 {
     xfer_recv_destroy(&p->in);
     store_sink_fini(&p->in_sink);
-    p->in_artifact = 0;
+    p->in_artifact = p->in_task = 0;
+    p->in_attempt = 0;
 }

@@ -24,6 +24,7 @@
 #define PEER_FETCHES_MAX 16 /* FETCHes queued behind the one being sent */
 
 #define PEER_LEASES_MAX 8 /* leases one peer holds: the running one and those queued */
+#define PEER_FRESH_MAX  4 /* uploads remembered per lease (a task makes one) */
 
 typedef struct peer_lease {
     uint64_t task;
@@ -32,6 +33,10 @@ typedef struct peer_lease {
     char domain[MSG_NAME_MAX + 1];
     bool cancelling; /* told to CANCEL; kept until the peer says it stopped */
     bool started;    /* the peer said it works on it (PROGRESS, HEARTBEAT) */
+    /* artifacts uploaded under it that the store did not hold before: what
+     * no RESULT names is removed when the lease ends (coord__lease_end) */
+    uint64_t fresh[PEER_FRESH_MAX];
+    size_t n_fresh;
 } peer_lease_t;
 
 typedef struct peer {
@@ -60,6 +65,8 @@ typedef struct peer {
     xfer_recv_t *in;
     store_sink_t in_sink;
     uint64_t in_artifact;
+    uint64_t in_task; /* the task it is uploaded under (0: a domain's data) */
+    uint32_t in_attempt;
     /* the new domain it brings, while its upload is awaited or checked */
     coord_domain_t dom;
     bool dom_pending;  /* accepted at HELLO; its upload is wanted */

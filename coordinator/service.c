@@ -257,6 +257,35 @@ void coord__schedule(coord_t *c)
     coord__check_done(c);
 }
 
+/* Removes the fresh uploads of l but keep. A task's outputs carry its kind
+ * and domain, so no other task's output has their bytes; the same task's
+ * other attempt may (training is deterministic), so they stay while one
+ * is out or once it is done with them. */
+static void drop_fresh(coord_t *c, const peer_lease_t *l, uint64_t keep)
+{
+    const plan_task_t *t = plan_task(c->plan, l->task);
+    for (size_t i = 0; i < l->n_fresh; i++) {
+        uint64_t id = l->fresh[i];
+        if (id == keep || !t || t->state == PLAN_LEASED ||
+            (t->state == PLAN_DONE && t->artifact == id))
+            continue;
+        char path[STORE_PATH_MAX];
+        if (unlink(store_path(c->store, id, path, sizeof path)) == 0)
+            RW_INFO(WHO,
+                    "artifact %016" PRIx64 " removed: task %" PRIu64 " attempt %u ended "
+                    "without naming it",
+                    id, l->task, l->attempt);
+    }
+}
+
+void coord__lease_end(coord_t *c, peer_t *p, uint64_t task, uint64_t keep)
+{
+    peer_lease_t *l = peer_lease_find(p, task, 0);
+    if (l)
+        drop_fresh(c, l, keep);
+    peer_lease_remove(p, task);
+}
+
 void coord__lose(coord_t *c, peer_t *p, const char *why)
 {
     RW_WARN(WHO, "worker %s lost (%s)", p->name[0] ? p->name : "?", why);
@@ -267,6 +296,8 @@ void coord__lose(coord_t *c, peer_t *p, const char *why)
                 p->dom.name, p->name, p->dom.name);
     for (size_t i = 0; i < p->n_leases; i++)
         coord__release(c, p, p->leases[i].task, p->leases[i].attempt, why);
+    for (size_t i = 0; i < p->n_leases; i++)
+        drop_fresh(c, &p->leases[i], 0);
     c->st.lost++;
     peers_remove(&c->peers, p);
     c->status_dirty = true;

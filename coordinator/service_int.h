@@ -98,6 +98,10 @@ void coord__schedule(coord_t *c);
 void coord__release(coord_t *c, peer_t *p, uint64_t task, uint32_t attempt, const char *why);
 /* Tells p to stop lease l and releases it; l stays until p confirms. */
 void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why);
+/* p's lease of task ends: what was uploaded under it, was new to the store
+ * and is not keep (the artifact its RESULT named) is removed, unless the
+ * task's live attempt or result may be those same bytes. */
+void coord__lease_end(coord_t *c, peer_t *p, uint64_t task, uint64_t keep);
 /* A peer is gone or replaced: its lease is released, it is dropped. */
 void coord__lose(coord_t *c, peer_t *p, const char *why);
 /* Every task is done, or some failed: moves the job on. */

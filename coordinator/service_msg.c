@@ -215,7 +215,7 @@ static void on_result(coord_t *c, peer_t *p, const msg_result_t *m, const wire_p
     if (rc < 0) {
         peer_lease_t *l = peer_lease_find(p, m->task, (uint32_t)m->attempt);
         if (l && l->cancelling) /* it finished before it heard CANCEL */
-            peer_lease_remove(p, m->task);
+            coord__lease_end(c, p, m->task, 0);
         c->st.stale++;
         wire_drop(c->w, from, "RESULT for a task attempt it does not hold");
         send_error(c, from, rc, "result refused: not the live attempt of a task you hold", m->task,
@@ -239,7 +239,7 @@ static void on_result(coord_t *c, peer_t *p, const msg_result_t *m, const wire_p
         snprintf(text, sizeof text, "result refused: %s", why);
         send_error(c, from, RW_EFORMAT, text, m->task, (uint32_t)m->attempt);
         coord__release(c, p, m->task, (uint32_t)m->attempt, text);
-        peer_lease_remove(p, m->task);
+        coord__lease_end(c, p, m->task, 0);
         coord__schedule(c);
         return;
     }
@@ -254,7 +254,7 @@ static void on_result(coord_t *c, peer_t *p, const msg_result_t *m, const wire_p
     if (coord__record(c, "done", rec) < 0)
         return;
     c->st.results++;
-    peer_lease_remove(p, m->task);
+    coord__lease_end(c, p, m->task, m->artifact);
     p->step = p->steps = 0;
     p->tasks_done++;
     for (size_t i = 0; i < m->metrics.n; i++)
@@ -281,7 +281,7 @@ static void on_error(coord_t *c, peer_t *p, const msg_error_t *e, const wire_pee
     uint32_t attempt = e->has_attempt ? (uint32_t)e->attempt : 0;
     peer_lease_t *l = peer_lease_find(p, e->task, attempt);
     if (l && l->cancelling) { /* it stopped what it was told to */
-        peer_lease_remove(p, e->task);
+        coord__lease_end(c, p, e->task, 0);
         coord__schedule(c);
         return;
     }
@@ -292,7 +292,7 @@ static void on_error(coord_t *c, peer_t *p, const msg_error_t *e, const wire_pee
     RW_WARN(WHO, "task %" PRIu64 " attempt %u failed on %s: %s", e->task, attempt, p->name,
             e->text);
     coord__release(c, p, e->task, attempt, e->text);
-    peer_lease_remove(p, e->task);
+    coord__lease_end(c, p, e->task, 0);
     coord__schedule(c);
 }
 

@@ -134,6 +134,9 @@ static void upload_input(coord_t *c, peer_t *p, const msg_t *m)
                      rw_strerror(rc));
         else
             c->st.uploads++;
+        peer_lease_t *l = p->in_task ? peer_lease_find(p, p->in_task, p->in_attempt) : NULL;
+        if (rc == 0 && !had && l && l->n_fresh < PEER_FRESH_MAX)
+            l->fresh[l->n_fresh++] = id;
         peer_end_in(p);
         if (rc == 0 && p->dom_pending && !p->dom_uploaded && id == p->dom.upload) {
             p->dom_fresh = !had;          /* the same bytes as an artifact the job holds: keep it */
@@ -169,7 +172,7 @@ static void upload_begin(coord_t *c, peer_t *p, const msg_art_begin_t *b, const 
                plan_check(c->plan, b->task, (uint32_t)b->attempt, p->name) < 0) {
         peer_lease_t *l = b->has_task ? peer_lease_find(p, b->task, (uint32_t)b->attempt) : NULL;
         if (l && l->cancelling) /* it finished before it heard CANCEL: it drops it now */
-            peer_lease_remove(p, b->task);
+            coord__lease_end(c, p, b->task, 0);
         c->st.stale++;
         refuse_upload(c, p, b->artifact, RW_ESTATE,
                       "upload refused: not the live attempt of a task you hold");
@@ -181,6 +184,10 @@ static void upload_begin(coord_t *c, peer_t *p, const msg_art_begin_t *b, const 
         store_sink_init(&p->in_sink, c->store);
         p->in = xfer_recv_new(NULL, &store_sink_ops, &p->in_sink);
         p->in_artifact = b->artifact;
+        /* a task's output (a checkpoint may serve another attempt: kept) */
+        bool output = b->has_task && b->kind != MSG_ARTIFACT_CHECKPOINT;
+        p->in_task = output ? b->task : 0;
+        p->in_attempt = output ? (uint32_t)b->attempt : 0;
     }
     upload_input(c, p, m);
 }

@@ -192,9 +192,10 @@ static uint64_t put(const char *dir, const char *text)
     return id;
 }
 
-/* Uploads artifact id of the store at dir as a new domain's data; returns
- * the sender's final status (> 0: the coordinator took every byte). */
-static int upload(peer_t *p, const char *dir, uint64_t id)
+/* Uploads artifact id of the store at dir, as the output of task's attempt
+ * (task 0: as a new domain's data); returns the sender's final status (> 0:
+ * the coordinator took every byte). */
+static int upload_for(peer_t *p, const char *dir, uint64_t id, uint64_t task, uint64_t attempt)
 {
     int err;
     store_t *st = store_open(dir, &err);
@@ -203,6 +204,11 @@ static int upload(peer_t *p, const char *dir, uint64_t id)
     xfer_file_source_t src;
     cr_assert_eq(xfer_file_source_open(&src, store_path(st, id, path, sizeof path)), 0);
     msg_art_begin_t b = {.artifact = id, .kind = MSG_ARTIFACT_DATA, .size = src.size};
+    if (task) {
+        b.kind = MSG_ARTIFACT_MODEL;
+        b.task = task, b.has_task = true;
+        b.attempt = attempt, b.has_attempt = true;
+    }
     int rc = 0;
     xfer_send_t *s = xfer_send_new(&b, &xfer_file_source_ops, &src, 0, &rc);
     cr_assert_not_null(s);
@@ -222,6 +228,11 @@ static int upload(peer_t *p, const char *dir, uint64_t id)
     xfer_file_source_close(&src);
     store_destroy(&st);
     return st_rc;
+}
+
+static int upload(peer_t *p, const char *dir, uint64_t id)
+{
+    return upload_for(p, dir, id, 0, 0);
 }
 
 /* Runs the one task as worker id on p: the RESULT names an artifact put in
@@ -756,6 +767,64 @@ Test(domain_svc, a_result_that_is_not_what_the_task_makes_is_refused_and_leased_
     cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 5000), 0, "the job ends on the good result");
     msg_fini(&m);
     pthread_join(th, NULL);
+    coord_destroy(&c);
+    peer_close(&w);
+}
+
+/* Whether artifact id comes to be in c's store (there) or out of it
+ * within a second: the coordinator answers a moment before its store acts. */
+static bool in_store(coord_t *c, uint64_t id, bool there)
+{
+    char path[STORE_PATH_MAX];
+    store_path(coord_store(c), id, path, sizeof path);
+    for (int i = 0; i < 1000; i++, usleep(1000))
+        if ((access(path, F_OK) == 0) == there)
+            return true;
+    return false;
+}
+
+/* What a worker uploaded under a lease and no RESULT named is removed when
+ * the lease ends; what the accepted RESULT names stays. */
+Test(domain_svc, an_upload_no_result_names_is_removed_when_its_lease_ends)
+{
+    char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *mine = rwt_path(rwt_dir, "w-cache");
+    pthread_t th;
+    peer_t w;
+    coord_t *c = start(bind, false, &th);
+    peer_open(&w, bind);
+    hello(&w, "w", NULL, 0);
+    msg_t m;
+    cr_assert_eq(expect(&w, MSG_LEASE, &m, 3000), 0, "no lease");
+    uint64_t task = m.lease.task;
+    msg_fini(&m);
+    uint64_t bad = put(mine, "an output the job refuses");
+    cr_assert_gt(upload_for(&w, mine, bad, task, 1), 0);
+    cr_assert(in_store(c, bad, true), "the upload never reached the store");
+    atomic_store(&result_rc, RW_EFORMAT);
+    msg_init(&m, MSG_RESULT);
+    m.result.task = task, m.result.attempt = 1, m.result.artifact = bad;
+    cr_assert_eq(wire_send(w.w, NULL, &m, 0), 0);
+    cr_assert_eq(expect(&w, MSG_ERROR, &m, 3000), 0, "the result is refused");
+    msg_fini(&m);
+    cr_assert(in_store(c, bad, false), "the refused output is still in the store");
+
+    atomic_store(&result_rc, 0);
+    cr_assert_eq(expect(&w, MSG_LEASE, &m, 3000), 0, "the task is leased again");
+    cr_assert_eq(m.lease.attempt, 2);
+    msg_fini(&m);
+    uint64_t stray = put(mine, "an upload it never names"), good = put(mine, "the seed");
+    cr_assert_gt(upload_for(&w, mine, stray, task, 2), 0);
+    cr_assert_gt(upload_for(&w, mine, good, task, 2), 0);
+    msg_init(&m, MSG_RESULT);
+    m.result.task = task, m.result.attempt = 2, m.result.artifact = good;
+    cr_assert_eq(wire_send(w.w, NULL, &m, 0), 0);
+    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 5000), 0, "the job ends on the good result");
+    msg_fini(&m);
+    pthread_join(th, NULL);
+    cr_assert(in_store(c, good, true), "the result is gone");
+    cr_assert(in_store(c, stray, false), "an upload no result named is still in the store");
     coord_destroy(&c);
     peer_close(&w);
 }
