@@ -106,6 +106,7 @@ void agent_destroy(agent_t **self_p)
     if (a->zctx)
         zmq_ctx_term(a->zctx);
     store_destroy(&a->cache);
+    free(a->sound);
     if (a->efd >= 0)
         close(a->efd);
     pthread_cond_destroy(&a->cv);

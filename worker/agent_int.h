@@ -86,6 +86,11 @@ struct agent {
     const char **caps; /* owned copies */
     char id[MSG_NAME_MAX + 1];
     store_t *cache;
+    /* cached artifacts this process checked against their id, or made: one
+     * found in the cache is read again before its first use (a crash can
+     * leave one cut short, as the store does not sync) */
+    uint64_t *sound;
+    size_t n_sound, cap_sound;
     void *zctx, *sock;
     wire_t *w;
     int efd; /* the training thread wakes the loop */

@@ -146,9 +146,51 @@ static void fetch_failed(agent_t *a, int code, const char *why)
     fetch_reset(a);
 }
 
+static bool is_sound(const agent_t *a, uint64_t id)
+{
+    for (size_t i = 0; i < a->n_sound; i++)
+        if (a->sound[i] == id)
+            return true;
+    return false;
+}
+
+static void mark_sound(agent_t *a, uint64_t id)
+{
+    if (is_sound(a, id))
+        return;
+    if (a->n_sound == a->cap_sound) {
+        size_t cap = a->cap_sound ? 2 * a->cap_sound : 64;
+        uint64_t *v = realloc(a->sound, cap * sizeof *v);
+        if (!v)
+            return; /* it is checked again at its next use */
+        a->sound = v;
+        a->cap_sound = cap;
+    }
+    a->sound[a->n_sound++] = id;
+}
+
+/* Whether the cache holds id whole: checked once, the first time. */
+static bool cached(agent_t *a, uint64_t id)
+{
+    if (!store_has(a->cache, id))
+        return false;
+    if (is_sound(a, id))
+        return true;
+    int rc = store_verify(a->cache, id, NULL);
+    if (rc == 0) {
+        mark_sound(a, id);
+        return true;
+    }
+    char path[STORE_PATH_MAX];
+    RW_WARN(WHO, "cached artifact %s is damaged (%s); fetching it again",
+            store_path(a->cache, id, path, sizeof path), rw_strerror(rc));
+    unlink(path);
+    return false;
+}
+
 static void next_fetch(agent_t *a)
 {
-    while (a->i_need < a->n_need && store_has(a->cache, a->need[a->i_need]))
+    while (a->i_need < a->n_need && cached(a, a->need[a->i_need]))
         a->i_need++;
     if (a->i_need == a->n_need) {
         ready(a);
@@ -209,6 +251,7 @@ static void fetch_input(agent_t *a, const msg_t *m, uint64_t id)
         advance(a);
         return;
     }
+    mark_sound(a, id);
     a->st.fetched++;
     a->i_need++;
     next_fetch(a);
@@ -389,8 +432,10 @@ static void start_upload(agent_t *a)
     char path[STORE_PATH_MAX];
     uint64_t id;
     int rc = store_adopt(a->cache, d.out, 0, &id);
-    if (rc == 0)
+    if (rc == 0) {
+        mark_sound(a, id);
         rc = xfer_file_source_open(&u->src, store_path(a->cache, id, path, sizeof path));
+    }
     if (rc == 0) {
         msg_art_begin_t b = {.artifact = id,
                              .kind = MSG_ARTIFACT_MODEL,

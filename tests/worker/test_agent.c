@@ -13,6 +13,7 @@
 #include "err.h"
 #include "proto.h"
 #include "svc_support.h"
+#include "store.h"
 #include "wire.h"
 #include "worker_cli.h"
 
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "support.h"
@@ -303,6 +305,30 @@ Test(agent, a_lease_cancelled_while_fetching_gives_up_the_fetch)
               m.error.text);
     msg_fini(&m);
 
+    shut_down(&f, pid, log);
+    fake_close(&f);
+}
+
+/* A cached input that is not what its id says (cut short by a crash, say)
+ * is fetched again, not trained on. */
+Test(agent, a_damaged_cached_input_is_fetched_again)
+{
+    int err;
+    char path[STORE_PATH_MAX];
+    store_t *st = store_open(rwt_path(rwt_dir, "cache"), &err);
+    cr_assert_not_null(st);
+    FILE *fp = fopen(store_path(st, 321, path, sizeof path), "w");
+    cr_assert_not_null(fp);
+    fputs("a tokenizer cut short", fp);
+    fclose(fp);
+    store_destroy(&st);
+
+    fake_t f = {0};
+    const char *log = rwt_path(rwt_dir, "w1.log");
+    pid_t pid = worker_w1(&f, log);
+    welcome(&f);
+    lease_one(&f, 7, 1, 321); /* the FETCH comes */
+    cr_assert_neq(access(path, F_OK), 0, "the damaged file is still in the cache");
     shut_down(&f, pid, log);
     fake_close(&f);
 }
