@@ -10,6 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +42,20 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
-/* Removes the files a crash left in tmp/. */
+/* Whether tmp/ file name ("PID-N", store_tmp_path) belongs to a process
+ * alive on this host other than this one: another store on the same
+ * folder (two workers sharing a cache) is writing it. */
+static bool tmp_in_use(const char *name)
+{
+    char *end;
+    errno = 0;
+    long pid = strtol(name, &end, 10);
+    if (errno || end == name || *end != '-' || pid <= 0 || pid > INT_MAX || pid == getpid())
+        return false;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* Removes the files a crash left in tmp/ (not those of a live process). */
 static void clear_tmp(const char *tmp)
 {
     DIR *d = opendir(tmp);
@@ -47,7 +63,7 @@ static void clear_tmp(const char *tmp)
         return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] != '.')
+        if (e->d_name[0] != '.' && !tmp_in_use(e->d_name))
             unlinkat(dirfd(d), e->d_name, 0);
     }
     closedir(d);

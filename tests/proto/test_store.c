@@ -5,9 +5,11 @@
 #include "err.h"
 
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -72,4 +74,29 @@ Test(store, corruption_on_disk_is_caught_on_read)
     int err;
     cr_assert_null(store_open("/proc/rw-no-store", &err));
     cr_assert_lt(err, 0);
+}
+
+/* Opening a store removes what a crash left in tmp/, but not the files a
+ * live process is writing there (two workers sharing one cache). */
+Test(store, opening_keeps_the_temporary_files_of_a_live_process)
+{
+    char tmp[600], live[700], dead[700], odd[700];
+    snprintf(tmp, sizeof tmp, "%s/tmp", rwt_dir);
+    cr_assert_eq(mkdir(tmp, 0755), 0);
+    snprintf(live, sizeof live, "%s/%ld-3", tmp, (long)getppid());
+    snprintf(dead, sizeof dead, "%s/%d-1", tmp, INT_MAX); /* above any pid_max */
+    snprintf(odd, sizeof odd, "%s/left-over", tmp);
+    const char *files[] = {live, dead, odd};
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(files[i], "w");
+        cr_assert_not_null(f);
+        fclose(f);
+    }
+    int err;
+    store_t *s = store_open(rwt_dir, &err);
+    cr_assert_not_null(s);
+    cr_assert_eq(access(live, F_OK), 0, "a live process's file was removed");
+    cr_assert_neq(access(dead, F_OK), 0, "a crash's file was kept");
+    cr_assert_neq(access(odd, F_OK), 0, "a crash's file was kept");
+    store_destroy(&s);
 }
