@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#define WHO "worker"
+
 int agent__send(agent_t *a, const msg_t *m)
 {
     if (!a->w)
@@ -81,7 +83,9 @@ agent_t *agent_new(const agent_opts_t *o, int *err)
         agent_destroy(&a);
         goto fail;
     }
-    if (!(a->cache = store_open(o->cache_dir, &rc)) || (rc = agent__trainer_start(a)) < 0) {
+    if (!(a->cache = store_open(o->cache_dir, &rc)))
+        RW_ERROR(WHO, "cannot use %s as the cache: %s", o->cache_dir, rw_strerror(rc));
+    if (!a->cache || (rc = agent__trainer_start(a)) < 0) {
         agent_destroy(&a);
         goto fail;
     }

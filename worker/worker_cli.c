@@ -8,6 +8,7 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,19 @@ void agent_catch_signals(agent_t *a)
     signal(SIGPIPE, SIG_IGN);
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)ftw;
+    (flag == FTW_DP ? rmdir : unlink)(path);
+    return 0;
+}
+
+/* Removes the folder dir and all it holds (a cache no other process uses). */
+static void remove_tree(const char *dir)
+{
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int worker_main(int argc, char **argv)
 {
     const char *prog = "rewire-worker";
@@ -156,7 +170,7 @@ int worker_main(int argc, char **argv)
         return health_main(prog, "coordinator", "tcp://127.0.0.1:5555", true, argc - 2, argv + 2);
     char **rest = calloc((size_t)argc + 1, sizeof *rest), cache[256];
     const char *caps[] = {"train"}, *domain = NULL, *data = NULL;
-    bool strict = false;
+    bool strict = false, own_cache = false;
     agent_opts_t o = {.caps = caps, .n_caps = 1, .threads = 1};
     int nrest, rc = agent_parse_flags(prog, argc - 1, argv + 1, &o, rest, &nrest);
     for (int i = 0; rc == 0 && i < nrest; i++) {
@@ -198,7 +212,8 @@ int worker_main(int argc, char **argv)
     }
     if (rc)
         goto done;
-    if (!o.cache_dir) {
+    own_cache = !o.cache_dir; /* this process's alone: it goes when the process ends */
+    if (own_cache) {
         const char *tmp = getenv("TMPDIR");
         snprintf(cache, sizeof cache, "%s/rewire-cache-%ld", tmp ? tmp : "/tmp", (long)getpid());
         o.cache_dir = cache;
@@ -231,6 +246,8 @@ int worker_main(int argc, char **argv)
         fprintf(stderr, "%s: refused: %s\n", prog, agent_refusal(a));
     agent_destroy(&a);
 done:
+    if (own_cache)
+        remove_tree(cache);
     free(rest);
     return rc;
 }

@@ -333,6 +333,29 @@ Test(agent, a_damaged_cached_input_is_fetched_again)
     fake_close(&f);
 }
 
+/* Without --cache a worker's cache is a folder of its own under TMPDIR,
+ * which no later process reuses: it is removed when the worker ends. */
+Test(agent, a_worker_removes_the_cache_folder_it_made_itself)
+{
+    fake_t f = {0};
+    char endpoint[700], dir[700];
+    const char *log = rwt_path(rwt_dir, "w1.log");
+    fake_open(&f, endpoint, sizeof endpoint);
+    setenv("TMPDIR", rwt_dir, 1);
+    const char *args[] = {"--connect", endpoint, "--id", "w1", NULL};
+    pid_t pid = svc_spawn(worker_main, "rewire-worker", log, args);
+    unsetenv("TMPDIR");
+    msg_t m;
+    cr_assert_eq(expect(&f, MSG_HELLO, &m), 0, "HELLO");
+    msg_fini(&m);
+    welcome(&f);
+    snprintf(dir, sizeof dir, "%s/rewire-cache-%ld", rwt_dir, (long)pid);
+    cr_assert_eq(access(dir, F_OK), 0, "no cache folder %s while it runs", dir);
+    shut_down(&f, pid, log);
+    cr_assert_neq(access(dir, F_OK), 0, "%s is left behind", dir);
+    fake_close(&f);
+}
+
 /* A worker bringing domain concise (timeout 1000 ms), welcomed and asked
  * for its upload; returns its pid, the upload's id in *upload. */
 static pid_t bringer(fake_t *f, const char *log, uint64_t *upload)
