@@ -713,6 +713,13 @@ int rw_task_run(const rw_task_spec_t *spec, const rw_task_inputs_t *in, const ch
         fail(why, whylen, rc, "training stopped: %s", rw_strerror(rc));
         goto done;
     }
+    if (res->skipped > res->steps) { /* most steps changed nothing: no model to hand on */
+        rc = fail(why, whylen, RW_ENUMERIC,
+                  "training diverged: %ld of %ld steps were skipped for a non-finite loss or "
+                  "gradient (a lower learning rate may help)",
+                  res->skipped, res->steps + res->skipped);
+        goto done;
+    }
     res->eval_accuracy = eval_split(tr, spec, &d);
     tok_json = rw_bpe_to_json(bpe);
     extra = extra_json(spec);
