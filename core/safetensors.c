@@ -373,20 +373,27 @@ static char *header_json(const rw_st_entry_t *t, size_t n, const rw_st_kv_t *met
     return out;
 }
 
+/* The error of a short fwrite: what the system said (ENOSPC, EDQUOT...), for
+ * errno is cleared before writing; EIO when it said nothing. */
+static int short_write(void)
+{
+    return errno ? -errno : -EIO;
+}
+
 /* Writes n floats little-endian, through a bounce buffer on big-endian hosts. */
 static int write_floats(FILE *f, const float *x, size_t n)
 {
     if (n == 0)
         return 0;
     if (host_is_little_endian())
-        return fwrite(x, 4, n, f) == n ? 0 : -EIO;
+        return fwrite(x, 4, n, f) == n ? 0 : short_write();
     float buf[1024];
     for (size_t i = 0; i < n; i += 1024) {
         size_t k = n - i < 1024 ? n - i : 1024;
         memcpy(buf, x + i, k * 4);
         swap4(buf, k);
         if (fwrite(buf, 4, k, f) != k)
-            return -EIO;
+            return short_write();
     }
     return 0;
 }
@@ -423,7 +430,8 @@ int rw_st_write(const char *path, const rw_st_entry_t *t, size_t n, const rw_st_
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    rc = fwrite(len8, 1, 8, af.f) == 8 && fwrite(hdr, 1, hlen, af.f) == hlen ? 0 : -EIO;
+    errno = 0;
+    rc = fwrite(len8, 1, 8, af.f) == 8 && fwrite(hdr, 1, hlen, af.f) == hlen ? 0 : short_write();
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = write_floats(af.f, t[i].data, entry_elems(&t[i]));
     if (rc == 0)
