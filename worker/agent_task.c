@@ -381,9 +381,17 @@ static void upload_stored(agent_t *a)
     r.result.attempt = u->attempt;
     r.result.artifact = u->id;
     r.result.metrics = (msg_metrics_t){u->res.metrics, u->res.n_metrics};
-    agent__send(a, &r);
-    a->st.tasks++;
-    RW_INFO(WHO, "task %" PRIu64 " done: artifact %016" PRIx64, u->task, u->id);
+    int rc = agent__send(a, &r);
+    if (rc == 0) {
+        a->st.tasks++;
+        RW_INFO(WHO, "task %" PRIu64 " done: artifact %016" PRIx64, u->task, u->id);
+    } else { /* its lease ends with the connection, or runs out: leased again */
+        a->st.failed++;
+        RW_WARN(WHO,
+                "task %" PRIu64 " attempt %u: its RESULT could not be sent (%s); the "
+                "coordinator will lease it again",
+                u->task, (unsigned)u->attempt, rw_strerror(rc));
+    }
     upload_reset(a);
     advance(a);
 }
