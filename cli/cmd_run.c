@@ -264,6 +264,32 @@ static void summary(const char *out, const char *state, double wall, int rc, boo
     json_decref(res);
 }
 
+/* The last line of the file at path that says something, without its
+ * newline (the log's last word on why a process ended); false if none. */
+static bool last_line(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char tail[4096];
+    size_t len = 0;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long end = ftell(f);
+        fseek(f, end > (long)sizeof tail - 1 ? end - (long)sizeof tail + 1 : 0, SEEK_SET);
+        len = fread(tail, 1, sizeof tail - 1, f);
+    }
+    fclose(f);
+    tail[len] = '\0';
+    while (len && (tail[len - 1] == '\n' || tail[len - 1] == ' '))
+        tail[--len] = '\0';
+    const char *start = strrchr(tail, '\n');
+    start = start ? start + 1 : tail;
+    if (!*start)
+        return false;
+    snprintf(buf, n, "%s", start);
+    return true;
+}
+
 /* The version of the bundles state/results.json describes (0: none). */
 static json_int_t results_version(const char *state)
 {
@@ -456,9 +482,16 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
         }
         sleep_ms(250);
     }
-    if (!st && !interrupted)
-        fprintf(stderr, "rewire run: the coordinator stopped before it served; see %s\n",
-                status_path[0] ? logs : "");
+    if (!st && !interrupted) {
+        char why[1024];
+        snprintf(path, sizeof path, "%s/coordinator.log", logs);
+        if (last_line(path, why, sizeof why))
+            fprintf(stderr,
+                    "rewire run: the coordinator stopped before it served: %s (logs in %s)\n", why,
+                    logs);
+        else
+            fprintf(stderr, "rewire run: the coordinator stopped before it served; see %s\n", logs);
+    }
     if (interrupted && !told_stop)
         kill(kids[0].pid, SIGTERM);
     /* the coordinator told its peers to go; one that never connected is told here */

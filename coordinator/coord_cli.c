@@ -162,28 +162,32 @@ static int lock_state(const char *dir)
     return 0; /* fd stays open, and the lock held, until the process ends */
 }
 
+/* What the state was prepared from (STATE/prepared-from), or "" when it
+ * does not say (prepared by an older build). */
+static void prepared_from(const char *state, char *buf, size_t n)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/prepared-from", state);
+    buf[0] = '\0';
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return;
+    if (!fgets(buf, (int)n, f))
+        buf[0] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    fclose(f);
+}
+
 static int serve(coord_prep_opts_t *po, const args_t *a)
 {
-    char why[512] = "", desc[1024] = "synthetic";
+    char why[512] = "", desc[1024] = "synthetic", was[1024];
     double prep_s = 0;
     int rc;
-    if (!prepared(a->state)) {
-        coord_prep_t p;
-        double t0 = rw_now_s();
-        if (coord_prepare(po, &p) < 0)
-            return 1;
-        coord_prep_print(po, &p, stdout);
-        fflush(stdout);
-        coord_prep_fini(&p);
-        prep_s = rw_now_s() - t0;
-    } else {
-        rw_log(RW_LOG_INFO, "coordinator", "using the data already prepared in %s", a->state);
-    }
     for (size_t i = 0; i < po->ndata; i++) {
         size_t used = i ? strlen(desc) : 0;
         snprintf(desc + used, sizeof desc - used, "%s%s", i ? "," : "", po->data[i]);
     }
-    json_t *config = NULL;
+    json_t *config = NULL; /* read first: a bad one leaves no prepared state behind */
     if (a->config) {
         json_error_t jerr;
         if (!(config = json_load_file(a->config, 0, &jerr)) || !json_is_object(config)) {
@@ -192,6 +196,34 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
             json_decref(config);
             return 2;
         }
+    }
+    if (!prepared(a->state)) {
+        coord_prep_t p;
+        double t0 = rw_now_s();
+        if (coord_prepare(po, &p) < 0) {
+            json_decref(config);
+            return 1;
+        }
+        coord_prep_print(po, &p, stdout);
+        fflush(stdout);
+        coord_prep_fini(&p);
+        prep_s = rw_now_s() - t0;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/prepared-from", a->state);
+        FILE *f = fopen(path, "w");
+        if (!f || fprintf(f, "%s\n", desc) < 0 || fclose(f) != 0)
+            rw_log(RW_LOG_WARN, "coordinator", "cannot write %s: %s", path, strerror(errno));
+    } else {
+        prepared_from(a->state, was, sizeof was);
+        if (was[0] && strcmp(was, desc) != 0) {
+            fprintf(stderr,
+                    "rewire-coordinator: %s holds a job prepared from %s, not from %s: run it "
+                    "with the same data, or give another folder\n",
+                    a->state, was, desc);
+            json_decref(config);
+            return 2;
+        }
+        rw_log(RW_LOG_INFO, "coordinator", "using the data already prepared in %s", a->state);
     }
     coord_job_opts_t jo = {.state_dir = a->state,
                            .out_dir = a->out,

@@ -60,6 +60,39 @@ Test(cli_run, whole_job_on_tiny_models, .timeout = 120)
     char *log = rwt_read_file(rwt_path(rwt_dir, "logs/coordinator.log"), NULL);
     cr_assert(strstr(log, "19 tasks (19 done)"), "resumed from the journal:\n%s", log);
     free(log);
+    /* other data into the same folder: refused, not trained on the data
+     * already there under the new data's name */
+    char data[700];
+    snprintf(data, sizeof data, "%s/other.jsonl", rwt_dir);
+    cr_assert_eq(
+        run(&out, &err, "%s data gen --domains concise --pairs-per-domain 40 -o %s%s", data, ""), 0,
+        "%s", err);
+    free(out), free(err);
+    snprintf(args, sizeof args, " --data %s --vocab 1000 --config %s", data, cfg);
+    rc = run(&out, &err, "%s run --out %s%s", rwt_dir, args);
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(err, "holds a job prepared from synthetic, not from "), "%s", err);
+    free(out), free(err);
+}
+
+/* A configuration that cannot be read stops the run before any data is
+ * prepared, so the next run in that folder starts afresh. */
+Test(cli_run, a_bad_config_prepares_nothing, .timeout = 60)
+{
+    require_services();
+    char *out, *err, bad[700];
+    snprintf(bad, sizeof bad, "%s/bad.json", rwt_dir);
+    FILE *f = fopen(bad, "w");
+    cr_assert_not_null(f);
+    fputs("{", f);
+    fclose(f);
+    int rc = run(&out, &err, "%s run --out %s/job --pairs-per-domain 40 --vocab 1000 --config %s",
+                 rwt_dir, bad);
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(err, "bad.json"), "the reason is not said:\n%s", err);
+    cr_assert_neq(access(rwt_path(rwt_dir, "job/state/data.jsonl"), F_OK), 0,
+                  "data was prepared for a run that could not start");
+    free(out), free(err);
 }
 
 /* Starts `sh -c cmd` (a rewire run in the background of the test) and
