@@ -154,15 +154,18 @@ static int score_block(rw_bundle_t *b, sline_t *lines, size_t n)
     int rc = rw_bundle_score(b, pr, pl, re, rl, k, NULL, r, route);
     k = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        json_t *o = json_pack("{s:I}", "line", (json_int_t)lines[i].line);
+        json_t *o = json_object(), *id = json_object_get(lines[i].rec, "id");
+        if (id) /* as score --model: the input's id comes back */
+            json_object_set(o, "id", id);
+        json_object_set_new(o, "line", json_integer((json_int_t)lines[i].line));
         int d = route[k];
         if (lines[i].pair) {
-            json_object_set_new(o, "chosen_reward", json_real(r[k]));
-            json_object_set_new(o, "rejected_reward", json_real(r[k + 1]));
-            json_object_set_new(o, "margin", json_real(r[k] - r[k + 1]));
+            json_object_set_new(o, "chosen_reward", cli_json_num(r[k]));
+            json_object_set_new(o, "rejected_reward", cli_json_num(r[k + 1]));
+            json_object_set_new(o, "margin", cli_json_num(r[k] - r[k + 1]));
             k += 2;
         } else {
-            json_object_set_new(o, "reward", json_real(r[k++]));
+            json_object_set_new(o, "reward", cli_json_num(r[k++]));
         }
         json_object_set_new(o, "domain",
                             d >= 0 ? json_string(rw_bundle_domain(b, (size_t)d)) : json_null());

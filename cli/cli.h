@@ -79,5 +79,8 @@ int cli_read_data(const char *cmd, const char *const *paths, size_t n, struct rw
 /* Prints a JSON value (borrowed) on stdout, indented. */
 struct json_t;
 void cli_print_json(struct json_t *v);
+/* A number, or null for one that is not finite (jansson makes no number of
+ * it, and the field would silently go missing). */
+struct json_t *cli_json_num(double v);
 
 #endif

@@ -78,13 +78,6 @@ static const char *class_name(const scorer_t *s, size_t c, char *buf, size_t n)
     return buf;
 }
 
-/* A number, or null for one that is not finite (jansson makes no number of
- * it, and the field would silently go missing). */
-static json_t *num(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
 static void emit(scorer_t *s, const item_t *it, const float *x)
 {
     json_t *o = json_object();
@@ -100,18 +93,18 @@ static void emit(scorer_t *s, const item_t *it, const float *x)
             z += exp((double)x[c] - (double)x[arg]);
         char buf[32];
         json_object_set_new(o, "domain", json_string(class_name(s, arg, buf, sizeof buf)));
-        json_object_set_new(o, "confidence", num(1.0 / z));
+        json_object_set_new(o, "confidence", cli_json_num(1.0 / z));
         json_t *pr = json_object();
         for (size_t c = 0; c < s->O; c++)
             json_object_set_new(pr, class_name(s, c, buf, sizeof buf),
-                                num(exp((double)x[c] - (double)x[arg]) / z));
+                                cli_json_num(exp((double)x[c] - (double)x[arg]) / z));
         json_object_set_new(o, "probs", pr);
     } else if (it->pair) {
-        json_object_set_new(o, "chosen_reward", num(x[0]));
-        json_object_set_new(o, "rejected_reward", num(x[1]));
-        json_object_set_new(o, "margin", num((double)x[0] - (double)x[1]));
+        json_object_set_new(o, "chosen_reward", cli_json_num(x[0]));
+        json_object_set_new(o, "rejected_reward", cli_json_num(x[1]));
+        json_object_set_new(o, "margin", cli_json_num((double)x[0] - (double)x[1]));
     } else {
-        json_object_set_new(o, "reward", num(x[0]));
+        json_object_set_new(o, "reward", cli_json_num(x[0]));
     }
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
     puts(line);

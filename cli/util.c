@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -88,4 +89,9 @@ void cli_print_json(struct json_t *v)
     if (s)
         printf("%s\n", s);
     free(s);
+}
+
+json_t *cli_json_num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
 }

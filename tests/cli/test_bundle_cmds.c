@@ -231,15 +231,18 @@ Test(bundle_cmds, rewire_eval_and_score_take_a_bundle)
     cr_assert_str_eq(json_string_value(json_object_get(o, "kind")), "adapter");
     json_decref(o);
     free(out), free(err);
-    snprintf(cmd, sizeof cmd,
-             "printf '%%s\\n' '{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}' | "
-             "%s score --bundle %s",
-             rwt_bin("rewire"), dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "printf '%%s\\n' '{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":\"q7\"}' | "
+        "%s score --bundle %s",
+        rwt_bin("rewire"), dir);
     cr_assert_eq(rwt_run(cmd, &out, &err), 0, "%s", err);
     o = json_loads(out, 0, NULL);
     cr_assert_not_null(o, "%s", out);
     cr_assert(json_is_number(json_object_get(o, "chosen_reward")), "%s", out);
     cr_assert(json_is_string(json_object_get(o, "domain")), "%s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "id")), "q7", "the id comes back: %s",
+                     out);
     json_decref(o);
     free(out), free(err);
     snprintf(cmd, sizeof cmd, "%s eval --bundle %s --model x --data %s", rwt_bin("rewire"), dir,
