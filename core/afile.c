@@ -5,6 +5,7 @@
 #include "err.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -144,4 +145,36 @@ int rw_afile_write(const char *path, const void *data, size_t n)
         return rc;
     }
     return rw_afile_commit(&af);
+}
+
+int rw_open_regular(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
+    if (fd < 0)
+        return -errno;
+    struct stat sb;
+    int rc = fstat(fd, &sb) == 0 ? 0 : -errno;
+    if (rc == 0 && !S_ISREG(sb.st_mode))
+        rc = RW_ENOTFILE;
+    if (rc == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        rc = -errno;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+FILE *rw_fopen_regular(const char *path, int *err)
+{
+    int fd = rw_open_regular(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (fd >= 0 && !f) {
+        int e = -errno;
+        close(fd);
+        fd = e;
+    }
+    if (!f && err)
+        *err = fd;
+    return f;
 }

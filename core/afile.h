@@ -31,4 +31,12 @@ void rw_afile_abort(rw_afile_t *af);
 /* Writes data[0..n) to path through the above. Returns 0 or -errno. */
 int rw_afile_write(const char *path, const void *data, size_t n);
 
+/* Opens path for reading when it is a regular file: a FIFO (or a device)
+ * given where a model or tokenizer belongs is RW_ENOTFILE at once, never a
+ * read that blocks or never ends. Returns the descriptor, or a negative
+ * error. */
+int rw_open_regular(const char *path);
+/* The same as a stdio stream ("rb"); NULL with *err set. */
+FILE *rw_fopen_regular(const char *path, int *err);
+
 #endif

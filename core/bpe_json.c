@@ -400,12 +400,13 @@ int rw_bpe_save(const rw_bpe_t *bpe, const char *path)
 /* Reads the whole of path into a NUL-terminated buffer; returns 0 or -errno. */
 static int read_all(const char *path, char **out, size_t *outlen)
 {
-    FILE *f = fopen(path, "rb");
+    int rc;
+    FILE *f = rw_fopen_regular(path, &rc);
     if (!f)
-        return -errno;
+        return rc;
     size_t cap = 1 << 16, n = 0;
     char *buf = rw_malloc(cap);
-    int rc = 0;
+    rc = 0;
     for (;;) {
         rw_grow(&buf, &cap, n + 4096);
         size_t r = fread(buf + n, 1, cap - n - 1, f);

@@ -81,14 +81,9 @@ int rw_bundle__safe_file_name(const char *name)
 
 int rw_bundle__file_hash(const char *path, uint64_t *size, uint64_t *hash)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
+    int fd = rw_open_regular(path); /* a FIFO, or /dev/zero that would never end: refused */
     if (fd < 0)
-        return -errno;
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) { /* /dev/zero would never end */
-        close(fd);
-        return RW_ENOTFILE;
-    }
+        return fd;
     enum { BUF = 1 << 20 };
     unsigned char *buf = rw_malloc(BUF);
     proto_checksum_t c;

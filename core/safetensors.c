@@ -255,16 +255,15 @@ static int read_all(FILE *f, void *p, size_t n)
 static int read_file(rw_st_t **st_p, const char *path, int data)
 {
     *st_p = NULL;
-    FILE *f = fopen(path, "rb");
+    int rc;
+    FILE *f = rw_fopen_regular(path, &rc); /* a pipe or device has no size to check against */
     if (!f)
-        return -errno;
+        return rc;
     struct stat sb;
     unsigned char len8[8];
     char *hdr = NULL;
     rw_st_t *st = NULL;
-    int rc = fstat(fileno(f), &sb) == 0 ? 0 : -errno;
-    if (rc == 0 && !S_ISREG(sb.st_mode)) /* a pipe or device has no size to check against */
-        rc = RW_ENOTFILE;
+    rc = fstat(fileno(f), &sb) == 0 ? 0 : -errno;
     if (rc == 0)
         rc = read_all(f, len8, 8);
     uint64_t hn = rc == 0 ? le64(len8) : 0, size = (uint64_t)sb.st_size;

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <jansson.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,7 @@ Test(bpe_json, training_twice_gives_identical_json)
     free(b);
 }
 
-Test(bpe_json, save_and_load_keep_json_and_encodings)
+Test(bpe_json, save_and_load_keep_json_and_encodings, .timeout = 30)
 {
     rw_bpe_t *b = random_tokenizer();
     char *dir = rwt_tmpdir();
@@ -111,6 +112,9 @@ Test(bpe_json, save_and_load_keep_json_and_encodings)
     cr_expect_eq(rw_bpe_load(rwt_path(dir, "absent.json"), &c, err, sizeof err), -ENOENT);
     cr_expect(strstr(err, "absent.json") != NULL, "%s", err);
     cr_expect_null(c);
+    const char *fifo = rwt_path(dir, "fifo.json"); /* refused at once, never a blocked open */
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_expect_eq(rw_bpe_load(fifo, &c, err, sizeof err), RW_ENOTFILE);
     rwt_rmdir(dir);
     free(dir);
 }
