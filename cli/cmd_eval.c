@@ -17,6 +17,7 @@
 #include "eval.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,9 +69,11 @@ static int parse(int argc, char **argv, eval_opts_t *o)
     };
     const char *cmd = "eval";
     int c;
+    bool model_only = false; /* --split, --domain, --batch or --threads */
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        model_only |= c == 's' || c == 'D' || c == 'B' || c == 't';
         switch (c) {
         case 'm':
             o->model = optarg;
@@ -131,6 +134,11 @@ static int parse(int argc, char **argv, eval_opts_t *o)
                                     "or a rule (--rule longer)");
     if (o->base && !o->model)
         return cli_usage_error(cmd, "--base goes with --model");
+    if (o->bundle && model_only)
+        return cli_usage_error(cmd, "--split, --domain, --batch and --threads go with --model or "
+                                    "--rule: a bundle is judged on the eval split of every domain");
+    if (o->oracle && !o->bundle)
+        return cli_usage_error(cmd, "--oracle goes with --bundle");
     if (!o->n_data)
         return cli_usage_error(cmd, "no data (--data FILE)");
     return -1;

@@ -16,6 +16,7 @@
 
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,9 +205,11 @@ static int parse(int argc, char **argv, const char **model, const char **base, c
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     int c;
+    bool tuned = false; /* --batch or --threads: a model's engine */
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        tuned |= c == 'B' || c == 't';
         if (c == 'm')
             *model = optarg;
         else if (c == 'u')
@@ -229,6 +232,9 @@ static int parse(int argc, char **argv, const char **model, const char **base, c
                                argv[optind]);
     if (!*model == !*bundle)
         return cli_usage_error("score", "give a model (--model PATH) or a bundle (--bundle DIR)");
+    if (*bundle && (tuned || *base))
+        return cli_usage_error("score", "--base, --batch and --threads go with --model: a bundle "
+                                        "holds its own base and runs its members as it is");
     return -1;
 }
 

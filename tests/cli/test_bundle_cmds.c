@@ -248,4 +248,17 @@ Test(bundle_cmds, rewire_eval_and_score_take_a_bundle)
     snprintf(cmd, sizeof cmd, "%s eval --bundle %s --model x --data %s", rwt_bin("rewire"), dir,
              data);
     cr_assert_eq(rwt_run(cmd, NULL, NULL), 2, "a bundle and a model at once is bad usage");
+    /* a model's options are refused with a bundle, not ignored */
+    const char *for_models[] = {"--split train", "--domain concise", "--batch 8", "--threads 1"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "%s eval --bundle %s --data %s %s", rwt_bin("rewire"), dir, data,
+                 for_models[i]);
+        cr_assert_eq(rwt_run(cmd, NULL, NULL), 2, "eval --bundle %s", for_models[i]);
+    }
+    const char *for_score[] = {"--batch 8", "--threads 1", "--base x"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "%s score --bundle %s %s </dev/null", rwt_bin("rewire"), dir,
+                 for_score[i]);
+        cr_assert_eq(rwt_run(cmd, NULL, NULL), 2, "score --bundle %s", for_score[i]);
+    }
 }
