@@ -128,7 +128,7 @@ static int codec_args(const char *cmd, const char *usage, int argc, char **argv,
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+:t:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
         if (c == 't')
             path = optarg;
         else if (c == 'j')

@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 const cli_cmd_t cli_commands[] = {
@@ -87,13 +88,18 @@ int main(int argc, char **argv)
     for (const cli_cmd_t *c = cli_commands; c->name; c++)
         if (c->group && strcmp(argv[1], c->group) == 0)
             group = 1;
-    if (group) {
-        fprintf(stderr, "rewire %s: expected one of:", argv[1]);
+    if (group) { /* `rewire data --help` lists the group's commands */
+        bool help = argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+        FILE *f = help ? stdout : stderr;
+        if (help)
+            fprintf(f, "usage: rewire %s COMMAND [ARGS...] (rewire %s COMMAND --help)\n\n", argv[1],
+                    argv[1]);
+        else
+            fprintf(f, "rewire %s: expected one of:\n", argv[1]);
         for (const cli_cmd_t *c = cli_commands; c->name; c++)
             if (c->group && strcmp(argv[1], c->group) == 0)
-                fprintf(stderr, " %s", c->name);
-        fprintf(stderr, "\n");
-        return 2;
+                fprintf(f, "  %-10s %s\n", c->name, c->summary);
+        return help ? 0 : 2;
     }
     fprintf(stderr, "rewire: unknown command '%s' (see rewire --help)\n", argv[1]);
     return 2;

@@ -206,6 +206,14 @@ Test(cli_run, stats_and_tokenizer_commands)
     cr_assert_eq(run(&out, NULL, "%s tokenizer decode --tokenizer %s %s", tok, ids), 0);
     cr_assert_str_eq(out, "What is 2 + 2?\n");
     free(out);
+    /* options may come after the text, as with every other command */
+    cr_assert_eq(run(&out, NULL, "%s tokenizer encode 'What is 2 + 2?' --tokenizer %s%s", tok, ""),
+                 0);
+    cr_assert_eq(strncmp(out, ids, strlen(ids)), 0, "%s against %s", out, ids);
+    free(out);
+    cr_assert_eq(run(&out, NULL, "%s tokenizer --help%s%s", "", ""), 0, "tokenizer --help");
+    cr_assert(strstr(out, "encode") && strstr(out, "decode"), "%s", out);
+    free(out);
     cr_assert_eq(
         run(NULL, &err, "%s tokenizer encode --tokenizer %s/missing.json x%s", rwt_dir, ""), 1);
     cr_assert(strstr(err, "missing.json"), "%s", err);
