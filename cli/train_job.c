@@ -556,6 +556,13 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
         if (rc == 0)
             say("stopped after %ld steps (step %ld of %ld); continue with --resume %s", todo,
                 j.start + todo, j.steps, j.ckpt);
+        if (rc == 0 && o->json) { /* --json promises one object on stdout */
+            json_t *r = json_pack("{s:s, s:s, s:I, s:I, s:I}", "stopped", "after --stop-after",
+                                  "checkpoint", j.ckpt, "step", (json_int_t)(j.start + todo),
+                                  "steps", (json_int_t)j.steps, "skipped", (json_int_t)j.skipped);
+            cli_print_json(r);
+            json_decref(r);
+        }
         goto done;
     }
     eval_now(&j, j.steps);

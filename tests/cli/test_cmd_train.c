@@ -126,9 +126,13 @@ Test(cmd_train, resumed_run_ends_with_the_uninterrupted_weights)
     char *out, *err;
     cr_assert_eq(rw(&out, &err,
                     "train --data syn.jsonl --out b.safetensors " TINY
-                    " --steps 24 --checkpoint-every 5 --stop-after 13"),
+                    " --steps 24 --checkpoint-every 5 --stop-after 13 --json"),
                  0);
     cr_assert(strstr(err, "--resume b.safetensors.ckpt"), "%s", err);
+    json_t *stop = json_loads(out, 0, NULL); /* --json: one object, stopped or not */
+    cr_assert_not_null(stop, "not JSON: '%s'", out);
+    cr_assert_eq(json_integer_value(json_object_get(stop, "step")), 13);
+    json_decref(stop);
     struct stat st;
     cr_assert_eq(stat(rwt_path(rwt_dir, "b.safetensors"), &st), -1, "stopped: no output yet");
     free(out);
