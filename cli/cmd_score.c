@@ -31,7 +31,8 @@ static const char *const score_usage =
     "and writes one JSON line per input on stdout, in order (an input's \"id\" is\n"
     "copied). A router model answers {\"line\", \"domain\", \"confidence\", \"probs\"}:\n"
     "the domain it picks, that domain's probability, and every domain's. A bad\n"
-    "line is reported on stderr as stdin:LINE: reason and skipped.\n"
+    "line is reported on stderr as stdin:LINE: reason and skipped, and the exit\n"
+    "status is then 1 (every good line is still answered).\n"
     "\n"
     "  --model PATH           what `rewire train` wrote\n"
     "  --base PATH            an adapter's base model (default: the path it records)\n"
@@ -278,8 +279,10 @@ int cli_score(int argc, char **argv)
     }
     if (rc == 0)
         rc = flush_batch(&s);
-    if (s.bad)
+    if (s.bad) /* every good line is answered; the status says some were not */
         fprintf(stderr, "rewire score: %ld scored, %ld bad line(s) skipped\n", s.scored, s.bad);
+    if (rc == 0 && s.bad)
+        rc = 1;
 done:
     free(line);
     for (size_t i = 0; i < s.n_items; i++)

@@ -35,7 +35,8 @@ Test(cmd_score, scores_good_lines_and_skips_bad_ones)
                      "{\"prompt\": \"Say hi\", \"response\": \"Hi!\"}\n";
     cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "in.jsonl"), in, strlen(in)), 0);
     char *out, *err;
-    cr_assert_eq(rw(&out, &err, "score --model m.safetensors --batch 2 < in.jsonl"), 0, "%s", err);
+    cr_assert_eq(rw(&out, &err, "score --model m.safetensors --batch 2 < in.jsonl"), 1,
+                 "bad lines were skipped: %s", err);
     json_t *lines[16];
     size_t n = parse_lines(out, lines, 16);
     cr_assert_eq(n, 3, "three good lines, three outputs:\n%s", out);
@@ -148,7 +149,7 @@ Test(cmd_score, lost_output_a_nul_and_an_overlong_line_are_said)
                       "{\"prompt\": \"p\", \"response\": \"r\"}\n";
     cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "nul.jsonl"), in, sizeof in - 1), 0);
     char *out, *err;
-    cr_assert_eq(rw(&out, &err, "score --model m.safetensors < nul.jsonl"), 0, "%s", err);
+    cr_assert_eq(rw(&out, &err, "score --model m.safetensors < nul.jsonl"), 1, "%s", err);
     cr_assert(strstr(err, "stdin:1: not JSON"), "%s", err);
     cr_assert(strstr(out, "\"line\":2") && !strstr(out, "\"line\":1"), "%s", out);
     free(out), free(err);
@@ -161,7 +162,7 @@ Test(cmd_score, lost_output_a_nul_and_an_overlong_line_are_said)
     k += sprintf(line + k, "\", \"response\": \"r\"}\n{\"prompt\": \"p\", \"response\": \"r\"}\n");
     cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "big.jsonl"), line, (size_t)k), 0);
     free(line);
-    cr_assert_eq(rw(&out, &err, "score --model m.safetensors < big.jsonl"), 0, "%s", err);
+    cr_assert_eq(rw(&out, &err, "score --model m.safetensors < big.jsonl"), 1, "%s", err);
     cr_assert(strstr(err, "stdin:1: a line of") && strstr(err, "over the 16 MiB limit"), "%s", err);
     cr_assert(strstr(out, "\"line\":2"), "%s", out);
     free(out), free(err);
