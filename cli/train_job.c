@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,6 +391,21 @@ static void log_window(job_t *j, long step)
     j->w_steps = 0;
 }
 
+/* Ctrl-C (or SIGTERM) stops the run at the end of its step, which then
+ * saves the checkpoint to resume from; a second one ends it at once. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    if (interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    interrupted = sig;
+}
+
+#define STOP_INTERRUPTED 2 /* on_step's return when interrupted */
+
 static int on_step(void *ctx, const rw_step_stats_t *st)
 {
     job_t *j = ctx;
@@ -398,7 +414,7 @@ static int on_step(void *ctx, const rw_step_stats_t *st)
     if (st->skipped) {
         j->skipped++;
         say("%s", rw_step_stats_format(st, line, sizeof line));
-        return 0;
+        return interrupted ? STOP_INTERRUPTED : 0;
     }
     double flop = st->gflops * st->seconds * 1e9;
     j->w_loss += st->loss, j->w_acc += st->accuracy, j->w_margin += st->margin;
@@ -413,7 +429,7 @@ static int on_step(void *ctx, const rw_step_stats_t *st)
         eval_now(j, step);
     if (o->ckpt_every && step % o->ckpt_every == 0 && save(j, j->ckpt, j->tr) != 0)
         return 1;
-    return 0;
+    return interrupted ? STOP_INTERRUPTED : 0;
 }
 
 /* The closing summary: text on stdout, or one JSON object. */
@@ -523,6 +539,13 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
 {
     if (check_out(o->out))
         return 1;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     job_t j = {0};
     j.o = o;
     rw_trainset_init(&j.train);
@@ -546,6 +569,14 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
     if (j.start)
         say("resumed at step %ld of %ld", j.start, j.steps);
     int err = rw_trainer_run(j.tr, todo, next_batch, on_step, &j);
+    if (err == STOP_INTERRUPTED) { /* what was trained is kept, to resume */
+        long at = rw_trainer_updates(j.tr) + rw_trainer_skipped(j.tr);
+        rc = save(&j, j.ckpt, j.tr);
+        if (rc == 0)
+            say("interrupted at step %ld of %ld; continue with --resume %s", at, j.steps, j.ckpt);
+        rc = 128 + (int)interrupted;
+        goto done;
+    }
     if (err != 0) {
         say("training stopped: %s", err < 0 ? rw_strerror(err) : "cannot write a checkpoint");
         rc = 1;
@@ -583,5 +614,7 @@ done:
     json_decref(j.extra);
     json_decref(j.from);
     json_decref(j.last_eval);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     return rc;
 }

@@ -200,3 +200,34 @@ Test(cmd_train, a_missing_domain_or_init_fails_clearly)
     cr_assert(strstr(err, "cannot write no/such/dir/m: No such file"), "%s", err);
     free(err);
 }
+
+/* Ctrl-C ends a run at the end of its step with the checkpoint to resume
+ * from, and leaves no temporary file (it used to die mid-write). */
+Test(cmd_train, ctrl_c_leaves_a_checkpoint_to_resume_and_no_temporary_file, .timeout = 120)
+{
+    gen_data();
+    /* the shell that waits is not in rwt_dir: only the background job is */
+    char log_path[700];
+    snprintf(log_path, sizeof log_path, "%s/int.log", rwt_dir);
+    int rc = rw(NULL, NULL,
+                "train --data syn.jsonl --out int.safetensors " TINY
+                " --steps 100000 --log-every 1 2>int.log & "
+                "while ! grep -q ' step 3 ' '%s' 2>/dev/null; do sleep 0.05; done; "
+                "pkill -INT -f '[r]ewire train --data syn.jsonl --out int'; wait $!",
+                log_path);
+    char *log = rwt_read_file(log_path, NULL);
+    cr_assert_eq(rc, 130, "exit %d:\n%s", rc, log);
+    cr_assert(strstr(log, "interrupted at step ") &&
+                  strstr(log, "continue with --resume int.safetensors.ckpt"),
+              "%s", log);
+    free(log);
+    struct stat st;
+    cr_assert_eq(stat(rwt_path(rwt_dir, "int.safetensors.ckpt"), &st), 0, "no checkpoint");
+    cr_assert_eq(stat(rwt_path(rwt_dir, "int.safetensors"), &st), -1, "an output of a cut run");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '\\.tmp\\.'", rwt_dir);
+    char *out = NULL;
+    rwt_run(cmd, &out, NULL);
+    cr_assert_eq(atoi(out), 0, "temporary files left: %s", out);
+    free(out);
+}
