@@ -153,7 +153,15 @@ static const struct option train_longopts[] = {
 };
 
 /* Bits of train_opts_t.set: which options the user gave. */
-enum { S_SHAPE = 1, S_TOKENIZER = 2, S_LORA = 4, S_MOE = 8, S_EPOCHS = 16 };
+enum {
+    S_SHAPE = 1,
+    S_TOKENIZER = 2,
+    S_LORA = 4,
+    S_MOE = 8,
+    S_EPOCHS = 16,
+    S_OPTIM = 32,    /* --seed, --weight-decay, --clip */
+    S_MOESHAPE = 64, /* --experts, --top-k, --gate: what a moe checkpoint fixes */
+};
 
 static void opts_init(train_opts_t *o, int argc)
 {
@@ -287,6 +295,10 @@ static int take_opt(train_opts_t *o, int c, const char *arg)
         o->set |= S_SHAPE;
     if (c == O_EXPERTS || c == O_TOPK || c == O_GATECOEF || c == O_GATE)
         o->set |= S_MOE;
+    if (c == O_EXPERTS || c == O_TOPK || c == O_GATE)
+        o->set |= S_MOESHAPE;
+    if (c == O_SEED || c == O_WD || c == O_CLIP)
+        o->set |= S_OPTIM;
     if (c == O_RANK || c == O_ALPHA || c == O_TARGETS)
         o->set |= S_LORA;
     if (c == O_VOCAB || c == O_TOKENIZER)
@@ -349,11 +361,11 @@ static int check_opts(train_opts_t *o)
         return cli_usage_error(cmd, "give --epochs or --steps, not both");
     if (o->resume) {
         if (o->init || o->variant || o->n_domains ||
-            (o->set & (S_SHAPE | S_TOKENIZER | S_LORA | S_MOE | S_EPOCHS)) || o->steps ||
+            (o->set & (S_SHAPE | S_TOKENIZER | S_LORA | S_MOE | S_EPOCHS | S_OPTIM)) || o->steps ||
             o->batch || o->lr >= 0 || o->warmup >= 0)
-            return cli_usage_error(cmd, "--resume takes the model, tokenizer, domains and "
-                                        "schedule from its checkpoint; give only --data, --out "
-                                        "and progress options");
+            return cli_usage_error(cmd, "--resume takes the model, tokenizer, domains, "
+                                        "schedule, seed and optimizer from its checkpoint; give "
+                                        "only --data, --out and progress options");
         return 0;
     }
     const char *v = o->variant ? o->variant : "dense";
@@ -371,6 +383,11 @@ static int check_opts(train_opts_t *o)
                                "the model's shape and tokenizer come from %s; drop the "
                                "shape, --tokenizer and --vocab options",
                                o->init ? "--init" : "--base");
+    if (o->init && (o->set & S_MOESHAPE))
+        return cli_usage_error(cmd, "the experts, --top-k and --gate come from --init; drop them");
+    if (o->mc.n_experts && o->mc.top_k > o->mc.n_experts)
+        return cli_usage_error(cmd, "--top-k %d is more than the %d experts", o->mc.top_k,
+                               o->mc.n_experts);
     if (o->init && strcmp(v, "lora") == 0)
         return cli_usage_error(cmd, "--init branches a model; a lora adapter takes --base");
     if (o->tokenizer && o->vocab != 8192)

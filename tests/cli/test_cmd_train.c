@@ -167,6 +167,10 @@ Test(cmd_train, bad_usage_exits_2)
         "train --data syn.jsonl --out m --gate prompt",
         "train --data syn.jsonl --out m --variant moe --gate words",
         "train --data syn.jsonl --out m --resume m.ckpt --d-model 64",
+        "train --data syn.jsonl --out m --resume m.ckpt --seed 5",
+        "train --data syn.jsonl --out m --resume m.ckpt --weight-decay 0.1",
+        "train --data syn.jsonl --out m --init m.safetensors --experts 4",
+        "train --data syn.jsonl --out m --variant moe --experts 2 --top-k 5",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *err;
