@@ -92,7 +92,7 @@ int cli_tokenizer_train(int argc, char **argv)
     if (err == 0)
         err = rw_bpe_save(bpe, out);
     if (err < 0) {
-        fprintf(stderr, "rewire %s: %s\n", cmd, rw_strerror(err));
+        fprintf(stderr, "rewire %s: cannot write %s: %s\n", cmd, out, rw_strerror(err));
         rc = 1;
         goto done;
     }

@@ -11,7 +11,9 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int cli_peek_checkpoint(const char *path, char **kind, json_t **extra)
@@ -38,6 +40,11 @@ static int load_error(const char *cmd, const char *what, const char *path, int r
     const char *hint = rc == RW_EPARSE || rc == RW_ETRUNC || rc == RW_EFORMAT || rc == RW_ETOOBIG
                            ? " (not a rewire checkpoint, or a damaged one)"
                            : "";
+    char manifest[PATH_MAX];
+    struct stat sb;
+    snprintf(manifest, sizeof manifest, "%s/manifest.json", path);
+    if (rc == RW_ENOTFILE && stat(manifest, &sb) == 0)
+        hint = " (a bundle: give it with --bundle)";
     fprintf(stderr, "rewire %s: cannot load %s %s: %s%s\n", cmd, what, path, rw_strerror(rc), hint);
     return 1;
 }

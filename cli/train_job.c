@@ -519,6 +519,10 @@ static int setup(job_t *j, const rw_dataset_t *ds)
 static int check_out(const char *path)
 {
     struct stat st;
+    if (!path[0]) {
+        say("--out is empty: it names the file to write");
+        return 1;
+    }
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         say("cannot write %s: it is a directory; --out names a file", path);
         return 1;
