@@ -10,8 +10,8 @@
 
 #include <inttypes.h>
 #include <libgen.h>
-#include <stdlib.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
