@@ -7,11 +7,14 @@
 #include "log.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
-#include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int cli_stdin_line_too_long(long lineno, size_t len)
 {
@@ -33,14 +36,25 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return 2;
 }
 
+/* Whether path is the file stdout writes to (/dev/stdout, /proc/self/fd/1,
+ * or the file it is redirected to). */
+static bool is_stdout(const char *path)
+{
+    struct stat a, b;
+    return fstat(STDOUT_FILENO, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
 int cli_data_out(const char *cmd, const char **out, int json)
 {
-    if (strcmp(*out, "-") != 0)
-        return 0;
-    if (json)
-        return cli_usage_error(cmd, "-o - writes the pairs on stdout, where --json prints the "
-                                    "report: give one of them a file");
-    *out = "/dev/stdout";
+    bool dash = strcmp(*out, "-") == 0;
+    if (json && (dash || is_stdout(*out)))
+        return cli_usage_error(cmd,
+                               "-o %s writes the pairs on stdout, where --json prints the "
+                               "report: give one of them a file",
+                               *out);
+    if (dash)
+        *out = "/dev/stdout";
     return 0;
 }
 

@@ -203,6 +203,12 @@ Test(cmd_gen, dash_writes_the_pairs_on_stdout)
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' data gen -o - --json", dir, rwt_bin("rewire"));
     cr_assert_eq(rwt_run(cmd, NULL, &err), 2);
     cr_assert(strstr(err, "--json"), "%s", err);
+    free(err);
+    /* so does any name of the same file (it made stdout invalid JSON) */
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' data gen -o /dev/stdout --json", dir,
+             rwt_bin("rewire"));
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 2);
+    cr_assert(strstr(err, "--json"), "%s", err);
     free(out);
     free(err);
     rwt_rmdir(dir);
