@@ -8,6 +8,7 @@
 #ifndef RW_CLI_H
 #define RW_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 typedef struct cli_cmd {
@@ -79,6 +80,11 @@ int cli_read_data(const char *cmd, const char *const *paths, size_t n, struct rw
 /* Prints a JSON value (borrowed) on stdout, indented. */
 struct json_t;
 void cli_print_json(struct json_t *v);
+/* Whether a command printed its JSON report (cli_print_json): with --json,
+ * main prints an error object for a command that failed without one. */
+extern bool cli_json_printed;
+/* The last usage error's text, for that object. */
+extern char cli_last_error[512];
 /* A number, or null for one that is not finite (jansson makes no number of
  * it, and the field would silently go missing). */
 struct json_t *cli_json_num(double v);

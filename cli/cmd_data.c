@@ -141,10 +141,7 @@ static void import_print(const import_args_t *a, const rw_import_report_t *rep, 
         json_object_set_new(o, "output", json_string(a->out));
         json_object_set_new(o, "written", json_boolean(written));
         json_object_set_new(o, "error", failure ? json_string(failure) : json_null());
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (s)
-            printf("%s\n", s);
-        free(s);
+        cli_print_json(o);
         json_decref(o);
     } else {
         rw_import_report_print(rep, stderr);

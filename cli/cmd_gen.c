@@ -113,9 +113,7 @@ static void summary(const rw_dataset_t *ds, const char *out, const rw_synth_opts
                               (json_int_t)o->seed, "pairs", (json_int_t)ds->n, "pairs_per_domain",
                               (json_int_t)o->pairs_per_domain, "noise", o->noise, "domains", doms,
                               "seconds", seconds);
-        char *s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-        printf("%s\n", s);
-        free(s);
+        cli_print_json(r);
         json_decref(r);
     } else {
         fprintf(stderr, "rewire " CMD ": wrote %zu pairs to %s (seed %llu, noise %g) in %.3f s\n",

@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -46,6 +47,18 @@ static void usage(FILE *f)
 
 /* A command's exit status, unless what it wrote to stdout was lost (a
  * full disk, a closed stdout): then that is said, and the status is 1. */
+/* With --json a failed command still prints one JSON object on stdout. */
+static int finish_json(int rc, bool json)
+{
+    if (json && rc != 0 && !cli_json_printed) {
+        json_t *o = json_pack("{s:b, s:i, s:s}", "ok", 0, "exit", rc, "error",
+                              cli_last_error[0] ? cli_last_error : "see the messages on stderr");
+        cli_print_json(o);
+        json_decref(o);
+    }
+    return rc;
+}
+
 static int finish(int rc)
 {
     errno = 0;
@@ -78,11 +91,14 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0)
         return finish(cli_version(argc - 1, argv + 1));
+    bool json = false;
+    for (int i = 2; i < argc; i++)
+        json |= strcmp(argv[i], "--json") == 0;
     for (const cli_cmd_t *c = cli_commands; c->name; c++) {
         if (!c->group && strcmp(argv[1], c->name) == 0)
-            return finish(c->run(argc - 1, argv + 1));
+            return finish(finish_json(c->run(argc - 1, argv + 1), json));
         if (c->group && strcmp(argv[1], c->group) == 0 && argc > 2 && strcmp(argv[2], c->name) == 0)
-            return finish(c->run(argc - 2, argv + 2));
+            return finish(finish_json(c->run(argc - 2, argv + 2), json));
     }
     int group = 0;
     for (const cli_cmd_t *c = cli_commands; c->name; c++)

@@ -32,6 +32,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
+    va_start(ap, fmt);
+    vsnprintf(cli_last_error, sizeof cli_last_error, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "\n(see rewire %s --help)\n", cmd);
     return 2;
 }
@@ -97,12 +100,16 @@ int cli_read_data(const char *cmd, const char *const *paths, size_t n, struct rw
     return 0;
 }
 
+bool cli_json_printed;
+char cli_last_error[512];
+
 void cli_print_json(struct json_t *v)
 {
     char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     if (s)
         printf("%s\n", s);
     free(s);
+    cli_json_printed = true;
 }
 
 json_t *cli_json_num(double v)

@@ -53,9 +53,7 @@ int cli_version(int argc, char **argv)
         json_t *o = json_object();
         for (size_t i = 0; i < n; i++)
             json_object_set_new(o, rows[i].key, json_string(rows[i].val));
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        printf("%s\n", s);
-        free(s);
+        cli_print_json(o);
         json_decref(o);
     } else {
         for (size_t i = 0; i < n; i++)

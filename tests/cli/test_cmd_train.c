@@ -235,3 +235,23 @@ Test(cmd_train, ctrl_c_leaves_a_checkpoint_to_resume_and_no_temporary_file, .tim
     cr_assert_eq(atoi(out), 0, "temporary files left: %s", out);
     free(out);
 }
+
+/* With --json a command that fails still prints one JSON object on stdout,
+ * which says so (scripts read stdout as JSON). */
+Test(cmd_train, a_failure_under_json_is_a_json_object)
+{
+    char *out;
+    cr_assert_eq(rw(&out, NULL, "train --data none.jsonl --out m.safetensors --json"), 1);
+    json_t *o = json_loads(out, 0, NULL);
+    cr_assert_not_null(o, "not JSON: '%s'", out);
+    cr_assert(json_is_false(json_object_get(o, "ok")), "%s", out);
+    cr_assert_eq(json_integer_value(json_object_get(o, "exit")), 1);
+    json_decref(o);
+    free(out);
+    cr_assert_eq(rw(&out, NULL, "train --data none.jsonl --json"), 2);
+    o = json_loads(out, 0, NULL);
+    cr_assert_not_null(o, "not JSON: '%s'", out);
+    cr_assert(strstr(json_string_value(json_object_get(o, "error")), "--out"), "%s", out);
+    json_decref(o);
+    free(out);
+}
