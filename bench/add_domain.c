@@ -23,6 +23,7 @@
  */
 #include "cli.h"
 #include "coord_cli.h"
+#include "log.h"
 #include "router_cli.h"
 #include "worker_cli.h"
 
@@ -48,13 +49,6 @@ typedef struct args {
     const char *pairs, *config, *dir;
     char workers[24], threads[24];
 } args_t;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void sleep_ms(int ms)
 {
@@ -191,7 +185,7 @@ int main(int argc, char **argv)
                   a.config ? "--config" : NULL,
                   cfg,
                   NULL};
-    double t0 = now_s();
+    double t0 = rw_now_s();
     snprintf(log, sizeof log, "%s/coordinator.log", dir);
     pid_t coord = spawn(coord_main, log, cv);
     pid_t kids[66];
@@ -217,21 +211,21 @@ int main(int argc, char **argv)
     }
     int rc = 1;
     json_t *v1 = await_version(state, coord, 1), *v2 = NULL;
-    double job_s = now_s() - t0;
+    double job_s = rw_now_s() - t0;
     if (!v1) {
         fprintf(stderr, "add_domain: the job failed (see %s)\n", dir);
         goto done;
     }
     printf("job of %s: version 1 in %.1f s\n", a.domains, job_s);
     fflush(stdout);
-    double t1 = now_s();
+    double t1 = rw_now_s();
     snprintf(cache, sizeof cache, "%s/cache-new", dir);
     char *nv[] = {"rewire-worker", "--connect", ep,         "--id", "new",    "--cache", cache,
                   "--threads",     a.threads,   "--domain", added,  "--data", new_data,  NULL};
     snprintf(log, sizeof log, "%s/worker-new.log", dir);
     kids[nk++] = spawn(worker_main, log, nv);
     v2 = await_version(state, coord, 2);
-    double add_s = now_s() - t1;
+    double add_s = rw_now_s() - t1;
     if (!v2) {
         fprintf(stderr, "add_domain: the domain was not added (see %s)\n", dir);
         goto done;

@@ -46,13 +46,6 @@ typedef struct bench {
     pthread_mutex_t mu;
 } bench_t;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- the job: N tasks that need nothing ---- */
 
 static int job_start(void *job, coord_t *c)
@@ -70,7 +63,7 @@ static int job_lease(void *job, const plan_task_t *t, msg_lease_t *l)
     (void)t;
     pthread_mutex_lock(&b->mu);
     if (!b->first_lease)
-        b->first_lease = now_s();
+        b->first_lease = rw_now_s();
     pthread_mutex_unlock(&b->mu);
     l->config = "{\"bench\":\"sleep\"}";
     return 0;
@@ -80,7 +73,7 @@ static void job_result(void *job, const plan_task_t *t, const msg_result_t *m, j
 {
     bench_t *b = job;
     (void)t, (void)m, (void)rec;
-    b->last_result = now_s();
+    b->last_result = rw_now_s();
 }
 
 static const struct coord_job_ops bench_job_ops = {
@@ -103,10 +96,10 @@ static int sleep_run(void *ctx, const agent_work_t *w, agent_progress_fn progres
     exec_ctx_t *x = ctx;
     bench_t *b = x->b;
     struct timespec ts = {b->ms / 1000, (b->ms % 1000) * 1000000L};
-    double t0 = now_s();
+    double t0 = rw_now_s();
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-    double t1 = now_s();
+    double t1 = rw_now_s();
     if (x->last_end)
         x->gaps += t0 - x->last_end;
     x->last_end = t1;

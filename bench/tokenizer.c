@@ -10,13 +10,13 @@
 #include "bpe.h"
 #include "cli.h"
 #include "err.h"
+#include "log.h"
 
 #include <glob.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 
 #define MAX_SIZES 16
@@ -25,13 +25,6 @@ typedef struct corpus {
     char **docs;
     size_t *lens, n, cap, bytes;
 } corpus_t;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void usage(FILE *f)
 {
@@ -137,9 +130,9 @@ static int bench_size(const corpus_t *c, size_t vocab, int passes)
     rw_bpe_train_opts_t o = RW_BPE_TRAIN_OPTS_DEFAULT;
     o.vocab_size = vocab;
     rw_bpe_t *b = NULL;
-    double t0 = now();
+    double t0 = rw_now_s();
     int rc = rw_bpe_train((const char *const *)c->docs, c->lens, c->n, &o, &b);
-    double train_s = now() - t0;
+    double train_s = rw_now_s() - t0;
     if (rc < 0) {
         fprintf(stderr, "tokenizer: training failed: %s\n", rw_strerror(rc));
         return 1;
@@ -149,25 +142,25 @@ static int bench_size(const corpus_t *c, size_t vocab, int passes)
     double cold_s = 0, warm_s = 0;
     for (int p = 0; p < passes; p++) {
         ntok = 0;
-        t0 = now();
+        t0 = rw_now_s();
         for (size_t i = 0; i < c->n; i++) {
             size_t n = 0;
             rw_bpe_encode(b, c->docs[i], c->lens[i], &ids, &n, &cap);
             ntok += n;
         }
-        double dt = now() - t0;
+        double dt = rw_now_s() - t0;
         if (p == 0)
             cold_s = dt;
         else if (p == 1 || dt < warm_s)
             warm_s = dt; /* best warm pass: least disturbed by neighbours */
     }
-    t0 = now();
+    t0 = rw_now_s();
     char *json = rw_bpe_to_json(b);
-    double to_json_s = now() - t0;
+    double to_json_s = rw_now_s() - t0;
     rw_bpe_t *again = NULL;
-    t0 = now();
+    t0 = rw_now_s();
     rc = rw_bpe_from_json(json, strlen(json), &again, NULL, 0);
-    double from_json_s = now() - t0;
+    double from_json_s = rw_now_s() - t0;
     double mb = (double)c->bytes / 1e6, cold = mb / cold_s;
     double warm = passes > 1 ? mb / warm_s : 0, bpt = (double)c->bytes / (double)ntok;
     fprintf(stderr,
@@ -216,11 +209,11 @@ int main(int argc, char **argv)
     if (!nsizes)
         sizes[nsizes++] = 8192;
     corpus_t c = {0};
-    double t0 = now();
+    double t0 = rw_now_s();
     if (read_corpus(&c, data) < 0)
         return 1;
     fprintf(stderr, "read %zu transcripts, %.1f MB, in %.2f s\n", c.n, (double)c.bytes / 1e6,
-            now() - t0);
+            rw_now_s() - t0);
     int rc = 0;
     for (size_t i = 0; i < nsizes && rc == 0; i++)
         rc = bench_size(&c, sizes[i], (int)passes);

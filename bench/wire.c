@@ -25,6 +25,7 @@
 #include "blas.h"
 #include "checksum.h"
 #include "err.h"
+#include "log.h"
 #include "wire.h"
 #include "xfer.h"
 
@@ -33,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <zmq.h>
 
 typedef struct bench {
@@ -57,13 +57,6 @@ static double cpu(void)
     getrusage(RUSAGE_SELF, &u);
     return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec +
            ((double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_usec) / 1e6;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 /* The discarding sink: counts bytes into the bench's dropped. */
@@ -193,7 +186,7 @@ static double plain_send(bench_t *b, void *s)
     zmq_send(s, "ping", 4, 0);
     if (zmq_recv(s, ack, sizeof ack, 0) < 0)
         return -1;
-    double t0 = now(), c0 = cpu();
+    double t0 = rw_now_s(), c0 = cpu();
     for (size_t off = 0; off < b->bytes; off += b->chunk) {
         size_t n = b->bytes - off < b->chunk ? b->bytes - off : b->chunk;
         if (zmq_send(s, b->data + off, n, 0) < 0)
@@ -202,7 +195,7 @@ static double plain_send(bench_t *b, void *s)
     if (zmq_recv(s, ack, sizeof ack, 0) < 0)
         return -1;
     b->cpu = cpu() - c0;
-    return now() - t0;
+    return rw_now_s() - t0;
 }
 
 static double xfer_send(bench_t *b, wire_t *w, uint64_t id)
@@ -213,7 +206,7 @@ static double xfer_send(bench_t *b, wire_t *w, uint64_t id)
     if (wire_send(w, NULL, &m, 0) != 0 || wire_recv(w, &m, NULL, 0) != 0)
         goto fail_ping;
     msg_fini(&m);
-    double t0 = now(), c0 = cpu();
+    double t0 = rw_now_s(), c0 = cpu();
     msg_art_begin_t begin = {
         .artifact = id, .kind = MSG_ARTIFACT_MODEL, .size = b->bytes, .chunk = b->chunk};
     xfer_send_t *x = xfer_send_new(&begin, &xfer_mem_source_ops, b->data, 0, NULL);
@@ -226,7 +219,7 @@ static double xfer_send(bench_t *b, wire_t *w, uint64_t id)
         msg_fini(&m);
     }
     if (x && xfer_send_status(x) == 1) {
-        secs = now() - t0;
+        secs = rw_now_s() - t0;
         b->cpu = cpu() - c0;
     }
     xfer_send_destroy(&x);
@@ -309,9 +302,9 @@ int main(int argc, char **argv)
         data[i] = (uint8_t)x;
     }
     b.data = data;
-    double t = now();
+    double t = rw_now_s();
     uint64_t sum = proto_checksum(data, b.bytes);
-    t = now() - t;
+    t = rw_now_s() - t;
     printf("checksum (XXH64) of %zu MiB: %.0f MB/s (%016llx)\n", b.bytes >> 20,
            (double)b.bytes / t / 1e6, (unsigned long long)sum);
     best_t best[2] = {{1e30, 1e30}, {1e30, 1e30}};

@@ -5,6 +5,7 @@
  * is an artifact the job already holds).
  */
 #include "err.h"
+#include "log.h"
 #include "service.h"
 #include "store.h"
 #include "wire.h"
@@ -15,7 +16,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -147,17 +147,10 @@ static void hello(peer_t *p, const char *id, const char *domain, uint64_t upload
     cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Receives until a message of type comes (others skipped) or ms pass. */
 static int expect(peer_t *p, msg_type_t type, msg_t *m, int ms)
 {
-    for (double end = now_s() + ms / 1000.0; now_s() < end;) {
+    for (double end = rw_now_s() + ms / 1000.0; rw_now_s() < end;) {
         int rc = wire_recv(p->w, m, NULL, 0);
         if (rc == 0 && m->type == type)
             return 0;
@@ -212,8 +205,8 @@ static int upload_for(peer_t *p, const char *dir, uint64_t id, uint64_t task, ui
     int rc = 0;
     xfer_send_t *s = xfer_send_new(&b, &xfer_file_source_ops, &src, 0, &rc);
     cr_assert_not_null(s);
-    double end = now_s() + 5;
-    while (xfer_send_status(s) == 0 && now_s() < end) {
+    double end = rw_now_s() + 5;
+    while (xfer_send_status(s) == 0 && rw_now_s() < end) {
         msg_t m;
         while (xfer_send_next(s, &m) == 1)
             cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
@@ -233,6 +226,14 @@ static int upload_for(peer_t *p, const char *dir, uint64_t id, uint64_t task, ui
 static int upload(peer_t *p, const char *dir, uint64_t id)
 {
     return upload_for(p, dir, id, 0, 0);
+}
+
+/* The coordinator's endpoint in this test's folder. */
+static const char *endpoint(void)
+{
+    static char bind[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    return bind;
 }
 
 /* Runs the one task as worker id on p: the RESULT names an artifact put in
@@ -291,8 +292,7 @@ static coord_t *start_held_in_finish(const char *bind, pthread_t *th, peer_t *w)
  * coordinator (not kept serving) still ends once the job is done. */
 Test(domain_svc, a_domain_refused_after_the_finish_does_not_keep_the_job_up)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     peer_t w, b;
     coord_t *c = start_held_in_finish(bind, &th, &w);
@@ -325,8 +325,7 @@ Test(domain_svc, a_domain_refused_after_the_finish_does_not_keep_the_job_up)
  * bundles, and at once when they hold it already. */
 Test(domain_svc, a_bringer_that_came_back_is_told_when_its_domain_is_in)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     coord_t *c = start(bind, true, &th);
     atomic_store(&check_rc, 1); /* "this worker brought it before" */
@@ -362,7 +361,7 @@ static int count(peer_t *p, msg_type_t type, int ms)
 {
     int n = 0;
     msg_t m;
-    for (double end = now_s() + ms / 1000.0; now_s() < end;)
+    for (double end = rw_now_s() + ms / 1000.0; rw_now_s() < end;)
         if (wire_recv(p->w, &m, NULL, 0) == 0) {
             n += m.type == type;
             msg_fini(&m);
@@ -406,8 +405,7 @@ static void beat(peer_t *p)
  * waits for the read to end, then holds the domain. */
 Test(domain_svc, a_domain_is_read_off_the_loop_and_the_finish_waits_for_it)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     coord_t *c = start(bind, false, &th);
     peer_t w, b;
@@ -456,8 +454,7 @@ Test(domain_svc, a_domain_is_read_off_the_loop_and_the_finish_waits_for_it)
  * the domain is not added, and its name is free for the next one. */
 Test(domain_svc, a_bringer_lost_while_its_data_is_read_is_forgotten)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     coord_t *c = start(bind, true, &th);
     peer_t b;
@@ -481,8 +478,7 @@ Test(domain_svc, a_bringer_lost_while_its_data_is_read_is_forgotten)
  * uploads again: its domain goes in once. */
 Test(domain_svc, a_bringer_that_reconnects_during_the_read_is_added_once)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     coord_t *c = start(bind, true, &th);
     peer_t b, b2;
@@ -510,8 +506,7 @@ Test(domain_svc, a_bringer_that_reconnects_during_the_read_is_added_once)
  * when the read does, adding nothing. */
 Test(domain_svc, a_coordinator_stopped_during_a_read_ends_with_it)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     coord_t *c = start(bind, true, &th);
     peer_t b;
@@ -554,8 +549,7 @@ static coord_t *read_after_finish(const char *bind, pthread_t *th, peer_t *w, pe
  * goes in, and the job runs on for it. */
 Test(domain_svc, a_worker_that_joins_during_the_read_after_the_finish_stays)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     peer_t w, b, x;
     coord_t *c = read_after_finish(bind, &th, &w, &b);
@@ -580,8 +574,7 @@ Test(domain_svc, a_worker_that_joins_during_the_read_after_the_finish_stays)
  * kept serving) ends: nothing is left to do. */
 Test(domain_svc, a_bringer_lost_during_the_read_after_the_finish_lets_the_job_end)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     peer_t w, b;
     coord_t *c = read_after_finish(bind, &th, &w, &b);
@@ -604,8 +597,7 @@ Test(domain_svc, a_bringer_lost_during_the_read_after_the_finish_lets_the_job_en
  * (another domain's upload, say) leaves that artifact in the store. */
 Test(domain_svc, a_refused_upload_leaves_an_artifact_the_job_holds)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     coord_t *c = start(bind, true, &th);
     uint64_t held = put_in(coord_store(c), "accepted before");
@@ -631,8 +623,7 @@ Test(domain_svc, a_refused_upload_leaves_an_artifact_the_job_holds)
  * refused at its ART_BEGIN, before a byte of it is stored or imported. */
 Test(domain_svc, an_upload_larger_than_the_declared_data_is_refused)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     coord_t *c = start(bind, true, &th);
     size_t n = (size_t)3 << 20;
@@ -660,8 +651,7 @@ Test(domain_svc, an_upload_larger_than_the_declared_data_is_refused)
  * name is free again. */
 Test(domain_svc, a_name_is_held_while_its_bringer_lives_and_freed_when_it_vanishes)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     coord_t *c = start(bind, true, &th);
     peer_t a, b;
@@ -678,12 +668,12 @@ Test(domain_svc, a_name_is_held_while_its_bringer_lives_and_freed_when_it_vanish
               m.refuse.reason);
     msg_fini(&m);
     peer_close(&a); /* it never uploads, and says nothing more */
-    double t0 = now_s();
+    double t0 = rw_now_s();
     bool welcomed = false;
-    while (!welcomed && now_s() - t0 < 6) {
+    while (!welcomed && rw_now_s() - t0 < 6) {
         hello(&b, "b", "same", 6);
         msg_t r;
-        for (double end = now_s() + 0.5; now_s() < end;) {
+        for (double end = rw_now_s() + 0.5; rw_now_s() < end;) {
             if (wire_recv(b.w, &r, NULL, 0) != 0)
                 continue;
             welcomed |= r.type == MSG_WELCOME && r.welcome.has_upload;
@@ -704,8 +694,7 @@ Test(domain_svc, a_name_is_held_while_its_bringer_lives_and_freed_when_it_vanish
  * success; the other workers are told the job is done. */
 Test(domain_svc, a_bringer_whose_domain_missed_the_bundles_is_refused_not_shut_down)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     peer_t w, b;
     coord_t *c = start_held_in_finish(bind, &th, &w);
@@ -718,7 +707,7 @@ Test(domain_svc, a_bringer_whose_domain_missed_the_bundles_is_refused_not_shut_d
     cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 3000), 0);
     msg_fini(&m);
     bool refused = false, shut = false;
-    for (double end = now_s() + 3; now_s() < end && !refused && !shut;) {
+    for (double end = rw_now_s() + 3; rw_now_s() < end && !refused && !shut;) {
         if (wire_recv(b.w, &m, NULL, 0) != 0)
             continue;
         refused = m.type == MSG_REFUSE;
@@ -739,8 +728,7 @@ Test(domain_svc, a_bringer_whose_domain_missed_the_bundles_is_refused_not_shut_d
  * reason, and the task leased again; the next good one ends the job. */
 Test(domain_svc, a_result_that_is_not_what_the_task_makes_is_refused_and_leased_again)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     pthread_t th;
     peer_t w;
     coord_t *c = start(bind, false, &th);
@@ -787,8 +775,7 @@ static bool in_store(coord_t *c, uint64_t id, bool there)
  * the lease ends; what the accepted RESULT names stays. */
 Test(domain_svc, an_upload_no_result_names_is_removed_when_its_lease_ends)
 {
-    char bind[700];
-    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    const char *bind = endpoint();
     const char *mine = rwt_path(rwt_dir, "w-cache");
     pthread_t th;
     peer_t w;

@@ -3,6 +3,7 @@
  * HH-RLHF and summarize-from-feedback data. */
 #include "err.h"
 #include "import.h"
+#include "log.h"
 #include "support.h"
 
 #include <criterion/criterion.h>
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 
 TestSuite(import, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
@@ -584,13 +584,6 @@ Test(import, the_report_as_json)
     rw_dataset_fini(&ds);
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static const rw_import_domain_t *domain(const rw_import_report_t *rep, const char *name)
 {
     for (size_t i = 0; i < rep->n_domains; i++)
@@ -623,9 +616,9 @@ Test(import, real_hh_rlhf)
     rw_dataset_init(&ds);
     rw_import_report_t rep;
     rw_import_report_init(&rep);
-    double t0 = now();
+    double t0 = rw_now_s();
     cr_assert_eq(rw_import_files(&ds, pp, 4, &o, &rep), 0);
-    double secs = now() - t0;
+    double secs = rw_now_s() - t0;
     cr_log_info("hh-rlhf: %zu records in %.3f s", rep.read, secs);
 #if !defined(__SANITIZE_ADDRESS__)
     cr_assert_lt(secs, 3.0, "importing hh-rlhf took %.3f s", secs);

@@ -5,6 +5,7 @@
 #include "coord_cli.h"
 #include "err.h"
 #include "health.h"
+#include "log.h"
 #include "router_cli.h"
 #include "svc_support.h"
 #include "worker_cli.h"
@@ -14,7 +15,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "support.h"
 
@@ -32,21 +32,14 @@ static int run_main(svc_main_fn fn, const char *prog, const char *const *args)
     return fn(argc, argv);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 Test(health, nobody_answering_is_unhealthy_within_the_timeout)
 {
     char ep[600], why[512];
     snprintf(ep, sizeof ep, "ipc://%s/nobody.sock", rwt_dir);
     msg_t rep;
-    double t0 = now_s();
+    double t0 = rw_now_s();
     cr_assert_eq(health_ask(ep, NULL, 300, &rep, why, sizeof why), -ETIMEDOUT);
-    double took = now_s() - t0;
+    double took = rw_now_s() - t0;
     cr_assert(took >= 0.29 && took < 2.0, "waited %.2f s for a 300 ms timeout", took);
     cr_assert(strstr(why, "no answer"), "%s", why);
     cr_assert_lt(health_ask("bogus://x", NULL, 300, &rep, why, sizeof why), 0);
@@ -143,9 +136,10 @@ Test(health, services_answer_and_the_coordinator_knows_its_live_workers)
 
     /* a worker killed mid-task is not live once the coordinator's timeout passes */
     svc_kill(w);
-    double t0 = now_s();
+    double t0 = rw_now_s();
     cr_assert(wait_worker(coord, "w1", false, 5000), "w1 is still reported live");
-    cr_assert_lt(now_s() - t0, 3.0, "w1 lost %.2f s after it died (timeout 0.5 s)", now_s() - t0);
+    cr_assert_lt(rw_now_s() - t0, 3.0, "w1 lost %.2f s after it died (timeout 0.5 s)",
+                 rw_now_s() - t0);
     cr_assert_eq(run_main(worker_main, "rewire-worker", w1), 1);
 
     /* a stopped coordinator does not answer */
