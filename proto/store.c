@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct store {
@@ -168,6 +169,80 @@ int store_verify(const store_t *s, uint64_t id, uint64_t *size)
         return RW_ECHECKSUM;
     }
     return 0;
+}
+
+void store_touch(const store_t *s, uint64_t id)
+{
+    char path[STORE_PATH_MAX];
+    utimensat(AT_FDCWD, store_path(s, id, path, sizeof path), NULL, 0);
+}
+
+/* An artifact's id from its file name (16 hex digits), or 0. */
+static uint64_t name_id(const char *name)
+{
+    uint64_t id = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = name[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        id = id << 4 | (uint64_t)d;
+    }
+    return name[16] ? 0 : id;
+}
+
+typedef struct {
+    uint64_t id, size;
+    struct timespec used;
+} trim_entry_t;
+
+static int by_use(const void *a, const void *b)
+{
+    const struct timespec *x = &((const trim_entry_t *)a)->used;
+    const struct timespec *y = &((const trim_entry_t *)b)->used;
+    if (x->tv_sec != y->tv_sec)
+        return x->tv_sec < y->tv_sec ? -1 : 1;
+    return (x->tv_nsec > y->tv_nsec) - (x->tv_nsec < y->tv_nsec);
+}
+
+int64_t store_trim(const store_t *s, uint64_t max, const uint64_t *keep, size_t n_keep,
+                   unsigned min_age_s, void (*gone)(void *ctx, uint64_t id), void *ctx)
+{
+    DIR *d = opendir(s->dir);
+    if (!d)
+        return -errno;
+    trim_entry_t *v = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0;
+    struct dirent *e;
+    struct stat st;
+    while ((e = readdir(d))) {
+        uint64_t id = name_id(e->d_name);
+        if (!id || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        total += (uint64_t)st.st_size;
+        rw_grow(&v, &cap, n + 1);
+        v[n++] = (trim_entry_t){id, (uint64_t)st.st_size, st.st_mtim};
+    }
+    qsort(v, n, sizeof *v, by_use);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    for (size_t i = 0; i < n && total > max; i++) {
+        bool spared = v[i].used.tv_sec + (time_t)min_age_s > now.tv_sec;
+        for (size_t k = 0; k < n_keep && !spared; k++)
+            spared = keep[k] == v[i].id;
+        char name[17];
+        snprintf(name, sizeof name, "%016" PRIx64, v[i].id);
+        if (spared || unlinkat(dirfd(d), name, 0) != 0)
+            continue;
+        total -= v[i].size;
+        if (gone)
+            gone(ctx, v[i].id);
+    }
+    free(v);
+    closedir(d);
+    return (int64_t)total;
 }
 
 const char *store_tmp_path(store_t *s, char *buf, size_t n)

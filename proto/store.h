@@ -41,6 +41,18 @@ bool store_has(const store_t *s, uint64_t id);
  * fetched again); or -errno. */
 int store_verify(const store_t *s, uint64_t id, uint64_t *size);
 
+/* Marks artifact id as used now (its modification time), for store_trim. */
+void store_touch(const store_t *s, uint64_t id);
+/* Removes artifacts, least recently used first (by modification time,
+ * which store_touch and every write set), until those left total at most
+ * max bytes. Spares the n_keep ids in keep and every artifact used less
+ * than min_age_s seconds ago: another process sharing the folder may be
+ * about to read it. gone (may be NULL) hears each id removed, with ctx.
+ * Returns the bytes the artifacts total afterwards (over max when what is
+ * spared is), or -errno when the folder cannot be read. */
+int64_t store_trim(const store_t *s, uint64_t max, const uint64_t *keep, size_t n_keep,
+                   unsigned min_age_s, void (*gone)(void *ctx, uint64_t id), void *ctx);
+
 /* A fresh path under dir/tmp for a file on its way in (not created). */
 const char *store_tmp_path(store_t *s, char *buf, size_t n);
 /* Takes the finished file at path (under dir/tmp, or anywhere on the same

@@ -89,6 +89,7 @@ agent_t *agent_new(const agent_opts_t *o, int *err)
         agent_destroy(&a);
         goto fail;
     }
+    agent__trim(a); /* a cache kept from earlier jobs */
     if (err)
         *err = 0;
     return a;

@@ -71,6 +71,9 @@ struct agent_exec_ops {
 /* The executor of real tasks: rw_task_run (exec.c). */
 extern const struct agent_exec_ops agent_task_ops;
 
+#define AGENT_CACHE_MAX_DEFAULT   (10ull << 30) /* --cache-max */
+#define AGENT_CACHE_GRACE_DEFAULT 60            /* --cache-grace, seconds */
+
 typedef struct agent_opts {
     const char *connect;     /* the coordinator's endpoint */
     const char *id;          /* worker id (NULL: host:pid) */
@@ -78,6 +81,8 @@ typedef struct agent_opts {
     size_t n_caps;
     int threads;                       /* for training (>= 1) */
     const char *cache_dir;             /* the artifact cache (created) */
+    uint64_t cache_max;                /* bytes it may hold (0: no limit) */
+    uint32_t cache_grace_s;            /* an artifact used this recently stays (see store_trim) */
     uint32_t backoff_ms;               /* first reconnect wait (0: 100) */
     uint32_t backoff_max_ms;           /* its cap (0: 5000) */
     uint32_t timeout_ms;               /* coordinator silence that means gone (0: 5 heartbeats) */

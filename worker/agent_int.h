@@ -155,6 +155,10 @@ void agent__xfer_watch(agent_t *a, uint64_t now);
 void agent__tell_error(agent_t *a, uint64_t task, uint32_t attempt, int code, const char *why);
 /* Sends the upload of the domain the agent brings (WELCOME asked for it). */
 void agent__upload_domain(agent_t *a);
+/* Trims the cache to o.cache_max bytes (agent.h), least recently used
+ * first, sparing every artifact a lease in the pipeline, the upload under
+ * way or the domain it brings needs. */
+void agent__trim(agent_t *a);
 /* A job the training thread finished (agent_task.c takes it on). */
 void agent__finished(agent_t *a, agent_job_t *j);
 /* Frees a job (its files are the caller's business). */

@@ -169,11 +169,13 @@ static void mark_sound(agent_t *a, uint64_t id)
     a->sound[a->n_sound++] = id;
 }
 
-/* Whether the cache holds id whole: checked once, the first time. */
+/* Whether the cache holds id whole: checked once, the first time. A use,
+ * for the cache's least-recently-used order. */
 static bool cached(agent_t *a, uint64_t id)
 {
     if (!store_has(a->cache, id))
         return false;
+    store_touch(a->cache, id);
     if (is_sound(a, id))
         return true;
     int rc = store_verify(a->cache, id, NULL);
@@ -186,6 +188,66 @@ static bool cached(agent_t *a, uint64_t id)
             store_path(a->cache, id, path, sizeof path), rw_strerror(rc));
     unlink(path);
     return false;
+}
+
+/* ---- keeping the cache under --cache-max ---- */
+
+typedef struct {
+    uint64_t *v;
+    size_t n, cap;
+} ids_t;
+
+static void ids_add(ids_t *k, uint64_t id)
+{
+    if (!id)
+        return;
+    rw_grow(&k->v, &k->cap, k->n + 1);
+    k->v[k->n++] = id;
+}
+
+static void ids_add_lease(ids_t *k, const agent_lease_t *l)
+{
+    ids_add(k, l->tokenizer);
+    ids_add(k, l->data);
+    ids_add(k, l->base);
+    for (size_t i = 0; i < l->n_experts; i++)
+        ids_add(k, l->experts[i]);
+}
+
+static void forget_sound(void *ctx, uint64_t id)
+{
+    agent_t *a = ctx;
+    for (size_t i = 0; i < a->n_sound; i++)
+        if (a->sound[i] == id) {
+            a->sound[i] = a->sound[--a->n_sound];
+            return;
+        }
+}
+
+void agent__trim(agent_t *a)
+{
+    if (!a->o.cache_max)
+        return;
+    ids_t k = {0};
+    ids_add(&k, a->o.domain_shard); /* the train pairs of the domain it brings */
+    ids_add(&k, a->o.domain_upload);
+    for (size_t i = 0; i < a->n_need; i++)
+        ids_add(&k, a->need[i]);
+    for (size_t i = 0; i < a->n_q; i++)
+        ids_add_lease(&k, &a->q[i]);
+    if (a->u.active)
+        ids_add(&k, a->u.id);
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->n_ready; i++)
+        ids_add_lease(&k, &a->ready[i]->l);
+    if (a->running)
+        ids_add_lease(&k, &a->running->l);
+    pthread_mutex_unlock(&a->mu);
+    int64_t left =
+        store_trim(a->cache, a->o.cache_max, k.v, k.n, a->o.cache_grace_s, forget_sound, a);
+    if (left < 0)
+        RW_WARN(WHO, "cannot trim the cache %s: %s", store_dir(a->cache), rw_strerror((int)left));
+    free(k.v);
 }
 
 static void next_fetch(agent_t *a)
@@ -252,8 +314,10 @@ static void fetch_input(agent_t *a, const msg_t *m, uint64_t id)
         return;
     }
     mark_sound(a, id);
+    store_touch(a->cache, id);
     a->st.fetched++;
     a->i_need++;
+    agent__trim(a);
     next_fetch(a);
     advance(a);
 }
@@ -465,6 +529,8 @@ static void start_upload(agent_t *a)
     u->attempt = d.attempt;
     u->id = id;
     u->res = d.res;
+    store_touch(a->cache, id);
+    agent__trim(a);
     pump_upload(a);
 }
 

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "wire.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ftw.h>
 #include <signal.h>
@@ -21,6 +22,10 @@ const char agent_flags_help[] =
     "  --threads N            threads to train with (1)\n"
     "  --caps LIST            what it runs: train, router, or both (train)\n"
     "  --cache DIR            artifact cache (/tmp/rewire-cache-ID)\n"
+    "  --cache-max SIZE       most the cache keeps, least recently used out first:\n"
+    "                         bytes, or with K, M, G (10G; 0: no limit)\n"
+    "  --cache-grace S        keeps what was used in the last S seconds over the limit,\n"
+    "                         for another worker sharing the cache (60)\n"
     "  --timeout-ms N         a coordinator silent this long is gone (5 heartbeats)\n"
     "  --backoff-max-ms N     longest wait between reconnects (5000)\n";
 
@@ -61,6 +66,27 @@ static int num(const char *prog, const char *flag, const char *val, long lo, lon
     return 0;
 }
 
+/* A size in bytes, with an optional K, M or G (powers of 1024). */
+static int size_arg(const char *prog, const char *flag, const char *val, uint64_t *out)
+{
+    char *end = NULL;
+    int shift = -1;
+    unsigned long long v = 0;
+    errno = 0;
+    if (val && *val >= '0' && *val <= '9') {
+        v = strtoull(val, &end, 10);
+        const char *units = "kmg", *u = *end ? strchr(units, tolower((unsigned char)*end)) : NULL;
+        shift = !*end ? 0 : u && *u && !end[1] ? 10 * (int)(u - units + 1) : -1;
+    }
+    if (errno || shift < 0 || v > (UINT64_MAX >> shift)) {
+        fprintf(stderr, "%s: %s wants a size in bytes, with K, M or G if you like (10G)\n", prog,
+                flag);
+        return 2;
+    }
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
 /* Whether s is a name the wire takes (worker ids, domains): the table's
  * check of a WELCOME that carries it. */
 static bool name_ok(const char *s)
@@ -77,6 +103,8 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
                       int *nrest)
 {
     *nrest = 0;
+    o->cache_max = AGENT_CACHE_MAX_DEFAULT;
+    o->cache_grace_s = AGENT_CACHE_GRACE_DEFAULT;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         long v = 0;
@@ -88,7 +116,10 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
             o->id = argv[++i];
         else if (strcmp(f, "--cache") == 0 && val)
             o->cache_dir = argv[++i];
-        else if (strcmp(f, "--caps") == 0 && val) {
+        else if (strcmp(f, "--cache-max") == 0) {
+            if (!(rc = size_arg(prog, f, val, &o->cache_max)))
+                i++;
+        } else if (strcmp(f, "--caps") == 0 && val) {
             static __thread char buf[256];
             static __thread const char *caps[8];
             snprintf(buf, sizeof buf, "%s", argv[++i]);
@@ -109,6 +140,9 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
         } else if (strcmp(f, "--threads") == 0) {
             if (!(rc = num(prog, f, val, 1, 1024, &v)))
                 o->threads = (int)v, i++;
+        } else if (strcmp(f, "--cache-grace") == 0) {
+            if (!(rc = num(prog, f, val, 0, 86400 * 365, &v)))
+                o->cache_grace_s = (uint32_t)v, i++;
         } else if (strcmp(f, "--timeout-ms") == 0) {
             if (!(rc = num(prog, f, val, 20, 86400000, &v)))
                 o->timeout_ms = (uint32_t)v, i++;

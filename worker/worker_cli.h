@@ -13,7 +13,7 @@
 int worker_main(int argc, char **argv);
 
 /* The flags every agent takes (--connect, --id, --threads, --cache,
- * --timeout-ms, --backoff-max-ms), parsed into *o; what it does not know
+ * --cache-max, --timeout-ms, --backoff-max-ms), parsed into *o; what it does not know
  * goes to rest[] (*nrest). Strings point into argv. Returns 0, or 2 after
  * a usage error naming prog. */
 int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, char **rest,

@@ -329,9 +329,12 @@ Test(add_domain, a_domain_joins_a_running_job_and_its_first_bundles_have_it)
     gen("concise", rwt_path(rwt_dir, "concise.jsonl"));
     pid_t c = start_coordinator();
     cr_assert(svc_wait_file(rwt_path(state, "status.json"), 60000), "the coordinator never served");
-    /* the job runs (its seed waits for a worker) when the domain comes */
-    const char *more[] = {"--domain", "concise", "--data", rwt_path(rwt_dir, "concise.jsonl"),
-                          NULL};
+    /* the job runs (its seed waits for a worker) when the domain comes; the
+     * bringer's cache has no room, but the domain's pairs it trains on stay */
+    const char *more[] = {
+        "--domain",    "concise", "--data",        rwt_path(rwt_dir, "concise.jsonl"),
+        "--cache-max", "1",       "--cache-grace", "0",
+        NULL};
     pid_t w9 = start_worker("w9", "train", more);
     bool added = false;
     for (int i = 0; i < 1000 && !added; i++) {

@@ -9,8 +9,10 @@
 #include "job_int.h"
 #include "worker_cli.h"
 #include "svc_support.h"
+#include "store.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -125,6 +127,53 @@ Test(job, runs_end_to_end_over_ipc)
     cr_assert_eq(planned_deps("domain_rm", 0), 5);
     cr_assert_eq(planned_deps("expert", 1), 5);
     cr_assert_eq(planned_deps("adapter", 1), 5);
+}
+
+/* How many artifacts (files named by 16 hex digits) folder dir holds. */
+static int artifacts_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strlen(e->d_name) == 16 && strspn(e->d_name, "0123456789abcdef") == 16;
+    closedir(d);
+    return n;
+}
+
+/* A worker whose cache may hold nothing beyond what its tasks use still
+ * runs the whole job: what a lease, a training or an upload needs stays
+ * until it is done with, and the rest goes, from earlier jobs too. */
+Test(job, a_worker_with_no_room_in_its_cache_still_finishes_the_job)
+{
+    setup_dirs();
+    char cache[700], old[800];
+    snprintf(cache, sizeof cache, "%s/cache-w1", rwt_dir);
+    store_t *st = store_open(cache, NULL);
+    uint64_t stale;
+    cr_assert_eq(store_put_mem(st, "an earlier job's model", 22, &stale), 0);
+    store_path(st, stale, old, sizeof old);
+    store_destroy(&st);
+    pid_t c = start_coordinator(3);
+    const char *args[] = {"--connect",     endpoint,  "--id", "w1",          "--caps",
+                          "train",         "--cache", cache,  "--cache-max", "1",
+                          "--cache-grace", "0",       NULL};
+    pid_t w1 = svc_spawn(worker_main, "rewire-worker", rwt_path(rwt_dir, "w1.log"), args);
+    pid_t r1 = start_worker("r1", "router");
+    int rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the coordinator exits 0 (got %d)", rc);
+    int a = svc_wait(w1, 5000), b = svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(r1);
+    cr_assert(a == 0 && b == 0, "workers shut down cleanly: %d %d", a, b);
+    check_outputs();
+    cr_assert_neq(access(old, F_OK), 0, "the earlier job's artifact is still there");
+    /* 17 tasks ran there; the last one's output may stay */
+    int left = artifacts_in(cache), kept = artifacts_in(rwt_path(rwt_dir, "cache-r1"));
+    cr_assert_leq(left, 1, "w1's cache holds %d artifacts", left);
+    cr_assert_geq(kept, 3, "the router worker, with no limit, holds only %d", kept);
 }
 
 /* The worker (id) holds a task at a step > 0, per the status file. */
