@@ -26,6 +26,7 @@ int cli_data_stats(int argc, char **argv);
 int cli_tokenizer_train(int argc, char **argv);
 int cli_tokenizer_encode(int argc, char **argv);
 int cli_tokenizer_decode(int argc, char **argv);
+int cli_keys_new(int argc, char **argv);
 int cli_run(int argc, char **argv);
 /* `rewire data import` (cmd_data.c). */
 int cli_data_import(int argc, char **argv);

@@ -26,6 +26,8 @@ const cli_cmd_t cli_commands[] = {
      cli_tokenizer_train},
     {"tokenizer", "encode", "token ids of a text", cli_tokenizer_encode},
     {"tokenizer", "decode", "the text of token ids", cli_tokenizer_decode},
+    {"keys", "new", "make a CURVE key pair (NAME.key, NAME.pub) for encrypted connections",
+     cli_keys_new},
     {NULL, NULL, NULL, NULL},
 };
 

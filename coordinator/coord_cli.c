@@ -1,6 +1,7 @@
 /* coord_cli.c — `rewire-coordinator prepare|serve`; see coord_cli.h. */
 #include "coord_cli.h"
 
+#include "curve.h"
 #include "err.h"
 #include "health.h"
 #include "job.h"
@@ -45,12 +46,14 @@ static void usage(FILE *f)
             "  --max-attempts N       leases of one task before the job fails (3)\n"
             "  --keep-serving         stay up after the job is done, until a signal: serve\n"
             "                         route and score requests and take new domains\n"
+            "%s"
             "data options:\n%s",
-            coord_prep_flags_help);
+            curve_server_help, coord_prep_flags_help);
 }
 
 typedef struct args {
     const char *state, *out, *bind, *config;
+    curve_opts_t curve;
     long hb, timeout, lease, attempts;
     int keep;
 } args_t;
@@ -78,6 +81,8 @@ static int parse(int n, char **v, args_t *a)
                          : strcmp(f, "--out") == 0    ? &a->out
                          : strcmp(f, "--bind") == 0   ? &a->bind
                          : strcmp(f, "--config") == 0 ? &a->config
+                         : strcmp(f, "--key") == 0    ? &a->curve.key_file
+                         : strcmp(f, "--allow") == 0  ? &a->curve.allow
                                                       : NULL;
         if (s && val) {
             *s = val;
@@ -188,6 +193,10 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
         snprintf(desc + used, sizeof desc - used, "%s%s", i ? "," : "", po->data[i]);
     }
     json_t *config = NULL; /* read first: a bad one leaves no prepared state behind */
+    if (curve_opts_check(&a->curve, true, why, sizeof why) < 0) {
+        fprintf(stderr, "rewire-coordinator: %s\n", why);
+        return 1;
+    }
     if (a->config) {
         json_error_t jerr;
         if (!(config = json_load_file(a->config, 0, &jerr)) || !json_is_object(config)) {
@@ -241,7 +250,8 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
                        .timeout_ms = (uint32_t)a->timeout,
                        .lease_ms = (uint64_t)a->lease,
                        .max_attempts = (uint32_t)a->attempts,
-                       .keep_serving = a->keep};
+                       .keep_serving = a->keep,
+                       .curve = a->curve};
     if ((rc = coord_new(&co, &coord_job_ops, job, &c, why, sizeof why)) < 0)
         goto fail;
     rc = coord_run(c);

@@ -843,6 +843,21 @@ static int fail(char *why, size_t whylen, int rc, const char *fmt, const char *a
     return rc;
 }
 
+/* CURVE on the socket (before bind), and the admission list, as o says. */
+static int coord_curve(coord_t *c, char *why, size_t whylen)
+{
+    const curve_opts_t *o = &c->o.curve;
+    int rc = curve_setup_server(c->sock, o, why, whylen);
+    if (rc < 0 || !o->allow)
+        return rc;
+    curve_key_t own;
+    if ((rc = curve_key_load(o->key_file, true, &own, why, whylen)) < 0)
+        return rc;
+    if (!(c->auth = curve_auth_start(c->zctx, o->allow, &own, WHO, why, whylen)))
+        return RW_EINVAL;
+    return 0;
+}
+
 int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job, coord_t **out,
               char *why, size_t whylen)
 {
@@ -912,6 +927,8 @@ int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job,
         rc = fail(why, whylen, rc, "%s: %s", "socket");
         goto fail_socket;
     }
+    if ((rc = coord_curve(c, why, whylen)) < 0)
+        goto fail_bind;
     if (zmq_bind(c->sock, o->bind) != 0) {
         rc = fail(why, whylen, -zmq_errno(), "cannot bind %s: %s", o->bind);
         goto fail_bind;
@@ -943,6 +960,7 @@ fail_bind:
     wire_destroy(&c->w);
 fail_socket:
     zmq_close(c->sock);
+    curve_auth_stop(&c->auth);
     zmq_ctx_term(c->zctx);
     journal_destroy(&c->journal);
 fail_journal:
@@ -1002,6 +1020,7 @@ void coord_destroy(coord_t **self_p)
     peers_fini(&c->peers);
     wire_destroy(&c->w);
     zmq_close(c->sock);
+    curve_auth_stop(&c->auth);
     zmq_ctx_term(c->zctx);
     journal_destroy(&c->journal);
     store_destroy(&c->store);

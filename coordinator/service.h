@@ -24,6 +24,7 @@
 #ifndef RW_COORD_SERVICE_H
 #define RW_COORD_SERVICE_H
 
+#include "curve.h"
 #include "plan.h"
 #include "store.h"
 #include "wire.h"
@@ -116,6 +117,7 @@ typedef struct coord_opts {
     uint32_t status_ms;    /* status file period (0: 250) */
     uint32_t lease_ahead;  /* leases a busy peer may hold beyond its running one */
     bool has_lease_ahead;  /* lease_ahead was set (else: 1) */
+    curve_opts_t curve;    /* --key, --allow (curve.h); zeroed: no CURVE */
 } coord_opts_t;
 
 /* Opens the state (store, journal — replayed through the job's apply),

@@ -44,6 +44,8 @@ struct coord {
     char endpoint[256];
     char status_path[STORE_PATH_MAX];
 
+    curve_auth_t *auth; /* --allow */
+
     uv_loop_t loop;
     uv_poll_t poll;
     uv_timer_t hb_timer, status_timer;

@@ -15,7 +15,10 @@
 const char health_flags_help[] =
     "  --connect ENDPOINT     the service to ask (a wildcard host means this host)\n"
     "  --timeout-ms N         how long to wait for the answer (2000)\n"
-    "  --quiet                print nothing; only the exit status says\n";
+    "  --quiet                print nothing; only the exit status says\n"
+    "  --server-key FILE      the service's public key, if it uses CURVE (--key)\n"
+    "  --key FILE             the key pair to ask with: one the service admits, or\n"
+    "                         the service's own key file (then no --server-key)\n";
 
 /* endpoint with a wildcard host made this host, into buf. */
 static const char *local_endpoint(const char *endpoint, char *buf, size_t n)
@@ -29,12 +32,12 @@ static const char *local_endpoint(const char *endpoint, char *buf, size_t n)
     return endpoint;
 }
 
-int health_ask(const char *endpoint, const char *worker, int timeout_ms, msg_t *rep, char *why,
-               size_t whylen)
+int health_ask(const char *endpoint, const char *worker, const curve_opts_t *curve, int timeout_ms,
+               msg_t *rep, char *why, size_t whylen)
 {
     char local[512];
     int rc, zero = 0;
-    void *zctx = zmq_ctx_new(), *sock = zmq_socket(zctx, ZMQ_DEALER);
+    void *zctx = zmq_ctx_new(), *sock = zmq_socket(zctx, ZMQ_DEALER), *mon = NULL;
     wire_t *w = NULL;
     msg_init(rep, MSG_HEALTH_REP);
     zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
@@ -43,6 +46,10 @@ int health_ask(const char *endpoint, const char *worker, int timeout_ms, msg_t *
         goto fail_wire;
     }
     endpoint = local_endpoint(endpoint, local, sizeof local);
+    if (curve && (rc = curve_setup_client(sock, curve, why, whylen)) < 0)
+        goto fail_connect;
+    bool curved = curve && (curve->server_file || curve->key_file);
+    mon = curve_watch(zctx, sock, "inproc://rw-health-handshakes");
     if (zmq_connect(sock, endpoint) != 0) {
         rc = -zmq_errno();
         snprintf(why, whylen, "cannot connect to %s: %s", endpoint, zmq_strerror(-rc));
@@ -62,7 +69,8 @@ int health_ask(const char *endpoint, const char *worker, int timeout_ms, msg_t *
         zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
         if (left <= 0 || (rc = zmq_poll(&it, 1, (long)left)) == 0) {
             rc = -ETIMEDOUT;
-            snprintf(why, whylen, "no answer from %s in %d ms", endpoint, timeout_ms);
+            snprintf(why, whylen, "no answer from %s in %d ms%s", endpoint, timeout_ms,
+                     curve_failure(mon, curved, "service"));
             goto fail_connect;
         }
         if (rc < 0 && zmq_errno() == EINTR)
@@ -93,6 +101,8 @@ int health_ask(const char *endpoint, const char *worker, int timeout_ms, msg_t *
         goto fail_connect;
     }
     wire_destroy(&w);
+    if (mon)
+        zmq_close(mon);
     zmq_close(sock);
     zmq_ctx_term(zctx);
     return 0;
@@ -100,6 +110,8 @@ int health_ask(const char *endpoint, const char *worker, int timeout_ms, msg_t *
 fail_connect:
     wire_destroy(&w);
 fail_wire:
+    if (mon)
+        zmq_close(mon);
     zmq_close(sock);
     zmq_ctx_term(zctx);
     return rc;
@@ -140,6 +152,7 @@ int health_main(const char *prog, const char *service, const char *def_endpoint,
                 int argc, char **argv)
 {
     const char *endpoint = def_endpoint, *id = NULL;
+    curve_opts_t curve = {0};
     long timeout = 2000;
     bool quiet = false;
     for (int i = 0; i < argc; i++) {
@@ -150,6 +163,10 @@ int health_main(const char *prog, const char *service, const char *def_endpoint,
                 return 2;
         } else if (need_id && strcmp(f, "--id") == 0 && val) {
             id = argv[++i];
+        } else if (strcmp(f, "--key") == 0 && val) {
+            curve.key_file = argv[++i];
+        } else if (strcmp(f, "--server-key") == 0 && val) {
+            curve.server_file = argv[++i];
         } else if (strcmp(f, "--timeout-ms") == 0) {
             if (num(prog, f, val, 10, 600000, &timeout))
                 return 2;
@@ -176,7 +193,11 @@ int health_main(const char *prog, const char *service, const char *def_endpoint,
     }
     char why[512] = "";
     msg_t rep;
-    int rc = health_ask(endpoint, id, (int)timeout, &rep, why, sizeof why);
+    if (curve_opts_check(&curve, false, why, sizeof why) < 0) {
+        fprintf(stderr, "%s health: %s\n", prog, why);
+        return 2;
+    }
+    int rc = health_ask(endpoint, id, &curve, (int)timeout, &rep, why, sizeof why);
     if (rc < 0) {
         if (!quiet)
             fprintf(stderr, "%s health: %s\n", prog, why);

@@ -12,13 +12,15 @@
 #ifndef RW_PROTO_HEALTH_H
 #define RW_PROTO_HEALTH_H
 
+#include "curve.h"
 #include "msg.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-/* Sends one HEALTH_REQ (about worker, or NULL) to endpoint and waits up to
+/* Sends one HEALTH_REQ (about worker, or NULL) to endpoint, with CURVE as
+ * curve says (NULL or zeroed: none), and waits up to
  * timeout_ms for the HEALTH_REP. A wildcard host in endpoint ("*" or
  * 0.0.0.0) means this host, so a probe can pass a service's
  * --bind as it is. Returns 0 with *rep filled (msg_fini it); -ETIMEDOUT
@@ -26,8 +28,8 @@
  * another message (an ERROR from a service that predates health); or
  * -errno from ZeroMQ (a malformed endpoint: -EINVAL). why (whylen bytes)
  * says what happened on error. */
-int health_ask(const char *endpoint, const char *worker, int timeout_ms, msg_t *rep, char *why,
-               size_t whylen);
+int health_ask(const char *endpoint, const char *worker, const curve_opts_t *curve, int timeout_ms,
+               msg_t *rep, char *why, size_t whylen);
 
 /* The reply as one line of JSON (no newline) into f. */
 void health_print(const msg_t *rep, FILE *f);

@@ -5,6 +5,7 @@
  * the worker's agent (the same code a worker runs), and serves route and
  * score requests on the agent's loop. Without it, it only serves.
  */
+#include "curve.h"
 #include "router_cli.h"
 
 #include "worker_cli.h"
@@ -32,7 +33,10 @@ static void usage(FILE *f)
             "health asks a running router service (tcp://127.0.0.1:5556) whether it is up:\n"
             "exit 0 if it answers, 1 if not.\n\n"
             "  --bundles DIR          the bundles served, by folder name\n"
-            "  --bind ENDPOINT        where clients connect (tcp://127.0.0.1:5556)\n%s",
+            "  --bind ENDPOINT        where clients connect (tcp://127.0.0.1:5556)\n"
+            "  --allow PATH           with --key, serve only the clients whose public keys\n"
+            "                         are in PATH (a .pub file or a folder of them)\n%s"
+            "  (--key also makes the served socket a CURVE server with that key)\n",
             agent_flags_help);
 }
 
@@ -77,6 +81,7 @@ int router_main(int argc, char **argv)
     char **rest = calloc((size_t)argc + 1, sizeof *rest), cache[256], why[512];
     const char *caps[] = {"router"};
     agent_opts_t o = {.caps = caps, .n_caps = 1, .threads = 1};
+    curve_opts_t serving = {0};
     int nrest, rc = agent_parse_flags(prog, argc - 1, argv + 1, &o, rest, &nrest);
     for (int i = 0; rc == 0 && i < nrest; i++) {
         if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0) {
@@ -87,6 +92,8 @@ int router_main(int argc, char **argv)
             rc = wire_endpoint_arg(prog, "--bind", bind, true);
         } else if (strcmp(rest[i], "--bundles") == 0 && i + 1 < nrest) {
             bundles = rest[++i];
+        } else if (strcmp(rest[i], "--allow") == 0 && i + 1 < nrest) {
+            serving.allow = rest[++i];
         } else {
             fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, rest[i]);
             rc = 2;
@@ -96,10 +103,15 @@ int router_main(int argc, char **argv)
         fprintf(stderr, "%s: no --bundles DIR\n", prog);
         rc = 2;
     }
+    serving.key_file = o.curve.key_file; /* one key: its server's and its agent's */
+    if (rc == 0 && curve_opts_check(&serving, true, why, sizeof why) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, why);
+        rc = 2;
+    }
     if (rc)
         goto done;
     void *zctx = zmq_ctx_new();
-    rsvc_t *s = rsvc_new(zctx, bind, bundles, o.threads, why, sizeof why);
+    rsvc_t *s = rsvc_new(zctx, bind, bundles, o.threads, &serving, why, sizeof why);
     if (!s) {
         fprintf(stderr, "%s: %s\n", prog, why);
         zmq_ctx_term(zctx);

@@ -33,6 +33,7 @@ typedef struct open_bundle {
 
 struct rsvc {
     void *sock;
+    curve_auth_t *auth; /* --allow */
     wire_t *w;
     char *dir;
     char endpoint[256];
@@ -43,8 +44,8 @@ struct rsvc {
     struct timespec started;
 };
 
-rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, char *why,
-                 size_t whylen)
+rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads,
+                 const curve_opts_t *curve, char *why, size_t whylen)
 {
     int rc;
     rsvc_t *s = rw_new(rsvc_t);
@@ -71,6 +72,14 @@ rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, cha
         snprintf(why, whylen, "socket: %s", rw_strerror(rc));
         goto fail_wire;
     }
+    if (curve && (rc = curve_setup_server(s->sock, curve, why, whylen)) < 0)
+        goto fail_bind;
+    if (curve && curve->allow) {
+        curve_key_t own;
+        if (curve_key_load(curve->key_file, true, &own, why, whylen) < 0 ||
+            !(s->auth = curve_auth_start(zctx, curve->allow, &own, WHO, why, whylen)))
+            goto fail_bind;
+    }
     if (zmq_bind(s->sock, bind) != 0) {
         snprintf(why, whylen, "cannot bind %s: %s", bind, zmq_strerror(zmq_errno()));
         goto fail_bind;
@@ -80,6 +89,7 @@ rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, cha
     return s;
 
 fail_bind:
+    curve_auth_stop(&s->auth);
     wire_destroy(&s->w);
 fail_wire:
     zmq_close(s->sock);
@@ -98,6 +108,7 @@ void rsvc_destroy(rsvc_t **self_p)
         rw_bundle_destroy(&s->open[i].b);
     wire_destroy(&s->w);
     zmq_close(s->sock);
+    curve_auth_stop(&s->auth);
     free(s->dir);
     free(s);
     *self_p = NULL;

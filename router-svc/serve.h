@@ -19,6 +19,7 @@
 #ifndef RW_RSVC_SERVE_H
 #define RW_RSVC_SERVE_H
 
+#include "curve.h"
 #include "wire.h"
 
 #include <stdint.h>
@@ -30,9 +31,10 @@ typedef struct rsvc rsvc_t;
 
 /* A server for the bundles in dir (copied), bound to bind on zctx
  * (borrowed; must outlive it), scoring on threads threads (bundle.h's
- * rw_bundle_set_threads). Returns NULL with why filled in. */
-rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads, char *why,
-                 size_t whylen);
+ * rw_bundle_set_threads), with CURVE as curve says (--key, --allow;
+ * NULL: none). Returns NULL with why filled in. */
+rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads,
+                 const curve_opts_t *curve, char *why, size_t whylen);
 /* Accepts NULL; NULLs *self_p. */
 void rsvc_destroy(rsvc_t **self_p);
 

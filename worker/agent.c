@@ -30,6 +30,24 @@ int agent__send(agent_t *a, const msg_t *m)
     return wire_send(a->w, NULL, m, ZMQ_DONTWAIT);
 }
 
+/* Reads the CURVE keys the options name, once, for every connect. */
+static int agent_curve(agent_t *a)
+{
+    const curve_opts_t *o = &a->o.curve;
+    char why[512];
+    int rc = 0;
+    if (!o->server_file)
+        return 0; /* the coordinator speaks plain ZeroMQ */
+    if ((rc = curve_key_load(o->server_file, false, &a->curve_server, why, sizeof why)) == 0 &&
+        o->key_file &&
+        (rc = curve_key_load(o->key_file, true, &a->curve_own, why, sizeof why)) == 0)
+        a->curve_has_own = true;
+    if (rc < 0)
+        RW_ERROR(WHO, "%s", why);
+    a->curve = rc == 0;
+    return rc;
+}
+
 agent_t *agent_new(const agent_opts_t *o, int *err)
 {
     int rc = RW_EINVAL;
@@ -80,6 +98,10 @@ agent_t *agent_new(const agent_opts_t *o, int *err)
     a->zctx = zmq_ctx_new();
     if (a->efd < 0 || !a->zctx) {
         rc = -errno;
+        agent_destroy(&a);
+        goto fail;
+    }
+    if ((rc = agent_curve(a)) < 0) {
         agent_destroy(&a);
         goto fail;
     }
@@ -153,6 +175,10 @@ const char *agent_refusal(const agent_t *a)
 
 void agent__disconnect(agent_t *a, bool backoff)
 {
+    if (a->mon) {
+        zmq_close(a->mon);
+        a->mon = NULL;
+    }
     if (a->sock) {
         wire_destroy(&a->w);
         zmq_close(a->sock);
@@ -200,6 +226,15 @@ static void connect_now(agent_t *a)
     /* send nothing on a connection that is not up: HELLO waits in our hands,
      * not in a queue that a dead endpoint would keep */
     zmq_setsockopt(a->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    if (a->curve &&
+        (rc = curve_client(a->sock, a->curve_has_own ? &a->curve_own : NULL, &a->curve_server))) {
+        RW_ERROR("worker", "cannot use CURVE: %s", zmq_strerror(-rc));
+        agent__disconnect(a, true);
+        return;
+    }
+    char mon[64];
+    snprintf(mon, sizeof mon, "inproc://rw-handshakes-%u", a->n_mon++);
+    a->mon = curve_watch(a->zctx, a->sock, mon);
     if (zmq_connect(a->sock, a->o.connect) != 0) {
         RW_ERROR("worker", "cannot connect to %s: %s", a->o.connect, zmq_strerror(zmq_errno()));
         agent__disconnect(a, true);
@@ -222,7 +257,9 @@ static void timers(agent_t *a)
         if (!a->hello_sent && send_hello(a) == 0)
             a->hello_sent = true;
         if (now >= a->attempt_deadline) {
-            RW_INFO("worker", "no answer from %s; trying again in %u ms", a->o.connect, a->backoff);
+            const char *why = curve_failure(a->mon, a->curve, "coordinator");
+            rw_log(*why ? RW_LOG_WARN : RW_LOG_INFO, "worker",
+                   "no answer from %s%s; trying again in %u ms", a->o.connect, why, a->backoff);
             agent__disconnect(a, true);
         }
     }

@@ -23,6 +23,7 @@
 #ifndef RW_WORKER_AGENT_H
 #define RW_WORKER_AGENT_H
 
+#include "curve.h"
 #include "msg.h"
 
 #include <stdbool.h>
@@ -83,6 +84,7 @@ typedef struct agent_opts {
     const char *cache_dir;             /* the artifact cache (created) */
     uint64_t cache_max;                /* bytes it may hold (0: no limit) */
     uint32_t cache_grace_s;            /* an artifact used this recently stays (see store_trim) */
+    curve_opts_t curve;                /* --key, --server-key (curve.h); zeroed: no CURVE */
     uint32_t backoff_ms;               /* first reconnect wait (0: 100) */
     uint32_t backoff_max_ms;           /* its cap (0: 5000) */
     uint32_t timeout_ms;               /* coordinator silence that means gone (0: 5 heartbeats) */

@@ -92,6 +92,11 @@ struct agent {
     uint64_t *sound;
     size_t n_sound, cap_sound;
     void *zctx, *sock;
+    void *mon; /* the socket's handshake failures (a PAIR), to say why no answer came */
+    unsigned n_mon;
+    bool curve; /* a CURVE client of curve_server */
+    curve_key_t curve_own, curve_server;
+    bool curve_has_own;
     wire_t *w;
     int efd; /* the training thread wakes the loop */
     volatile sig_atomic_t stop;

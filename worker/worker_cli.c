@@ -27,7 +27,9 @@ const char agent_flags_help[] =
     "  --cache-grace S        keeps what was used in the last S seconds over the limit,\n"
     "                         for another worker sharing the cache (60)\n"
     "  --timeout-ms N         a coordinator silent this long is gone (5 heartbeats)\n"
-    "  --backoff-max-ms N     longest wait between reconnects (5000)\n";
+    "  --backoff-max-ms N     longest wait between reconnects (5000)\n"
+    "  --server-key FILE      the coordinator's public key (NAME.pub), if it uses CURVE\n"
+    "  --key FILE             this process's own key pair, for a coordinator's --allow\n";
 
 static void usage(FILE *f)
 {
@@ -116,6 +118,10 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
             o->id = argv[++i];
         else if (strcmp(f, "--cache") == 0 && val)
             o->cache_dir = argv[++i];
+        else if (strcmp(f, "--key") == 0 && val)
+            o->curve.key_file = argv[++i];
+        else if (strcmp(f, "--server-key") == 0 && val)
+            o->curve.server_file = argv[++i];
         else if (strcmp(f, "--cache-max") == 0) {
             if (!(rc = size_arg(prog, f, val, &o->cache_max)))
                 i++;
@@ -154,6 +160,11 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
         }
         if (rc)
             return rc;
+    }
+    char why[512];
+    if (curve_opts_check(&o->curve, false, why, sizeof why) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, why);
+        return 2;
     }
     if (o->id && !name_ok(o->id)) {
         fprintf(stderr, "%s: --id wants 1 to 64 of A-Z a-z 0-9 . _ : - (first alphanumeric)\n",

@@ -222,6 +222,40 @@ Test(cli_run, stats_and_tokenizer_commands)
     free(err);
 }
 
+/* `rewire keys new` makes the pair the services' --key, --server-key and
+ * --allow read; the services refuse a bad key before they start. */
+Test(cli_run, keys_new_and_the_services_key_flags)
+{
+    char *out, *err, stem[600], cmd[4096];
+    snprintf(stem, sizeof stem, "%s/coord", rwt_dir);
+    cr_assert_eq(run(&out, &err, "%s keys new %s%s", stem, ""), 0, "%s", err);
+    cr_assert(strstr(out, "coord.key") && strstr(out, "coord.pub"), "%s", out);
+    free(out), free(err);
+    cr_assert_eq(run(NULL, &err, "%s keys new %s%s", stem, ""), 1, "a key was overwritten");
+    cr_assert(strstr(err, "coord.key exists"), "%s", err);
+    free(err);
+    cr_assert_eq(run(NULL, NULL, "%s keys new%s%s", "", ""), 2);
+    cr_assert_eq(run(&out, NULL, "%s keys --help%s%s", "", ""), 0);
+    cr_assert(strstr(out, "new"), "%s", out);
+    free(out);
+    /* a worker given the secret file's public half as its own key pair */
+    snprintf(cmd, sizeof cmd, "'%s' --connect tcp://127.0.0.1:9 --server-key %s.pub --key %s.pub",
+             rwt_bin("rewire-worker"), stem, stem);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 2, "%s", err);
+    cr_assert(strstr(err, "coord.pub holds a public key only"), "%s", err);
+    free(err);
+    snprintf(cmd, sizeof cmd, "'%s' serve --state %s/st --out %s/out --key %s.key --allow %s/none",
+             rwt_bin("rewire-coordinator"), rwt_dir, rwt_dir, stem, rwt_dir);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 1, "%s", err);
+    cr_assert(strstr(err, "--allow") && strstr(err, "/none"), "%s", err);
+    free(err);
+    snprintf(cmd, sizeof cmd, "'%s' --bundles %s --allow %s.pub", rwt_bin("rewire-router"), rwt_dir,
+             stem);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 2, "%s", err);
+    cr_assert(strstr(err, "--allow needs --key"), "%s", err);
+    free(err);
+}
+
 /* Waits up to ms for needle in file; returns the file (caller frees). */
 static char *await_text(const char *file, const char *needle, int ms)
 {

@@ -80,16 +80,7 @@ static pid_t start_coordinator(void)
 
 static pid_t start_worker(const char *id, const char *caps, const char *const *more)
 {
-    char cache[700], log[700];
-    snprintf(cache, sizeof cache, "%s/cache-%s", rwt_dir, id);
-    snprintf(log, sizeof log, "%s/%s.log", rwt_dir, id);
-    const char *args[32] = {"--connect", endpoint, "--id",         id,     "--caps", caps,
-                            "--cache",   cache,    "--timeout-ms", "2000", NULL};
-    size_t n = 10;
-    for (size_t i = 0; more && more[i] && n < 31; i++)
-        args[n++] = more[i];
-    args[n] = NULL;
-    return svc_spawn(worker_main, "rewire-worker", log, args);
+    return svc_worker(rwt_dir, endpoint, id, caps, "2000", more);
 }
 
 static void dump_all(void)

@@ -5,7 +5,9 @@
  */
 #include "checkpoint.h"
 #include "coord_cli.h"
+#include "curve.h"
 #include "err.h"
+#include "health.h"
 #include "job_int.h"
 #include "worker_cli.h"
 #include "svc_support.h"
@@ -13,11 +15,13 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -44,15 +48,14 @@ static pid_t start_coordinator_steps(int steps, int seed_steps)
     return svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coordinator.log"), args);
 }
 
+static pid_t start_worker_with(const char *id, const char *caps, const char *const *more)
+{
+    return svc_worker(rwt_dir, endpoint, id, caps, "1000", more);
+}
+
 static pid_t start_worker(const char *id, const char *caps)
 {
-    char cache[700];
-    snprintf(cache, sizeof cache, "%s/cache-%s", rwt_dir, id);
-    const char *args[] = {"--connect", endpoint, "--id",         id,     "--caps", caps,
-                          "--cache",   cache,    "--timeout-ms", "1000", NULL};
-    char log[700];
-    snprintf(log, sizeof log, "%s/%s.log", rwt_dir, id);
-    return svc_spawn(worker_main, "rewire-worker", log, args);
+    return start_worker_with(id, caps, NULL);
 }
 
 static pid_t start_coordinator(int seed_steps)
@@ -174,6 +177,96 @@ Test(job, a_worker_with_no_room_in_its_cache_still_finishes_the_job)
     int left = artifacts_in(cache), kept = artifacts_in(rwt_path(rwt_dir, "cache-r1"));
     cr_assert_leq(left, 1, "w1's cache holds %d artifacts", left);
     cr_assert_geq(kept, 3, "the router worker, with no limit, holds only %d", kept);
+}
+
+/* A key pair NAME.key, NAME.pub under the test's folder; the path of
+ * NAME.EXT into buf. */
+static const char *key_path(const char *name, const char *ext, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s.%s", rwt_dir, name, ext);
+    return buf;
+}
+
+static void new_key(const char *name)
+{
+    char stem[700], why[512];
+    snprintf(stem, sizeof stem, "%s/%s", rwt_dir, name);
+    cr_assert_eq(curve_key_new(stem, why, sizeof why), 0, "%s", why);
+}
+
+/* With --key and --allow the coordinator speaks CURVE and admits only the
+ * listed workers: one with another key, and one without CURVE, never get
+ * a task, and the refused key is logged; the listed ones run the job. A
+ * health probe needs the coordinator's key too. */
+Test(job, with_curve_keys_only_the_admitted_workers_take_part)
+{
+    setup_dirs();
+    const char *names[] = {"coord", "w1", "r1", "x1"};
+    for (int i = 0; i < 4; i++)
+        new_key(names[i]);
+    char allow[700], p[4][800], coord_key[800], coord_pub[800];
+    snprintf(allow, sizeof allow, "%s/allow", rwt_dir);
+    cr_assert_eq(mkdir(allow, 0755), 0);
+    for (int i = 1; i < 3; i++) { /* w1 and r1, not x1 */
+        char *text = rwt_read_file(key_path(names[i], "pub", p[i], sizeof p[i]), NULL);
+        snprintf(p[i], sizeof p[i], "%s/%s.pub", allow, names[i]);
+        rwt_write_file(p[i], text, strlen(text));
+        free(text);
+    }
+    key_path("coord", "key", coord_key, sizeof coord_key);
+    key_path("coord", "pub", coord_pub, sizeof coord_pub);
+    const char *cfg = svc_tiny_config(rwt_dir, 3, 3);
+    const char *cargs[] = {"serve",  "--state",        state,     "--out",        out,   "--bind",
+                           endpoint, "--heartbeat-ms", "100",     "--timeout-ms", "600", "--config",
+                           cfg,      "--key",          coord_key, "--allow",      allow, NULL};
+    pid_t x1 = -1, p1 = -1;
+    {
+        /* the strangers first: they knock while the job waits for workers */
+        char key[800];
+        const char *xm[] = {"--server-key", coord_pub, "--key", key_path("x1", "key", key, 800),
+                            NULL};
+        x1 = start_worker_with("x1", "train", xm);
+        p1 = start_worker_with("p1", "train", NULL);
+    }
+    pid_t c =
+        svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coordinator.log"), cargs);
+    cr_assert(svc_wait_file(rwt_path(state, "status.json"), 30000), "the coordinator never served");
+    msg_t rep;
+    char why[512];
+    curve_opts_t own = {.key_file = coord_key}, none = {0};
+    cr_assert_eq(health_ask(endpoint, NULL, &own, 3000, &rep, why, sizeof why), 0, "%s", why);
+    msg_fini(&rep);
+    cr_assert_eq(health_ask(endpoint, NULL, &none, 300, &rep, why, sizeof why), -ETIMEDOUT,
+                 "a probe without CURVE got an answer");
+    cr_assert(strstr(why, "the handshake failed (does the service use CURVE?"), "%s", why);
+    svc_sleep_ms(500); /* the strangers have knocked by now */
+    char kw[800], kr[800];
+    const char *wm[] = {"--server-key", coord_pub, "--key", key_path("w1", "key", kw, 800), NULL};
+    const char *rm[] = {"--server-key", coord_pub, "--key", key_path("r1", "key", kr, 800), NULL};
+    pid_t w1 = start_worker_with("w1", "train", wm), r1 = start_worker_with("r1", "router", rm);
+    int rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the coordinator exits 0 (got %d)", rc);
+    int a = svc_wait(w1, 5000), b = svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(r1), svc_kill(x1), svc_kill(p1);
+    cr_assert(a == 0 && b == 0, "admitted workers shut down cleanly: %d %d", a, b);
+    check_outputs();
+    char *results = rwt_read_file(rwt_path(state, "results.json"), NULL);
+    cr_assert(!strstr(results, "\"x1\"") && !strstr(results, "\"p1\""), "a stranger took part: %s",
+              results);
+    free(results);
+    curve_key_t x;
+    cr_assert_eq(curve_key_load(key_path("x1", "pub", kw, 800), false, &x, why, sizeof why), 0);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL), want[200];
+    snprintf(want, sizeof want, "its key %s is not in --allow", x.pub);
+    cr_assert(strstr(log, want), "the refusal is not logged:\n%s", log);
+    free(log);
+    char *xlog = rwt_read_file(rwt_path(rwt_dir, "x1.log"), NULL);
+    cr_assert(
+        strstr(xlog, "it refused this key (is its public half in the coordinator's --allow?)"),
+        "the stranger is not told:\n%s", xlog);
+    free(xlog);
 }
 
 /* The worker (id) holds a task at a step > 0, per the status file. */

@@ -60,12 +60,7 @@ static void bound_endpoint(char *buf, size_t n)
 
 static pid_t start_worker(const char *endpoint, const char *id, const char *caps)
 {
-    char cache[700], log[700];
-    snprintf(cache, sizeof cache, "%s/cache-%s", rwt_dir, id);
-    snprintf(log, sizeof log, "%s/%s.log", rwt_dir, id);
-    const char *args[] = {"--connect", endpoint, "--id",         id,     "--caps", caps,
-                          "--cache",   cache,    "--timeout-ms", "1000", NULL};
-    return svc_spawn(worker_main, "rewire-worker", log, args);
+    return svc_worker(rwt_dir, endpoint, id, caps, "1000", NULL);
 }
 
 /* ---- a hand-driven peer ---- */

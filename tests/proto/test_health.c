@@ -38,11 +38,11 @@ Test(health, nobody_answering_is_unhealthy_within_the_timeout)
     snprintf(ep, sizeof ep, "ipc://%s/nobody.sock", rwt_dir);
     msg_t rep;
     double t0 = rw_now_s();
-    cr_assert_eq(health_ask(ep, NULL, 300, &rep, why, sizeof why), -ETIMEDOUT);
+    cr_assert_eq(health_ask(ep, NULL, NULL, 300, &rep, why, sizeof why), -ETIMEDOUT);
     double took = rw_now_s() - t0;
     cr_assert(took >= 0.29 && took < 2.0, "waited %.2f s for a 300 ms timeout", took);
     cr_assert(strstr(why, "no answer"), "%s", why);
-    cr_assert_lt(health_ask("bogus://x", NULL, 300, &rep, why, sizeof why), 0);
+    cr_assert_lt(health_ask("bogus://x", NULL, NULL, 300, &rep, why, sizeof why), 0);
 
     const char *a1[] = {"health", "--connect", ep, "--timeout-ms", "100", "--quiet", NULL};
     cr_assert_eq(run_main(coord_main, "rewire-coordinator", a1), 1);
@@ -61,7 +61,7 @@ static bool wait_worker(const char *ep, const char *worker, bool live, int timeo
     for (int waited = 0; waited < timeout_ms; waited += 50) {
         msg_t rep;
         char why[512];
-        if (health_ask(ep, worker, 500, &rep, why, sizeof why) == 0) {
+        if (health_ask(ep, worker, NULL, 500, &rep, why, sizeof why) == 0) {
             bool is = rep.health_rep.worker_live;
             msg_fini(&rep);
             if (is == live)
@@ -107,7 +107,7 @@ Test(health, services_answer_and_the_coordinator_knows_its_live_workers)
         cr_assert_fail("the coordinator never reported w1 live");
     }
     msg_t rep;
-    cr_assert_eq(health_ask(coord, NULL, 2000, &rep, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(health_ask(coord, NULL, NULL, 2000, &rep, why, sizeof why), 0, "%s", why);
     cr_assert_str_eq(rep.health_rep.service, "coordinator");
     cr_assert_str_eq(rep.health_rep.state, "running");
     cr_assert_eq(rep.health_rep.workers, 1);
@@ -116,7 +116,7 @@ Test(health, services_answer_and_the_coordinator_knows_its_live_workers)
     cr_assert_null(rep.health_rep.worker, "nobody asked about a worker");
     msg_fini(&rep);
 
-    cr_assert_eq(health_ask(router, NULL, 2000, &rep, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(health_ask(router, NULL, NULL, 2000, &rep, why, sizeof why), 0, "%s", why);
     cr_assert_str_eq(rep.health_rep.service, "router");
     cr_assert_str_eq(rep.health_rep.state, "serving");
     cr_assert_eq(rep.health_rep.bundles, 0, "no bundle yet");

@@ -191,7 +191,7 @@ static rsvc_t *serve_here(void *ctx, char *bind)
 {
     char why[256];
     snprintf(bind, 700, "ipc://%s/serve.sock", rwt_dir);
-    rsvc_t *s = rsvc_new(ctx, bind, rwt_dir, 1, why, sizeof why);
+    rsvc_t *s = rsvc_new(ctx, bind, rwt_dir, 1, NULL, why, sizeof why);
     cr_assert_not_null(s, "%s", why);
     return s;
 }
@@ -281,5 +281,68 @@ Test(router_svc, an_unreadable_request_is_answered_with_why)
     wire_destroy(&cw);
     zmq_close(sock);
     rsvc_destroy(&s);
+    zmq_ctx_term(ctx);
+}
+
+/* Asks for health over a DEALER (CURVE as own of srv, unless own is NULL);
+ * whether a HEALTH_REP came while s drained for a while. */
+static bool health_answered(void *ctx, rsvc_t *s, const char *bind, const curve_key_t *own,
+                            const curve_key_t *srv)
+{
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int err = 0, zero = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    if (own)
+        cr_assert_eq(curve_client(sock, own, srv), 0);
+    wire_t *cw = wire_new(sock, "client", &err);
+    cr_assert_eq(zmq_connect(sock, bind), 0);
+    msg_t m, rep;
+    msg_init(&m, MSG_HEALTH_REQ);
+    m.health_req.req = 3;
+    wire_send(cw, NULL, &m, ZMQ_DONTWAIT);
+    bool got = false;
+    for (int i = 0; i < 100 && !got; i++) {
+        rsvc_drain(s);
+        svc_sleep_ms(5);
+        if (wire_recv(cw, &rep, NULL, ZMQ_DONTWAIT) == 0) {
+            got = rep.type == MSG_HEALTH_REP;
+            msg_fini(&rep);
+        }
+    }
+    wire_destroy(&cw);
+    zmq_close(sock);
+    return got;
+}
+
+/* With --key and --allow the served socket is a CURVE server that answers
+ * only the clients listed. */
+Test(router_svc, with_curve_keys_only_listed_clients_are_answered)
+{
+    char why[512], bind[700], stem[700], key[720], pub[720], other[720];
+    const char *names[] = {"router", "client", "stranger"};
+    curve_key_t k[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(stem, sizeof stem, "%s/%s", rwt_dir, names[i]);
+        cr_assert_eq(curve_key_new(stem, why, sizeof why), 0, "%s", why);
+        snprintf(key, sizeof key, "%s.key", stem);
+        cr_assert_eq(curve_key_load(key, true, &k[i], why, sizeof why), 0, "%s", why);
+    }
+    snprintf(key, sizeof key, "%s/router.key", rwt_dir);
+    snprintf(pub, sizeof pub, "%s/client.pub", rwt_dir);
+    snprintf(other, sizeof other, "%s/stranger.pub", rwt_dir);
+    curve_opts_t o = {.key_file = key, .allow = pub};
+    void *ctx = zmq_ctx_new();
+    snprintf(bind, sizeof bind, "ipc://%s/serve.sock", rwt_dir);
+    rsvc_t *s = rsvc_new(ctx, bind, rwt_dir, 1, &o, why, sizeof why);
+    cr_assert_not_null(s, "%s", why);
+    cr_assert(health_answered(ctx, s, bind, &k[1], &k[0]), "the listed client got no answer");
+    cr_assert_not(health_answered(ctx, s, bind, &k[2], &k[0]), "an unlisted client was answered");
+    cr_assert_not(health_answered(ctx, s, bind, NULL, NULL), "a plain client was answered");
+    rsvc_destroy(&s);
+    /* a bad --allow stops the server before it binds, saying why */
+    o.allow = other;
+    o.key_file = pub; /* a public key cannot serve */
+    cr_assert_null(rsvc_new(ctx, bind, rwt_dir, 1, &o, why, sizeof why));
+    cr_assert(strstr(why, "holds a public key only"), "%s", why);
     zmq_ctx_term(ctx);
 }

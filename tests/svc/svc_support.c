@@ -2,6 +2,7 @@
 #include "svc_support.h"
 
 #include "prepare.h"
+#include "worker_cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,4 +124,19 @@ const char *svc_tiny_config(const char *dir, int steps, int seed_steps)
             steps, seed_steps);
     fclose(f);
     return path;
+}
+
+pid_t svc_worker(const char *dir, const char *endpoint, const char *id, const char *caps,
+                 const char *timeout_ms, const char *const *more)
+{
+    char cache[700], log[700];
+    snprintf(cache, sizeof cache, "%s/cache-%s", dir, id);
+    snprintf(log, sizeof log, "%s/%s.log", dir, id);
+    const char *args[32] = {"--connect", endpoint, "--id",         id,         "--caps", caps,
+                            "--cache",   cache,    "--timeout-ms", timeout_ms, NULL};
+    size_t n = 10;
+    for (size_t i = 0; more && more[i] && n < 31; i++)
+        args[n++] = more[i];
+    args[n] = NULL;
+    return svc_spawn(worker_main, "rewire-worker", log, args);
 }

@@ -17,6 +17,11 @@ typedef int (*svc_main_fn)(int argc, char **argv);
  * terminated list), stdout and stderr appended to log (may be NULL), and
  * exits with its return. Returns the child's pid. */
 pid_t svc_spawn(svc_main_fn fn, const char *name, const char *log, const char *const *args);
+/* A worker (worker_main) of the coordinator at endpoint, as id with caps,
+ * its cache dir/cache-ID and its log dir/ID.log, a coordinator silent for
+ * timeout_ms lost, and the flags in more (NULL-terminated, may be NULL). */
+pid_t svc_worker(const char *dir, const char *endpoint, const char *id, const char *caps,
+                 const char *timeout_ms, const char *const *more);
 /* Waits up to timeout_ms for pid; returns its exit status, 128+signal if
  * killed, or -1 on a timeout (the child is then left running). */
 int svc_wait(pid_t pid, int timeout_ms);
