@@ -8,7 +8,9 @@
 # a task, its link goes down (a pulled cable: no reset, just silence); the
 # coordinator must lose h1 within its timeout and lease the task again to
 # h2. The link comes back; h1 must register again and finish tasks; the job
-# must end with its four bundles and the report, no task done twice.
+# must end with its four bundles and the report, no task done twice. Every
+# connection uses CURVE keys (rewire keys new), the coordinator admitting
+# only the router service and the two workers.
 #
 # Needs root (ip netns); skips without it, fails under CI=true. Usage:
 # test_netns.sh BUILD_DIR. RW_KEEP=1 keeps the folder with every log.
@@ -55,30 +57,41 @@ for h in 1 2; do
   ip -n "$ns" link set eth0 up
 done
 
+# ---- CURVE keys: every connection encrypted, only the three admitted ----
+mkdir "$dir/allow"
+for k in coord router h1 h2; do
+  "$RW_BIN/rewire" keys new "$dir/$k" >/dev/null || fail "rewire keys new $k"
+done
+cp "$dir/router.pub" "$dir/h1.pub" "$dir/h2.pub" "$dir/allow/"
+
 # ---- the job: tasks of about a second each, loss noticed within 1.5 s ----
 EP=tcp://10.77.0.1:5555
 tiny_config "$dir/job.json" 5000
 fast=(--timeout-ms 1500 --backoff-max-ms 500)
 ip netns exec "$C" "$RW_BIN/rewire-coordinator" serve --state "$dir/state" --out "$dir/out" \
   --bind tcp://10.77.0.1:5555 --pairs-per-domain 60 --vocab 1000 --config "$dir/job.json" \
-  --heartbeat-ms 250 --timeout-ms 1500 >"$dir/coordinator.log" 2>&1 &
+  --heartbeat-ms 250 --timeout-ms 1500 --key "$dir/coord.key" --allow "$dir/allow" \
+  >"$dir/coordinator.log" 2>&1 &
 cpid=$!
 pids+=("$cpid")
 wait_for 30 ip netns exec "$H1" "$RW_BIN/rewire-coordinator" health --connect "$EP" --quiet \
-  || fail "the coordinator does not answer from h1"
+  --key "$dir/coord.key" || fail "the coordinator does not answer from h1"
+ip netns exec "$H1" "$RW_BIN/rewire-coordinator" health --connect "$EP" --quiet --timeout-ms 500 \
+  && fail "the coordinator answered a probe without CURVE"
 ip netns exec "$C" "$RW_BIN/rewire-router" --connect "$EP" --bind tcp://10.77.0.1:5556 \
   --bundles "$dir/out/bundles" --id router --cache "$dir/cache-router" "${fast[@]}" \
-  >"$dir/router.log" 2>&1 &
+  --server-key "$dir/coord.pub" --key "$dir/router.key" >"$dir/router.log" 2>&1 &
 pids+=($!)
 for h in 1 2; do
   ip netns exec "rw-h$h-$id" "$RW_BIN/rewire-worker" --connect "$EP" --id "h$h" \
-    --cache "$dir/cache-h$h" "${fast[@]}" >"$dir/worker-h$h.log" 2>&1 &
+    --cache "$dir/cache-h$h" "${fast[@]}" --server-key "$dir/coord.pub" --key "$dir/h$h.key" \
+    >"$dir/worker-h$h.log" 2>&1 &
   pids+=($!)
 done
 wait_for 20 ip netns exec "$H2" "$RW_BIN/rewire-worker" health --connect "$EP" --id h1 --quiet \
-  || fail "h1 never registered"
-wait_for 10 ip netns exec "$C" "$RW_BIN/rewire-router" health --connect tcp://10.77.0.1:5556 --quiet \
-  || fail "the router service does not answer"
+  --server-key "$dir/coord.pub" --key "$dir/h2.key" || fail "h1 never registered"
+wait_for 10 ip netns exec "$C" "$RW_BIN/rewire-router" health --connect tcp://10.77.0.1:5556 \
+  --quiet --server-key "$dir/router.pub" || fail "the router service does not answer"
 
 # ---- cut h1 off while it trains ----
 h1_training() {
