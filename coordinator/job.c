@@ -328,16 +328,47 @@ int job__plan_classifiers(coord_t *c, bool router, const uint64_t *deps, size_t 
     return 0;
 }
 
+static int record_job(coord_job_t *j, coord_t *c);
+
 static int job_start(void *job, coord_t *c)
 {
     coord_job_t *j = job;
-    if (j->id[0]) { /* replayed: the plan and shards are there already */
-        if (!store_has(coord_store(c), j->tokenizer) || !store_has(coord_store(c), j->data)) {
-            RW_ERROR(WHO, "the journal names shards the store does not have");
-            return RW_ENOTFOUND;
-        }
-        return 0;
+    if (j->id[0] && j->planned) { /* replayed: the plan and shards are there already */
+        bool whole = true;
+        for (size_t i = 0; i < j->n_domains - j->n_added; i++)
+            whole &= store_verify(coord_store(c), j->domain_data[i], NULL) == 0;
+        if (store_verify(coord_store(c), j->tokenizer, NULL) == 0 &&
+            store_verify(coord_store(c), j->data, NULL) == 0 && whole)
+            return 0;
+        RW_WARN(WHO, "the store lacks shards the journal names; making them again from %s",
+                j->state_dir);
+        return make_shards(j, c);
     }
+    int rc = 0;
+    if (j->id[0]) {
+        /* the start was stopped part way (nothing is leased before it ends):
+         * the same shards again, and the plan's tasks past those journaled */
+        RW_WARN(WHO, "the job's start was cut short (%zu of its tasks journaled); completing it",
+                plan_size(coord_plan(c)));
+    } else {
+        rc = record_job(j, c);
+    }
+    coord_redeclare(c, true);
+    if (rc == 0)
+        rc = make_shards(j, c);
+    if (rc == 0)
+        rc = plan_job(j, c);
+    coord_redeclare(c, false);
+    if (rc == 0)
+        rc = coord_record(c, "planned", NULL);
+    if (rc < 0)
+        RW_ERROR(WHO, "cannot start the job: %s", rw_strerror(rc));
+    return rc;
+}
+
+/* The job's first record: its id, seed, data and domains. */
+static int record_job(coord_job_t *j, coord_t *c)
+{
     struct timeval tv;
     gettimeofday(&tv, NULL);
     char id[24], iso[32];
@@ -354,12 +385,6 @@ static int job_start(void *job, coord_t *c)
         json_pack("{s:s,s:I,s:s,s:o,s:s,s:f,s:f}", "id", id, "seed", (json_int_t)j->seed, "data",
                   j->data_desc, "domains", doms, "started", iso, "started_ts",
                   (double)tv.tv_sec + tv.tv_usec / 1e6, "prepare_s", j->prepare_s));
-    if (rc == 0)
-        rc = make_shards(j, c);
-    if (rc == 0)
-        rc = plan_job(j, c);
-    if (rc < 0)
-        RW_ERROR(WHO, "cannot start the job: %s", rw_strerror(rc));
     return rc;
 }
 
@@ -444,6 +469,16 @@ static int job_apply(void *job, const json_t *rec)
         return apply_job(j, rec);
     if (strcmp(ev, "artifact") == 0)
         return apply_artifact(j, rec);
+    if (strcmp(ev, "planned") == 0) {
+        j->planned = true;
+        return 0;
+    }
+    if (strcmp(ev, "undone") == 0 && t) { /* its output is gone: done again */
+        json_decref(t->done);
+        t->done = NULL;
+        t->done_ts = 0;
+        return 0;
+    }
     if (strcmp(ev, "task") == 0) {
         rw_grow(&j->tasks, &j->cap_tasks, j->n_tasks + 1);
         t = &j->tasks[j->n_tasks++];

@@ -43,6 +43,7 @@ struct coord_job {
     size_t vocab;
     /* from the journal */
     char id[24], started_iso[32];
+    bool planned; /* the start's last record ("planned") is in */
     double started_ts;
     uint64_t tokenizer, data; /* artifacts */
     uint64_t *domain_data;    /* per domain (an added one's stays on its worker) */

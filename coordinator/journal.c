@@ -19,6 +19,7 @@ struct journal {
     bool sync;
     bool dirty; /* appended since the last sync */
     size_t appended;
+    off_t end; /* where the last whole record ends */
 };
 
 static int write_all(int fd, const char *p, size_t n)
@@ -119,6 +120,7 @@ int journal_open(const char *path, bool sync, journal_replay_fn replay, void *ct
     journal_t *j = rw_new(journal_t);
     j->fd = fd;
     j->sync = sync;
+    j->end = (off_t)good;
     *out = j;
     if (replayed)
         *replayed = count;
@@ -163,6 +165,11 @@ int journal_append(journal_t *j, const char *ev, json_t *fields)
     if (rc == 0) {
         j->appended++;
         j->dirty = true;
+        j->end += (off_t)n + 1;
+    } else if (ftruncate(j->fd, j->end) != 0 || lseek(j->fd, j->end, SEEK_SET) < 0) {
+        /* what was written of it stays: the next record would follow a
+         * torn line, and no replay could read past it */
+        RW_ERROR("journal", "cannot cut back a record written in part: %s", strerror(errno));
     }
     return rc;
 }

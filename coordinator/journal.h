@@ -36,8 +36,9 @@ int journal_open(const char *path, bool sync, journal_replay_fn replay, void *ct
 void journal_destroy(journal_t **self_p);
 
 /* Appends {"ev": ev, "ts": now, ...fields} (fields: an object, stolen; may
- * be NULL); durable at the next journal_sync. Returns 0 or -errno (the
- * record may be missing then). */
+ * be NULL); durable at the next journal_sync. Returns 0, or -errno with the
+ * record not there (what a full disk let through of it is cut off again, so
+ * the journal stays whole records). */
 int journal_append(journal_t *j, const char *ev, json_t *fields);
 /* Flushes what was appended since the last sync to disk (nothing to do:
  * returns at once). Returns 0 or -errno. */

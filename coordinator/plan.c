@@ -137,7 +137,7 @@ int plan_lease(plan_t *p, uint64_t id, const char *worker, uint64_t now, uint64_
         return RW_ENOTFOUND;
     if (!ready(p, t))
         return RW_ESTATE;
-    if (t->attempt >= p->max_attempts) {
+    if (t->attempt >= MSG_ATTEMPTS_MAX) { /* the wire's limit: plan_requeue fails it first */
         t->state = PLAN_FAILED;
         return RW_ETOOBIG;
     }
@@ -183,15 +183,31 @@ int plan_complete(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, 
     return 0;
 }
 
-int plan_release(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, const char *why)
+/* Pending again, or failed when its leases ran out of numbers. */
+static void back_to_pending(plan_task_t *t)
+{
+    t->state = PLAN_PENDING;
+    if (t->attempt >= MSG_ATTEMPTS_MAX) {
+        snprintf(t->why, sizeof t->why, "leased %u times without a result", t->attempt);
+        t->state = PLAN_FAILED;
+    }
+}
+
+int plan_release(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, const char *why,
+                 bool spent)
 {
     int rc = plan_check(p, id, attempt, worker);
     if (rc < 0)
         return rc;
     plan_task_t *t = get(p, id);
-    snprintf(t->why, sizeof t->why, "%s", why ? why : "no reason given");
-    t->why[rw_utf8_check(t->why, strlen(t->why))] = '\0'; /* not cut inside a character */
-    t->state = t->attempt >= p->max_attempts ? PLAN_FAILED : PLAN_PENDING;
+    if (spent) {
+        snprintf(t->why, sizeof t->why, "%s", why ? why : "no reason given");
+        t->why[rw_utf8_check(t->why, strlen(t->why))] = '\0'; /* not cut inside a character */
+        t->failures++;
+    }
+    back_to_pending(t);
+    if (t->failures >= p->max_attempts)
+        t->state = PLAN_FAILED;
     return 0;
 }
 
@@ -201,7 +217,7 @@ size_t plan_lost(plan_t *p, const char *worker)
     for (size_t i = 0; i < p->n; i++) {
         plan_task_t *t = &p->t[i];
         if (t->state == PLAN_LEASED && strcmp(t->worker, worker) == 0)
-            n += plan_release(p, t->id, t->attempt, worker, "its worker was lost") == 0;
+            n += plan_release(p, t->id, t->attempt, worker, "its worker was lost", true) == 0;
     }
     return n;
 }
@@ -224,7 +240,34 @@ size_t plan_requeue(plan_t *p, uint64_t id)
     size_t n = 0;
     for (size_t i = 0; i < p->n; i++) {
         if (p->t[i].state == PLAN_LEASED && (id == 0 || p->t[i].id == id)) {
+            back_to_pending(&p->t[i]);
+            n++;
+        }
+    }
+    return n;
+}
+
+int plan_undo(plan_t *p, uint64_t id)
+{
+    plan_task_t *t = get(p, id);
+    if (!t)
+        return RW_ENOTFOUND;
+    if (t->state != PLAN_DONE)
+        return RW_ESTATE;
+    t->state = PLAN_PENDING;
+    t->artifact = 0;
+    t->done_ms = 0;
+    return 0;
+}
+
+size_t plan_retry(plan_t *p, uint64_t id)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->t[i].state == PLAN_FAILED && (id == 0 || p->t[i].id == id) &&
+            p->t[i].attempt < MSG_ATTEMPTS_MAX) {
             p->t[i].state = PLAN_PENDING;
+            p->t[i].failures = 0;
             n++;
         }
     }

@@ -7,8 +7,10 @@
  * artifact it produced). A lease that ends without a result — the worker
  * was lost, the deadline passed, the task failed there — puts the task back
  * to pending, and the next lease is attempt k+1; anything that still comes
- * back for attempt k is stale and refused. After max_attempts leases a task
- * that keeps failing is failed, and so is the job.
+ * back for attempt k is stale and refused. A task whose leases failed
+ * max_attempts times (it failed there, its worker was lost, its lease ran
+ * out) is failed, and so is the job; a lease taken back to run elsewhere or
+ * dropped by a restart of the coordinator is no failure.
  *
  * The plan is pure bookkeeping: no sockets, no clock (times are the
  * caller's milliseconds), no files. The service drives it and journals what
@@ -38,6 +40,8 @@ typedef struct plan_task {
     size_t n_deps;
     plan_state_t state;
     uint32_t attempt;              /* of the current or last lease; 0 before the first */
+    uint32_t failures;             /* leases that ended without a result through the task's
+                                      own doing (not a move, not a coordinator restart) */
     char worker[MSG_NAME_MAX + 1]; /* the lease's holder (or last holder); "" never leased */
     char on[MSG_NAME_MAX + 1];     /* the only worker that may run it; "" any */
     uint64_t leased_ms;            /* when the current or last lease began */
@@ -81,7 +85,7 @@ bool plan_runs_on(const plan_task_t *t, const char *worker);
 
 /* Leases task id to worker from now until now + lease_ms. Returns the
  * attempt number (>= 1); RW_ENOTFOUND for no such task; RW_ESTATE if it is
- * not ready; RW_ETOOBIG if it has had its max_attempts (it is failed). */
+ * not ready. */
 int plan_lease(plan_t *p, uint64_t id, const char *worker, uint64_t now, uint64_t lease_ms);
 
 /* Whether attempt of task id is the live lease of worker. Returns 0;
@@ -102,9 +106,11 @@ int plan_complete(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, 
 
 /* The live lease (as plan_check) ended without a result, for the reason why
  * (may be NULL; kept for the task's failure message): the task is pending
- * again, or failed when it has had its max_attempts. Returns 0 or
- * plan_check's error. */
-int plan_release(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, const char *why);
+ * again. A failure (spent) counts toward max_attempts, and the task is
+ * failed when it reaches them; a lease taken back for another worker is
+ * not one. Returns 0 or plan_check's error. */
+int plan_release(plan_t *p, uint64_t id, uint32_t attempt, const char *worker, const char *why,
+                 bool spent);
 
 /* worker is gone: every task it holds is released. Returns how many. */
 size_t plan_lost(plan_t *p, const char *worker);
@@ -115,9 +121,17 @@ size_t plan_lost(plan_t *p, const char *worker);
 size_t plan_expired(const plan_t *p, uint64_t now, uint64_t *ids, size_t cap);
 
 /* Every leased task (id 0), or task id if leased, back to pending, its
- * attempt kept (so results of the old attempts stay stale): for a
- * coordinator that restarted. Returns how many. */
+ * attempt kept (so results of the old attempts stay stale) and no failure
+ * counted: for a coordinator that restarted. Returns how many. */
 size_t plan_requeue(plan_t *p, uint64_t id);
+/* Done task id is to be done again (its output is gone): pending, its
+ * attempts numbered on. Returns 0, RW_ENOTFOUND, or RW_ESTATE if not done. */
+int plan_undo(plan_t *p, uint64_t id);
+/* Every failed task (id 0), or task id if failed, pending again with no
+ * failures: a coordinator started again on a failed job tries once more
+ * (its operator may have fixed the cause). Not a task leased as often as
+ * the wire can number (MSG_ATTEMPTS_MAX). Returns how many. */
+size_t plan_retry(plan_t *p, uint64_t id);
 
 typedef struct plan_counts {
     size_t pending, ready, leased, done, failed;

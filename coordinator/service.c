@@ -40,6 +40,8 @@ int coord__send(coord_t *c, const wire_peer_t *to, const msg_t *m)
     return wire_send(c->w, to, m, ZMQ_DONTWAIT);
 }
 
+static void shutdown_all(coord_t *c, const char *reason);
+
 /* ---- records: journaled, then applied; a replay applies the same ---- */
 
 static int apply(coord_t *c, const json_t *rec)
@@ -71,18 +73,24 @@ static int apply(coord_t *c, const json_t *rec)
         /* a task leased again in a later run of the coordinator: that run
          * began by requeueing the leases it replayed (below), which is not
          * journaled, so replay does it here, for this task */
-        if (c->replaying)
+        if (c->replaying) {
             plan_requeue(c->plan, task);
+            plan_retry(c->plan, task); /* failed, then tried again by a restart */
+        }
         rc = worker ? plan_lease(c->plan, task, worker, coord__now(c), c->o.lease_ms) : RW_EPARSE;
         rc = rc < 0 ? rc : 0;
     } else if (strcmp(ev, "done") == 0) {
         uint64_t art = (uint64_t)json_integer_value(json_object_get(rec, "artifact_id"));
         rc = worker ? plan_complete(c->plan, task, attempt, worker, art, coord__now(c)) : RW_EPARSE;
+    } else if (strcmp(ev, "undone") == 0) {
+        rc = plan_undo(c->plan, task);
     } else if (strcmp(ev, "unsent") == 0) {
         rc = worker ? plan_unsend(c->plan, task, attempt, worker) : RW_EPARSE;
     } else if (strcmp(ev, "release") == 0) {
         const char *why = json_string_value(json_object_get(rec, "why"));
-        rc = worker ? plan_release(c->plan, task, attempt, worker, why) : RW_EPARSE;
+        json_t *spent = json_object_get(rec, "spent"); /* absent: a failure */
+        rc = worker ? plan_release(c->plan, task, attempt, worker, why, !json_is_false(spent))
+                    : RW_EPARSE;
     }
     if (rc < 0) {
         RW_ERROR(WHO, "journal record '%s' (task %" PRIu64 ") does not apply: %s", ev, task,
@@ -106,11 +114,31 @@ int coord__record(coord_t *c, const char *ev, json_t *fields)
     json_object_set_new(rec, "ev", json_string(ev));
     json_object_set_new(rec, "ts", json_real((double)tv.tv_sec + tv.tv_usec / 1e6));
     int rc = journal_append(c->journal, ev, json_incref(rec));
-    if (rc < 0)
-        RW_ERROR(WHO, "cannot journal '%s': %s (carrying on)", ev, rw_strerror(rc));
+    if (rc < 0) {
+        /* not applied either: the state in memory stays the journal's */
+        char what[64];
+        snprintf(what, sizeof what, "journal '%s'", ev);
+        coord__storage_failed(c, what, rc);
+        json_decref(rec);
+        return rc;
+    }
     rc = apply(c, rec);
     json_decref(rec);
     return rc;
+}
+
+void coord__storage_failed(coord_t *c, const char *what, int rc)
+{
+    if (c->exit_code == 0 || !c->error[0])
+        snprintf(c->error, sizeof c->error,
+                 "cannot %s in %s: %s; stopped, with everything done so far kept: start it "
+                 "again once that is fixed",
+                 what, c->o.state_dir, rw_strerror(rc));
+    RW_ERROR(WHO, "%s", c->error);
+    if (!c->started)
+        return; /* the start fails with rc */
+    c->exit_code = 1;
+    shutdown_all(c, "the coordinator cannot write its state");
 }
 
 int coord_record(coord_t *c, const char *ev, json_t *fields)
@@ -124,9 +152,37 @@ uint64_t coord_add_task(coord_t *c, msg_task_kind_t kind, const char *domain, co
     return coord_add_task_on(c, kind, domain, cap, NULL, deps, n_deps);
 }
 
+void coord_redeclare(coord_t *c, bool on)
+{
+    c->redeclare_upto = on ? plan_size(c->plan) : 0;
+    c->redeclared = 0;
+}
+
+/* Whether task id, already in the plan, is the one now asked for. */
+static bool same_task(const plan_task_t *t, msg_task_kind_t kind, const char *domain,
+                      const char *cap, const char *on, const uint64_t *deps, size_t n_deps)
+{
+    if (!t || t->kind != kind || strcmp(t->domain, domain ? domain : "") != 0 ||
+        strcmp(t->cap, cap ? cap : "") != 0 || strcmp(t->on, on ? on : "") != 0 ||
+        t->n_deps != n_deps)
+        return false;
+    for (size_t i = 0; i < n_deps; i++)
+        if (t->deps[i] != deps[i])
+            return false;
+    return true;
+}
+
 uint64_t coord_add_task_on(coord_t *c, msg_task_kind_t kind, const char *domain, const char *cap,
                            const char *on, const uint64_t *deps, size_t n_deps)
 {
+    if (c->redeclared < c->redeclare_upto) {
+        uint64_t id = ++c->redeclared;
+        if (same_task(plan_task(c->plan, id), kind, domain, cap, on, deps, n_deps))
+            return id;
+        RW_ERROR(WHO, "the journal's task %" PRIu64 " is not the %s%s%s task the job plans", id,
+                 msg_task_kind_name(kind), domain ? " " : "", domain ? domain : "");
+        return 0;
+    }
     json_t *d = json_array();
     for (size_t i = 0; i < n_deps; i++)
         json_array_append_new(d, json_integer((json_int_t)deps[i]));
@@ -140,6 +196,17 @@ uint64_t coord_add_task_on(coord_t *c, msg_task_kind_t kind, const char *domain,
 }
 
 /* ---- leasing ---- */
+
+/* Journals the end of a lease without a result; spent: a failure. */
+static void record_release(coord_t *c, uint64_t task, uint32_t attempt, const char *worker,
+                           const char *why, bool spent)
+{
+    json_t *rec = json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)task, "attempt", (int)attempt,
+                            "worker", worker, "why", why);
+    if (!spent)
+        json_object_set_new(rec, "spent", json_false());
+    coord__record(c, "release", rec);
+}
 
 static void send_lease(coord_t *c, peer_t *p, const plan_task_t *t)
 {
@@ -159,9 +226,12 @@ static void send_lease(coord_t *c, peer_t *p, const plan_task_t *t)
         /* a lease that never left costs no attempt (a peer gone while the
          * loop was busy would otherwise spend them all in a few ms); one
          * the job could not fill does */
-        coord__record(c, unsent ? "unsent" : "release",
-                      json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)t->id, "attempt",
-                                (int)t->attempt, "worker", p->name, "why", rw_strerror(rc)));
+        if (unsent)
+            coord__record(c, "unsent",
+                          json_pack("{s:I,s:i,s:s}", "task", (json_int_t)t->id, "attempt",
+                                    (int)t->attempt, "worker", p->name));
+        else
+            record_release(c, t->id, t->attempt, p->name, rw_strerror(rc), true);
         if (rc == -EHOSTUNREACH)
             coord__lose(c, p, "unreachable");
         return;
@@ -176,15 +246,14 @@ static void send_lease(coord_t *c, peer_t *p, const plan_task_t *t)
             t->domain[0] ? ":" : "", t->domain, t->attempt, p->name);
 }
 
-void coord__release(coord_t *c, peer_t *p, uint64_t task, uint32_t attempt, const char *why)
+void coord__release(coord_t *c, peer_t *p, uint64_t task, uint32_t attempt, const char *why,
+                    bool spent)
 {
     if (plan_check(c->plan, task, attempt, p->name) == 0)
-        coord__record(c, "release",
-                      json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)task, "attempt",
-                                (int)attempt, "worker", p->name, "why", why));
+        record_release(c, task, attempt, p->name, why, spent);
 }
 
-void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why)
+void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why, bool spent)
 {
     msg_t m;
     msg_init(&m, MSG_CANCEL);
@@ -193,7 +262,7 @@ void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why)
     m.cancel.reason = why;
     coord__send(c, &p->addr, &m);
     l->cancelling = true;
-    coord__release(c, p, l->task, l->attempt, why);
+    coord__release(c, p, l->task, l->attempt, why, spent);
 }
 
 /* Leases the first ready task p can run; returns whether it did. */
@@ -230,7 +299,7 @@ static bool steal_for(coord_t *c, const peer_t *idle)
                 continue;
             RW_INFO(WHO, "task %" PRIu64 " moves from %s's queue to idle %s", l->task, q->name,
                     idle->name);
-            coord__cancel(c, q, l, "leased to an idle worker instead");
+            coord__cancel(c, q, l, "leased to an idle worker instead", false);
             return true;
         }
     }
@@ -295,7 +364,7 @@ void coord__lose(coord_t *c, peer_t *p, const char *why)
                 "start the same `rewire-worker --domain %s` command again on that host",
                 p->dom.name, p->name, p->dom.name);
     for (size_t i = 0; i < p->n_leases; i++)
-        coord__release(c, p, p->leases[i].task, p->leases[i].attempt, why);
+        coord__release(c, p, p->leases[i].task, p->leases[i].attempt, why, true);
     for (size_t i = 0; i < p->n_leases; i++)
         drop_fresh(c, &p->leases[i], 0);
     c->st.lost++;
@@ -304,8 +373,6 @@ void coord__lose(coord_t *c, peer_t *p, const char *why)
 }
 
 /* ---- the end of the job ---- */
-
-static void shutdown_all(coord_t *c, const char *reason);
 
 static void finish_work(uv_work_t *req)
 {
@@ -535,9 +602,9 @@ void coord__check_done(coord_t *c)
         c->exit_code = 1;
         snprintf(c->error, sizeof c->error,
                  "task %" PRIu64 " (%s%s%s) failed %u times, the last on %s: %s "
-                 "(--max-attempts allows more)",
+                 "(--max-attempts allows more; started again, the job tries it again)",
                  ft->id, msg_task_kind_name(ft->kind), ft->domain[0] ? " " : "", ft->domain,
-                 ft->attempt, ft->worker, ft->why);
+                 ft->failures, ft->worker, ft->why);
         RW_ERROR(WHO, "job failed: %s", c->error);
         shutdown_all(c, "the job failed");
         return;
@@ -725,12 +792,9 @@ static void on_heartbeat(uv_timer_t *h)
         peer_lease_t *l = p ? peer_lease_find(p, t->id, t->attempt) : NULL;
         RW_WARN(WHO, "task %" PRIu64 " attempt %u: the lease ran out", t->id, t->attempt);
         if (l)
-            coord__cancel(c, p, l, "the lease ran out");
+            coord__cancel(c, p, l, "the lease ran out", true);
         else
-            coord__record(c, "release",
-                          json_pack("{s:I,s:i,s:s,s:s}", "task", (json_int_t)t->id, "attempt",
-                                    (int)t->attempt, "worker", t->worker, "why",
-                                    "the lease ran out"));
+            record_release(c, t->id, t->attempt, t->worker, "the lease ran out", true);
     }
     coord__schedule(c);
     pump(c);
@@ -907,7 +971,10 @@ int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job,
         goto fail_journal;
     }
     if (replayed) {
-        size_t back = plan_requeue(c->plan, 0);
+        size_t back = plan_requeue(c->plan, 0), again = plan_retry(c->plan, 0);
+        if (again)
+            RW_WARN(WHO, "%zu task%s had failed; trying %s again", again, again == 1 ? "" : "s",
+                    again == 1 ? "it" : "them");
         plan_counts_t pc;
         plan_count(c->plan, &pc);
         RW_INFO(WHO, "replayed %zu journal records: %zu of %zu tasks done, %zu leases dropped",
@@ -973,12 +1040,34 @@ fail_loop:
     return rc;
 }
 
+/* Every done task's output is in the store and whole, or the task is to be
+ * done again: a file lost or damaged while the coordinator was down (a
+ * disk replaced, a folder cleaned) costs that task, not the job. */
+static void check_outputs(coord_t *c)
+{
+    for (uint64_t id = 1; id <= plan_size(c->plan); id++) {
+        const plan_task_t *t = plan_task(c->plan, id);
+        if (t->state != PLAN_DONE || !t->artifact)
+            continue;
+        int rc = store_verify(c->store, t->artifact, NULL);
+        if (rc == 0)
+            continue;
+        char why[160];
+        snprintf(why, sizeof why, "its output %016" PRIx64 " is %s", t->artifact,
+                 rc == RW_ECHECKSUM ? "damaged" : "missing from the store");
+        RW_WARN(WHO, "task %" PRIu64 " (%s%s%s) is to be done again: %s", id,
+                msg_task_kind_name(t->kind), t->domain[0] ? " " : "", t->domain, why);
+        coord__record(c, "undone", json_pack("{s:I,s:s}", "task", (json_int_t)id, "why", why));
+    }
+}
+
 int coord_run(coord_t *c)
 {
     c->started_ms = coord__now(c);
     struct timeval tv;
     gettimeofday(&tv, NULL);
     c->started_wall = (double)tv.tv_sec + tv.tv_usec / 1e6;
+    check_outputs(c);
     if (c->ops->start) {
         int rc = c->ops->start(c->job, c);
         if (rc < 0)

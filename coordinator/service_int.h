@@ -45,6 +45,8 @@ struct coord {
     char status_path[STORE_PATH_MAX];
 
     curve_auth_t *auth; /* --allow */
+    /* coord_redeclare: the tasks asked for are the journal's first ones */
+    uint64_t redeclare_upto, redeclared;
 
     uv_loop_t loop;
     uv_poll_t poll;
@@ -92,14 +94,19 @@ struct coord {
 uint64_t coord__now(coord_t *c);
 /* Sends m to p's routing id without blocking. Returns wire_send's code. */
 int coord__send(coord_t *c, const wire_peer_t *to, const msg_t *m);
+/* The coordinator cannot write its state (what it tried, and why, rc): it
+ * says so and stops with exit 1, the journal whole, so that starting it
+ * again (once there is room, say) carries on where it stopped. */
+void coord__storage_failed(coord_t *c, const char *what, int rc);
 /* Journals and applies a record (fields stolen); as coord_record. */
 int coord__record(coord_t *c, const char *ev, json_t *fields);
 /* Leases ready tasks to idle peers. */
 void coord__schedule(coord_t *c);
 /* Releases attempt of task held by p (journaled), if it is the live one. */
-void coord__release(coord_t *c, peer_t *p, uint64_t task, uint32_t attempt, const char *why);
+void coord__release(coord_t *c, peer_t *p, uint64_t task, uint32_t attempt, const char *why,
+                    bool spent);
 /* Tells p to stop lease l and releases it; l stays until p confirms. */
-void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why);
+void coord__cancel(coord_t *c, peer_t *p, peer_lease_t *l, const char *why, bool spent);
 /* p's lease of task ends: what was uploaded under it, was new to the store
  * and is not keep (the artifact its RESULT named) is removed, unless the
  * task's live attempt or result may be those same bytes. */

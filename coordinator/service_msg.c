@@ -238,7 +238,7 @@ static void on_result(coord_t *c, peer_t *p, const msg_result_t *m, const wire_p
         char text[300];
         snprintf(text, sizeof text, "result refused: %s", why);
         send_error(c, from, RW_EFORMAT, text, m->task, (uint32_t)m->attempt);
-        coord__release(c, p, m->task, (uint32_t)m->attempt, text);
+        coord__release(c, p, m->task, (uint32_t)m->attempt, text, true);
         coord__lease_end(c, p, m->task, 0);
         coord__schedule(c);
         return;
@@ -291,7 +291,7 @@ static void on_error(coord_t *c, peer_t *p, const msg_error_t *e, const wire_pee
     }
     RW_WARN(WHO, "task %" PRIu64 " attempt %u failed on %s: %s", e->task, attempt, p->name,
             e->text);
-    coord__release(c, p, e->task, attempt, e->text);
+    coord__release(c, p, e->task, attempt, e->text, true);
     coord__lease_end(c, p, e->task, 0);
     coord__schedule(c);
 }

@@ -115,6 +115,13 @@ void coord__fetch(coord_t *c, peer_t *p, uint64_t artifact)
     coord__pump_out(c, p);
 }
 
+/* Whether rc is the coordinator's own storage failing (a full disk, a disk
+ * error), as opposed to what a peer sent. */
+static bool local_failure(int rc)
+{
+    return rc == -ENOSPC || rc == -EDQUOT || rc == -EIO || rc == -EROFS || rc == -EFBIG;
+}
+
 static void upload_input(coord_t *c, peer_t *p, const msg_t *m)
 {
     xfer_recv_input(p->in, m);
@@ -134,6 +141,8 @@ static void upload_input(coord_t *c, peer_t *p, const msg_t *m)
                      rw_strerror(rc));
         else
             c->st.uploads++;
+        if (rc < 0 && local_failure(rc))
+            coord__storage_failed(c, "store an upload", rc);
         peer_lease_t *l = p->in_task ? peer_lease_find(p, p->in_task, p->in_attempt) : NULL;
         if (rc == 0 && !had && l && l->n_fresh < PEER_FRESH_MAX)
             l->fresh[l->n_fresh++] = id;
@@ -145,6 +154,8 @@ static void upload_input(coord_t *c, peer_t *p, const msg_t *m)
         return;
     } else {
         RW_WARN(WHO, "an upload from %s failed: %s", p->name, xfer_recv_error(p->in));
+        if (local_failure(st)) /* the coordinator's disk, not the worker's doing */
+            coord__storage_failed(c, "store an upload", st);
     }
     peer_end_in(p);
 }

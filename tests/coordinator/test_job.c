@@ -16,11 +16,13 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,14 +40,24 @@ static void setup_dirs(void)
     cr_assert_eq(svc_prepare(state, 40), 0);
 }
 
-/* Tiny models; every task takes steps steps, the seed seed_steps. */
-static pid_t start_coordinator_steps(int steps, int seed_steps)
+/* Tiny models; every task takes steps steps, the seed seed_steps; the
+ * flags in more (NULL-terminated, may be NULL) too. */
+static pid_t start_coordinator_with(int steps, int seed_steps, const char *const *more)
 {
     const char *cfg = svc_tiny_config(rwt_dir, steps, seed_steps);
-    const char *args[] = {
+    const char *args[32] = {
         "serve",          "--state", state,          "--out", out,        "--bind", endpoint,
         "--heartbeat-ms", "100",     "--timeout-ms", "600",   "--config", cfg,      NULL};
+    size_t n = 14;
+    for (size_t i = 0; more && more[i] && n < 31; i++)
+        args[n++] = more[i];
+    args[n] = NULL;
     return svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coordinator.log"), args);
+}
+
+static pid_t start_coordinator_steps(int steps, int seed_steps)
+{
+    return start_coordinator_with(steps, seed_steps, NULL);
 }
 
 static pid_t start_worker_with(const char *id, const char *caps, const char *const *more)
@@ -493,4 +505,162 @@ Test(job, a_second_coordinator_on_one_state_is_refused)
     cr_assert_eq(svc_wait(c, 50), -1, "the first goes on");
     cr_assert_neq(access(litter, F_OK), 0, "a half-written file was removed");
     svc_kill(c);
+}
+
+/* How many journal lines hold needle. */
+static int journal_lines_with(const char *needle)
+{
+    char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL);
+    int n = 0;
+    for (char *line = journal ? strtok(journal, "\n") : NULL; line; line = strtok(NULL, "\n"))
+        n += strstr(line, needle) != NULL;
+    free(journal);
+    return n;
+}
+
+/* Waits for the coordinator c to journal one more lease than it had, then
+ * kills it. */
+static void kill_after_a_lease(pid_t c, int leases)
+{
+    for (int i = 0; i < 10000 && journaled("lease") <= leases; i++)
+        svc_sleep_ms(2);
+    cr_assert_gt(journaled("lease"), leases, "no new lease");
+    kill(c, SIGKILL);
+    svc_wait(c, 2000);
+}
+
+/* A coordinator killed (or stopped) while tasks are leased takes them back
+ * when it starts again, and that costs the tasks no attempt: with one
+ * attempt each, three restarts that each catch a task leased leave the job
+ * able to finish, and its journal able to replay. */
+Test(job, restarts_of_the_coordinator_spend_no_attempts)
+{
+    setup_dirs();
+    const char *one[] = {"--max-attempts", "1", NULL};
+    pid_t c = start_coordinator_with(300, 300, one);
+    pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
+    for (int k = 0; k < 3; k++) {
+        kill_after_a_lease(c, journaled("lease"));
+        c = start_coordinator_with(300, 300, one);
+    }
+    int rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the job finishes after three restarts (got %d)", rc);
+    svc_wait(w1, 5000), svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(r1);
+    check_outputs();
+    cr_assert_eq(journaled("done"), 19, "every task done once");
+}
+
+/* A start stopped part way (its records cut short, as a kill or a full disk
+ * leaves them) is completed by the next run: the shards again, the tasks
+ * the journal lacks added, and the job runs to its end. */
+Test(job, a_start_cut_short_is_completed)
+{
+    setup_dirs();
+    pid_t c = start_coordinator_steps(3, 3);
+    for (int i = 0; i < 5000 && journaled("planned") == 0; i++)
+        svc_sleep_ms(2);
+    kill(c, SIGKILL);
+    svc_wait(c, 2000);
+    cr_assert_eq(journaled("planned"), 1, "the start never ended");
+    cr_assert_eq(journaled("lease"), 0, "leased before any worker came");
+    /* keep the job record, the artifacts, and 3 of the 19 tasks */
+    int keep = journal_lines_with("\"ev\":\"job\"") + journal_lines_with("\"ev\":\"artifact\"") + 3;
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "head -n %d '%s/journal.jsonl' > '%s/j' && mv '%s/j' '%s/journal.jsonl'", keep, state,
+             rwt_dir, rwt_dir, state);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(journaled("task"), 3);
+    c = start_coordinator_steps(3, 3);
+    pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
+    int rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the job finishes (got %d)", rc);
+    svc_wait(w1, 5000), svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(r1);
+    check_outputs();
+    cr_assert_eq(journaled("task"), 19);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(strstr(log, "the job's start was cut short (3 of its tasks journaled)"), "%s", log);
+    free(log);
+}
+
+/* An output lost from the store while the coordinator was down (a folder
+ * cleaned, a disk replaced) costs its task, which is done again, and not
+ * the job. */
+Test(job, an_output_lost_from_the_store_is_made_again)
+{
+    setup_dirs();
+    pid_t c = start_coordinator_steps(3, 3);
+    pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
+    int rc = svc_wait(c, 60000);
+    cr_assert_eq(rc, 0);
+    svc_wait(w1, 5000), svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(r1);
+    /* the seed's output goes; the job, run again, makes it again */
+    char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL), path[800] = "";
+    for (char *line = strtok(journal, "\n"); line && !path[0]; line = strtok(NULL, "\n")) {
+        json_t *rec = json_loads(line, 0, NULL);
+        const char *ev = json_string_value(json_object_get(rec, "ev"));
+        if (ev && strcmp(ev, "done") == 0 && json_integer_value(json_object_get(rec, "task")) == 1)
+            snprintf(path, sizeof path, "%s/artifacts/%s", state,
+                     json_string_value(json_object_get(rec, "artifact")));
+        json_decref(rec);
+    }
+    free(journal);
+    cr_assert_eq(unlink(path), 0, "%s", path);
+    c = start_coordinator_steps(3, 3);
+    w1 = start_worker("w1", "train");
+    r1 = start_worker("r1", "router");
+    rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "the job finishes again (got %d)", rc);
+    svc_wait(w1, 5000), svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(r1);
+    cr_assert_eq(access(path, F_OK), 0, "the seed's output is not back");
+    cr_assert_eq(journal_lines_with("\"ev\":\"undone\""), 1);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(strstr(log, "task 1 (seed) is to be done again: its output"), "%s", log);
+    free(log);
+}
+
+/* A coordinator whose disk refuses its writes (full; here a size limit on
+ * its files) stops, saying so, with its journal whole; started again with
+ * room, it carries on to the end. */
+Test(job, a_coordinator_that_cannot_write_its_state_stops_and_carries_on_later)
+{
+    setup_dirs();
+    signal(SIGXFSZ, SIG_IGN); /* the children's writes fail instead (EFBIG) */
+    pid_t c = start_coordinator_steps(300, 300);
+    pid_t w1 = start_worker("w1", "train"), r1 = start_worker("r1", "router");
+    for (int i = 0; i < 5000 && tasks_done() < 2; i++)
+        svc_sleep_ms(2);
+    struct stat st;
+    cr_assert_eq(stat(rwt_path(state, "journal.jsonl"), &st), 0);
+    struct rlimit lim = {(rlim_t)st.st_size + 40, (rlim_t)st.st_size + 40};
+    cr_assert_eq(prlimit(c, RLIMIT_FSIZE, &lim, NULL), 0);
+    int rc = svc_wait(c, 30000);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert_eq(rc, 1, "the coordinator goes on (or dies: %d):\n%s", rc, log);
+    cr_assert(strstr(log, "; stopped, with everything done so far kept: start it again once that "
+                          "is fixed"),
+              "%s", log);
+    free(log);
+    svc_wait(w1, 5000), svc_wait(r1, 5000); /* told to shut down */
+    svc_kill(w1), svc_kill(r1);
+    c = start_coordinator_steps(300, 300);
+    w1 = start_worker("w1", "train");
+    r1 = start_worker("r1", "router");
+    rc = svc_wait(c, 60000);
+    if (rc != 0 || getenv("RWT_DUMP"))
+        dump_all();
+    cr_assert_eq(rc, 0, "started again, the job finishes (got %d)", rc);
+    svc_wait(w1, 5000), svc_wait(r1, 5000);
+    svc_kill(w1), svc_kill(r1);
+    check_outputs();
 }

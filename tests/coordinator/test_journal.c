@@ -4,9 +4,13 @@
 #include "err.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "support.h"
 
@@ -103,4 +107,42 @@ Test(journal, replay_errors_fail_the_open)
     journal_t *j = NULL;
     cr_assert_eq(journal_open(path, true, refuse, NULL, &j, NULL), RW_ESTATE);
     cr_assert_lt(journal_open("/nonexistent-rw/j.jsonl", true, NULL, NULL, &j, NULL), 0);
+}
+
+/* A record the disk takes only in part (full, or over a size limit, as
+ * here) is cut off again: the records after it, once there is room, follow
+ * whole ones, and the journal still replays. */
+Test(journal, a_record_written_in_part_is_cut_back)
+{
+    const char *path = rwt_path(rwt_dir, "journal.jsonl");
+    journal_t *j;
+    cr_assert_eq(journal_open(path, true, NULL, NULL, &j, NULL), 0);
+    cr_assert_eq(journal_append(j, "done", json_pack("{s:i}", "v", 1)), 0);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    struct rlimit was, small;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+    small = was;
+    small.rlim_cur = (rlim_t)st.st_size + 20; /* room for part of the next record */
+    void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+    char pad[200];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    int rc = journal_append(j, "lease", json_pack("{s:s}", "pad", pad));
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
+    signal(SIGXFSZ, old);
+    cr_assert_eq(rc, -EFBIG, "%d", rc);
+    struct stat after;
+    cr_assert_eq(stat(path, &after), 0);
+    cr_assert_eq(after.st_size, st.st_size, "the part written is still there");
+    cr_assert_eq(journal_append(j, "done", json_pack("{s:i}", "v", 2)), 0);
+    cr_assert_eq(journal_count(j), 2);
+    journal_destroy(&j);
+    seen_t s = {0};
+    cr_assert_eq(journal_open(path, true, collect, &s, &j, NULL), 0);
+    cr_assert_eq(s.n, 2);
+    cr_assert_eq(s.vals[0], 1);
+    cr_assert_eq(s.vals[1], 2);
+    journal_destroy(&j);
 }

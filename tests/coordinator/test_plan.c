@@ -102,7 +102,7 @@ Test(plan, a_task_taken_back_goes_before_those_never_leased)
      * alpha's (5) was never leased */
     for (uint64_t id = 3; id <= 6; id += 1 + (id == 4))
         cr_assert_eq(plan_lease(p, id, "w1", 10, 1000), 1);
-    cr_assert_eq(plan_release(p, 6, 1, "w1", NULL), 0);
+    cr_assert_eq(plan_release(p, 6, 1, "w1", NULL, true), 0);
     const plan_task_t *t = plan_next(p, "train", NULL);
     cr_assert_eq(t->id, 6, "task %" PRIu64 " before the one the job waits for", t->id);
     cr_assert_eq(plan_lease(p, 6, "w2", 20, 1000), 2);
@@ -116,9 +116,9 @@ Test(plan, attempts_run_out_and_the_job_fails)
     uint64_t a = plan_add(p, MSG_TASK_SEED, NULL, "train", NULL, 0);
     cr_assert_eq(plan_lease(p, a, "w", 0, 10), 1);
     cr_assert_null(plan_failed(p));
-    cr_assert_eq(plan_release(p, a, 1, "w", "lost (reconnected)"), 0);
+    cr_assert_eq(plan_release(p, a, 1, "w", "lost (reconnected)", true), 0);
     cr_assert_eq(plan_lease(p, a, "w", 0, 10), 2);
-    cr_assert_eq(plan_release(p, a, 2, "w", "out of memory"), 0);
+    cr_assert_eq(plan_release(p, a, 2, "w", "out of memory", true), 0);
     cr_assert_eq(plan_task(p, a)->state, PLAN_FAILED);
     /* the failed task, and why its last lease ended, for the job's error */
     cr_assert_eq(plan_failed(p), plan_task(p, a));
@@ -142,8 +142,39 @@ Test(plan, a_lease_never_sent_spends_no_attempt)
     cr_assert_eq(plan_unsend(p, a, 1, "gone"), RW_ESTATE, "not leased");
     cr_assert_eq(plan_lease(p, a, "w", 0, 10), 1, "still the first attempt");
     cr_assert_eq(plan_unsend(p, a, 1, "other"), RW_ESTATE, "another worker's lease");
-    cr_assert_eq(plan_release(p, a, 1, "w", "out of memory"), 0);
+    cr_assert_eq(plan_release(p, a, 1, "w", "out of memory", true), 0);
     cr_assert_eq(plan_task(p, a)->state, PLAN_PENDING, "one attempt of two spent");
+    plan_destroy(&p);
+}
+
+/* Only failures count toward the limit: any number of leases taken back
+ * for another worker, or dropped by restarts of the coordinator, leave
+ * the task its attempts, each lease still numbered anew (so a result of
+ * an old one stays stale). A restart tries a failed task again. */
+Test(plan, moves_and_restarts_spend_no_attempt)
+{
+    plan_t *p = plan_new(2);
+    uint64_t a = plan_add(p, MSG_TASK_SEED, NULL, "train", NULL, 0);
+    uint32_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(plan_lease(p, a, "w", 0, 10), (int)++n);
+        cr_assert_eq(plan_release(p, a, n, "w", "leased to an idle worker instead", false), 0);
+        cr_assert_eq(plan_lease(p, a, "w", 0, 10), (int)++n);
+        cr_assert_eq(plan_requeue(p, a), 1);
+    }
+    cr_assert_eq(plan_task(p, a)->state, PLAN_PENDING);
+    cr_assert_eq(plan_task(p, a)->failures, 0);
+    cr_assert_eq(plan_complete(p, a, n, "w", 7, 1), RW_ESTATE, "a result of a lease gone");
+    cr_assert_eq(plan_lease(p, a, "w", 0, 10), (int)++n);
+    cr_assert_eq(plan_release(p, a, n, "w", "out of memory", true), 0);
+    cr_assert_eq(plan_lease(p, a, "w", 0, 10), (int)++n);
+    cr_assert_eq(plan_release(p, a, n, "w", "out of memory", true), 0);
+    cr_assert_eq(plan_task(p, a)->state, PLAN_FAILED, "two failures of two");
+    cr_assert_str_eq(plan_task(p, a)->why, "out of memory");
+    cr_assert_eq(plan_retry(p, 0), 1);
+    cr_assert_eq(plan_task(p, a)->state, PLAN_PENDING, "a restart tries it again");
+    cr_assert_eq(plan_lease(p, a, "w", 0, 10), (int)++n);
+    cr_assert_eq(plan_complete(p, a, n, "w", 7, 1), 0);
     plan_destroy(&p);
 }
 

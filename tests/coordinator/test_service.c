@@ -403,7 +403,8 @@ Test(service, a_task_out_of_attempts_fails_the_job_saying_which_and_why)
     cr_assert_eq(rc, 1, "%s", log);
     cr_assert(strstr(log, "job failed: task ") &&
                   strstr(log, " failed 3 times, the last on bad: out of memory at attempt 3 "
-                              "(--max-attempts allows more)"),
+                              "(--max-attempts allows more; started again, the job tries it "
+                              "again)"),
               "%s", log);
     free(log);
 }
