@@ -225,7 +225,8 @@ int64_t store_trim(const store_t *s, uint64_t max, const uint64_t *keep, size_t 
         rw_grow(&v, &cap, n + 1);
         v[n++] = (trim_entry_t){id, (uint64_t)st.st_size, st.st_mtim};
     }
-    qsort(v, n, sizeof *v, by_use);
+    if (n)
+        qsort(v, n, sizeof *v, by_use);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     for (size_t i = 0; i < n && total > max; i++) {
