@@ -19,6 +19,7 @@
 #include "prepare.h"
 
 #include <errno.h>
+#include <sys/file.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -290,6 +291,49 @@ static bool last_line(const char *path, char *buf, size_t n)
     return true;
 }
 
+/* The last ERROR line of the log at path (its text after the level) into
+ * buf; false when it has none. */
+static bool last_error(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[2048];
+    bool found = false;
+    while (fgets(line, sizeof line, f)) {
+        const char *e = strstr(line, " ERROR ");
+        if (!e)
+            continue;
+        e += strlen(" ERROR ");
+        e += strspn(e, " ");
+        snprintf(buf, n, "%s", e);
+        buf[strcspn(buf, "\n")] = '\0';
+        found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Whether another process holds the state (its coordinator's lock,
+ * STATE/lock): then its pid, if it wrote one, goes into pid. */
+static bool state_in_use(const char *state, char *pid, size_t n)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/lock", state);
+    pid[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (held) {
+        ssize_t k = read(fd, pid, n - 1);
+        pid[k > 0 ? k : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+    }
+    close(fd);
+    return held;
+}
+
 /* The version of the bundles state/results.json describes (0: none). */
 static json_int_t results_version(const char *state)
 {
@@ -372,7 +416,12 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
             return 1;
         }
     }
-    char status_path[PATH_MAX + 32], cep[PATH_MAX + 32], rep[PATH_MAX + 32];
+    char status_path[PATH_MAX + 32], cep[PATH_MAX + 32], rep[PATH_MAX + 32], pid[32];
+    if (state_in_use(state, pid, sizeof pid)) { /* its status and sockets are not ours */
+        fprintf(stderr, "rewire run: %s is in use by another job's coordinator%s%s%s\n", a->out,
+                pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+        return 1;
+    }
     snprintf(status_path, sizeof status_path, "%s/status.json", state);
     unlink(status_path);
     endpoint(cep, sizeof cep, state, "coord.sock");
@@ -496,8 +545,10 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
         kill(kids[0].pid, SIGTERM);
     /* the coordinator told its peers to go; one that never connected is told here */
     wait_children(kids, nk, 500);
-    unlink(cep + 6); /* ipc:// socket files, if that is what they were */
-    unlink(rep + 6);
+    if (st) { /* ipc:// socket files, if that is what they were (and ours) */
+        unlink(cep + 6);
+        unlink(rep + 6);
+    }
     json_t *last = load_json(status_path);
     if (last && !o->json && !announced)
         run_view_update(&view, last, rw_now_s());
@@ -523,9 +574,13 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
             printf("rewire run: stopped; the job is done, its bundles in %s/bundles/\n", a->out);
         else
             printf("rewire run: stopped; run it again with --out %s to carry on\n", a->out);
-    } else if (!announced)
+    } else if (!announced) {
         summary(out, state, rw_now_s() - t0, rc, o->json);
-    else if (rc != 0) /* serving, it failed later (a domain added since) */
+        char why[1024];
+        snprintf(path, sizeof path, "%s/coordinator.log", logs);
+        if (rc != 0 && kids[0].status <= 128 && last_error(path, why, sizeof why))
+            fprintf(stderr, "rewire run: the coordinator said: %s\n", why);
+    } else if (rc != 0) /* serving, it failed later (a domain added since) */
         fprintf(stderr,
                 "rewire run: the coordinator ended with status %d after version %lld of the "
                 "bundles; see %s\n",

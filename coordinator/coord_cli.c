@@ -1,6 +1,7 @@
 /* coord_cli.c — `rewire-coordinator prepare|serve`; see coord_cli.h. */
 #include "coord_cli.h"
 
+#include "bundle.h"
 #include "curve.h"
 #include "err.h"
 #include "health.h"
@@ -307,6 +308,9 @@ int coord_main(int argc, char **argv)
     if ((rc = lock_state(a.state)) != 0)
         goto done;
     if (is_serve) {
+        char bundles[PATH_MAX];
+        snprintf(bundles, sizeof bundles, "%s/bundles", a.out);
+        rw_bundle_remove_litter(bundles); /* of a finish this state's last run did not end */
         rc = serve(&o, &a);
     } else {
         coord_prep_t p;

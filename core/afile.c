@@ -5,6 +5,7 @@
 #include "err.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,4 +178,15 @@ FILE *rw_fopen_regular(const char *path, int *err)
     if (!f && err)
         *err = fd;
     return f;
+}
+
+static int remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+void rw_remove_tree(const char *path)
+{
+    nftw(path, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -38,5 +38,8 @@ int rw_afile_write(const char *path, const void *data, size_t n);
 int rw_open_regular(const char *path);
 /* The same as a stdio stream ("rb"); NULL with *err set. */
 FILE *rw_fopen_regular(const char *path, int *err);
+/* Removes path and, if it is a folder, all it holds (symbolic links are
+ * removed, not followed). Best effort: what cannot go stays. */
+void rw_remove_tree(const char *path);
 
 #endif

@@ -73,6 +73,10 @@ typedef struct rw_bundle_sources {
  * checkpoint), RW_EPARSE (tokenizer.json is malformed) or a negated
  * errno. Nothing is left behind on failure. */
 int rw_bundle_write(const rw_bundle_sources_t *src, const char *dir, char *why, size_t whylen);
+/* Removes what a writer killed part way left in dir and its folders: the
+ * half-built bundles beside their destinations (NAME.tmp-XXXXXX). Only the
+ * writer of dir may call it. Returns how many it removed. */
+int rw_bundle_remove_litter(const char *dir);
 
 typedef struct rw_bundle rw_bundle_t;
 

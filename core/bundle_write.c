@@ -17,14 +17,17 @@
 #include "checkpoint.h"
 #include "checksum.h"
 #include "err.h"
+#include "log.h"
 #include "rw_version.h"
 #include "utf8.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,17 +71,6 @@ __attribute__((format(printf, 3, 4))) static int fail(writer_t *w, int code, con
         vsnprintf(w->why, w->whylen, fmt, ap);
     va_end(ap);
     return code;
-}
-
-static int remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path) != 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void remove_tree(const char *path)
-{
-    nftw(path, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int fsync_path(const char *path)
@@ -520,14 +512,14 @@ static int put_in_place(writer_t *w)
         return 0;
     }
     if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->dir, RENAME_EXCHANGE) == 0) {
-        remove_tree(w->tmp); /* it holds the old bundle now */
+        rw_remove_tree(w->tmp); /* it holds the old bundle now */
         return 0;
     }
     if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
         return fail(w, -errno, "%s: %s", w->dir, strerror(errno));
     char *old = rw_malloc(strlen(w->dir) + 5);
     sprintf(old, "%s.old", w->dir);
-    remove_tree(old); /* left by an earlier crash */
+    rw_remove_tree(old); /* left by an earlier crash */
     int rc = 0;
     if (rename(w->dir, old) != 0) {
         rc = fail(w, -errno, "%s: %s", w->dir, strerror(errno));
@@ -535,7 +527,7 @@ static int put_in_place(writer_t *w)
         rc = fail(w, -errno, "%s: %s", w->dir, strerror(errno));
         rename(old, w->dir);
     } else {
-        remove_tree(old);
+        rw_remove_tree(old);
     }
     free(old);
     return rc;
@@ -616,7 +608,7 @@ int rw_bundle_write(const rw_bundle_sources_t *src, const char *dir, char *why, 
         free(parent);
     }
     if (rc < 0 && w.tmp)
-        remove_tree(w.tmp);
+        rw_remove_tree(w.tmp);
     rw_model_destroy(&w.main);
     free(w.m);
     free(w.tok);
@@ -624,4 +616,35 @@ int rw_bundle_write(const rw_bundle_sources_t *src, const char *dir, char *why, 
     free(w.tmp);
     free(w.dir);
     return rc;
+}
+
+/* Whether name is a bundle's folder on its way in (NAME.tmp-XXXXXX). */
+static bool litter_name(const char *name)
+{
+    const char *t = strstr(name, ".tmp-");
+    return t && t != name && strlen(t) == strlen(".tmp-XXXXXX");
+}
+
+int rw_bundle_remove_litter(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (e->d_name[0] == '.' ||
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+            lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (litter_name(e->d_name)) {
+            rw_remove_tree(path);
+            RW_INFO("bundle", "removed %s, left by an interrupted write", path);
+            n++;
+        } else if (!strchr(e->d_name, '.')) { /* a version's folder (vN) */
+            n += rw_bundle_remove_litter(path);
+        }
+    }
+    if (d)
+        closedir(d);
+    return n;
 }

@@ -1,6 +1,7 @@
 /* worker_cli.c — `rewire-worker`; see worker_cli.h. */
 #include "worker_cli.h"
 
+#include "afile.h"
 #include "bring.h"
 #include "err.h"
 #include "health.h"
@@ -9,7 +10,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,19 +195,6 @@ void agent_catch_signals(agent_t *a)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)ftw;
-    (flag == FTW_DP ? rmdir : unlink)(path);
-    return 0;
-}
-
-/* Removes the folder dir and all it holds (a cache no other process uses). */
-static void remove_tree(const char *dir)
-{
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 int worker_main(int argc, char **argv)
 {
     const char *prog = "rewire-worker";
@@ -292,7 +279,7 @@ int worker_main(int argc, char **argv)
     agent_destroy(&a);
 done:
     if (own_cache)
-        remove_tree(cache);
+        rw_remove_tree(cache);
     free(rest);
     return rc;
 }

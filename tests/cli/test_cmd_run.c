@@ -125,6 +125,17 @@ Test(cli_run, ctrl_c_stops_every_process, .timeout = 120)
              ">%s/run.out 2>&1 & echo $! >%s/run.pid; wait",
              rwt_bin("rewire"), rwt_dir, cfg, rwt_dir, rwt_dir);
     pid_t sh = start_until_leased(cmd); /* the seed is being trained */
+    /* a second run on the same folder is refused, and touches nothing of
+     * the first (it used to remove its status file and sockets) */
+    char *err;
+    snprintf(cmd, sizeof cmd, "%s run --out %s --pairs-per-domain 40 --vocab 1000 --config %s",
+             rwt_bin("rewire"), rwt_dir, cfg);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 1, "%s", err);
+    cr_assert(strstr(err, "is in use by another job's coordinator (pid "), "%s", err);
+    free(err);
+    const char *kept[] = {"state/status.json", "state/coord.sock", "router.sock"};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(access(rwt_path(rwt_dir, kept[i]), F_OK), 0, "%s is gone", kept[i]);
     char *pid = rwt_read_file(rwt_path(rwt_dir, "run.pid"), NULL);
     cr_assert_not_null(pid);
     kill((pid_t)atol(pid), SIGINT);

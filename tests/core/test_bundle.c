@@ -862,3 +862,35 @@ Test(bundle, domain_names_unfit_for_file_names_get_distinct_clean_files)
     cr_assert_eq(rw_bundle_domain_index(b, "q&a"), 1);
     rw_bundle_destroy(&b);
 }
+
+/* A writer killed part way leaves NAME.tmp-XXXXXX beside its destination;
+ * the next writer of the folder removes those, and nothing else. */
+Test(bundle, the_litter_of_an_interrupted_write_is_removed)
+{
+    char root[700], p[800];
+    snprintf(root, sizeof root, "%s/litter", rwt_dir);
+    const char *dirs[] = {
+        "", "/v1", "/v1/router", "/v1/router.tmp-AbC123", "/baseline.tmp-xyz789", "/notes.tmp-d"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", root, dirs[i]);
+        cr_assert_eq(mkdir(p, 0755), 0, "%s", p);
+    }
+    snprintf(p, sizeof p, "%s/v1/router.tmp-AbC123/router.safetensors", root);
+    rwt_write_file(p, "part", 4);
+    snprintf(p, sizeof p, "%s/v1/router/manifest.json", root);
+    rwt_write_file(p, "{}", 2);
+    snprintf(p, sizeof p, "%s/report.tmp-123456", root); /* a file, not a bundle's folder */
+    rwt_write_file(p, "x", 1);
+    cr_assert_eq(rw_bundle_remove_litter(root), 2);
+    const char *gone[] = {"/v1/router.tmp-AbC123", "/baseline.tmp-xyz789"};
+    const char *kept[] = {"/v1/router/manifest.json", "/notes.tmp-d", "/report.tmp-123456"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s%s", root, gone[i]);
+        cr_assert_neq(access(p, F_OK), 0, "%s is left", p);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", root, kept[i]);
+        cr_assert_eq(access(p, F_OK), 0, "%s was removed", p);
+    }
+    cr_assert_eq(rw_bundle_remove_litter(rwt_path(rwt_dir, "none")), 0);
+}
