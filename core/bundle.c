@@ -484,11 +484,10 @@ int rw_bundle_manifest_read(const char *dir, json_t **manifest, char *why, size_
     *manifest = NULL;
     char *path = join(dir, RW_BUNDLE_MANIFEST);
     json_error_t jerr;
-    FILE *f = fopen(path, "rb");
     int rc = 0;
+    FILE *f = rw_fopen_regular(path, &rc); /* a FIFO would wait for a writer */
     if (!f) {
-        rc = -errno;
-        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        snprintf(why, whylen, "%s: %s", path, rw_strerror(rc));
         goto fail_open;
     }
     if (fseek(f, 0, SEEK_END) != 0 || ftell(f) < 0 || (size_t)ftell(f) > RW_BUNDLE_MAX_MANIFEST) {

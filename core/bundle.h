@@ -118,6 +118,14 @@ int rw_bundle_score(rw_bundle_t *b, const char *const *prompts, const size_t *pr
                     const char *const *responses, const size_t *response_lens, size_t n,
                     const int *oracle, double *rewards, int *route);
 
+/* Routes n prompts with a router or adapter bundle's router: route[i]
+ * gets the domain, and probs (may be NULL; n * n_domains) row i the
+ * router's probability of each domain. Returns 0, RW_EINVAL for a bundle
+ * that does not route, RW_ETOOBIG (a text over the tokenizer's limit) or
+ * an engine's error. Not thread-safe, as rw_bundle_score. */
+int rw_bundle_route(rw_bundle_t *b, const char *const *prompts, const size_t *prompt_lens, size_t n,
+                    int *route, float *probs);
+
 typedef struct rw_bundle_domain_eval {
     char *name; /* owned */
     size_t pairs;

@@ -122,9 +122,11 @@ static int routed(const rw_bundle_t *b)
 }
 
 /* route[i] gets the domain the router picks for prompt i (ids p[i],
- * np[i]), for the i with route[i] == ROUTE; the others stay. */
+ * np[i]), for the i with route[i] == ROUTE; the others stay. probs (may be
+ * NULL) gets, row i, the router's probability of each domain (a softmax of
+ * its logits) for those i. */
 static int route_prompts(rw_bundle_t *b, const int32_t *const *p, const size_t *np, size_t n,
-                         int *route)
+                         int *route, float *probs)
 {
     size_t nd = b->mf.n_domains, k = 0;
     seq_t *s = rw_new_array(seq_t, n ? n : 1);
@@ -145,6 +147,13 @@ static int route_prompts(rw_bundle_t *b, const int32_t *const *p, const size_t *
         for (size_t c = 1; c < nd; c++)
             arg = x[c] > x[arg] ? c : arg;
         route[who[j]] = (int)arg;
+        if (!probs)
+            continue;
+        double sum = 0;
+        for (size_t c = 0; c < nd; c++)
+            sum += exp((double)x[c] - (double)x[arg]);
+        for (size_t c = 0; c < nd; c++)
+            probs[who[j] * nd + c] = (float)(exp((double)x[c] - (double)x[arg]) / sum);
     }
     free(logits);
     free(who);
@@ -193,7 +202,7 @@ int rw_bundle_score(rw_bundle_t *b, const char *const *prompts, const size_t *pr
         route[i] = routed(b) && oracle && oracle[i] >= 0 ? oracle[i] : ROUTE;
     }
     if (rc == 0 && routed(b))
-        rc = route_prompts(b, pp, pn, n, route);
+        rc = route_prompts(b, pp, pn, n, route, NULL);
     for (size_t i = 0; i < n && rc == 0; i++)
         s[i] = (seq_t){pp[i],          t.ids + off[2 * i + 1],   pn[i],
                        cnt[2 * i + 1], routed(b) ? route[i] : 0, &r[i]};
@@ -207,6 +216,29 @@ int rw_bundle_score(rw_bundle_t *b, const char *const *prompts, const size_t *pr
     free(pn);
     free(r);
     free(s);
+    free(pp);
+    free(off);
+    free(t.ids);
+    return rc;
+}
+
+int rw_bundle_route(rw_bundle_t *b, const char *const *prompts, const size_t *prompt_lens, size_t n,
+                    int *route, float *probs)
+{
+    if (!routed(b))
+        return RW_EINVAL;
+    toks_t t = {0};
+    size_t *off = rw_new_array(size_t, 2 * (n ? n : 1)), *cnt = off + n;
+    const int32_t **pp = rw_new_array(const int32_t *, n ? n : 1);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = encode(b, &t, prompts[i], prompt_lens[i], &off[i], &cnt[i]);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        pp[i] = t.ids + off[i]; /* the buffer grows no more */
+        route[i] = ROUTE;
+    }
+    if (rc == 0)
+        rc = route_prompts(b, pp, cnt, n, route, probs);
     free(pp);
     free(off);
     free(t.ids);
@@ -237,7 +269,7 @@ static int eval_score(rw_bundle_t *b, epair_t *ep, size_t n, const int32_t *ids)
             pn[i] = ep[i].cnt[0];
             route[i] = ROUTE;
         }
-        rc = route_prompts(b, pp, pn, n, route);
+        rc = route_prompts(b, pp, pn, n, route, NULL);
         for (size_t i = 0; i < n; i++)
             ep[i].route = route[i];
         free(route);

@@ -1,9 +1,10 @@
 /* serve.c — routing and scoring requests over finished bundles; see serve.h.
  *
  * bundle.h scores one request at a time per bundle, and this server runs on
- * one thread, so a bundle is never shared. ROUTE_REP wants each domain's
- * probability; bundle.h gives the routed domain only, so the reply is that
- * choice with probability 1.
+ * one thread, so a bundle is never shared. A bundle is opened (and every
+ * checksum verified) once per version of its manifest; a new version that
+ * does not open leaves the last good one served, and is not tried again
+ * until the manifest changes once more.
  */
 #include "serve.h"
 
@@ -24,11 +25,18 @@
 #define WHO              "router"
 #define RSVC_BUNDLES_MAX 16
 
-typedef struct open_bundle {
-    char name[257];
-    rw_bundle_t *b;
+/* A manifest's version: its file's modification time, size and inode. */
+typedef struct stamp {
     struct timespec mtime;
     off_t size;
+    ino_t ino;
+} stamp_t;
+
+typedef struct open_bundle {
+    char name[257];
+    rw_bundle_t *b;    /* the last good one, or NULL */
+    stamp_t good, bad; /* of b, and of the last version that failed */
+    char bad_why[300]; /* why that one failed */
 } open_bundle_t;
 
 struct rsvc {
@@ -130,8 +138,37 @@ void rsvc_stats(const rsvc_t *s, rsvc_stats_t *st)
     wire_stats(s->w, &st->wire);
 }
 
-/* The bundle called name, opened again if its manifest changed. Returns 0
- * with *b, or an error with why filled in. */
+static stamp_t stamp_of(const struct stat *st)
+{
+    return (stamp_t){st->st_mtim, st->st_size, st->st_ino};
+}
+
+static bool same_stamp(const stamp_t *a, const stamp_t *b)
+{
+    return a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->size == b->size && a->ino == b->ino;
+}
+
+/* The entry of bundle name (made, forgetting the oldest, if new). */
+static open_bundle_t *entry(rsvc_t *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_open; i++)
+        if (strcmp(s->open[i].name, name) == 0)
+            return &s->open[i];
+    if (s->n_open == RSVC_BUNDLES_MAX) { /* forget the oldest */
+        rw_bundle_destroy(&s->open[0].b);
+        memmove(&s->open[0], &s->open[1], (RSVC_BUNDLES_MAX - 1) * sizeof s->open[0]);
+        s->n_open--;
+    }
+    open_bundle_t *o = &s->open[s->n_open++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->name, sizeof o->name, "%s", name);
+    return o;
+}
+
+/* The bundle called name, opened again if its manifest changed (a version
+ * that does not open leaves the last good one in service). Returns 0 with
+ * *b, or an error with why filled in. */
 static int bundle(rsvc_t *s, const char *name, rw_bundle_t **b, char *why, size_t whylen)
 {
     if (!name[0] || name[0] == '.' || strchr(name, '/')) {
@@ -146,41 +183,43 @@ static int bundle(rsvc_t *s, const char *name, rw_bundle_t **b, char *why, size_
         snprintf(why, whylen, "no bundle '%s' in %s", name, s->dir);
         return RW_ENOTFOUND;
     }
-    open_bundle_t *o = NULL;
-    for (size_t i = 0; i < s->n_open && !o; i++)
-        if (strcmp(s->open[i].name, name) == 0)
-            o = &s->open[i];
-    if (o && o->size == st.st_size && o->mtime.tv_sec == st.st_mtim.tv_sec &&
-        o->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+    if (!S_ISREG(st.st_mode)) { /* a FIFO would hold the service in open() */
+        snprintf(why, whylen, "bundle '%s': manifest.json is not a regular file", name);
+        return RW_EINVAL;
+    }
+    stamp_t now = stamp_of(&st);
+    open_bundle_t *o = entry(s, name);
+    if (o->b && same_stamp(&o->good, &now)) {
         *b = o->b;
         return 0;
     }
-    if (!o) {
-        if (s->n_open == RSVC_BUNDLES_MAX) { /* forget the oldest */
-            rw_bundle_destroy(&s->open[0].b);
-            memmove(&s->open[0], &s->open[1], (RSVC_BUNDLES_MAX - 1) * sizeof s->open[0]);
-            s->n_open--;
+    if (!same_stamp(&o->bad, &now) || !o->bad_why[0]) {
+        rw_bundle_t *nb = NULL;
+        char err[256] = "";
+        int rc = rw_bundle_open(dir, &nb, err, sizeof err);
+        if (rc == 0) {
+            rw_bundle_destroy(&o->b);
+            o->b = nb;
+            o->good = now;
+            o->bad_why[0] = '\0';
+            rw_bundle_set_threads(o->b, s->threads);
+            s->st.opens++;
+            RW_INFO(WHO, "serving bundle %s (%s, %zu domains)", dir,
+                    rw_bundle_kind_name(rw_bundle_kind(o->b)), rw_bundle_n_domains(o->b));
+            *b = o->b;
+            return 0;
         }
-        o = &s->open[s->n_open++];
-        memset(o, 0, sizeof *o);
-        snprintf(o->name, sizeof o->name, "%s", name);
+        o->bad = now;
+        snprintf(o->bad_why, sizeof o->bad_why, "%s", err);
+        RW_WARN(WHO, "bundle %s does not open: %s%s", dir, err,
+                o->b ? "; serving the version opened before" : "");
     }
-    rw_bundle_destroy(&o->b);
-    char err[256] = "";
-    int rc = rw_bundle_open(dir, &o->b, err, sizeof err);
-    if (rc < 0) {
-        snprintf(why, whylen, "bundle '%s': %s", name, err);
-        *o = s->open[--s->n_open];
-        return rc;
+    if (o->b) {
+        *b = o->b;
+        return 0;
     }
-    rw_bundle_set_threads(o->b, s->threads);
-    o->mtime = st.st_mtim;
-    o->size = st.st_size;
-    s->st.opens++;
-    RW_INFO(WHO, "serving bundle %s (%s, %zu domains)", dir,
-            rw_bundle_kind_name(rw_bundle_kind(o->b)), rw_bundle_n_domains(o->b));
-    *b = o->b;
-    return 0;
+    snprintf(why, whylen, "bundle '%s': %s", name, o->bad_why);
+    return RW_EFORMAT;
 }
 
 /* An ERROR for the request req, or with req NULL for one whose req is
@@ -196,6 +235,24 @@ static void reply_error(rsvc_t *s, const wire_peer_t *to, const uint64_t *req, i
     m.error.has_req = req != NULL;
     if (wire_send(s->w, to, &m, ZMQ_DONTWAIT) == 0)
         s->st.errors++;
+}
+
+/* Sends the answer m to request req about bundle; an answer the protocol
+ * would not carry (a foreign bundle's domain names that are no protocol
+ * names, say) becomes an ERROR, so its client is never left waiting.
+ * Returns 0 when m went. */
+static int answer(rsvc_t *s, const wire_peer_t *to, const msg_t *m, uint64_t req,
+                  const char *bundle_name)
+{
+    int rc = wire_send(s->w, to, m, ZMQ_DONTWAIT);
+    if (rc == 0 || rc == -EAGAIN || rc == -EHOSTUNREACH || rc == -EINTR || rc == -ETERM)
+        return rc;
+    char why[300];
+    snprintf(why, sizeof why,
+             "bundle '%s': its answer is not a valid %s (%s); see the router service's log",
+             bundle_name, msg_type_name(m->type), rw_strerror(rc));
+    reply_error(s, to, &req, rc, why);
+    return rc;
 }
 
 /* Scores the batch; route[] gets the domains. Returns 0 or an error. */
@@ -233,29 +290,30 @@ static void on_route(rsvc_t *s, const msg_route_req_t *r, const wire_peer_t *fro
         reply_error(s, from, &r->req, RW_EINVAL, why);
         return;
     }
-    double rewards[MSG_BATCH_MAX];
+    size_t nd = rw_bundle_n_domains(b), n = r->prompts.n;
+    size_t lens[MSG_BATCH_MAX];
     int route[MSG_BATCH_MAX];
-    if ((rc = score(b, &r->prompts, NULL, rewards, route)) < 0) {
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(r->prompts.v[i]);
+    float *probs = rw_new_array(float, n *nd);
+    if ((rc = rw_bundle_route(b, r->prompts.v, lens, n, route, probs)) < 0) {
         reply_error(s, from, &r->req, rc, "routing failed");
+        free(probs);
         return;
     }
-    size_t nd = rw_bundle_n_domains(b), n = r->prompts.n;
     const char **names = rw_new_array(const char *, nd);
     for (size_t i = 0; i < nd; i++)
         names[i] = rw_bundle_domain(b, i);
     uint64_t choice[MSG_BATCH_MAX];
-    float *probs = rw_new_array(float, n *nd);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         choice[i] = route[i] >= 0 && (size_t)route[i] < nd ? (uint64_t)route[i] : 0;
-        probs[i * nd + choice[i]] = 1.0f;
-    }
     msg_t m;
     msg_init(&m, MSG_ROUTE_REP);
     m.route_rep.req = r->req;
     m.route_rep.domains = (msg_strs_t){names, nd};
     m.route_rep.choice = (msg_u64s_t){choice, n};
     m.route_rep.probs = (msg_f32s_t){probs, n * nd};
-    if (wire_send(s->w, from, &m, ZMQ_DONTWAIT) == 0)
+    if (answer(s, from, &m, r->req, r->bundle) == 0)
         s->st.routed++;
     free(probs);
     free(names);
@@ -289,24 +347,38 @@ static void on_score(rsvc_t *s, const msg_score_req_t *r, const wire_peer_t *fro
     m.score_rep.rewards = (msg_f64s_t){rewards, n};
     if (routed)
         m.score_rep.domains = (msg_u64s_t){doms, n};
-    if (wire_send(s->w, from, &m, ZMQ_DONTWAIT) == 0)
+    if (answer(s, from, &m, r->req, r->bundle) == 0)
         s->st.scored++;
 }
 
-/* The service is up: bundles counts the folders with a manifest, so a
- * readiness probe can tell a router service that has something to serve. */
+/* Whether folder name holds a bundle the service can serve, as far as it
+ * knows without opening it: a regular manifest, not the version that
+ * failed to open last (with no good one to serve instead). */
+static bool servable(rsvc_t *s, const char *name)
+{
+    char manifest[4096];
+    struct stat st;
+    snprintf(manifest, sizeof manifest, "%s/%s/manifest.json", s->dir, name);
+    if (name[0] == '.' || stat(manifest, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    stamp_t now = stamp_of(&st);
+    for (size_t i = 0; i < s->n_open; i++)
+        if (strcmp(s->open[i].name, name) == 0)
+            return s->open[i].b || !same_stamp(&s->open[i].bad, &now);
+    return true;
+}
+
+/* The service is up: bundles counts the bundles it can serve (servable),
+ * so a readiness probe can tell a router service that has something to
+ * serve. */
 static void on_health(rsvc_t *s, const msg_health_req_t *r, const wire_peer_t *from)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     uint64_t bundles = 0;
     DIR *d = opendir(s->dir);
-    for (struct dirent *e; d && (e = readdir(d));) {
-        char manifest[4096];
-        struct stat st;
-        snprintf(manifest, sizeof manifest, "%s/%s/manifest.json", s->dir, e->d_name);
-        bundles += e->d_name[0] != '.' && stat(manifest, &st) == 0;
-    }
+    for (struct dirent *e; d && (e = readdir(d));)
+        bundles += servable(s, e->d_name);
     if (d)
         closedir(d);
     msg_t m;
@@ -336,7 +408,9 @@ static void on_unreadable(rsvc_t *s, int rc, msg_type_t type, const wire_peer_t 
         return;
     char why[MSG_WHY_MAX + 64];
     const char *name = msg_type_name(type);
-    snprintf(why, sizeof why, "cannot read this %s: %s", type == MSG_NONE ? "message" : name,
+    bool known = type != MSG_NONE && strcmp(name, msg_type_name(MSG_NONE)) != 0 &&
+                 strcmp(name, "UNKNOWN") != 0;
+    snprintf(why, sizeof why, "cannot read this %s: %s", known ? name : "message",
              wire_last_drop(s->w));
     reply_error(s, from, NULL, rc, why);
 }

@@ -11,15 +11,18 @@
 #include "worker_cli.h"
 
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "support.h"
+#include "core/bundle_fixture.h"
 
 TestSuite(router_svc, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 120);
 
@@ -345,4 +348,146 @@ Test(router_svc, with_curve_keys_only_listed_clients_are_answered)
     cr_assert_null(rsvc_new(ctx, bind, rwt_dir, 1, &o, why, sizeof why));
     cr_assert(strstr(why, "holds a public key only"), "%s", why);
     zmq_ctx_term(ctx);
+}
+
+/* Sends m on cw and drains s until the answer to req comes (or 2 s). */
+static bool ask(rsvc_t *s, wire_t *cw, const msg_t *m, uint64_t req, msg_t *reply)
+{
+    cr_assert_eq(wire_send(cw, NULL, m, 0), 0);
+    for (int i = 0; i < 400; i++) {
+        rsvc_drain(s);
+        if (wire_recv(cw, reply, NULL, ZMQ_DONTWAIT) != 0) {
+            svc_sleep_ms(5);
+            continue;
+        }
+        uint64_t got = reply->type == MSG_SCORE_REP    ? reply->score_rep.req
+                       : reply->type == MSG_ROUTE_REP  ? reply->route_rep.req
+                       : reply->type == MSG_HEALTH_REP ? reply->health_rep.req
+                       : reply->type == MSG_ERROR      ? reply->error.req
+                                                       : ~req;
+        if (got == req)
+            return true;
+        msg_fini(reply);
+    }
+    return false;
+}
+
+static msg_t score_req(const char *bundle, uint64_t req)
+{
+    static const char *prompts[] = {"@ the cat sat", "# a dog ran"};
+    static const char *responses[] = {"on the mat", "to the park"};
+    msg_t m;
+    msg_init(&m, MSG_SCORE_REQ);
+    m.score_req.req = req;
+    m.score_req.bundle = bundle;
+    m.score_req.prompts = (msg_strs_t){prompts, 2};
+    m.score_req.responses = (msg_strs_t){responses, 2};
+    return m;
+}
+
+/* Replaces dir's manifest.json with text, as a writer would (renamed in). */
+static void replace_manifest(const char *dir, const char *text)
+{
+    char tmp[800], path[800];
+    snprintf(tmp, sizeof tmp, "%s/manifest.json.new", dir);
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    rwt_write_file(tmp, text, strlen(text));
+    cr_assert_eq(rename(tmp, path), 0);
+}
+
+/* A route answer carries the router's probability of every domain; a new
+ * version of a bundle that does not open leaves the last good one served;
+ * a manifest that is a FIFO is refused at once (it used to hold the whole
+ * service in open()); health counts only what can be served. */
+Test(router_svc, bad_bundles_on_disk_never_stop_the_service)
+{
+    bfx_t F;
+    char art[256], bind[700], fifo[800], none[800], router[800];
+    snprintf(art, sizeof art, "%.200s/art", rwt_dir);
+    cr_assert_eq(mkdir(art, 0755), 0);
+    bfx_build(&F, art);
+    snprintf(router, sizeof router, "%s", bfx_write(&F, RW_BUNDLE_ROUTER, "router"));
+    char *good = rwt_read_file(rwt_path(router, "manifest.json"), NULL);
+    void *ctx = zmq_ctx_new();
+    snprintf(bind, sizeof bind, "ipc://%s/serve.sock", rwt_dir);
+    char why[512];
+    rsvc_t *s = rsvc_new(ctx, bind, art, 1, NULL, why, sizeof why);
+    cr_assert_not_null(s, "%s", why);
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int err = 0, zero = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    wire_t *cw = wire_new(sock, "client", &err);
+    cr_assert_eq(zmq_connect(sock, bind), 0);
+
+    /* routing: probabilities that sum to one, highest for the choice */
+    const char *prompts[] = {"@ the cat sat", "# a dog ran", "% green apple"};
+    msg_t m, rep;
+    msg_init(&m, MSG_ROUTE_REQ);
+    m.route_req.req = 1;
+    m.route_req.bundle = "router";
+    m.route_req.prompts = (msg_strs_t){prompts, 3};
+    cr_assert(ask(s, cw, &m, 1, &rep), "no answer to ROUTE_REQ");
+    cr_assert_eq(rep.type, MSG_ROUTE_REP, "%s", msg_type_name(rep.type));
+    size_t nd = rep.route_rep.domains.n;
+    cr_assert_eq(nd, 3);
+    bool graded = false;
+    for (size_t i = 0; i < 3; i++) {
+        const float *p = rep.route_rep.probs.v + i * nd;
+        double sum = 0;
+        for (size_t d = 0; d < nd; d++) {
+            sum += p[d];
+            cr_assert_leq(p[d], p[rep.route_rep.choice.v[i]], "the choice is not the likeliest");
+        }
+        cr_assert_float_eq(sum, 1.0, 1e-5);
+        graded |= p[rep.route_rep.choice.v[i]] < 0.999999f;
+    }
+    cr_assert(graded, "every probability is one-hot");
+    msg_fini(&rep);
+
+    /* a version that does not open: the last good one goes on */
+    m = score_req("router", 2);
+    cr_assert(ask(s, cw, &m, 2, &rep));
+    cr_assert_eq(rep.type, MSG_SCORE_REP);
+    double first = rep.score_rep.rewards.v[0];
+    msg_fini(&rep);
+    replace_manifest(router, "not json {");
+    m = score_req("router", 3);
+    cr_assert(ask(s, cw, &m, 3, &rep));
+    cr_assert_eq(rep.type, MSG_SCORE_REP, "the good version was dropped: %s",
+                 rep.type == MSG_ERROR ? rep.error.text : msg_type_name(rep.type));
+    cr_assert_eq(rep.score_rep.rewards.v[0], first);
+    msg_fini(&rep);
+    replace_manifest(router, good);
+    free(good);
+
+    /* a FIFO for a manifest, and a bundle that never opened */
+    snprintf(fifo, sizeof fifo, "%s/r4", art);
+    cr_assert_eq(mkdir(fifo, 0755), 0);
+    cr_assert_eq(mkfifo(rwt_path(fifo, "manifest.json"), 0644), 0);
+    m = score_req("r4", 4);
+    cr_assert(ask(s, cw, &m, 4, &rep), "a FIFO manifest holds the service");
+    cr_assert_eq(rep.type, MSG_ERROR);
+    cr_assert(strstr(rep.error.text, "manifest.json is not a regular file"), "%s", rep.error.text);
+    msg_fini(&rep);
+    snprintf(none, sizeof none, "%s/x", art);
+    cr_assert_eq(mkdir(none, 0755), 0);
+    replace_manifest(none, "garbage");
+    m = score_req("x", 5);
+    cr_assert(ask(s, cw, &m, 5, &rep));
+    cr_assert_eq(rep.type, MSG_ERROR);
+    cr_assert(strstr(rep.error.text, "bundle 'x': "), "%s", rep.error.text);
+    msg_fini(&rep);
+    msg_init(&m, MSG_HEALTH_REQ);
+    m.health_req.req = 6;
+    cr_assert(ask(s, cw, &m, 6, &rep), "no answer to HEALTH_REQ");
+    cr_assert_eq(rep.type, MSG_HEALTH_REP);
+    cr_assert_eq(rep.health_rep.bundles, 1, "router alone can be served, not %" PRIu64,
+                 rep.health_rep.bundles);
+    msg_fini(&rep);
+
+    wire_destroy(&cw);
+    zmq_close(sock);
+    rsvc_destroy(&s);
+    zmq_ctx_term(ctx);
+    bfx_free(&F);
 }
