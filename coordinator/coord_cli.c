@@ -184,15 +184,34 @@ static void prepared_from(const char *state, char *buf, size_t n)
     fclose(f);
 }
 
-static int serve(coord_prep_opts_t *po, const args_t *a)
+/* What the data options name ("synthetic", or the files), into desc. */
+static void data_desc(const coord_prep_opts_t *po, char *desc, size_t n)
 {
-    char why[512] = "", desc[1024] = "synthetic", was[1024];
-    double prep_s = 0;
-    int rc;
+    snprintf(desc, n, "synthetic");
     for (size_t i = 0; i < po->ndata; i++) {
         size_t used = i ? strlen(desc) : 0;
-        snprintf(desc + used, sizeof desc - used, "%s%s", i ? "," : "", po->data[i]);
+        snprintf(desc + used, n - used, "%s%s", i ? "," : "", po->data[i]);
     }
+}
+
+/* Records what the state is being prepared from (STATE/prepared-from),
+ * before the data stage: a stage stopped after it wrote its files still
+ * leaves the record beside them. */
+static void write_prepared_from(const char *state, const char *desc)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/prepared-from", state);
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "%s\n", desc) < 0 || fclose(f) != 0)
+        rw_log(RW_LOG_WARN, "coordinator", "cannot write %s: %s", path, strerror(errno));
+}
+
+static int serve(coord_prep_opts_t *po, const args_t *a)
+{
+    char why[512] = "", desc[1024], was[1024];
+    double prep_s = 0;
+    int rc;
+    data_desc(po, desc, sizeof desc);
     json_t *config = NULL; /* read first: a bad one leaves no prepared state behind */
     if (curve_opts_check(&a->curve, true, why, sizeof why) < 0) {
         fprintf(stderr, "rewire-coordinator: %s\n", why);
@@ -210,6 +229,7 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
     if (!prepared(a->state)) {
         coord_prep_t p;
         double t0 = rw_now_s();
+        write_prepared_from(a->state, desc);
         if (coord_prepare(po, &p) < 0) {
             json_decref(config);
             return 1;
@@ -218,11 +238,6 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
         fflush(stdout);
         coord_prep_fini(&p);
         prep_s = rw_now_s() - t0;
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/prepared-from", a->state);
-        FILE *f = fopen(path, "w");
-        if (!f || fprintf(f, "%s\n", desc) < 0 || fclose(f) != 0)
-            rw_log(RW_LOG_WARN, "coordinator", "cannot write %s: %s", path, strerror(errno));
     } else {
         prepared_from(a->state, was, sizeof was);
         if (was[0] && strcmp(was, desc) != 0) {
@@ -314,6 +329,9 @@ int coord_main(int argc, char **argv)
         rc = serve(&o, &a);
     } else {
         coord_prep_t p;
+        char desc[1024];
+        data_desc(&o, desc, sizeof desc);
+        write_prepared_from(a.state, desc);
         rc = coord_prepare(&o, &p) < 0 ? 1 : 0;
         if (rc == 0 && o.json) {
             json_t *j = coord_prep_json(&o, &p);

@@ -395,7 +395,8 @@ static void on_health(rsvc_t *s, const msg_health_req_t *r, const wire_peer_t *f
 
 static bool is_answer(msg_type_t type)
 {
-    return type == MSG_ERROR || type == MSG_REFUSE || type == MSG_SHUTDOWN;
+    return type == MSG_ERROR || type == MSG_REFUSE || type == MSG_SHUTDOWN || type == MSG_WELCOME ||
+           type == MSG_ROUTE_REP || type == MSG_SCORE_REP || type == MSG_HEALTH_REP;
 }
 
 /* A message came that could not be read: its sender may be waiting on it,

@@ -95,6 +95,26 @@ Test(cli_run, a_bad_config_prepares_nothing, .timeout = 60)
     free(out), free(err);
 }
 
+/* The coordinator's data stage run on its own records what it prepared,
+ * so a later serve with other data is refused as after a run. */
+Test(cli_run, a_state_prepared_alone_knows_its_data, .timeout = 60)
+{
+    require_services();
+    char cmd[4096], *err;
+    snprintf(cmd, sizeof cmd,
+             "'%s' prepare --state %s/st --pairs-per-domain 40 --vocab 1000 >/dev/null",
+             rwt_bin("rewire-coordinator"), rwt_dir);
+    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+    char *from = rwt_read_file(rwt_path(rwt_dir, "st/prepared-from"), NULL);
+    cr_assert(from && strcmp(from, "synthetic\n") == 0, "%s", from ? from : "(none)");
+    free(from);
+    snprintf(cmd, sizeof cmd, "'%s' serve --state %s/st --out %s/o --data %s/x.jsonl",
+             rwt_bin("rewire-coordinator"), rwt_dir, rwt_dir, rwt_dir);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 2, "%s", err);
+    cr_assert(strstr(err, "holds a job prepared from synthetic, not from "), "%s", err);
+    free(err);
+}
+
 /* Starts `sh -c cmd` (a rewire run in the background of the test) and
  * waits until the job has a task leased; returns the shell's pid. */
 static pid_t start_until_leased(const char *cmd)

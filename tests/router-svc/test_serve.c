@@ -221,7 +221,7 @@ Test(router_svc, requests_queue_only_so_deep_for_one_client)
 
 /* A request that cannot be read still gets an answer saying why, so its
  * client does not wait for ever; its req is unknown, so the ERROR has none.
- * What claims to be an answer is never answered. */
+ * What claims to be an answer, well formed or not, is never answered. */
 Test(router_svc, an_unreadable_request_is_answered_with_why)
 {
     void *ctx = zmq_ctx_new();
@@ -250,6 +250,11 @@ Test(router_svc, an_unreadable_request_is_answered_with_why)
     cr_assert_eq(zmq_send(sock, answer, sizeof answer - 1, 0), (int)sizeof answer - 1);
     cr_assert_eq(zmq_send(sock, bytes, sizeof bytes - 1, 0), (int)sizeof bytes - 1);
     msg_t m;
+    double reward = 0.5; /* a well-formed answer, sent to the service: not answered either */
+    msg_init(&m, MSG_SCORE_REP);
+    m.score_rep.req = 5;
+    m.score_rep.rewards = (msg_f64s_t){&reward, 1};
+    cr_assert_eq(wire_send(cw, NULL, &m, 0), 0);
     msg_init(&m, MSG_HEALTH_REQ);
     m.health_req.req = 8;
     cr_assert_eq(wire_send(cw, NULL, &m, 0), 0);
@@ -278,7 +283,7 @@ Test(router_svc, an_unreadable_request_is_answered_with_why)
     msg_fini(&rep);
     rsvc_stats_t st;
     rsvc_stats(s, &st);
-    cr_assert_eq(st.wire.dropped_total, 3);
+    cr_assert_eq(st.wire.dropped_total, 4);
     cr_assert_eq(st.errors, 2, "two ERRORs went out");
 
     wire_destroy(&cw);
