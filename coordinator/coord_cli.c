@@ -44,7 +44,7 @@ static void usage(FILE *f)
             "  --heartbeat-ms N       heartbeat period, both ways (1000)\n"
             "  --timeout-ms N         a worker silent this long is lost (5 heartbeats)\n"
             "  --lease-ms N           a lease's deadline (3600000)\n"
-            "  --max-attempts N       leases of one task before the job fails (3)\n"
+            "  --max-attempts N       failed leases of one task before the job fails (3)\n"
             "  --keep-serving         stay up after the job is done, until a signal: serve\n"
             "                         route and score requests and take new domains\n"
             "%s"
