@@ -184,6 +184,20 @@ static void prepared_from(const char *state, char *buf, size_t n)
     fclose(f);
 }
 
+/* The files of a list "a,b,c" with each one's full path where it exists
+ * (so ../x.jsonl and /home/u/x.jsonl are one file), into out. */
+static void canonical_list(const char *list, char *out, size_t n)
+{
+    char buf[4096], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", list);
+    out[0] = '\0';
+    for (char *f = strtok_r(buf, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+        char real[PATH_MAX];
+        size_t used = strlen(out);
+        snprintf(out + used, n - used, "%s%s", used ? "," : "", realpath(f, real) ? real : f);
+    }
+}
+
 /* What the data options name ("synthetic", or the files), into desc. */
 static void data_desc(const coord_prep_opts_t *po, char *desc, size_t n)
 {
@@ -191,6 +205,11 @@ static void data_desc(const coord_prep_opts_t *po, char *desc, size_t n)
     for (size_t i = 0; i < po->ndata; i++) {
         size_t used = i ? strlen(desc) : 0;
         snprintf(desc + used, n - used, "%s%s", i ? "," : "", po->data[i]);
+    }
+    if (po->ndata) {
+        char given[1024];
+        snprintf(given, sizeof given, "%s", desc);
+        canonical_list(given, desc, n);
     }
 }
 
@@ -240,7 +259,9 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
         prep_s = rw_now_s() - t0;
     } else {
         prepared_from(a->state, was, sizeof was);
-        if (was[0] && strcmp(was, desc) != 0) {
+        char was_real[1024];
+        canonical_list(was, was_real, sizeof was_real); /* written by an older rewire */
+        if (was[0] && strcmp(was, desc) != 0 && strcmp(was_real, desc) != 0) {
             fprintf(stderr,
                     "rewire-coordinator: %s holds a job prepared from %s, not from %s: run it "
                     "with the same data, or give another folder\n",

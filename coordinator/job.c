@@ -348,7 +348,9 @@ static int job_start(void *job, coord_t *c)
     if (j->id[0]) {
         /* the start was stopped part way (nothing is leased before it ends):
          * the same shards again, and the plan's tasks past those journaled */
-        RW_WARN(WHO, "the job's start was cut short (%zu of its tasks journaled); completing it",
+        RW_WARN(WHO,
+                "the journal does not say the job's start ended (it was cut short, or an older "
+                "rewire wrote it): completing the start (%zu of its tasks journaled)",
                 plan_size(coord_plan(c)));
     } else {
         rc = record_job(j, c);

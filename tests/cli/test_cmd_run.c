@@ -113,6 +113,17 @@ Test(cli_run, a_state_prepared_alone_knows_its_data, .timeout = 60)
     cr_assert_eq(rwt_run(cmd, NULL, &err), 2, "%s", err);
     cr_assert(strstr(err, "holds a job prepared from synthetic, not from "), "%s", err);
     free(err);
+    /* files are told apart by what they are, not how a path spells them */
+    snprintf(
+        cmd, sizeof cmd,
+        "cd %s && '%s' data gen --domains concise,detailed --pairs-per-domain 40 -o d.jsonl && "
+        "'%s' prepare --state st2 --data ./d.jsonl --vocab 1000 >/dev/null && "
+        "timeout 2 '%s' serve --state st2 --out o2 --bind ipc://%s/c.sock --data %s/d.jsonl",
+        rwt_dir, rwt_bin("rewire"), rwt_bin("rewire-coordinator"), rwt_bin("rewire-coordinator"),
+        rwt_dir, rwt_dir);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 124, "%s", err);
+    cr_assert(strstr(err, "using the data already prepared"), "%s", err);
+    free(err);
 }
 
 /* Starts `sh -c cmd` (a rewire run in the background of the test) and

@@ -585,7 +585,7 @@ Test(job, a_start_cut_short_is_completed)
     check_outputs();
     cr_assert_eq(journaled("task"), 19);
     char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
-    cr_assert(strstr(log, "the job's start was cut short (3 of its tasks journaled)"), "%s", log);
+    cr_assert(strstr(log, "completing the start (3 of its tasks journaled)"), "%s", log);
     free(log);
 }
 
