@@ -203,7 +203,8 @@ int job__domain_add(void *job, coord_t *c, const char *worker, const coord_domai
                             (json_int_t)r->eval, "bytes", (json_int_t)d->bytes);
     if ((rc = coord_record(c, "domain", rec)) < 0 ||
         (rc = job__record_artifact(c, "all_data", r->artifact)) < 0 ||
-        (rc = plan_domain(j, c, worker)) < 0) {
+        (rc = plan_domain(j, c, worker)) < 0 ||
+        (rc = coord_record(c, "domain_planned", json_pack("{s:s}", "domain", d->name))) < 0) {
         /* the journal holds part of it: a restart replays that much */
         snprintf(why, whylen, "domain %s: cannot plan it: %s", d->name, rw_strerror(rc));
         RW_ERROR(WHO, "%s", why);
@@ -214,4 +215,34 @@ int job__domain_add(void *job, coord_t *c, const char *worker, const coord_domai
             " train pairs stay with %s",
             d->name, r->train, r->eval, r->train, worker);
     return 0;
+}
+
+int job__domain_complete(coord_job_t *j, coord_t *c)
+{
+    job_added_t *a = &j->added[j->n_added - 1];
+    RW_WARN(WHO, "domain %s: the journal does not say its planning ended; completing it",
+            a->domain);
+    int rc = 0;
+    if (!a->has_all_data) {
+        coord_domain_t d = {
+            .pairs = a->pairs, .bytes = a->bytes, .shard = a->shard, .upload = a->upload};
+        snprintf(d.name, sizeof d.name, "%s", a->domain);
+        coord_domain_read_t r;
+        char why[512];
+        /* as when it came: the classifiers' data before it (j->all_data), and its upload */
+        rc = job__domain_read(j, coord_store(c), &d, &r, why, sizeof why);
+        if (rc < 0)
+            RW_ERROR(WHO, "%s", why);
+        else
+            rc = job__record_artifact(c, "all_data", r.artifact);
+    }
+    coord_redeclare(c, a->first_task);
+    if (rc == 0)
+        rc = plan_domain(j, c, a->worker);
+    coord_redeclare(c, 0);
+    if (rc == 0)
+        rc = coord_record(c, "domain_planned", json_pack("{s:s}", "domain", a->domain));
+    if (rc < 0)
+        RW_ERROR(WHO, "domain %s: cannot complete its planning: %s", a->domain, rw_strerror(rc));
+    return rc;
 }

@@ -280,7 +280,7 @@ static int make_shards(coord_job_t *j, coord_t *c)
     rw_import_opts_init(&io);
     if ((rc = rw_dataset_load(&ds, path, &io, NULL)) < 0)
         return rc;
-    for (size_t i = 0; rc == 0 && i < j->n_domains; i++) {
+    for (size_t i = 0; rc == 0 && i < j->n_domains - j->n_added; i++) { /* not one brought */
         char role[MSG_NAME_MAX + 8];
         snprintf(role, sizeof role, "data:%s", j->domains[i]);
         if ((rc = put_shard(j, c, &ds, j->domains[i], &id)) == 0)
@@ -337,12 +337,16 @@ static int job_start(void *job, coord_t *c)
         bool whole = true;
         for (size_t i = 0; i < j->n_domains - j->n_added; i++)
             whole &= store_verify(coord_store(c), j->domain_data[i], NULL) == 0;
-        if (store_verify(coord_store(c), j->tokenizer, NULL) == 0 &&
-            store_verify(coord_store(c), j->data, NULL) == 0 && whole)
-            return 0;
-        RW_WARN(WHO, "the store lacks shards the journal names; making them again from %s",
-                j->state_dir);
-        return make_shards(j, c);
+        int rc = 0;
+        if (store_verify(coord_store(c), j->tokenizer, NULL) != 0 ||
+            store_verify(coord_store(c), j->data, NULL) != 0 || !whole) {
+            RW_WARN(WHO, "the store lacks shards the journal names; making them again from %s",
+                    j->state_dir);
+            rc = make_shards(j, c);
+        }
+        if (rc == 0 && j->domain_pending)
+            rc = job__domain_complete(j, c);
+        return rc;
     }
     int rc = 0;
     if (j->id[0]) {
@@ -355,12 +359,12 @@ static int job_start(void *job, coord_t *c)
     } else {
         rc = record_job(j, c);
     }
-    coord_redeclare(c, true);
+    coord_redeclare(c, 1);
     if (rc == 0)
         rc = make_shards(j, c);
     if (rc == 0)
         rc = plan_job(j, c);
-    coord_redeclare(c, false);
+    coord_redeclare(c, 0);
     if (rc == 0)
         rc = coord_record(c, "planned", NULL);
     if (rc < 0)
@@ -422,9 +426,11 @@ static int apply_artifact(coord_job_t *j, const json_t *rec)
         j->tokenizer = id;
     else if (strcmp(role, "data") == 0)
         j->data = id;
-    else if (strcmp(role, "all_data") == 0)
+    else if (strcmp(role, "all_data") == 0) {
         j->all_data = id;
-    else if (strncmp(role, "data:", 5) == 0)
+        if (j->n_added)
+            j->added[j->n_added - 1].has_all_data = true;
+    } else if (strncmp(role, "data:", 5) == 0)
         for (size_t i = 0; i < j->n_domains; i++)
             if (strcmp(j->domains[i], role + 5) == 0)
                 j->domain_data[i] = id;
@@ -457,6 +463,10 @@ static int apply_domain(coord_job_t *j, const json_t *rec)
     a->train = (uint64_t)json_integer_value(json_object_get(rec, "train"));
     a->eval = (uint64_t)json_integer_value(json_object_get(rec, "eval"));
     a->ts = json_number_value(json_object_get(rec, "ts"));
+    a->shard = j->domain_data[j->n_domains - 1];
+    a->bytes = (uint64_t)json_integer_value(json_object_get(rec, "bytes"));
+    a->first_task = j->n_tasks + 1;
+    j->domain_pending = true;
     return 0;
 }
 
@@ -471,10 +481,18 @@ static int job_apply(void *job, const json_t *rec)
         return apply_job(j, rec);
     if (strcmp(ev, "artifact") == 0)
         return apply_artifact(j, rec);
-    if (strcmp(ev, "planned") == 0) {
+    /* a start never leases, and a domain comes after it: a journal with
+     * either got past its start (one written before the "planned" record) */
+    if (strcmp(ev, "planned") == 0 || strcmp(ev, "lease") == 0 || strcmp(ev, "domain") == 0)
         j->planned = true;
+    if (strcmp(ev, "planned") == 0)
         return 0;
-    }
+    /* a domain's planning is one turn of the loop: any record but its own
+     * (task, artifact) after it shows that turn ended */
+    if (strcmp(ev, "task") != 0 && strcmp(ev, "domain") != 0)
+        j->domain_pending = false;
+    if (strcmp(ev, "domain_planned") == 0)
+        return 0;
     if (strcmp(ev, "undone") == 0 && t) { /* its output is gone: done again */
         json_decref(t->done);
         t->done = NULL;

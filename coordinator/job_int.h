@@ -31,6 +31,9 @@ typedef struct job_added {
     uint64_t upload; /* its held-out pairs and train prompts, in the store */
     uint64_t pairs, train, eval;
     double ts; /* when it was accepted */
+    uint64_t shard, bytes;
+    uint64_t first_task; /* the id its first task has (or will have) */
+    bool has_all_data;   /* its "all_data" record is in */
 } job_added_t;
 
 struct coord_job {
@@ -43,7 +46,8 @@ struct coord_job {
     size_t vocab;
     /* from the journal */
     char id[24], started_iso[32];
-    bool planned; /* the start's last record ("planned") is in */
+    bool planned;        /* the start's last record ("planned") is in */
+    bool domain_pending; /* the last domain added may not be planned whole */
     double started_ts;
     uint64_t tokenizer, data; /* artifacts */
     uint64_t *domain_data;    /* per domain (an added one's stays on its worker) */
@@ -86,6 +90,11 @@ int job__needs_base(coord_job_t *j, msg_task_kind_t kind, const char *domain, bo
 int job__check_result(void *job, const plan_task_t *t, const char *path, char *why, size_t whylen);
 int job__domain_check(void *job, const char *worker, const coord_domain_t *d, char *why,
                       size_t whylen);
+/* The last domain added, whose planning the journal does not show ended
+ * (a kill, or a full disk, part way): its classifiers' data again if that
+ * record is missing, then its tasks past those journaled, and the record
+ * that it is planned ("domain_planned"). Returns 0 or an error. */
+int job__domain_complete(coord_job_t *j, coord_t *c);
 int job__domain_read(void *job, store_t *st, const coord_domain_t *d, coord_domain_read_t *r,
                      char *why, size_t whylen);
 int job__domain_add(void *job, coord_t *c, const char *worker, const coord_domain_t *d,

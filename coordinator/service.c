@@ -152,10 +152,10 @@ uint64_t coord_add_task(coord_t *c, msg_task_kind_t kind, const char *domain, co
     return coord_add_task_on(c, kind, domain, cap, NULL, deps, n_deps);
 }
 
-void coord_redeclare(coord_t *c, bool on)
+void coord_redeclare(coord_t *c, uint64_t first)
 {
-    c->redeclare_upto = on ? plan_size(c->plan) : 0;
-    c->redeclared = 0;
+    c->redeclare_upto = first ? plan_size(c->plan) : 0;
+    c->redeclared = first ? first - 1 : 0;
 }
 
 /* Whether task id, already in the plan, is the one now asked for. */

@@ -146,11 +146,12 @@ const char *coord_endpoint(const coord_t *c);
 /* Adds a task (journaled). Returns its id, or 0 as plan_add. */
 uint64_t coord_add_task(coord_t *c, msg_task_kind_t kind, const char *domain, const char *cap,
                         const uint64_t *deps, size_t n_deps);
-/* A start cut short completes itself: while on, the tasks asked for with
- * coord_add_task[_on] are first matched, in order, against those the
- * journal already holds (the id of each, or 0 for one that differs), and
- * only those past them are added. */
-void coord_redeclare(coord_t *c, bool on);
+/* A start (or a domain's planning) cut short completes itself: from now
+ * on, the tasks asked for with coord_add_task[_on] are first matched, in
+ * order, against those the journal holds from task first on (the id of
+ * each, or 0 for one that differs), and only those past them are added.
+ * first 0 ends it. */
+void coord_redeclare(coord_t *c, uint64_t first);
 /* As coord_add_task, for a task only worker on may run (NULL: any). */
 uint64_t coord_add_task_on(coord_t *c, msg_task_kind_t kind, const char *domain, const char *cap,
                            const char *on, const uint64_t *deps, size_t n_deps);

@@ -455,3 +455,112 @@ Test(add_domain, a_worker_refuses_bad_domain_options_and_data_before_connecting)
         free(text);
     }
 }
+
+/* A job of three domains, running, to which b1 brought concise; the
+ * coordinator and b1 stopped once the domain is planned. */
+static void stopped_with_a_brought_domain(void)
+{
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
+    snprintf(state, sizeof state, "%s/state", rwt_dir);
+    snprintf(out, sizeof out, "%s/out", rwt_dir);
+    snprintf(config, sizeof config, "%s", svc_tiny_config(rwt_dir, 3, 3));
+    gen("compliance,detailed,safety", rwt_path(rwt_dir, "three.jsonl"));
+    gen("concise", rwt_path(rwt_dir, "concise.jsonl"));
+    pid_t c = start_coordinator();
+    cr_assert(svc_wait_file(rwt_path(state, "status.json"), 60000), "the coordinator never served");
+    pid_t b1 = start_bringer("b1");
+    bool planned = false;
+    for (int i = 0; i < 1000 && !planned; i++) {
+        svc_sleep_ms(20);
+        char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL);
+        planned = journal && strstr(journal, "\"ev\":\"domain_planned\"");
+        free(journal);
+    }
+    cr_assert(planned, "the domain never went in");
+    kill(b1, SIGKILL);
+    svc_wait(b1, 5000);
+    kill(c, SIGTERM);
+    cr_assert_eq(svc_wait(c, 10000), 0);
+    unlink(rwt_path(state, "status.json"));
+}
+
+/* Keeps the journal's lines that match none of the patterns (grep -v -E). */
+static void journal_without(const char *pattern)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "grep -v -E '%s' '%s/journal.jsonl' > '%s/j'; mv '%s/j' '%s/journal.jsonl'", pattern,
+             state, rwt_dir, rwt_dir, state);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* The bringer comes back, workers join, and the job ends with 4 domains. */
+static void finishes_with_four_domains(void)
+{
+    pid_t c = start_coordinator();
+    pid_t b2 = start_bringer("b2");
+    pid_t w1 = start_worker("w1", "train", NULL), r1 = start_worker("r1", "router", NULL);
+    json_t *v1 = await_version(1, 90000);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(v1, "job"), "domains")), 4);
+    json_decref(v1);
+    char p[900];
+    snprintf(p, sizeof p, "%s/bundles/moe/manifest.json", out);
+    json_t *m = json_load_file(p, 0, NULL);
+    cr_assert_eq(json_array_size(json_object_get(m, "domains")), 4, "the moe bundle lacks one");
+    json_decref(m);
+    stop_job(c, w1, r1, b2);
+}
+
+/* A journal an older rewire wrote (no "planned", no "domain_planned") of a
+ * job with a brought domain carries on: its start is not redone. */
+Test(add_domain, an_older_journal_with_a_brought_domain_carries_on)
+{
+    stopped_with_a_brought_domain();
+    journal_without("\"ev\":\"(planned|domain_planned)\"");
+    finishes_with_four_domains();
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(!strstr(log, "cannot start the job"), "%s", log);
+    free(log);
+}
+
+/* Shards made again (the tokenizer's artifact lost) are the job's own: a
+ * brought domain's pairs stay on its worker, and its shard is not replaced. */
+Test(add_domain, shards_made_again_leave_a_brought_domain_alone)
+{
+    stopped_with_a_brought_domain();
+    char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL), tok[900] = "";
+    for (char *line = strtok(journal, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *rec = json_loads(line, 0, NULL);
+        const char *role = json_string_value(json_object_get(rec, "role"));
+        if (role && strcmp(role, "tokenizer") == 0)
+            snprintf(tok, sizeof tok, "%s/artifacts/%s", state,
+                     json_string_value(json_object_get(rec, "artifact")));
+        json_decref(rec);
+    }
+    free(journal);
+    cr_assert_eq(unlink(tok), 0, "%s", tok);
+    finishes_with_four_domains();
+    journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL);
+    cr_assert_null(strstr(journal, "\"role\":\"data:concise\""), "the brought shard was replaced");
+    free(journal);
+    cr_assert_eq(access(tok, F_OK), 0, "the tokenizer was not made again");
+}
+
+/* A domain's planning cut short (a kill, a full disk: the journal ends
+ * after its "domain" record and one of its tasks) is completed by the next
+ * start, and its bundles come. */
+Test(add_domain, a_domain_planning_cut_short_is_completed)
+{
+    stopped_with_a_brought_domain();
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "awk '/\"ev\":\"domain\"/{d=1} {print} d&&/\"ev\":\"task\"/{exit}' '%s/journal.jsonl' "
+             "> '%s/j' && mv '%s/j' '%s/journal.jsonl'",
+             state, rwt_dir, rwt_dir, state);
+    cr_assert_eq(system(cmd), 0);
+    finishes_with_four_domains();
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(strstr(log, "domain concise: the journal does not say its planning ended"), "%s",
+              log);
+    free(log);
+}
