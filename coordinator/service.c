@@ -129,15 +129,18 @@ int coord__record(coord_t *c, const char *ev, json_t *fields)
 
 void coord__storage_failed(coord_t *c, const char *what, int rc)
 {
-    if (c->exit_code == 0 || !c->error[0])
-        snprintf(c->error, sizeof c->error,
-                 "cannot %s in %s: %s; stopped, with everything done so far kept: start it "
-                 "again once that is fixed",
-                 what, c->o.state_dir, rw_strerror(rc));
-    RW_ERROR(WHO, "%s", c->error);
+    char why[512];
+    snprintf(why, sizeof why,
+             "cannot %s in %s: %s; stopped, with everything done so far kept: start it again "
+             "once that is fixed",
+             what, c->o.state_dir, rw_strerror(rc));
+    RW_ERROR(WHO, "%s", why);
+    if (!c->storage_failed) /* the first failure is the one to report */
+        snprintf(c->error, sizeof c->error, "%s", why);
     if (!c->started)
         return; /* the start fails with rc */
     c->exit_code = 1;
+    c->storage_failed = true;
     shutdown_all(c, "the coordinator cannot write its state");
 }
 
@@ -419,7 +422,7 @@ static void work_end(coord_t *c)
     }
     int rc = journal_sync(c->journal);
     if (rc < 0)
-        RW_ERROR(WHO, "cannot flush the journal: %s (carrying on)", rw_strerror(rc));
+        coord__storage_failed(c, "flush the journal", rc);
 }
 
 /* A read's artifact that no record will name: it holds d's data, which is
@@ -570,8 +573,9 @@ static void finish_end(coord_t *c, int status)
     if (c->stopping)
         return;
     if (c->exit_code == 0) {
+        if (coord__record(c, "finished", NULL) < 0)
+            return; /* coord__storage_failed stops it: the next run finishes again */
         c->state = COORD_DONE;
-        coord__record(c, "finished", NULL);
         RW_INFO(WHO, "job done");
     } else {
         c->state = COORD_FAILED;
@@ -742,7 +746,7 @@ static void pump(coord_t *c)
         drain(c, DRAIN_BATCH);
     int rc = journal_sync(c->journal);
     if (rc < 0)
-        RW_ERROR(WHO, "cannot flush the journal: %s (carrying on)", rw_strerror(rc));
+        coord__storage_failed(c, "flush the journal", rc);
     if (!c->w)
         return;
     int events = 0;
@@ -849,7 +853,9 @@ static void shutdown_all(coord_t *c, const char *reason)
     msg_t m;
     msg_init(&m, MSG_SHUTDOWN);
     m.shutdown.reason = c->shutdown_reason;
-    for (size_t i = 0; i < c->peers.n; i++) {
+    /* a coordinator that stops to be started again (its disk full) tells
+     * nobody to go: its workers reconnect to the next one, as after a crash */
+    for (size_t i = 0; i < c->peers.n && !c->storage_failed; i++) {
         const peer_t *p = c->peers.v[i];
         char why[MSG_REASON_MAX];
         msg_t r;
@@ -874,6 +880,8 @@ static void shutdown_all(coord_t *c, const char *reason)
 
 void coord__shutdown_again(coord_t *c, const wire_peer_t *to)
 {
+    if (c->storage_failed) /* see shutdown_all */
+        return;
     msg_t m;
     msg_init(&m, MSG_SHUTDOWN);
     m.shutdown.reason = c->shutdown_reason;
@@ -1043,7 +1051,7 @@ fail_loop:
 /* Every done task's output is in the store and whole, or the task is to be
  * done again: a file lost or damaged while the coordinator was down (a
  * disk replaced, a folder cleaned) costs that task, not the job. */
-static void check_outputs(coord_t *c)
+static int check_outputs(coord_t *c)
 {
     for (uint64_t id = 1; id <= plan_size(c->plan); id++) {
         const plan_task_t *t = plan_task(c->plan, id);
@@ -1057,8 +1065,11 @@ static void check_outputs(coord_t *c)
                  rc == RW_ECHECKSUM ? "damaged" : "missing from the store");
         RW_WARN(WHO, "task %" PRIu64 " (%s%s%s) is to be done again: %s", id,
                 msg_task_kind_name(t->kind), t->domain[0] ? " " : "", t->domain, why);
-        coord__record(c, "undone", json_pack("{s:I,s:s}", "task", (json_int_t)id, "why", why));
+        if ((rc = coord__record(c, "undone",
+                                json_pack("{s:I,s:s}", "task", (json_int_t)id, "why", why))) < 0)
+            return rc;
     }
+    return 0;
 }
 
 int coord_run(coord_t *c)
@@ -1067,7 +1078,9 @@ int coord_run(coord_t *c)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     c->started_wall = (double)tv.tv_sec + tv.tv_usec / 1e6;
-    check_outputs(c);
+    int checked = check_outputs(c);
+    if (checked < 0)
+        return checked;
     if (c->ops->start) {
         int rc = c->ops->start(c->job, c);
         if (rc < 0)

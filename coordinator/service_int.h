@@ -84,6 +84,7 @@ struct coord {
     char shutdown_reason[128];
     int exit_code;
     char error[512];
+    bool storage_failed; /* coord__storage_failed: stopping, workers not told */
     uint64_t session_next, hb_seq;
     uint64_t started_ms;
     double started_wall;

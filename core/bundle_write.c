@@ -618,11 +618,17 @@ int rw_bundle_write(const rw_bundle_sources_t *src, const char *dir, char *why, 
     return rc;
 }
 
-/* Whether name is a bundle's folder on its way in (NAME.tmp-XXXXXX). */
+/* Whether name is a bundle's folder on its way in (KIND.tmp-XXXXXX, as
+ * rw_bundle_write names it for a bundle named by its kind). */
 static bool litter_name(const char *name)
 {
     const char *t = strstr(name, ".tmp-");
-    return t && t != name && strlen(t) == strlen(".tmp-XXXXXX");
+    char kind[16];
+    if (!t || strlen(t) != strlen(".tmp-XXXXXX") || (size_t)(t - name) >= sizeof kind)
+        return false;
+    memcpy(kind, name, (size_t)(t - name));
+    kind[t - name] = '\0';
+    return rw_bundle_kind_from_name(kind) != RW_BUNDLE__NONE;
 }
 
 int rw_bundle_remove_litter(const char *dir)

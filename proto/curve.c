@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -236,7 +237,7 @@ void *curve_watch(void *zctx, void *sock, const char *addr)
     return mon;
 }
 
-const char *curve_failure(void *mon, bool curve, const char *service)
+const char *curve_failure(void *mon, curve_client_t curve, const char *service)
 {
     static __thread char why[256];
     bool refused = false, failed = false;
@@ -256,10 +257,15 @@ const char *curve_failure(void *mon, bool curve, const char *service)
         refused |= event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
         failed = true;
     }
-    if (refused)
+    if (refused && curve == CURVE_FRESH_KEY)
+        snprintf(why, sizeof why,
+                 ": it admits listed keys only, and this client has none of its own: give --key "
+                 "with a key pair whose public half is in the %s's --allow",
+                 service);
+    else if (refused)
         snprintf(why, sizeof why, ": it refused this key (is its public half in the %s's --allow?)",
                  service);
-    else if (failed && curve)
+    else if (failed && curve != CURVE_NONE)
         snprintf(why, sizeof why,
                  ": the CURVE handshake failed (is --server-key the %s's public key, and does it "
                  "use --key?)",
@@ -283,8 +289,12 @@ struct curve_auth {
     atomic_ulong admitted, refused;
     uint8_t (*keys)[32];
     size_t n_keys, cap_keys;
-    uint8_t logged[LOGGED_MAX][32];
+    uint8_t logged[LOGGED_MAX][32]; /* refused keys logged */
     size_t n_logged;
+    struct {
+        char addr[64];
+        time_t at;
+    } addrs[LOGGED_MAX]; /* when a refusal from each address was last logged */
     char who[32];
 };
 
@@ -347,6 +357,20 @@ static void log_refusal(curve_auth_t *a, const uint8_t *key, const char *addr)
     for (size_t i = 0; i < a->n_logged; i++)
         if (memcmp(a->logged[i], key, 32) == 0)
             return;
+    /* a client with no key of its own knocks with a fresh one each time:
+     * one line a minute for its address, whatever key it brings */
+    time_t now = time(NULL);
+    size_t slot = LOGGED_MAX;
+    for (size_t i = 0; i < LOGGED_MAX && slot == LOGGED_MAX; i++)
+        if (strcmp(a->addrs[i].addr, addr) == 0)
+            slot = i;
+    if (slot < LOGGED_MAX && now - a->addrs[slot].at < 60)
+        return;
+    if (slot == LOGGED_MAX) /* a new address takes the oldest slot */
+        for (size_t i = slot = 0; i < LOGGED_MAX; i++)
+            slot = a->addrs[i].at < a->addrs[slot].at ? i : slot;
+    snprintf(a->addrs[slot].addr, sizeof a->addrs[slot].addr, "%s", addr);
+    a->addrs[slot].at = now;
     if (a->n_logged < LOGGED_MAX)
         memcpy(a->logged[a->n_logged++], key, 32);
     char z85[CURVE_Z85_LEN + 1];

@@ -68,10 +68,9 @@ int curve_setup_server(void *sock, const curve_opts_t *o, char *why, size_t whyl
  * with why filled in. */
 int curve_setup_client(void *sock, const curve_opts_t *o, char *why, size_t whylen);
 
-/* Checks o before a process starts its work: the key files read, --allow
- * holds keys and comes with --key (server), --key needs --server-key
- * unless it is a probe of the service's own key (client). Returns 0, or a
- * negative error with why filled in. */
+/* Checks o before a process starts its work: the key files it names read
+ * (--key a pair), and for a server --allow holds keys and comes with
+ * --key. Returns 0, or a negative error with why filled in. */
 int curve_opts_check(const curve_opts_t *o, bool server, char *why, size_t whylen);
 
 /* The admission list of one ZeroMQ context: while it runs, every CURVE
@@ -95,11 +94,17 @@ void curve_auth_counts(curve_auth_t *a, unsigned long *admitted, unsigned long *
  * service that is not there. Returns the PAIR (close it before sock), or
  * NULL when it cannot watch (only the reason is then lost). */
 void *curve_watch(void *zctx, void *sock, const char *addr);
+/* How a client connects. */
+typedef enum {
+    CURVE_NONE = 0,  /* plain ZeroMQ */
+    CURVE_FRESH_KEY, /* CURVE, with a key pair made for the run (no --key) */
+    CURVE_OWN_KEY    /* CURVE, with its --key */
+} curve_client_t;
 /* Why the handshakes mon (curve_watch's; may be NULL) saw failed, as text
- * to append to "no answer from EP" (": it refused this worker's key ..."),
- * or "" when none failed. curve: whether the client uses CURVE; service
- * names the other end. Reads what mon holds without waiting. */
-const char *curve_failure(void *mon, bool curve, const char *service);
+ * to append to "no answer from EP" (": it refused this key ..."), or ""
+ * when none failed. service names the other end. Reads what mon holds
+ * without waiting. */
+const char *curve_failure(void *mon, curve_client_t curve, const char *service);
 
 /* The help lines of the flags above, for a service (--key, --allow) and a
  * client (--key, --server-key). */

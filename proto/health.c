@@ -48,7 +48,9 @@ int health_ask(const char *endpoint, const char *worker, const curve_opts_t *cur
     endpoint = local_endpoint(endpoint, local, sizeof local);
     if (curve && (rc = curve_setup_client(sock, curve, why, whylen)) < 0)
         goto fail_connect;
-    bool curved = curve && (curve->server_file || curve->key_file);
+    curve_client_t curved = !curve || (!curve->server_file && !curve->key_file) ? CURVE_NONE
+                            : curve->key_file                                   ? CURVE_OWN_KEY
+                                                                                : CURVE_FRESH_KEY;
     mon = curve_watch(zctx, sock, "inproc://rw-health-handshakes");
     if (zmq_connect(sock, endpoint) != 0) {
         rc = -zmq_errno();

@@ -257,7 +257,11 @@ static void timers(agent_t *a)
         if (!a->hello_sent && send_hello(a) == 0)
             a->hello_sent = true;
         if (now >= a->attempt_deadline) {
-            const char *why = curve_failure(a->mon, a->curve, "coordinator");
+            const char *why = curve_failure(a->mon,
+                                            !a->curve          ? CURVE_NONE
+                                            : a->curve_has_own ? CURVE_OWN_KEY
+                                                               : CURVE_FRESH_KEY,
+                                            "coordinator");
             rw_log(*why ? RW_LOG_WARN : RW_LOG_INFO, "worker",
                    "no answer from %s%s; trying again in %u ms", a->o.connect, why, a->backoff);
             agent__disconnect(a, true);

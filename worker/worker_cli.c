@@ -244,6 +244,14 @@ int worker_main(int argc, char **argv)
     }
     if (rc)
         goto done;
+    if (o.curve.key_file && !o.curve.server_file) { /* it would connect in the clear */
+        fprintf(stderr,
+                "%s: --key is this worker's key for a coordinator that uses CURVE: give its "
+                "public key with --server-key too\n",
+                prog);
+        rc = 2;
+        goto done;
+    }
     own_cache = !o.cache_dir; /* this process's alone: it goes when the process ends */
     if (own_cache) {
         const char *tmp = getenv("TMPDIR");

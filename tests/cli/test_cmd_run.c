@@ -286,6 +286,12 @@ Test(cli_run, keys_new_and_the_services_key_flags)
     cr_assert_eq(rwt_run(cmd, NULL, &err), 2, "%s", err);
     cr_assert(strstr(err, "coord.pub holds a public key only"), "%s", err);
     free(err);
+    /* a key of its own without the coordinator's: it would connect in the clear */
+    snprintf(cmd, sizeof cmd, "'%s' --connect tcp://127.0.0.1:9 --key %s.key",
+             rwt_bin("rewire-worker"), stem);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 2, "%s", err);
+    cr_assert(strstr(err, "give its public key with --server-key too"), "%s", err);
+    free(err);
     snprintf(cmd, sizeof cmd, "'%s' serve --state %s/st --out %s/out --key %s.key --allow %s/none",
              rwt_bin("rewire-coordinator"), rwt_dir, rwt_dir, stem, rwt_dir);
     cr_assert_eq(rwt_run(cmd, NULL, &err), 1, "%s", err);

@@ -869,8 +869,13 @@ Test(bundle, the_litter_of_an_interrupted_write_is_removed)
 {
     char root[700], p[800];
     snprintf(root, sizeof root, "%s/litter", rwt_dir);
-    const char *dirs[] = {
-        "", "/v1", "/v1/router", "/v1/router.tmp-AbC123", "/baseline.tmp-xyz789", "/notes.tmp-d"};
+    const char *dirs[] = {"",
+                          "/v1",
+                          "/v1/router",
+                          "/v1/router.tmp-AbC123",
+                          "/baseline.tmp-xyz789",
+                          "/notes.tmp-d",
+                          "/mine.tmp-abcdef"};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(p, sizeof p, "%s%s", root, dirs[i]);
         cr_assert_eq(mkdir(p, 0755), 0, "%s", p);
@@ -883,12 +888,13 @@ Test(bundle, the_litter_of_an_interrupted_write_is_removed)
     rwt_write_file(p, "x", 1);
     cr_assert_eq(rw_bundle_remove_litter(root), 2);
     const char *gone[] = {"/v1/router.tmp-AbC123", "/baseline.tmp-xyz789"};
-    const char *kept[] = {"/v1/router/manifest.json", "/notes.tmp-d", "/report.tmp-123456"};
+    const char *kept[] = {"/v1/router/manifest.json", "/notes.tmp-d", "/report.tmp-123456",
+                          "/mine.tmp-abcdef"}; /* not a bundle's name: someone else's */
     for (int i = 0; i < 2; i++) {
         snprintf(p, sizeof p, "%s%s", root, gone[i]);
         cr_assert_neq(access(p, F_OK), 0, "%s is left", p);
     }
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s%s", root, kept[i]);
         cr_assert_eq(access(p, F_OK), 0, "%s was removed", p);
     }
