@@ -271,3 +271,46 @@ Test(bpe_json, truncated_and_broken_json_are_rejected)
     free(dup);
     free(good);
 }
+
+/* Bytes changed anywhere in a tokenizer.json (ids, token texts, merges,
+ * the structure) give a tokenizer that encodes and decodes within its
+ * vocabulary, or an error with a message; never a crash or a read out of
+ * bounds (the sanitizer build runs this too). */
+Test(bpe_json, mangled_tokenizers_are_refused_or_sound, .timeout = 60)
+{
+    rw_bpe_t *b = small_tokenizer();
+    char *good = rw_bpe_to_json(b);
+    rw_bpe_destroy(&b);
+    size_t n = strlen(good);
+    char *buf = malloc(n + 1), err[512];
+    uint64_t s = 99;
+    int refused = 0;
+    for (int it = 0; it < 1500; it++) {
+        memcpy(buf, good, n + 1);
+        for (int k = 0; k < 1 + it % 3; k++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            buf[(s >> 20) % n] = "0123456789\"{}[],: abz\\u"[(s >> 8) % 23];
+        }
+        rw_bpe_t *out = NULL;
+        err[0] = '\0';
+        int rc = rw_bpe_from_json(buf, n, &out, err, sizeof err);
+        if (rc < 0) {
+            refused++;
+            cr_assert(err[0], "iteration %d: refused without a message", it);
+            cr_assert_null(out);
+            continue;
+        }
+        const char *text = "Hello, world! 2 + 2 = 4";
+        int32_t *ids = NULL;
+        size_t nid = 0, cap = 0;
+        cr_assert_eq(rw_bpe_encode(out, text, strlen(text), &ids, &nid, &cap), 0, "iteration %d",
+                     it);
+        for (size_t i = 0; i < nid; i++)
+            cr_assert(ids[i] >= 0 && (size_t)ids[i] < rw_bpe_vocab_size(out), "iteration %d", it);
+        free(ids);
+        rw_bpe_destroy(&out);
+    }
+    cr_assert_gt(refused, 500, "only %d of 1500 refused", refused);
+    free(buf);
+    free(good);
+}
