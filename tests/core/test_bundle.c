@@ -900,3 +900,41 @@ Test(bundle, the_litter_of_an_interrupted_write_is_removed)
     }
     cr_assert_eq(rw_bundle_remove_litter(rwt_path(rwt_dir, "none")), 0);
 }
+
+/* A manifest changed at random (names, numbers, checksums, structure) opens
+ * as what it now says only if every member still checks out; otherwise it
+ * is refused with a message. Never a crash (the sanitizer build runs this
+ * too). */
+Test(bundle, mangled_manifests_are_refused_or_sound, .timeout = 120)
+{
+    const char *dir = bfx_write(&F, RW_BUNDLE_ROUTER, "router");
+    char path[700];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    size_t n;
+    char *good = rwt_read_file(path, &n), *buf = malloc(n + 1), why[512];
+    uint64_t s = 7;
+    int refused = 0;
+    for (int it = 0; it < 400; it++) {
+        memcpy(buf, good, n + 1);
+        for (int k = 0; k < 1 + it % 3; k++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            buf[(s >> 20) % n] = "0123456789\"{}[],: abcdef-"[(s >> 8) % 25];
+        }
+        rwt_write_file(path, buf, n);
+        rw_bundle_t *b = NULL;
+        why[0] = '\0';
+        int rc = rw_bundle_open(dir, &b, why, sizeof why);
+        if (rc < 0) {
+            refused++;
+            cr_assert(why[0], "iteration %d: refused without a message", it);
+            cr_assert_null(b);
+        } else {
+            cr_assert_eq(rw_bundle_n_domains(b), BFX_ND, "iteration %d", it);
+            rw_bundle_destroy(&b);
+        }
+    }
+    cr_assert_gt(refused, 200, "only %d of 400 refused", refused);
+    rwt_write_file(path, good, n);
+    free(buf);
+    free(good);
+}
