@@ -487,12 +487,13 @@ static int job_apply(void *job, const json_t *rec)
         j->planned = true;
     if (strcmp(ev, "planned") == 0)
         return 0;
-    /* a domain's planning is one turn of the loop: any record but its own
-     * (task, artifact) after it shows that turn ended */
-    if (strcmp(ev, "task") != 0 && strcmp(ev, "domain") != 0)
+    /* a domain is planned whole once its "domain_planned" record is in (a
+     * journal an older rewire wrote has none: its next start matches the
+     * domain's tasks again, adds none, and writes the record) */
+    if (strcmp(ev, "domain_planned") == 0) {
         j->domain_pending = false;
-    if (strcmp(ev, "domain_planned") == 0)
         return 0;
+    }
     if (strcmp(ev, "undone") == 0 && t) { /* its output is gone: done again */
         json_decref(t->done);
         t->done = NULL;

@@ -455,7 +455,11 @@ static void domain_read_after(uv_work_t *req, int status)
         int rc = status == UV_ECANCELED ? RW_ESTATE : c->dom.rc;
         if (rc == 0)
             rc = c->ops->domain_add(c->job, c, p->name, &p->dom, &c->dom.r, why, sizeof why);
-        if (rc < 0) {
+        if (rc < 0 && c->storage_failed) {
+            /* stopping, with the domain maybe in the journal: the next start
+             * completes its planning from what stays here (the read's data,
+             * the upload), and the bringer, not refused, comes back to it */
+        } else if (rc < 0) {
             domain_read_discard(c);
             domain_refuse(c, p, rc, why);
         } else {

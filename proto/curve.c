@@ -280,7 +280,8 @@ const char *curve_failure(void *mon, curve_client_t curve, const char *service)
 
 /* ---- the admission list (ZAP, RFC 27) ---- */
 
-#define LOGGED_MAX 64 /* refused keys logged (each once) */
+#define LOGGED_MAX        64 /* refused keys logged (each once), and addresses */
+#define REFUSALS_A_MINUTE 10 /* new refused keys logged a minute for one address */
 
 struct curve_auth {
     void *sock; /* REP on inproc://zeromq.zap.01 */
@@ -293,8 +294,9 @@ struct curve_auth {
     size_t n_logged;
     struct {
         char addr[64];
-        time_t at;
-    } addrs[LOGGED_MAX]; /* when a refusal from each address was last logged */
+        time_t since; /* the minute its count is of (monotonic seconds) */
+        unsigned n;   /* refusals from it in that minute */
+    } addrs[LOGGED_MAX];
     char who[32];
 };
 
@@ -358,19 +360,28 @@ static void log_refusal(curve_auth_t *a, const uint8_t *key, const char *addr)
         if (memcmp(a->logged[i], key, 32) == 0)
             return;
     /* a client with no key of its own knocks with a fresh one each time:
-     * one line a minute for its address, whatever key it brings */
-    time_t now = time(NULL);
+     * at most REFUSALS_A_MINUTE new keys logged a minute for one address
+     * (over tcp an address is a host, where several clients may run) */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    time_t now = ts.tv_sec;
     size_t slot = LOGGED_MAX;
     for (size_t i = 0; i < LOGGED_MAX && slot == LOGGED_MAX; i++)
-        if (strcmp(a->addrs[i].addr, addr) == 0)
+        if (a->addrs[i].n && strcmp(a->addrs[i].addr, addr) == 0)
             slot = i;
-    if (slot < LOGGED_MAX && now - a->addrs[slot].at < 60)
-        return;
-    if (slot == LOGGED_MAX) /* a new address takes the oldest slot */
+    if (slot == LOGGED_MAX) { /* a new address takes the oldest slot */
         for (size_t i = slot = 0; i < LOGGED_MAX; i++)
-            slot = a->addrs[i].at < a->addrs[slot].at ? i : slot;
-    snprintf(a->addrs[slot].addr, sizeof a->addrs[slot].addr, "%s", addr);
-    a->addrs[slot].at = now;
+            slot = a->addrs[i].since < a->addrs[slot].since ? i : slot;
+        snprintf(a->addrs[slot].addr, sizeof a->addrs[slot].addr, "%s", addr);
+        a->addrs[slot].since = now;
+        a->addrs[slot].n = 0;
+    }
+    if (now - a->addrs[slot].since >= 60) { /* a new minute */
+        a->addrs[slot].since = now;
+        a->addrs[slot].n = 0;
+    }
+    if (a->addrs[slot].n++ >= REFUSALS_A_MINUTE)
+        return;
     if (a->n_logged < LOGGED_MAX)
         memcpy(a->logged[a->n_logged++], key, 32);
     char z85[CURVE_Z85_LEN + 1];
