@@ -224,8 +224,10 @@ int job__domain_complete(coord_job_t *j, coord_t *c)
             a->domain);
     int rc = 0;
     if (!a->has_all_data) {
-        coord_domain_t d = {
-            .pairs = a->pairs, .bytes = a->bytes, .shard = a->shard, .upload = a->upload};
+        coord_domain_t d = {.pairs = a->pairs,
+                            .bytes = a->bytes,
+                            .shard = j->domain_data[j->n_domains - 1], /* the last added */
+                            .upload = a->upload};
         snprintf(d.name, sizeof d.name, "%s", a->domain);
         coord_domain_read_t r;
         char why[512];

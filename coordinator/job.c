@@ -463,7 +463,6 @@ static int apply_domain(coord_job_t *j, const json_t *rec)
     a->train = (uint64_t)json_integer_value(json_object_get(rec, "train"));
     a->eval = (uint64_t)json_integer_value(json_object_get(rec, "eval"));
     a->ts = json_number_value(json_object_get(rec, "ts"));
-    a->shard = j->domain_data[j->n_domains - 1];
     a->bytes = (uint64_t)json_integer_value(json_object_get(rec, "bytes"));
     a->first_task = j->n_tasks + 1;
     j->domain_pending = true;

@@ -31,7 +31,7 @@ typedef struct job_added {
     uint64_t upload; /* its held-out pairs and train prompts, in the store */
     uint64_t pairs, train, eval;
     double ts; /* when it was accepted */
-    uint64_t shard, bytes;
+    uint64_t bytes;
     uint64_t first_task; /* the id its first task has (or will have) */
     bool has_all_data;   /* its "all_data" record is in */
 } job_added_t;

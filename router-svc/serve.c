@@ -261,13 +261,11 @@ static int score(rw_bundle_t *b, const msg_strs_t *prompts, const msg_strs_t *re
 {
     size_t n = prompts->n < MSG_BATCH_MAX ? prompts->n : MSG_BATCH_MAX;
     size_t plen[MSG_BATCH_MAX] = {0}, rlen[MSG_BATCH_MAX] = {0};
-    const char *resp[MSG_BATCH_MAX] = {0};
     for (size_t i = 0; i < n; i++) {
         plen[i] = strlen(prompts->v[i]);
-        resp[i] = responses ? responses->v[i] : "";
-        rlen[i] = strlen(resp[i]);
+        rlen[i] = strlen(responses->v[i]);
     }
-    int rc = rw_bundle_score(b, prompts->v, plen, resp, rlen, n, NULL, rewards, route);
+    int rc = rw_bundle_score(b, prompts->v, plen, responses->v, rlen, n, NULL, rewards, route);
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (!(rewards[i] >= -1e30 && rewards[i] <= 1e30))
             rc = RW_ENUMERIC;

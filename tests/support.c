@@ -117,3 +117,16 @@ const char *rwt_bin(const char *name)
     snprintf(b, sizeof bufs[0], "%s/%s", RW_BINARY_DIR, name);
     return b;
 }
+
+uint64_t rwt_mangle(void *buf, size_t span, uint64_t *seed, const char *alphabet, int count)
+{
+    unsigned char *b = buf;
+    size_t na = alphabet ? strlen(alphabet) : 0;
+    for (int k = 0; k < count && span; k++) {
+        *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+        b[(*seed >> 20) % span] =
+            alphabet ? (unsigned char)alphabet[(*seed >> 8) % na] : (unsigned char)(*seed >> 8);
+    }
+    *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+    return *seed >> 16;
+}

@@ -3,6 +3,7 @@
 #define RW_TEST_SUPPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Path of ../shared/data beside the source tree, or NULL if it is absent. */
 const char *rwt_shared_data(void);
@@ -41,6 +42,10 @@ char *rwt_read_file(const char *path, size_t *n);
 /* Runs a shell command, capturing stdout and stderr (caller frees either);
  * returns the exit status, or -1 if it did not exit normally. */
 int rwt_run(const char *cmd, char **out, char **err);
+/* Fuzzing: changes count bytes at random among buf[0..span) (seeded by, and
+ * advancing, *seed), each to a character of alphabet, or to any byte when
+ * alphabet is NULL. Returns a further random number for the caller. */
+uint64_t rwt_mangle(void *buf, size_t span, uint64_t *seed, const char *alphabet, int count);
 /* Path of a built binary ("rewire") in the build tree. */
 const char *rwt_bin(const char *name);
 

@@ -364,7 +364,11 @@ static pid_t start_bringer(const char *log_name)
     return svc_spawn(worker_main, "rewire-worker", log, args);
 }
 
-Test(add_domain, the_same_command_again_takes_back_the_domain_of_a_bringer_that_died)
+/* A job of three domains, served with no worker, to which b1 brings
+ * concise; once the journal holds `until`, b1 is killed. Returns the
+ * coordinator. While no worker trains, the domain's pinned tasks cannot
+ * have run. */
+static pid_t brought_then_lost(const char *until)
 {
     snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
     snprintf(state, sizeof state, "%s/state", rwt_dir);
@@ -374,18 +378,23 @@ Test(add_domain, the_same_command_again_takes_back_the_domain_of_a_bringer_that_
     gen("concise", rwt_path(rwt_dir, "concise.jsonl"));
     pid_t c = start_coordinator();
     cr_assert(svc_wait_file(rwt_path(state, "status.json"), 60000), "the coordinator never served");
-    /* accepted while no worker trains: its pinned tasks cannot have run */
     pid_t b1 = start_bringer("b1");
-    bool added = false;
-    for (int i = 0; i < 1000 && !added; i++) {
+    bool seen = false;
+    for (int i = 0; i < 1000 && !seen; i++) {
         svc_sleep_ms(20);
         char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL);
-        added = journal && strstr(journal, "\"ev\":\"domain\"");
+        seen = journal && strstr(journal, until);
         free(journal);
     }
-    cr_assert(added, "the domain never went in");
+    cr_assert(seen, "the domain never went in");
     kill(b1, SIGKILL);
     svc_wait(b1, 5000);
+    return c;
+}
+
+Test(add_domain, the_same_command_again_takes_back_the_domain_of_a_bringer_that_died)
+{
+    pid_t c = brought_then_lost("\"ev\":\"domain\"");
     /* the status says which worker the job waits for, and for how much */
     json_int_t waits = 0;
     for (int i = 0; i < 1000 && waits == 0; i++) {
@@ -456,29 +465,10 @@ Test(add_domain, a_worker_refuses_bad_domain_options_and_data_before_connecting)
     }
 }
 
-/* A job of three domains, running, to which b1 brought concise; the
- * coordinator and b1 stopped once the domain is planned. */
+/* A job to which b1 brought concise, stopped once the domain is planned. */
 static void stopped_with_a_brought_domain(void)
 {
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
-    snprintf(state, sizeof state, "%s/state", rwt_dir);
-    snprintf(out, sizeof out, "%s/out", rwt_dir);
-    snprintf(config, sizeof config, "%s", svc_tiny_config(rwt_dir, 3, 3));
-    gen("compliance,detailed,safety", rwt_path(rwt_dir, "three.jsonl"));
-    gen("concise", rwt_path(rwt_dir, "concise.jsonl"));
-    pid_t c = start_coordinator();
-    cr_assert(svc_wait_file(rwt_path(state, "status.json"), 60000), "the coordinator never served");
-    pid_t b1 = start_bringer("b1");
-    bool planned = false;
-    for (int i = 0; i < 1000 && !planned; i++) {
-        svc_sleep_ms(20);
-        char *journal = rwt_read_file(rwt_path(state, "journal.jsonl"), NULL);
-        planned = journal && strstr(journal, "\"ev\":\"domain_planned\"");
-        free(journal);
-    }
-    cr_assert(planned, "the domain never went in");
-    kill(b1, SIGKILL);
-    svc_wait(b1, 5000);
+    pid_t c = brought_then_lost("\"ev\":\"domain_planned\"");
     kill(c, SIGTERM);
     cr_assert_eq(svc_wait(c, 10000), 0);
     unlink(rwt_path(state, "status.json"));

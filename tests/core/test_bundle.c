@@ -916,10 +916,7 @@ Test(bundle, mangled_manifests_are_refused_or_sound, .timeout = 120)
     int refused = 0;
     for (int it = 0; it < 400; it++) {
         memcpy(buf, good, n + 1);
-        for (int k = 0; k < 1 + it % 3; k++) {
-            s = s * 6364136223846793005ull + 1442695040888963407ull;
-            buf[(s >> 20) % n] = "0123456789\"{}[],: abcdef-"[(s >> 8) % 25];
-        }
+        rwt_mangle(buf, n, &s, "0123456789\"{}[],: abcdef-", 1 + it % 3);
         rwt_write_file(path, buf, n);
         rw_bundle_t *b = NULL;
         why[0] = '\0';

@@ -394,17 +394,13 @@ Test(checkpoint, mangled_files_are_refused_never_trusted, .timeout = 60)
     for (int it = 0; it < 1500; it++) {
         memcpy(buf, raw, n);
         size_t len = n;
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        int kind = (int)(s >> 60) % 4;
-        for (int k = 0; k < 1 + (int)((s >> 40) % 4); k++) {
-            s = s * 6364136223846793005ull + 1442695040888963407ull;
-            /* mostly the length and the JSON header; sometimes the data */
-            size_t at = kind == 3 ? (size_t)(s >> 20) % n : (size_t)(s >> 20) % (8 + hn);
-            buf[at] = kind == 1 ? (unsigned char)"0123456789\"{}[],:-.eE"[(s >> 8) % 21]
-                                : (unsigned char)(s >> 8);
-        }
+        uint64_t r = rwt_mangle(buf, 0, &s, NULL, 0);
+        int kind = (int)(r % 4), count = 1 + (int)(r / 4 % 4);
+        /* mostly the length and the JSON header; sometimes the data */
+        r = rwt_mangle(buf, kind == 3 ? n : 8 + hn, &s, kind == 1 ? "0123456789\"{}[],:-.eE" : NULL,
+                       count);
         if (kind == 2)
-            len = (size_t)(s >> 12) % n; /* cut short too */
+            len = (size_t)(r % n); /* cut short too */
         rwt_write_file(path, (const char *)buf, len);
         rw_model_t *back = NULL;
         rw_ckpt_info_t info;

@@ -40,16 +40,23 @@ static int expect(wire_t *w, msg_type_t type, msg_t *m)
     return -1;
 }
 
-static void score(wire_t *w, const char *bundle, uint64_t req, msg_t *reply)
+/* A SCORE_REQ of three (prompt, response) pairs about bundle. */
+static msg_t score_req(const char *bundle, uint64_t req)
 {
-    const char *prompts[] = {"what is 2+2?", "be brief", "tell me everything"};
-    const char *responses[] = {"4", "ok", "a long and detailed answer"};
+    static const char *prompts[] = {"what is 2+2?", "@ the cat sat", "# a dog ran"};
+    static const char *responses[] = {"4", "on the mat", "to the park"};
     msg_t m;
     msg_init(&m, MSG_SCORE_REQ);
     m.score_req.req = req;
     m.score_req.bundle = bundle;
     m.score_req.prompts = (msg_strs_t){prompts, 3};
     m.score_req.responses = (msg_strs_t){responses, 3};
+    return m;
+}
+
+static void score(wire_t *w, const char *bundle, uint64_t req, msg_t *reply)
+{
+    msg_t m = score_req(bundle, req);
     cr_assert_eq(wire_send(w, NULL, &m, 0), 0);
     msg_init(reply, MSG_NONE);
     /* past the ERRORs (without req) that answered junk sent before */
@@ -375,19 +382,6 @@ static bool ask(rsvc_t *s, wire_t *cw, const msg_t *m, uint64_t req, msg_t *repl
         msg_fini(reply);
     }
     return false;
-}
-
-static msg_t score_req(const char *bundle, uint64_t req)
-{
-    static const char *prompts[] = {"@ the cat sat", "# a dog ran"};
-    static const char *responses[] = {"on the mat", "to the park"};
-    msg_t m;
-    msg_init(&m, MSG_SCORE_REQ);
-    m.score_req.req = req;
-    m.score_req.bundle = bundle;
-    m.score_req.prompts = (msg_strs_t){prompts, 2};
-    m.score_req.responses = (msg_strs_t){responses, 2};
-    return m;
 }
 
 /* Replaces dir's manifest.json with text, as a writer would (renamed in). */
