@@ -193,11 +193,11 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--vocab") && i + 1 < argc && nsizes < MAX_SIZES &&
-                   cli_parse_long(argv[i + 1], RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &v) == 0) {
+                   rw_arg_long(argv[i + 1], RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &v) == 0) {
             sizes[nsizes++] = (size_t)v;
             i++;
         } else if (!strcmp(argv[i], "--passes") && i + 1 < argc &&
-                   cli_parse_long(argv[i + 1], 1, 1000, &passes) == 0) {
+                   rw_arg_long(argv[i + 1], 1, 1000, &passes) == 0) {
             i++;
         } else if (argv[i][0] != '-') {
             data = argv[i];

@@ -8,6 +8,8 @@
 #ifndef RW_CLI_H
 #define RW_CLI_H
 
+#include "args.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -69,9 +71,11 @@ int cli_stdin_line_too_long(long lineno, size_t len);
  * --json (json) prints its report there; returns 0, or 2 after the usage
  * error. */
 int cli_data_out(const char *cmd, const char **out, int json);
-/* Parses a whole decimal/float argument; returns 0 or RW_EINVAL. */
-int cli_parse_long(const char *s, long lo, long hi, long *out);
-int cli_parse_double(const char *s, double lo, double hi, double *out);
+/* getopt_long, except that an option's value that is itself an option
+ * ("-o --json") is taken as a missing value: returns ':' then, with
+ * argv[optind - 1] the option that wanted it. */
+struct option;
+int cli_getopt(int argc, char *const *argv, const char *shortopts, const struct option *longopts);
 
 /* Reads preference files (normalized or any importable format) into ds,
  * reporting bad records on stderr and a one-line count of what was read.

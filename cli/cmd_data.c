@@ -78,7 +78,7 @@ static int import_parse(int argc, char **argv, import_args_t *a)
     rw_import_opts_init(&a->opts);
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, ":o:h", longopts)) != -1) {
         switch (c) {
         case 'o':
             a->out = optarg;
@@ -97,12 +97,12 @@ static int import_parse(int argc, char **argv, import_args_t *a)
             break;
         }
         case 'e':
-            if (cli_parse_double(optarg, 0, 1, &a->opts.eval_fraction))
+            if (rw_arg_real(optarg, 0, 1, &a->opts.eval_fraction))
                 return cli_usage_error(cmd, "--eval-fraction wants a number in [0, 1], not '%s'",
                                        optarg);
             break;
         case 'm':
-            if (cli_parse_long(optarg, 1, 1L << 32, &max_line))
+            if (rw_arg_long(optarg, 1, 1L << 32, &max_line))
                 return cli_usage_error(cmd, "--max-line-bytes wants a positive size, not '%s'",
                                        optarg);
             a->opts.max_line = (size_t)max_line;

@@ -72,7 +72,7 @@ static int parse(int argc, char **argv, eval_opts_t *o)
     bool model_only = false; /* --split, --domain, --batch or --threads */
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, ":h", longopts)) != -1) {
         model_only |= c == 's' || c == 'D' || c == 'B' || c == 't';
         switch (c) {
         case 'm':
@@ -109,11 +109,11 @@ static int parse(int argc, char **argv, eval_opts_t *o)
                 return cli_usage_error(cmd, "--split is eval, train or all, not '%s'", optarg);
             break;
         case 'B':
-            if (cli_parse_long(optarg, 2, 4096, &o->batch))
+            if (rw_arg_long(optarg, 2, 4096, &o->batch))
                 return cli_usage_error(cmd, "--batch wants 2 to 4096, not '%s'", optarg);
             break;
         case 't':
-            if (cli_parse_long(optarg, 0, 256, &o->threads))
+            if (rw_arg_long(optarg, 0, 256, &o->threads))
                 return cli_usage_error(cmd, "--threads wants 0 to 256, not '%s'", optarg);
             break;
         case 'j':

@@ -59,7 +59,8 @@ static int flag_value(int argc, char **argv, int *i, const char *flag, const cha
     }
     if (argv[*i][n] != '\0')
         return 0;
-    *val = *i + 1 < argc ? argv[++*i] : NULL;
+    *val = rw_arg_next(argc, argv, *i);
+    *i += *val != NULL;
     return 1;
 }
 
@@ -153,13 +154,13 @@ static int apply(int opt, const char *val, rw_synth_opts_t *o, const char **out,
         *out = val;
         return 0;
     case OPT_SEED:
-        if (cli_parse_long(val, 0, LONG_MAX, &n) < 0)
+        if (rw_arg_long(val, 0, LONG_MAX, &n) < 0)
             return cli_usage_error(CMD, "--seed wants an integer from 0 to %ld, got '%s'", LONG_MAX,
                                    val);
         o->seed = (uint64_t)n;
         return 0;
     case OPT_PAIRS:
-        if (cli_parse_long(val, 1, RW_SYNTH_MAX_PAIRS, &n) < 0)
+        if (rw_arg_long(val, 1, RW_SYNTH_MAX_PAIRS, &n) < 0)
             return cli_usage_error(CMD, "--pairs-per-domain wants 1 to %d, got '%s'",
                                    RW_SYNTH_MAX_PAIRS, val);
         o->pairs_per_domain = (size_t)n;
@@ -168,7 +169,7 @@ static int apply(int opt, const char *val, rw_synth_opts_t *o, const char **out,
         *domains = val;
         return 0;
     default:
-        if (cli_parse_double(val, 0, 1, &o->noise) < 0)
+        if (rw_arg_real(val, 0, 1, &o->noise) < 0)
             return cli_usage_error(CMD, "--noise wants a fraction from 0 to 1, got '%s'", val);
         return 0;
     }

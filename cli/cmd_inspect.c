@@ -209,7 +209,7 @@ int cli_inspect(int argc, char **argv)
     int json = 0, c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, ":h", longopts)) != -1) {
         if (c == 'j') {
             json = 1;
         } else if (c == 'h') {

@@ -189,17 +189,20 @@ static int parse_args(const char *cmd, char **rest, int nrest, run_args_t *a)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     for (int i = 0; i < nrest; i++) {
-        const char *f = rest[i], *val = i + 1 < nrest ? rest[i + 1] : NULL;
-        if ((strcmp(f, "--out") == 0 || strcmp(f, "-o") == 0) && val) {
+        const char *f = rest[i], *val = rw_arg_next(nrest, rest, i);
+        bool out = strcmp(f, "--out") == 0 || strcmp(f, "-o") == 0;
+        if ((out || strcmp(f, "--config") == 0) && !val) {
+            return cli_usage_error(cmd, "%s needs a value", f);
+        } else if (out) {
             a->out = rest[++i];
-        } else if (strcmp(f, "--config") == 0 && val) {
+        } else if (strcmp(f, "--config") == 0) {
             a->config = rest[++i];
         } else if (strcmp(f, "--workers") == 0) {
-            if (!val || cli_parse_long(val, 1, RUN_CHILDREN_MAX - 2, &a->workers) < 0)
+            if (!val || rw_arg_long(val, 1, RUN_CHILDREN_MAX - 2, &a->workers) < 0)
                 return cli_usage_error(cmd, "--workers wants 1 to %d", RUN_CHILDREN_MAX - 2);
             i++;
         } else if (strcmp(f, "--threads-per-worker") == 0) {
-            if (!val || cli_parse_long(val, 1, 1024, &a->threads) < 0)
+            if (!val || rw_arg_long(val, 1, 1024, &a->threads) < 0)
                 return cli_usage_error(cmd, "--threads-per-worker wants 1 to 1024");
             i++;
         } else if (strcmp(f, "--keep-serving") == 0) {

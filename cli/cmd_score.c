@@ -209,7 +209,7 @@ static int parse(int argc, char **argv, const char **model, const char **base, c
     bool tuned = false; /* --batch or --threads: a model's engine */
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, ":h", longopts)) != -1) {
         tuned |= c == 'B' || c == 't';
         if (c == 'm')
             *model = optarg;
@@ -217,9 +217,9 @@ static int parse(int argc, char **argv, const char **model, const char **base, c
             *bundle = optarg;
         else if (c == 'b')
             *base = optarg;
-        else if (c == 'B' && cli_parse_long(optarg, 2, 4096, batch))
+        else if (c == 'B' && rw_arg_long(optarg, 2, 4096, batch))
             return cli_usage_error("score", "--batch wants 2 to 4096, not '%s'", optarg);
-        else if (c == 't' && cli_parse_long(optarg, 0, 256, threads))
+        else if (c == 't' && rw_arg_long(optarg, 0, 256, threads))
             return cli_usage_error("score", "--threads wants 0 to 256, not '%s'", optarg);
         else if (c == 'h')
             return fputs(score_usage, stdout), 0;

@@ -35,11 +35,11 @@ int cli_data_stats(int argc, char **argv)
     long v;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, ":h", longopts)) != -1) {
         if (c == 't') {
             tok = optarg;
         } else if (c == 'v') {
-            if (cli_parse_long(optarg, RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &v))
+            if (rw_arg_long(optarg, RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &v))
                 return cli_usage_error(cmd, "--vocab wants %d to %d, not '%s'", RW_BPE_MIN_VOCAB,
                                        RW_BPE_MAX_VOCAB, optarg);
             topts.vocab_size = (size_t)v;

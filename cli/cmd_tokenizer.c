@@ -48,19 +48,19 @@ int cli_tokenizer_train(int argc, char **argv)
     long v;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, ":o:h", longopts)) != -1) {
         switch (c) {
         case 'o':
             out = optarg;
             break;
         case 'v':
-            if (cli_parse_long(optarg, RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &v))
+            if (rw_arg_long(optarg, RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &v))
                 return cli_usage_error(cmd, "--vocab wants %d to %d, not '%s'", RW_BPE_MIN_VOCAB,
                                        RW_BPE_MAX_VOCAB, optarg);
             opts.vocab_size = (size_t)v;
             break;
         case 'f':
-            if (cli_parse_long(optarg, 0, INT32_MAX, &v))
+            if (rw_arg_long(optarg, 0, INT32_MAX, &v))
                 return cli_usage_error(cmd, "--min-frequency wants a count, not '%s'", optarg);
             opts.min_frequency = (uint64_t)v;
             break;
@@ -128,7 +128,7 @@ static int codec_args(const char *cmd, const char *usage, int argc, char **argv,
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, ":t:h", longopts)) != -1) {
         if (c == 't')
             path = optarg;
         else if (c == 'j')
@@ -219,7 +219,7 @@ int cli_tokenizer_decode(int argc, char **argv)
     int32_t *ids = calloc(n ? n : 1, sizeof *ids);
     for (size_t i = 0; i < n; i++) {
         long v;
-        if (cli_parse_long(argv[optind + (int)i], 0, INT32_MAX, &v)) {
+        if (rw_arg_long(argv[optind + (int)i], 0, INT32_MAX, &v)) {
             rc = cli_usage_error(cmd, "'%s' is not a token id", argv[optind + (int)i]);
             goto done;
         }

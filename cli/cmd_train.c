@@ -195,7 +195,7 @@ static void opts_fini(train_opts_t *o)
 /* A whole number in [lo, hi] for option name into *v; 2 after saying why. */
 static int num_arg(const char *name, const char *s, long lo, long hi, long *v)
 {
-    if (cli_parse_long(s, lo, hi, v) == 0)
+    if (rw_arg_long(s, lo, hi, v) == 0)
         return 0;
     return cli_usage_error("train", "--%s wants a whole number from %ld to %ld, not '%s'", name, lo,
                            hi, s);
@@ -203,7 +203,7 @@ static int num_arg(const char *name, const char *s, long lo, long hi, long *v)
 
 static int real_arg(const char *name, const char *s, double lo, double hi, double *v)
 {
-    if (cli_parse_double(s, lo, hi, v) == 0)
+    if (rw_arg_real(s, lo, hi, v) == 0)
         return 0;
     return cli_usage_error("train", "--%s wants a number from %g to %g, not '%s'", name, lo, hi, s);
 }
@@ -400,7 +400,7 @@ static int parse_args(int argc, char **argv, train_opts_t *o)
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":o:h", train_longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, ":o:h", train_longopts)) != -1) {
         if (c == 'h')
             return fputs(train_usage, stdout), 0;
         if (c == ':')

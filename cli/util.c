@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -61,26 +62,15 @@ int cli_data_out(const char *cmd, const char **out, int json)
     return 0;
 }
 
-int cli_parse_long(const char *s, long lo, long hi, long *out)
+int cli_getopt(int argc, char *const *argv, const char *shortopts, const struct option *longopts)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return RW_EINVAL;
-    *out = v;
-    return 0;
-}
-
-int cli_parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return RW_EINVAL;
-    *out = v;
-    return 0;
+    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (c != -1 && c != ':' && c != '?' && optarg && optarg == argv[optind - 1] &&
+        rw_arg_is_option(optarg)) {
+        optind--;
+        return ':';
+    }
+    return c;
 }
 
 int cli_read_data(const char *cmd, const char *const *paths, size_t n, struct rw_dataset *ds)

@@ -1,5 +1,6 @@
 /* coord_cli.c — `rewire-coordinator prepare|serve`; see coord_cli.h. */
 #include "coord_cli.h"
+#include "args.h"
 
 #include "bundle.h"
 #include "curve.h"
@@ -59,25 +60,11 @@ typedef struct args {
     int keep;
 } args_t;
 
-static int num(const char *flag, const char *val, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = val ? strtol(val, &end, 10) : 0;
-    if (!val || errno || end == val || *end || v < lo || v > hi) {
-        fprintf(stderr, "rewire-coordinator: %s wants a whole number from %ld to %ld\n", flag, lo,
-                hi);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
-
 static int parse(int n, char **v, args_t *a)
 {
     int rc = 0;
     for (int i = 0; rc == 0 && i < n; i++) {
-        const char *f = v[i], *val = i + 1 < n ? v[i + 1] : NULL;
+        const char *f = v[i], *val = rw_arg_next(n, v, i);
         const char **s = strcmp(f, "--state") == 0    ? &a->state
                          : strcmp(f, "--out") == 0    ? &a->out
                          : strcmp(f, "--bind") == 0   ? &a->bind
@@ -91,13 +78,13 @@ static int parse(int n, char **v, args_t *a)
             if (s == &a->bind)
                 rc = wire_endpoint_arg("rewire-coordinator", f, val, true);
         } else if (strcmp(f, "--heartbeat-ms") == 0) {
-            rc = num(f, val, 10, 600000, &a->hb), i++;
+            rc = rw_arg_flag_long("rewire-coordinator", f, val, 10, 600000, &a->hb), i++;
         } else if (strcmp(f, "--timeout-ms") == 0) {
-            rc = num(f, val, 20, 86400000, &a->timeout), i++;
+            rc = rw_arg_flag_long("rewire-coordinator", f, val, 20, 86400000, &a->timeout), i++;
         } else if (strcmp(f, "--lease-ms") == 0) {
-            rc = num(f, val, 1000, 2592000000L, &a->lease), i++;
+            rc = rw_arg_flag_long("rewire-coordinator", f, val, 1000, 2592000000L, &a->lease), i++;
         } else if (strcmp(f, "--max-attempts") == 0) {
-            rc = num(f, val, 1, 1000, &a->attempts), i++;
+            rc = rw_arg_flag_long("rewire-coordinator", f, val, 1, 1000, &a->attempts), i++;
         } else if (strcmp(f, "--keep-serving") == 0) {
             a->keep = 1;
         } else {

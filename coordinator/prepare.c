@@ -1,5 +1,6 @@
 /* prepare.c — the data stage of a job; see prepare.h. */
 #include "prepare.h"
+#include "args.h"
 
 #include "afile.h"
 #include "alloc.h"
@@ -41,10 +42,8 @@ void coord_prep_opts_fini(coord_prep_opts_t *o)
 static int parse_num(const char *cmd, const char *flag, const char *val, double lo, double hi,
                      double *out)
 {
-    char *end;
-    errno = 0;
-    double v = val ? strtod(val, &end) : 0;
-    if (!val || errno || end == val || *end || !(v >= lo && v <= hi)) {
+    double v = 0;
+    if (rw_arg_real(val, lo, hi, &v) < 0) {
         fprintf(stderr, "rewire %s: %s wants a number from %g to %g, not '%s'\n", cmd, flag, lo, hi,
                 val ? val : "");
         return 2;
@@ -60,7 +59,7 @@ int coord_prep_parse(const char *cmd, int argc, char **argv, coord_prep_opts_t *
     free(o->data);
     o->data = rw_new_array(const char *, (size_t)argc + 1);
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i], *val = rw_arg_next(argc, argv, i);
         double v;
         int rc = 0;
         if (strcmp(a, "--json") == 0) {
@@ -68,10 +67,12 @@ int coord_prep_parse(const char *cmd, int argc, char **argv, coord_prep_opts_t *
             continue;
         }
         if (strcmp(a, "--data") == 0) {
-            if (!val)
-                rc = parse_num(cmd, a, NULL, 0, 0, &v);
-            else
+            if (!val) {
+                fprintf(stderr, "rewire %s: --data wants a file\n", cmd);
+                rc = 2;
+            } else {
                 o->data[o->ndata++] = val;
+            }
         } else if (strcmp(a, "--seed") == 0) {
             if (!(rc = parse_num(cmd, a, val, 0, 9007199254740992.0, &v)))
                 o->seed = (uint64_t)v;

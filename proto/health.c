@@ -1,5 +1,6 @@
 /* health.c — the health check's client side; see health.h. */
 #include "health.h"
+#include "args.h"
 
 #include "err.h"
 #include "log.h"
@@ -137,19 +138,6 @@ void health_print(const msg_t *rep, FILE *f)
     fputc('}', f);
 }
 
-static int num(const char *prog, const char *flag, const char *val, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = val ? strtol(val, &end, 10) : 0;
-    if (!val || errno || end == val || *end || v < lo || v > hi) {
-        fprintf(stderr, "%s health: %s wants a whole number from %ld to %ld\n", prog, flag, lo, hi);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
-
 int health_main(const char *prog, const char *service, const char *def_endpoint, bool need_id,
                 int argc, char **argv)
 {
@@ -157,20 +145,25 @@ int health_main(const char *prog, const char *service, const char *def_endpoint,
     curve_opts_t curve = {0};
     long timeout = 2000;
     bool quiet = false;
+    char who[128];
+    snprintf(who, sizeof who, "%s health", prog);
     for (int i = 0; i < argc; i++) {
-        const char *f = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(f, "--connect") == 0 && val) {
+        const char *f = argv[i], *val = rw_arg_next(argc, argv, i);
+        static const char *const paths[] = {"--connect", "--id", "--key", "--server-key", NULL};
+        if (rw_arg_missing(who, f, val, paths))
+            return 2;
+        if (strcmp(f, "--connect") == 0) {
             endpoint = argv[++i];
             if (wire_endpoint_arg(prog, f, endpoint, false))
                 return 2;
-        } else if (need_id && strcmp(f, "--id") == 0 && val) {
+        } else if (need_id && strcmp(f, "--id") == 0) {
             id = argv[++i];
-        } else if (strcmp(f, "--key") == 0 && val) {
+        } else if (strcmp(f, "--key") == 0) {
             curve.key_file = argv[++i];
-        } else if (strcmp(f, "--server-key") == 0 && val) {
+        } else if (strcmp(f, "--server-key") == 0) {
             curve.server_file = argv[++i];
         } else if (strcmp(f, "--timeout-ms") == 0) {
-            if (num(prog, f, val, 10, 600000, &timeout))
+            if (rw_arg_flag_long(who, f, val, 10, 600000, &timeout))
                 return 2;
             i++;
         } else if (strcmp(f, "--quiet") == 0) {

@@ -6,6 +6,7 @@
  * score requests on the agent's loop. Without it, it only serves.
  */
 #include "curve.h"
+#include "args.h"
 #include "router_cli.h"
 
 #include "worker_cli.h"
@@ -83,16 +84,19 @@ int router_main(int argc, char **argv)
     agent_opts_t o = {.caps = caps, .n_caps = 1, .threads = 1};
     curve_opts_t serving = {0};
     int nrest, rc = agent_parse_flags(prog, argc - 1, argv + 1, &o, rest, &nrest);
+    static const char *const paths[] = {"--bind", "--bundles", "--allow", NULL};
     for (int i = 0; rc == 0 && i < nrest; i++) {
         if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0) {
             usage(stdout);
             goto done;
-        } else if (strcmp(rest[i], "--bind") == 0 && i + 1 < nrest) {
+        } else if ((rc = rw_arg_missing(prog, rest[i], rw_arg_next(nrest, rest, i), paths))) {
+            break;
+        } else if (strcmp(rest[i], "--bind") == 0) {
             bind = rest[++i];
             rc = wire_endpoint_arg(prog, "--bind", bind, true);
-        } else if (strcmp(rest[i], "--bundles") == 0 && i + 1 < nrest) {
+        } else if (strcmp(rest[i], "--bundles") == 0) {
             bundles = rest[++i];
-        } else if (strcmp(rest[i], "--allow") == 0 && i + 1 < nrest) {
+        } else if (strcmp(rest[i], "--allow") == 0) {
             serving.allow = rest[++i];
         } else {
             fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, rest[i]);

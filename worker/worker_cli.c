@@ -1,5 +1,6 @@
 /* worker_cli.c — `rewire-worker`; see worker_cli.h. */
 #include "worker_cli.h"
+#include "args.h"
 
 #include "afile.h"
 #include "bring.h"
@@ -55,19 +56,6 @@ static void usage(FILE *f)
         agent_flags_help);
 }
 
-static int num(const char *prog, const char *flag, const char *val, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = val ? strtol(val, &end, 10) : 0;
-    if (!val || errno || end == val || *end || v < lo || v > hi) {
-        fprintf(stderr, "%s: %s wants a whole number from %ld to %ld\n", prog, flag, lo, hi);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
-
 /* A size in bytes, with an optional K, M or G (powers of 1024). */
 static int size_arg(const char *prog, const char *flag, const char *val, uint64_t *out)
 {
@@ -107,25 +95,29 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
     *nrest = 0;
     o->cache_max = AGENT_CACHE_MAX_DEFAULT;
     o->cache_grace_s = AGENT_CACHE_GRACE_DEFAULT;
+    static const char *const paths[] = {"--connect",    "--id",   "--cache", "--key",
+                                        "--server-key", "--caps", NULL};
     for (int i = 0; i < argc; i++) {
-        const char *f = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *f = argv[i], *val = rw_arg_next(argc, argv, i);
         long v = 0;
-        int rc = 0;
-        if (strcmp(f, "--connect") == 0 && val) {
+        int rc = rw_arg_missing(prog, f, val, paths);
+        if (rc)
+            return rc;
+        if (strcmp(f, "--connect") == 0) {
             o->connect = argv[++i];
             rc = wire_endpoint_arg(prog, f, val, false);
-        } else if (strcmp(f, "--id") == 0 && val)
+        } else if (strcmp(f, "--id") == 0)
             o->id = argv[++i];
-        else if (strcmp(f, "--cache") == 0 && val)
+        else if (strcmp(f, "--cache") == 0)
             o->cache_dir = argv[++i];
-        else if (strcmp(f, "--key") == 0 && val)
+        else if (strcmp(f, "--key") == 0)
             o->curve.key_file = argv[++i];
-        else if (strcmp(f, "--server-key") == 0 && val)
+        else if (strcmp(f, "--server-key") == 0)
             o->curve.server_file = argv[++i];
         else if (strcmp(f, "--cache-max") == 0) {
             if (!(rc = size_arg(prog, f, val, &o->cache_max)))
                 i++;
-        } else if (strcmp(f, "--caps") == 0 && val) {
+        } else if (strcmp(f, "--caps") == 0) {
             static __thread char buf[256];
             static __thread const char *caps[8];
             snprintf(buf, sizeof buf, "%s", argv[++i]);
@@ -144,16 +136,16 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
                 return 2;
             }
         } else if (strcmp(f, "--threads") == 0) {
-            if (!(rc = num(prog, f, val, 1, 1024, &v)))
+            if (!(rc = rw_arg_flag_long(prog, f, val, 1, 1024, &v)))
                 o->threads = (int)v, i++;
         } else if (strcmp(f, "--cache-grace") == 0) {
-            if (!(rc = num(prog, f, val, 0, 86400 * 365, &v)))
+            if (!(rc = rw_arg_flag_long(prog, f, val, 0, 86400 * 365, &v)))
                 o->cache_grace_s = (uint32_t)v, i++;
         } else if (strcmp(f, "--timeout-ms") == 0) {
-            if (!(rc = num(prog, f, val, 20, 86400000, &v)))
+            if (!(rc = rw_arg_flag_long(prog, f, val, 20, 86400000, &v)))
                 o->timeout_ms = (uint32_t)v, i++;
         } else if (strcmp(f, "--backoff-max-ms") == 0) {
-            if (!(rc = num(prog, f, val, 10, 3600000, &v)))
+            if (!(rc = rw_arg_flag_long(prog, f, val, 10, 3600000, &v)))
                 o->backoff_max_ms = (uint32_t)v, i++;
         } else {
             rest[(*nrest)++] = argv[i];
@@ -210,9 +202,12 @@ int worker_main(int argc, char **argv)
             usage(stdout);
             goto done;
         }
-        if (strcmp(rest[i], "--domain") == 0 && i + 1 < nrest) {
+        static const char *const paths[] = {"--domain", "--data", NULL};
+        if ((rc = rw_arg_missing(prog, rest[i], rw_arg_next(nrest, rest, i), paths))) {
+            break;
+        } else if (strcmp(rest[i], "--domain") == 0) {
             domain = rest[++i];
-        } else if (strcmp(rest[i], "--data") == 0 && i + 1 < nrest) {
+        } else if (strcmp(rest[i], "--data") == 0) {
             data = rest[++i];
         } else if (strcmp(rest[i], "--strict") == 0) {
             strict = true;

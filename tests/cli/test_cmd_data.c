@@ -394,6 +394,9 @@ Test(cmd_data, usage_errors_exit_2)
         {"'%1$s' -o '%2$s' --domain 'a b'", "rewire data import: --domain 'a b' is not a name"},
         {"'%1$s' -o '%2$s' --bogus", "rewire data import: unknown option '--bogus'\n"},
         {"'%1$s' -o", "rewire data import: -o needs a value\n"},
+        {"'%1$s' -o --json", "rewire data import: -o needs a value\n"},
+        {"'%1$s' -o '%2$s' --eval-fraction 0x0.1",
+         "rewire data import: --eval-fraction wants a number in [0, 1], not '0x0.1'\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[1024];
