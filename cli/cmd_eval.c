@@ -177,34 +177,9 @@ static json_t *rule_report(const rw_dataset_t *ds, const eval_opts_t *o)
         for (int k = 0; k < 2; k++)
             s[k]->n++, s[k]->correct += m > 0, s[k]->margin_sum += m;
     }
-    json_t *r = json_object(), *doms = json_array();
-    double sum = 0;
-    size_t k = 0;
-    for (size_t d = 0; d <= nd; d++) {
-        rw_eval_stats_t *s = d < nd ? &per[d] : &all;
-        if (!s->n)
-            continue;
-        json_t *x = json_pack("{s:I, s:f, s:f}", "n", (json_int_t)s->n, "accuracy",
-                              (double)s->correct / (double)s->n, "mean_margin",
-                              s->margin_sum / (double)s->n);
-        if (d == nd) {
-            json_object_update_new(r, x);
-            continue;
-        }
-        json_t *y = json_pack("{s:s}", "domain", names[d]);
-        json_object_update_new(y, x);
-        json_array_append_new(doms, y);
-        sum += (double)s->correct / (double)s->n;
-        k++;
-    }
-    if (!all.n) {
-        json_object_set_new(r, "n", json_integer(0));
-        json_object_set_new(r, "accuracy", json_real(0.0));
-        json_object_set_new(r, "mean_margin", json_real(0.0));
-    }
-    json_object_set_new(r, "kind", json_string("pairs"));
-    json_object_set_new(r, "mean_domain_accuracy", json_real(k ? sum / (double)k : 0.0));
-    json_object_set_new(r, "domains", doms);
+    rw_eval_finish(&all, 1);
+    rw_eval_finish(per, nd);
+    json_t *r = cli_eval_json(0, &all, per, names, nd);
     free(per);
     free(names);
     return r;
@@ -267,7 +242,10 @@ int cli_eval(int argc, char **argv)
     if (rc == 0 && !(r = o.rule ? rule_report(&ds, &o) : model_report(&ds, &o, &m)))
         rc = 1;
     static const char *const splits[] = {"train", "eval", "all"};
-    if (rc == 0 && json_integer_value(json_object_get(r, "n")) == 0) {
+    json_int_t judged = rc ? 0
+                           : json_integer_value(json_object_get(r, "pairs")) +
+                                 json_integer_value(json_object_get(r, "prompts"));
+    if (rc == 0 && judged == 0) {
         /* an accuracy of nothing is no figure: a truncated file, a wrong
          * --split or --domain */
         fprintf(stderr, "rewire eval: the data holds no pair of the %s split%s to judge\n",

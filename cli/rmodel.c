@@ -205,10 +205,34 @@ void cli_fingerprint(const rw_model_t *model, const rw_lora_t *lora, char hex[17
     snprintf(hex, 17, "%016" PRIx64, h);
 }
 
-static json_t *stats_json(const rw_eval_stats_t *s)
+/* One line of a report: the count, the accuracy and (pairs) the margin. */
+static json_t *stats_json(json_t *o, int routing, const rw_eval_stats_t *s)
 {
-    return json_pack("{s:I, s:f, s:f}", "n", (json_int_t)s->n, "accuracy", s->accuracy,
-                     "mean_margin", s->mean_margin);
+    json_object_set_new(o, routing ? "prompts" : "pairs", json_integer((json_int_t)s->n));
+    json_object_set_new(o, "accuracy", json_real(s->accuracy));
+    if (!routing)
+        json_object_set_new(o, "margin", json_real(s->mean_margin));
+    return o;
+}
+
+json_t *cli_eval_json(int routing, const rw_eval_stats_t *all, const rw_eval_stats_t *per,
+                      const char *const *names, size_t nd)
+{
+    json_t *o = json_pack("{s:s}", "kind", routing ? "routing" : "pairs"), *doms = json_array();
+    stats_json(o, routing, all);
+    double sum = 0.0;
+    size_t k = 0;
+    for (size_t d = 0; d < nd; d++) {
+        if (!per[d].n)
+            continue;
+        json_array_append_new(doms,
+                              stats_json(json_pack("{s:s}", "name", names[d]), routing, &per[d]));
+        sum += per[d].accuracy;
+        k++;
+    }
+    json_object_set_new(o, "mean_accuracy", json_real(k ? sum / (double)k : 0.0));
+    json_object_set_new(o, "domains", doms);
+    return o;
 }
 
 json_t *cli_eval_report(rw_engine_t *e, const rw_trainset_t *ts)
@@ -222,21 +246,7 @@ json_t *cli_eval_report(rw_engine_t *e, const rw_trainset_t *ts)
         free(per);
         return NULL;
     }
-    json_t *o = stats_json(&all), *doms = json_array();
-    json_object_set_new(o, "kind", json_string(routing ? "routing" : "pairs"));
-    double sum = 0.0;
-    size_t k = 0;
-    for (size_t d = 0; d < ts->n_domains; d++) {
-        if (!per[d].n)
-            continue;
-        json_t *x = json_pack("{s:s}", "domain", ts->domains[d]);
-        json_object_update_new(x, stats_json(&per[d]));
-        json_array_append_new(doms, x);
-        sum += per[d].accuracy;
-        k++;
-    }
-    json_object_set_new(o, "mean_domain_accuracy", json_real(k ? sum / (double)k : 0.0));
-    json_object_set_new(o, "domains", doms);
+    json_t *o = cli_eval_json(routing, &all, per, (const char *const *)ts->domains, ts->n_domains);
     free(per);
     return o;
 }
@@ -249,20 +259,21 @@ static double num(const json_t *o, const char *key)
 void cli_eval_print(FILE *f, const json_t *r)
 {
     int routing = strcmp(json_string_value(json_object_get(r, "kind")), "routing") == 0;
-    fprintf(f, "%-28s %7s %9s %9s\n", "domain", routing ? "prompts" : "pairs",
-            routing ? "routed" : "accuracy", routing ? "" : "margin");
+    const char *count = routing ? "prompts" : "pairs";
+    fprintf(f, "%-28s %7s %9s %9s\n", "domain", count, routing ? "routed" : "accuracy",
+            routing ? "" : "margin");
     size_t i;
     json_t *d;
     json_array_foreach(json_object_get(r, "domains"), i, d)
     {
-        fprintf(f, "%-28s %7lld %9.4f", json_string_value(json_object_get(d, "domain")),
-                (long long)num(d, "n"), num(d, "accuracy"));
+        fprintf(f, "%-28s %7lld %9.4f", json_string_value(json_object_get(d, "name")),
+                (long long)num(d, count), num(d, "accuracy"));
         if (!routing)
-            fprintf(f, " %9.4f", num(d, "mean_margin"));
+            fprintf(f, " %9.4f", num(d, "margin"));
         fprintf(f, "\n");
     }
-    fprintf(f, "%-28s %7lld %9.4f", "all", (long long)num(r, "n"), num(r, "accuracy"));
+    fprintf(f, "%-28s %7lld %9.4f", "all", (long long)num(r, count), num(r, "accuracy"));
     if (!routing)
-        fprintf(f, " %9.4f", num(r, "mean_margin"));
-    fprintf(f, "\n%-28s %7s %9.4f\n", "mean of domains", "", num(r, "mean_domain_accuracy"));
+        fprintf(f, " %9.4f", num(r, "margin"));
+    fprintf(f, "\n%-28s %7s %9.4f\n", "mean of domains", "", num(r, "mean_accuracy"));
 }

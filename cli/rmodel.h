@@ -17,6 +17,7 @@
 #include "bpe.h"
 #include "checkpoint.h"
 #include "engine.h"
+#include "eval.h"
 #include "lora.h"
 #include "model.h"
 #include "trainset.h"
@@ -56,13 +57,17 @@ void cli_fingerprint(const rw_model_t *model, const rw_lora_t *lora, char hex[17
  * safetensors error. */
 int cli_peek_checkpoint(const char *path, char **kind, json_t **extra);
 
+/* A report of evaluation figures, with the keys `rewire eval --bundle` uses:
+ *   {"kind": "pairs"|"routing", "pairs"|"prompts", "accuracy", "margin",
+ *    "mean_accuracy", "domains": [{"name", "pairs"|"prompts", "accuracy",
+ *    "margin"}...]}
+ * ("margin", the mean r(chosen) - r(rejected), for pairs only;
+ * "mean_accuracy" over the domains of per[0..nd) that have items). */
+json_t *cli_eval_json(int routing, const rw_eval_stats_t *all, const rw_eval_stats_t *per,
+                      const char *const *names, size_t nd);
 /* Evaluates e on ts: pairwise accuracy and mean margin of a reward head,
  * or routing accuracy of a classifier head (labels = ts's domains), overall
- * and per domain. Returns a new JSON object
- *   {"kind": "pairs"|"routing", "n", "accuracy", "mean_margin",
- *    "mean_domain_accuracy", "domains": [{"domain", "n", "accuracy",
- *    "mean_margin"}...]}
- * or NULL after logging the engine's error. */
+ * and per domain, as cli_eval_json; NULL after logging the engine's error. */
 json_t *cli_eval_report(rw_engine_t *e, const rw_trainset_t *ts);
 /* The report as a text table on f. */
 void cli_eval_print(FILE *f, const json_t *report);

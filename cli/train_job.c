@@ -356,7 +356,7 @@ static void eval_now(job_t *j, long step)
                      json_number_value(json_object_get(r, "accuracy")));
     if (j->kind == RW_BATCH_PAIRS)
         k += snprintf(line + k, sizeof line - (size_t)k, "  margin %.3f",
-                      json_number_value(json_object_get(r, "mean_margin")));
+                      json_number_value(json_object_get(r, "margin")));
     json_t *doms = json_object_get(r, "domains"), *d;
     size_t i;
     json_array_foreach(doms, i, d)
@@ -364,7 +364,7 @@ static void eval_now(job_t *j, long step)
         if (json_array_size(doms) < 2 || k < 0 || (size_t)k >= sizeof line)
             break;
         k += snprintf(line + k, sizeof line - (size_t)k, "  %s %.3f",
-                      json_string_value(json_object_get(d, "domain")),
+                      json_string_value(json_object_get(d, "name")),
                       json_number_value(json_object_get(d, "accuracy")));
     }
     say("%s", line);

@@ -33,7 +33,7 @@ static double ce_loss(const float *x, size_t O, size_t y)
     return mx + log(s) - (double)x[y];
 }
 
-static void finish(rw_eval_stats_t *s, size_t k)
+void rw_eval_finish(rw_eval_stats_t *s, size_t k)
 {
     for (size_t i = 0; i < k; i++) {
         s[i].accuracy = s[i].n ? (double)s[i].correct / (double)s[i].n : 0.0;
@@ -78,9 +78,9 @@ int rw_eval_pairs(rw_engine_t *e, const rw_tok_pair_t *pairs, size_t n, rw_eval_
                 add(&per_domain[d], m > 0, m, loss);
         }
     }
-    finish(all, 1);
+    rw_eval_finish(all, 1);
     if (per_domain)
-        finish(per_domain, n_domains);
+        rw_eval_finish(per_domain, n_domains);
     free(r);
     rw_batch_fini(&b);
     return rc;
@@ -115,9 +115,9 @@ int rw_eval_classify(rw_engine_t *e, const rw_tok_example_t *ex, size_t n, rw_ev
                 add(&per_class[y], arg == (size_t)y, 0.0, loss);
         }
     }
-    finish(all, 1);
+    rw_eval_finish(all, 1);
     if (per_class)
-        finish(per_class, n_classes);
+        rw_eval_finish(per_class, n_classes);
     free(x);
     rw_batch_fini(&b);
     return rc;

@@ -22,6 +22,8 @@ typedef struct rw_eval_stats {
     double mean_loss;
 } rw_eval_stats_t;
 
+/* Fills accuracy, mean_margin and mean_loss of s[0..k) from their sums. */
+void rw_eval_finish(rw_eval_stats_t *s, size_t k);
 /* Scores pairs[0..n) with e (a reward head), in batches as large as the
  * engine takes. *all gets the totals; per_domain[d] (d < n_domains; may be
  * NULL) those of the pairs of domain d, pairs of other domains counting only

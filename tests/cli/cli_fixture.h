@@ -77,7 +77,7 @@ __attribute__((unused)) static json_t *report_domain(json_t *report, const char 
     json_t *d;
     json_array_foreach(json_object_get(report, "domains"), i, d)
     {
-        if (strcmp(json_string_value(json_object_get(d, "domain")), name) == 0)
+        if (strcmp(json_string_value(json_object_get(d, "name")), name) == 0)
             return d;
     }
     return NULL;

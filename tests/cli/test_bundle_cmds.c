@@ -262,3 +262,40 @@ Test(bundle_cmds, rewire_eval_and_score_take_a_bundle)
         cr_assert_eq(rwt_run(cmd, NULL, NULL), 2, "score --bundle %s", for_score[i]);
     }
 }
+
+/* A model and the bundle it is in are judged alike, with the same keys. */
+Test(bundle_cmds, eval_of_a_model_and_of_its_bundle_agree_key_for_key)
+{
+    char dir[700], data[700], cmd[2400];
+    snprintf(dir, sizeof dir, "%s", bfx_write(&F, RW_BUNDLE_BASELINE, "baseline"));
+    snprintf(data, sizeof data, "%s/data.jsonl", rwt_dir);
+    cr_assert_eq(rw_dataset_save(&F.ds, data), 0);
+    json_t *r[2];
+    for (int k = 0; k < 2; k++) {
+        char *out, *err;
+        snprintf(cmd, sizeof cmd, "%s eval %s %s%s --data %s --json", rwt_bin("rewire"),
+                 k ? "--bundle" : "--model", dir, k ? "" : "/model.safetensors", data);
+        cr_assert_eq(rwt_run(cmd, &out, &err), 0, "%s", err);
+        cr_assert_not_null(r[k] = json_loads(out, 0, NULL), "%s", out);
+        free(out), free(err);
+    }
+    json_t *dm = json_object_get(r[0], "domains"), *db = json_object_get(r[1], "domains");
+    cr_assert_eq(json_array_size(dm), BFX_ND);
+    cr_assert_eq(json_array_size(db), BFX_ND);
+    cr_assert_float_eq(json_number_value(json_object_get(r[0], "mean_accuracy")),
+                       json_number_value(json_object_get(r[1], "mean_accuracy")), 1e-6);
+    static const char *const keys[] = {"pairs", "accuracy", "margin"};
+    for (size_t i = 0; i < BFX_ND; i++) {
+        json_t *a = json_array_get(dm, i), *b = json_array_get(db, i);
+        cr_assert_str_eq(json_string_value(json_object_get(a, "name")),
+                         json_string_value(json_object_get(b, "name")));
+        for (int k = 0; k < 3; k++) {
+            json_t *x = json_object_get(a, keys[k]), *y = json_object_get(b, keys[k]);
+            cr_assert(json_is_number(x) && json_is_number(y), "domain %zu: %s", i, keys[k]);
+            cr_assert_float_eq(json_number_value(x), json_number_value(y), 1e-4, "domain %zu: %s",
+                               i, keys[k]);
+        }
+    }
+    json_decref(r[0]);
+    json_decref(r[1]);
+}

@@ -19,12 +19,12 @@ Test(cmd_eval, reports_every_domain_and_the_totals)
     json_t *d;
     json_array_foreach(doms, i, d)
     {
-        n += num(d, "n");
-        correct += num(d, "n") * num(d, "accuracy");
+        n += num(d, "pairs");
+        correct += num(d, "pairs") * num(d, "accuracy");
         best = num(d, "accuracy") > best ? num(d, "accuracy") : best;
-        cr_assert(json_is_number(json_object_get(d, "mean_margin")));
+        cr_assert(json_is_number(json_object_get(d, "margin")));
     }
-    cr_assert_eq(n, num(r, "n"));
+    cr_assert_eq(n, num(r, "pairs"));
     cr_assert_float_eq(correct / n, num(r, "accuracy"), 1e-4);
     cr_assert_geq(best, 0.8, "some domain is learnable: best %.3f", best);
     json_decref(r);
@@ -32,7 +32,7 @@ Test(cmd_eval, reports_every_domain_and_the_totals)
     r = rw_ok(1, "eval --model m.safetensors --data syn.jsonl --split train --domain safety "
                  "--json");
     cr_assert_eq(json_array_size(json_object_get(r, "domains")), 1);
-    cr_assert_gt(num(r, "n"), 60);
+    cr_assert_gt(num(r, "pairs"), 60);
     json_decref(r);
     char *out;
     cr_assert_eq(rw(&out, NULL, "eval --model m.safetensors --data syn.jsonl"), 0);
@@ -45,7 +45,7 @@ Test(cmd_eval, longer_reply_rule_needs_no_model)
 {
     gen_data();
     json_t *r = rw_ok(1, "eval --rule longer --data syn.jsonl --split all --json");
-    cr_assert_eq(num(r, "n"), 500);
+    cr_assert_eq(num(r, "pairs"), 500);
     /* the synthetic domains are built so that length decides them outright */
     cr_assert_float_eq(num(report_domain(r, "detailed"), "accuracy"), 1.0, 1e-9);
     cr_assert_float_eq(num(report_domain(r, "concise"), "accuracy"), 0.0, 1e-9);
