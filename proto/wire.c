@@ -4,8 +4,11 @@
  * decoded bins point into it and msg_fini closes it, so an artifact chunk
  * is never copied between the socket and the sink. Drops are logged once
  * per (peer, reason): a peer spraying garbage fills the counters, not the
- * log. The set that remembers what was logged is bounded; once full, new
- * (peer, reason) pairs are only counted.
+ * log. A client that reconnects is a new peer to a ROUTER (a fresh routing
+ * id), so new pairs are also logged only so many a minute: a burst of
+ * clients that each send garbage and vanish gets a few lines, not one
+ * apiece. The set that remembers what was logged is bounded; once full, it
+ * starts over.
  */
 #include "wire.h"
 
@@ -15,12 +18,14 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
-#define WIRE_LOGGED_MAX 1024 /* (peer, reason) pairs remembered; a power of two */
+#define WIRE_LOGGED_MAX   1024 /* (peer, reason) pairs remembered; a power of two */
+#define WIRE_NEW_A_MINUTE 10   /* new (peer, reason) pairs logged a minute */
 
 struct wire {
     void *sock;
@@ -29,7 +34,9 @@ struct wire {
     wire_stats_t st;
     uint64_t logged[WIRE_LOGGED_MAX]; /* hashes; 0 is empty */
     size_t n_logged;
-    bool full_noted;
+    uint64_t minute;                  /* when the minute counted below began (rw_now_ms) */
+    unsigned n_new;                   /* new pairs logged in that minute */
+    uint64_t held;                    /* drops of new pairs not logged in it */
     char last_drop[MSG_WHY_MAX + 32]; /* "<reason>: <why>" of the last drop */
 };
 
@@ -59,6 +66,7 @@ wire_t *wire_new(void *sock, const char *who, int *err)
     wire_t *w = rw_new(wire_t);
     w->sock = sock;
     w->type = type;
+    w->minute = rw_now_ms();
     snprintf(w->who, sizeof w->who, "%s", who ? who : "wire");
     if (err)
         *err = 0;
@@ -121,7 +129,8 @@ const char *wire_peer_name(const wire_peer_t *p, char *buf, size_t n)
     return buf;
 }
 
-/* Whether (peer, reason) is new: remembers it and says so once. */
+/* Whether (peer, reason) is new and may be logged (WIRE_NEW_A_MINUTE new
+ * pairs a minute): remembers it and says so once. */
 static bool first_time(wire_t *w, const wire_peer_t *p, wire_drop_t reason)
 {
     uint64_t h = rw_hash_update(RW_HASH_SEED, p->id, p->id_len);
@@ -134,17 +143,31 @@ static bool first_time(wire_t *w, const wire_peer_t *p, wire_drop_t reason)
         if (w->logged[i] == 0)
             break;
     }
-    if (w->n_logged >= WIRE_LOGGED_MAX * 3 / 4) {
-        if (!w->full_noted)
+    uint64_t now = rw_now_ms();
+    if (now - w->minute >= 60000) {
+        if (w->held)
             RW_WARN(w->who,
-                    "dropped messages from %d peers; further peers are counted, "
-                    "not logged",
-                    WIRE_LOGGED_MAX * 3 / 4);
-        w->full_noted = true;
+                    "%" PRIu64 " more messages from new peers were dropped in the "
+                    "minute before: counted, not logged",
+                    w->held);
+        w->minute = now, w->n_new = 0, w->held = 0;
+    }
+    if (w->n_new >= WIRE_NEW_A_MINUTE) {
+        if (w->held++ == 0)
+            RW_WARN(w->who,
+                    "dropped messages from %d new peers this minute; the rest of the "
+                    "minute's are counted, not logged",
+                    WIRE_NEW_A_MINUTE);
         return false;
+    }
+    if (w->n_logged >= WIRE_LOGGED_MAX * 3 / 4) { /* start over: lines are few a minute */
+        memset(w->logged, 0, sizeof w->logged);
+        w->n_logged = 0;
+        i = h & (WIRE_LOGGED_MAX - 1);
     }
     w->logged[i] = h;
     w->n_logged++;
+    w->n_new++;
     return true;
 }
 

@@ -8,9 +8,10 @@
  * frame, or drops what cannot be one: a message with the wrong number of
  * frames, too big, truncated, malformed, of another version, of an unknown
  * type or with an invalid field is counted by reason, logged once per
- * sender and reason, and dropped, and the caller simply receives again. A
- * peer speaking another protocol version is answered with a REFUSE that
- * names both versions (unless what it sent was itself a REFUSE).
+ * sender and reason (and for at most 10 new pairs a minute), and dropped,
+ * and the caller simply receives again. A peer speaking another protocol
+ * version is answered with a REFUSE that names both versions (unless what
+ * it sent was itself a REFUSE).
  *
  * A service loop:
  *
@@ -65,7 +66,8 @@ typedef struct wire_stats {
     uint64_t dropped[WIRE_DROP__COUNT];
     uint64_t dropped_total;
     uint64_t refusals; /* REFUSEs sent to peers on another version */
-    uint64_t unlogged; /* drops not logged because their peer and reason were */
+    uint64_t unlogged; /* drops not logged: their peer and reason were, or the
+                        * minute's lines for new ones were spent */
 } wire_stats_t;
 
 typedef struct wire wire_t;

@@ -4,6 +4,8 @@
  */
 #include "coord_cli.h"
 #include "err.h"
+#include "health.h"
+#include "log.h"
 #include "router_cli.h"
 #include "serve.h"
 #include "svc_support.h"
@@ -489,4 +491,181 @@ Test(router_svc, bad_bundles_on_disk_never_stop_the_service)
     rsvc_destroy(&s);
     zmq_ctx_term(ctx);
     bfx_free(&F);
+}
+
+/* ---- clients that vanish before their answer ---- */
+
+static pid_t served; /* the router service a test spawned */
+
+/* A test's .fini (before the suite's): a test that failed leaves no
+ * service behind. */
+static void stop_served(void)
+{
+    svc_kill(served);
+    served = 0;
+}
+
+/* Spawns `rewire-router` serving a router bundle of the fixture on an ipc
+ * socket (its endpoint into bind, 700 bytes), logging to router.log, and
+ * connects cw_p's DEALER to it; returns the DEALER. */
+static void *serve_fixture(void *ctx, bfx_t *F, char *bind, wire_t **cw_p)
+{
+    char art[256];
+    snprintf(art, sizeof art, "%.200s/art", rwt_dir);
+    cr_assert_eq(mkdir(art, 0755), 0);
+    bfx_build(F, art);
+    bfx_write(F, RW_BUNDLE_ROUTER, "router");
+    snprintf(bind, 700, "ipc://%s/serve.sock", rwt_dir);
+    const char *args[] = {"--bundles", art, "--bind", bind, NULL};
+    served = svc_spawn(router_main, "rewire-router", rwt_path(rwt_dir, "router.log"), args);
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int err = 0, zero = 0, ms = 10000;
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    *cw_p = wire_new(sock, "client", &err);
+    cr_assert_eq(zmq_connect(sock, bind), 0);
+    return sock;
+}
+
+/* VmRSS of process pid, in KiB (0 if unknown). */
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = 0;
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f) && sscanf(line, "VmRSS: %ld", &kib) != 1) {
+    }
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* Milliseconds the good client's SCORE_REQ req took to be answered. */
+static long score_ms(wire_t *cw, uint64_t req)
+{
+    msg_t rep;
+    uint64_t t0 = rw_now_ms();
+    score(cw, "router", req, &rep);
+    cr_assert_eq(rep.type, MSG_SCORE_REP, "%s", msg_type_name(rep.type));
+    msg_fini(&rep);
+    return (long)(rw_now_ms() - t0);
+}
+
+/* n clients, 100 at a time, each connecting and sending what send gives
+ * it (its number i), then closing with linger 0 before the answer is
+ * read; the good client on cw is asked after each hundred. Returns the
+ * longest it waited, in milliseconds. */
+static long vanish(void *ctx, const char *bind, int n, void (*send)(void *sock, int i), wire_t *cw)
+{
+    long worst = 0;
+    int zero = 0;
+    for (int k = 0; k < n; k += 100) {
+        void *gone[100];
+        int m = n - k < 100 ? n - k : 100;
+        for (int i = 0; i < m; i++) {
+            gone[i] = zmq_socket(ctx, ZMQ_DEALER);
+            zmq_setsockopt(gone[i], ZMQ_LINGER, &zero, sizeof zero);
+            zmq_connect(gone[i], bind);
+            send(gone[i], k + i);
+        }
+        svc_sleep_ms(20); /* on their way, most of them */
+        for (int i = 0; i < m; i++)
+            zmq_close(gone[i]);
+        long ms = score_ms(cw, 1000 + (uint64_t)k);
+        worst = ms > worst ? ms : worst;
+    }
+    return worst;
+}
+
+static void send_score_req(void *sock, int i)
+{
+    int err;
+    wire_t *w = wire_new(sock, "gone", &err);
+    msg_t m = score_req("router", (uint64_t)i);
+    wire_send(w, NULL, &m, ZMQ_DONTWAIT);
+    wire_destroy(&w);
+}
+
+/* What the service must survive from each of many peers: one of truncated
+ * MessagePack, another protocol version, a frame over ZMQ_MAXMSGSIZE, or a
+ * message of many frames. */
+static void send_garbage(void *sock, int i)
+{
+    static const uint8_t trunc[] = {0x93, 0x01, 0x10, 0x84, 0xa3, 'r', 'e', 'q'};
+    static const uint8_t future[] = {0x93, 0x05, 0x10, 0x80};
+    static uint8_t huge[MSG_MAX_BYTES + 1] = {0x93};
+    switch (i % 4) {
+    case 0:
+        zmq_send(sock, trunc, sizeof trunc, ZMQ_DONTWAIT);
+        break;
+    case 1:
+        zmq_send(sock, future, sizeof future, ZMQ_DONTWAIT);
+        break;
+    case 2:
+        zmq_send_const(sock, huge, sizeof huge, ZMQ_DONTWAIT);
+        break;
+    default:
+        for (int f = 0; f < 20; f++)
+            zmq_send_const(sock, huge, 1000, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(sock, trunc, sizeof trunc, ZMQ_DONTWAIT);
+    }
+}
+
+/* Lines of the service's log that report drops. */
+static int drop_lines(void)
+{
+    char *log = rwt_read_file(rwt_path(rwt_dir, "router.log"), NULL);
+    int n = 0;
+    for (char *p = log; p && (p = strstr(p, "dropped")); p++)
+        n++;
+    free(log);
+    return n;
+}
+
+/* Serves the fixture while 500 clients send what send gives them and
+ * vanish; checks that the good client was answered within 3 s throughout,
+ * the service's RSS grew by less than 64 MiB, and it is still up, answers
+ * a health probe truthfully (one bundle) and stops cleanly on SIGTERM.
+ * Returns its log's lines on drops. */
+static int burst(const char *what, void (*send)(void *sock, int i))
+{
+    bfx_t F;
+    char bind[700], why[512];
+    wire_t *cw;
+    void *ctx = zmq_ctx_new(), *sock = serve_fixture(ctx, &F, bind, &cw);
+    for (int i = 0; i < 20; i++)
+        score_ms(cw, 1 + (uint64_t)i); /* the first opens the bundle */
+    long before = rss_kib(served);
+    long worst = vanish(ctx, bind, 500, send, cw);
+    long after = rss_kib(served);
+    int lines = drop_lines();
+    cr_log_info("%s from 500 vanishing clients: the good one waited %ld ms at most; RSS %ld KiB "
+                "before, %ld after; %d log lines on drops",
+                what, worst, before, after, lines);
+    cr_assert_lt(worst, 3000, "the good client waited %ld ms", worst);
+    cr_assert_lt(after - before, 64 << 10, "RSS %ld -> %ld KiB", before, after);
+    cr_assert_eq(svc_wait(served, 0), -1, "the router service died");
+    msg_t rep;
+    cr_assert_eq(health_ask(bind, NULL, NULL, 2000, &rep, why, sizeof why), 0, "%s", why);
+    cr_assert_str_eq(rep.health_rep.service, "router");
+    cr_assert_eq(rep.health_rep.bundles, 1, "%" PRIu64, rep.health_rep.bundles);
+    msg_fini(&rep);
+    wire_destroy(&cw);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    kill(served, SIGTERM);
+    cr_assert_eq(svc_wait(served, 10000), 0, "the router service did not stop cleanly");
+    served = 0;
+    bfx_free(&F);
+    return lines;
+}
+
+/* Garbage of every kind from peers that vanish: a few lines in the log,
+ * not one a peer (each reconnecting client is a new peer to a ROUTER). */
+Test(router_svc, garbage_from_many_vanishing_peers_is_logged_a_few_times, .fini = stop_served)
+{
+    int lines = burst("garbage", send_garbage);
+    cr_assert_gt(lines, 0, "drops are logged");
+    cr_assert_leq(lines, 20, "%d lines on drops from 500 peers", lines);
 }
