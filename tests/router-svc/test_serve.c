@@ -661,6 +661,14 @@ static int burst(const char *what, void (*send)(void *sock, int i))
     return lines;
 }
 
+/* Clients that send a request and vanish before its answer: the answers
+ * to them go nowhere (EHOSTUNREACH under ZMQ_ROUTER_MANDATORY, not
+ * queued), and a valid request is no drop, wherever its client went. */
+Test(router_svc, clients_that_vanish_leave_it_serving, .fini = stop_served)
+{
+    cr_assert_eq(burst("SCORE_REQs", send_score_req), 0);
+}
+
 /* Garbage of every kind from peers that vanish: a few lines in the log,
  * not one a peer (each reconnecting client is a new peer to a ROUTER). */
 Test(router_svc, garbage_from_many_vanishing_peers_is_logged_a_few_times, .fini = stop_served)
