@@ -17,7 +17,7 @@ slurm_require() {
 }
 
 slurm_start() {
-  local d=$1 port=$((20000 + $$ % 20000)) host
+  local d=$1 port=$((40000 + 2 * ($$ % 10000))) host # above the jobs' ports
   host=$(hostname -s)
   mkdir -p "$d/munge" "$d/state" "$d/spool"
   chmod 700 "$d/munge"
