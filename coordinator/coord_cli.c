@@ -1,16 +1,16 @@
 /* coord_cli.c — `rewire-coordinator prepare|serve`; see coord_cli.h. */
 #include "coord_cli.h"
-#include "args.h"
 
+#include "args.h"
 #include "bundle.h"
 #include "curve.h"
 #include "err.h"
 #include "health.h"
 #include "job.h"
 #include "log.h"
-#include "wire.h"
 #include "prepare.h"
 #include "service.h"
+#include "wire.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,9 +1,9 @@
 /* prepare.c — the data stage of a job; see prepare.h. */
 #include "prepare.h"
-#include "args.h"
 
 #include "afile.h"
 #include "alloc.h"
+#include "args.h"
 #include "corpus.h"
 #include "dataset.h"
 #include "err.h"
@@ -55,12 +55,14 @@ static int parse_num(const char *cmd, const char *flag, const char *val, double 
 int coord_prep_parse(const char *cmd, int argc, char **argv, coord_prep_opts_t *o, char **rest,
                      int *nrest)
 {
+    char who[64];
+    snprintf(who, sizeof who, "rewire %s", cmd);
     *nrest = 0;
     free(o->data);
     o->data = rw_new_array(const char *, (size_t)argc + 1);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = rw_arg_next(argc, argv, i);
-        double v;
+        long l;
         int rc = 0;
         if (strcmp(a, "--json") == 0) {
             o->json = 1;
@@ -74,16 +76,16 @@ int coord_prep_parse(const char *cmd, int argc, char **argv, coord_prep_opts_t *
                 o->data[o->ndata++] = val;
             }
         } else if (strcmp(a, "--seed") == 0) {
-            if (!(rc = parse_num(cmd, a, val, 0, 9007199254740992.0, &v)))
-                o->seed = (uint64_t)v;
+            if (!(rc = rw_arg_flag_long(who, a, val, 0, LONG_MAX, &l)))
+                o->seed = (uint64_t)l;
         } else if (strcmp(a, "--pairs-per-domain") == 0) {
-            if (!(rc = parse_num(cmd, a, val, 10, RW_SYNTH_MAX_PAIRS, &v)))
-                o->pairs_per_domain = (size_t)v;
+            if (!(rc = rw_arg_flag_long(who, a, val, 10, RW_SYNTH_MAX_PAIRS, &l)))
+                o->pairs_per_domain = (size_t)l;
         } else if (strcmp(a, "--eval-fraction") == 0) {
             rc = parse_num(cmd, a, val, 0.01, 0.9, &o->eval_fraction);
         } else if (strcmp(a, "--vocab") == 0) {
-            if (!(rc = parse_num(cmd, a, val, RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &v)))
-                o->vocab_size = (size_t)v;
+            if (!(rc = rw_arg_flag_long(who, a, val, RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &l)))
+                o->vocab_size = (size_t)l;
         } else {
             rest[(*nrest)++] = argv[i];
             continue;

@@ -1,7 +1,7 @@
 /* health.c — the health check's client side; see health.h. */
 #include "health.h"
-#include "args.h"
 
+#include "args.h"
 #include "err.h"
 #include "log.h"
 #include "wire.h"

@@ -5,16 +5,16 @@
  * the worker's agent (the same code a worker runs), and serves route and
  * score requests on the agent's loop. Without it, it only serves.
  */
-#include "curve.h"
-#include "args.h"
 #include "router_cli.h"
 
-#include "worker_cli.h"
+#include "args.h"
+#include "curve.h"
 #include "err.h"
 #include "health.h"
 #include "log.h"
-#include "wire.h"
 #include "serve.h"
+#include "wire.h"
+#include "worker_cli.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,8 +1,8 @@
 /* worker_cli.c — `rewire-worker`; see worker_cli.h. */
 #include "worker_cli.h"
-#include "args.h"
 
 #include "afile.h"
+#include "args.h"
 #include "bring.h"
 #include "err.h"
 #include "health.h"

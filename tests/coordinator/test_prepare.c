@@ -107,7 +107,12 @@ Test(prepare, flags_parse_and_unknown_ones_are_left)
     cr_assert(o.json);
     cr_assert_eq(nrest, 2);
     cr_assert_str_eq(rest[0], "--out");
-    char *bad[] = {"--vocab", "12"};
-    cr_assert_eq(coord_prep_parse("t", 2, bad, &o, rest, &nrest), 2);
+    char *bad[][2] = {{"--vocab", "12"},    {"--vocab", "0x3e8"},
+                      {"--seed", "1.9"},    {"--pairs-per-domain", "20.7"},
+                      {"--seed", "-1"},     {"--eval-fraction", "0x0.1"},
+                      {"--data", "--vocab"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(coord_prep_parse("t", 2, bad[i], &o, rest, &nrest), 2, "%s %s", bad[i][0],
+                     bad[i][1]);
     coord_prep_opts_fini(&o);
 }
