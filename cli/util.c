@@ -78,6 +78,12 @@ int cli_read_data(const char *cmd, const char *const *paths, size_t n, struct rw
     rw_import_report_t rep;
     rw_import_report_init(&rep);
     int rc = rw_dataset_read(ds, paths, n, NULL, &rep);
+    if (rep.file_errors) { /* a figure from part of the data would pass for the whole */
+        fprintf(stderr, "rewire %s: %zu of the %zu data file(s) unreadable or cut short (above)\n",
+                cmd, rep.file_errors, n);
+        rw_import_report_fini(&rep);
+        return 1;
+    }
     if (ds->n == 0) {
         fprintf(stderr, "rewire %s: no usable pairs in %zu file(s)%s%s\n", cmd, n,
                 rc < 0 ? ": " : "", rc < 0 ? rw_strerror(rc) : "");

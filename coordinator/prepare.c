@@ -105,6 +105,11 @@ static int load_data(const coord_prep_opts_t *o, coord_prep_t *p)
         rw_import_opts_init(&io);
         io.eval_fraction = o->eval_fraction;
         int rc = rw_dataset_read(&p->ds, o->data, o->ndata, &io, &p->report);
+        if (p->report.file_errors) { /* the job would run without part of its data */
+            RW_ERROR("prepare", "%zu of the %zu data file(s) unreadable or cut short (above)",
+                     p->report.file_errors, o->ndata);
+            return rc < 0 ? rc : RW_EIO;
+        }
         if (p->ds.n == 0) {
             RW_ERROR("prepare", "no usable pairs in the %zu data file(s)%s%s", o->ndata,
                      rc < 0 ? ": " : "", rc < 0 ? rw_strerror(rc) : "");

@@ -52,9 +52,14 @@ int bring_prepare(const char *domain, const char *file, bool strict, const char 
     io.domain = domain;
     store_t *st = NULL;
     int rc = rw_import_files(&ds, &file, 1, &io, &rep); /* as `rewire data import` reads it */
-    if (strict && (rep.bad || rep.file_errors)) {
+    if (rep.file_errors) { /* a domain brought in part would pass for the whole */
+        snprintf(why, whylen, "%s: unreadable or cut short; domain %s not brought", file, domain);
+        rc = rc < 0 ? rc : RW_EIO;
+        goto done;
+    }
+    if (strict && rep.bad) {
         snprintf(why, whylen, "%s: --strict: %zu bad record%s; domain %s not brought", file,
-                 rep.bad + rep.file_errors, rep.bad + rep.file_errors == 1 ? "" : "s", domain);
+                 rep.bad, rep.bad == 1 ? "" : "s", domain);
         rc = RW_EBADREC;
         goto done;
     }

@@ -5,6 +5,7 @@
 #include "cli_fixture.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 TestSuite(cmd_train, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
 
@@ -203,6 +204,16 @@ Test(cmd_train, a_missing_domain_or_init_fails_clearly)
     cr_assert_eq(rw(NULL, &err, "train --data syn.jsonl --out no/such/dir/m " TINY), 1);
     cr_assert(strstr(err, "cannot write no/such/dir/m: No such file"), "%s", err);
     free(err);
+    /* a data file that cannot be read fails the run, though others can */
+    cr_assert_eq(rw(NULL, &err, "train --data syn.jsonl --data typo.jsonl --out m " TINY), 1);
+    cr_assert(strstr(err, "typo.jsonl: cannot open") &&
+                  strstr(err, "1 of the 2 data file(s) unreadable or cut short"),
+              "%s", err);
+    cr_assert_null(strstr(err, "step 1"), "it trained on the rest:\n%s", err);
+    free(err);
+    cr_assert_eq(rw(NULL, &err, "eval --rule longer --data syn.jsonl --data typo.jsonl"), 1);
+    free(err);
+    cr_assert_neq(access(rwt_path(rwt_dir, "m"), F_OK), 0);
 }
 
 /* Ctrl-C ends a run at the end of its step with the checkpoint to resume

@@ -446,7 +446,7 @@ Test(add_domain, a_worker_refuses_bad_domain_options_and_data_before_connecting)
         {{"--domain", "concise", "--data", "x", "--caps", "router"}, 2, "needs the train"},
         {{"--domain", "concise", "--data", rwt_path(rwt_dir, "missing.jsonl"), NULL},
          1,
-         "missing.jsonl: no good pair"},
+         "missing.jsonl: unreadable or cut short"},
         {{"--domain", "concise", "--data", rwt_path(rwt_dir, "two.jsonl"), NULL},
          1,
          "holds pairs of domain detailed; --domain concise brings that one alone"},

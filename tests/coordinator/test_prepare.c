@@ -92,6 +92,26 @@ Test(prepare, no_usable_data_is_an_error_and_writes_nothing)
     coord_prep_opts_fini(&o);
 }
 
+Test(prepare, a_data_file_that_cannot_be_read_is_an_error)
+{
+    const char *f = rwt_path(rwt_dir, "in.jsonl");
+    const char *text = "{\"prompt\":\"p1\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"x\"}\n";
+    rwt_write_file(f, text, strlen(text));
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    o.data = (const char **)malloc(2 * sizeof(char *));
+    o.data[0] = f;
+    o.data[1] = rwt_path(rwt_dir, "typo.jsonl");
+    o.ndata = 2;
+    o.state_dir = rwt_path(rwt_dir, "s");
+    coord_prep_t p;
+    cr_assert_lt(coord_prepare(&o, &p), 0, "a job without part of its data");
+    coord_prep_fini(&p);
+    struct stat st;
+    cr_assert_neq(stat(rwt_path(rwt_dir, "s/data.jsonl"), &st), 0);
+    coord_prep_opts_fini(&o);
+}
+
 Test(prepare, flags_parse_and_unknown_ones_are_left)
 {
     coord_prep_opts_t o;
