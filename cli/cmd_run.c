@@ -361,16 +361,23 @@ static int coord_argv(char **v, char store[][32], const char *bin, const char *s
     v[n++] = "--bind", v[n++] = (char *)ep;
     for (size_t i = 0; i < o->ndata && n < 200; i++)
         v[n++] = "--data", v[n++] = (char *)o->data[i];
-    snprintf(store[0], 32, "%llu", (unsigned long long)o->seed);
-    v[n++] = "--seed", v[n++] = store[0];
-    if (o->pairs_per_domain) {
+    /* only the options given: the others are the prepared state's */
+    if (o->given & COORD_PREP_GIVEN_SEED) {
+        snprintf(store[0], 32, "%llu", (unsigned long long)o->seed);
+        v[n++] = "--seed", v[n++] = store[0];
+    }
+    if (o->given & COORD_PREP_GIVEN_PAIRS) {
         snprintf(store[1], 32, "%zu", o->pairs_per_domain);
         v[n++] = "--pairs-per-domain", v[n++] = store[1];
     }
-    snprintf(store[2], 32, "%g", o->eval_fraction);
-    v[n++] = "--eval-fraction", v[n++] = store[2];
-    snprintf(store[3], 32, "%zu", o->vocab_size);
-    v[n++] = "--vocab", v[n++] = store[3];
+    if (o->given & COORD_PREP_GIVEN_EVAL) {
+        snprintf(store[2], 32, "%.17g", o->eval_fraction);
+        v[n++] = "--eval-fraction", v[n++] = store[2];
+    }
+    if (o->given & COORD_PREP_GIVEN_VOCAB) {
+        snprintf(store[3], 32, "%zu", o->vocab_size);
+        v[n++] = "--vocab", v[n++] = store[3];
+    }
     if (a->config)
         v[n++] = "--config", v[n++] = (char *)a->config;
     if (a->keep)

@@ -155,19 +155,23 @@ static int lock_state(const char *dir)
     return 0; /* fd stays open, and the lock held, until the process ends */
 }
 
-/* What the state was prepared from (STATE/prepared-from), or "" when it
- * does not say (prepared by an older build). */
-static void prepared_from(const char *state, char *buf, size_t n)
+/* What the state was prepared from (STATE/prepared-from): the data into
+ * buf and the options into opts, "" where it does not say (prepared by an
+ * older build). */
+static void prepared_from(const char *state, char *buf, size_t n, char *opts, size_t nopts)
 {
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/prepared-from", state);
-    buf[0] = '\0';
+    buf[0] = opts[0] = '\0';
     FILE *f = fopen(p, "r");
     if (!f)
         return;
     if (!fgets(buf, (int)n, f))
         buf[0] = '\0';
+    else if (!fgets(opts, (int)nopts, f))
+        opts[0] = '\0';
     buf[strcspn(buf, "\n")] = '\0';
+    opts[strcspn(opts, "\n")] = '\0';
     fclose(f);
 }
 
@@ -203,12 +207,13 @@ static void data_desc(const coord_prep_opts_t *po, char *desc, size_t n)
 /* Records what the state is being prepared from (STATE/prepared-from),
  * before the data stage: a stage stopped after it wrote its files still
  * leaves the record beside them. */
-static void write_prepared_from(const char *state, const char *desc)
+static void write_prepared_from(const char *state, const char *desc, const coord_prep_opts_t *po)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], opts[256];
     snprintf(path, sizeof path, "%s/prepared-from", state);
+    coord_prep_opts_line(po, opts, sizeof opts);
     FILE *f = fopen(path, "w");
-    if (!f || fprintf(f, "%s\n", desc) < 0 || fclose(f) != 0)
+    if (!f || fprintf(f, "%s\n%s\n", desc, opts) < 0 || fclose(f) != 0)
         rw_log(RW_LOG_WARN, "coordinator", "cannot write %s: %s", path, strerror(errno));
 }
 
@@ -235,7 +240,7 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
     if (!prepared(a->state)) {
         coord_prep_t p;
         double t0 = rw_now_s();
-        write_prepared_from(a->state, desc);
+        write_prepared_from(a->state, desc, po);
         if (coord_prepare(po, &p) < 0) {
             json_decref(config);
             return 1;
@@ -245,14 +250,22 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
         coord_prep_fini(&p);
         prep_s = rw_now_s() - t0;
     } else {
-        prepared_from(a->state, was, sizeof was);
-        char was_real[1024];
+        char was_real[1024], was_opts[256], differ[256];
+        prepared_from(a->state, was, sizeof was, was_opts, sizeof was_opts);
         canonical_list(was, was_real, sizeof was_real); /* written by an older rewire */
         if (was[0] && strcmp(was, desc) != 0 && strcmp(was_real, desc) != 0) {
             fprintf(stderr,
                     "rewire-coordinator: %s holds a job prepared from %s, not from %s: run it "
                     "with the same data, or give another folder\n",
                     a->state, was, desc);
+            json_decref(config);
+            return 2;
+        }
+        if (coord_prep_opts_differ(po, was_opts, differ, sizeof differ)) {
+            fprintf(stderr,
+                    "rewire-coordinator: %s holds a job prepared with %s: run it with the same "
+                    "options (or none), or give another folder\n",
+                    a->state, differ);
             json_decref(config);
             return 2;
         }
@@ -339,7 +352,7 @@ int coord_main(int argc, char **argv)
         coord_prep_t p;
         char desc[1024];
         data_desc(&o, desc, sizeof desc);
-        write_prepared_from(a.state, desc);
+        write_prepared_from(a.state, desc, &o);
         rc = coord_prepare(&o, &p) < 0 ? 1 : 0;
         if (rc == 0 && o.json) {
             json_t *j = coord_prep_json(&o, &p);

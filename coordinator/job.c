@@ -388,9 +388,9 @@ static int record_job(coord_job_t *j, coord_t *c)
         json_array_append_new(doms, json_string(j->domains[i]));
     int rc = coord_record(
         c, "job",
-        json_pack("{s:s,s:I,s:s,s:o,s:s,s:f,s:f}", "id", id, "seed", (json_int_t)j->seed, "data",
-                  j->data_desc, "domains", doms, "started", iso, "started_ts",
-                  (double)tv.tv_sec + tv.tv_usec / 1e6, "prepare_s", j->prepare_s));
+        json_pack("{s:s,s:I,s:s,s:o,s:O,s:s,s:f,s:f}", "id", id, "seed", (json_int_t)j->seed,
+                  "data", j->data_desc, "domains", doms, "config", j->config, "started", iso,
+                  "started_ts", (double)tv.tv_sec + tv.tv_usec / 1e6, "prepare_s", j->prepare_s));
     return rc;
 }
 
@@ -400,6 +400,18 @@ static int apply_job(coord_job_t *j, const json_t *rec)
     if (json_array_size(doms) != j->n_domains) {
         RW_ERROR(WHO, "the journal's job has %zu domains, the data %zu", json_array_size(doms),
                  j->n_domains);
+        return RW_ESTATE;
+    }
+    /* a job carried on under another configuration would mix the two (a
+     * journal an older rewire wrote does not say) */
+    const json_t *config = json_object_get(rec, "config");
+    if (config && !json_equal(config, j->config)) {
+        char *was = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
+        RW_ERROR(WHO,
+                 "the job in %s was started with the configuration %s, not this one: run it with "
+                 "the same --config, or give another folder",
+                 j->state_dir, was ? was : "?");
+        free(was);
         return RW_ESTATE;
     }
     snprintf(j->id, sizeof j->id, "%s", json_string_value(json_object_get(rec, "id")));

@@ -77,15 +77,16 @@ int coord_prep_parse(const char *cmd, int argc, char **argv, coord_prep_opts_t *
             }
         } else if (strcmp(a, "--seed") == 0) {
             if (!(rc = rw_arg_flag_long(who, a, val, 0, LONG_MAX, &l)))
-                o->seed = (uint64_t)l;
+                o->seed = (uint64_t)l, o->given |= COORD_PREP_GIVEN_SEED;
         } else if (strcmp(a, "--pairs-per-domain") == 0) {
             if (!(rc = rw_arg_flag_long(who, a, val, 10, RW_SYNTH_MAX_PAIRS, &l)))
-                o->pairs_per_domain = (size_t)l;
+                o->pairs_per_domain = (size_t)l, o->given |= COORD_PREP_GIVEN_PAIRS;
         } else if (strcmp(a, "--eval-fraction") == 0) {
-            rc = parse_num(cmd, a, val, 0.01, 0.9, &o->eval_fraction);
+            if (!(rc = parse_num(cmd, a, val, 0.01, 0.9, &o->eval_fraction)))
+                o->given |= COORD_PREP_GIVEN_EVAL;
         } else if (strcmp(a, "--vocab") == 0) {
             if (!(rc = rw_arg_flag_long(who, a, val, RW_BPE_MIN_VOCAB, RW_BPE_MAX_VOCAB, &l)))
-                o->vocab_size = (size_t)l;
+                o->vocab_size = (size_t)l, o->given |= COORD_PREP_GIVEN_VOCAB;
         } else {
             rest[(*nrest)++] = argv[i];
             continue;
@@ -95,6 +96,36 @@ int coord_prep_parse(const char *cmd, int argc, char **argv, coord_prep_opts_t *
         i++; /* the value */
     }
     return 0;
+}
+
+void coord_prep_opts_line(const coord_prep_opts_t *o, char *buf, size_t n)
+{
+    snprintf(buf, n, "seed=%llu pairs-per-domain=%zu eval-fraction=%.17g vocab=%zu",
+             (unsigned long long)o->seed,
+             o->pairs_per_domain ? o->pairs_per_domain : (size_t)RW_SYNTH_DEFAULT_PAIRS,
+             o->eval_fraction, o->vocab_size);
+}
+
+int coord_prep_opts_differ(const coord_prep_opts_t *o, const char *line, char *why, size_t n)
+{
+    unsigned long long seed;
+    size_t pairs, vocab;
+    double eval;
+    if (sscanf(line, "seed=%llu pairs-per-domain=%zu eval-fraction=%lg vocab=%zu", &seed, &pairs,
+               &eval, &vocab) != 4)
+        return 0;
+    size_t mine = o->pairs_per_domain ? o->pairs_per_domain : (size_t)RW_SYNTH_DEFAULT_PAIRS;
+    if ((o->given & COORD_PREP_GIVEN_SEED) && o->seed != seed)
+        snprintf(why, n, "--seed %llu, not --seed %llu", seed, (unsigned long long)o->seed);
+    else if ((o->given & COORD_PREP_GIVEN_PAIRS) && !o->ndata && mine != pairs)
+        snprintf(why, n, "--pairs-per-domain %zu, not --pairs-per-domain %zu", pairs, mine);
+    else if ((o->given & COORD_PREP_GIVEN_EVAL) && o->eval_fraction != eval)
+        snprintf(why, n, "--eval-fraction %g, not --eval-fraction %g", eval, o->eval_fraction);
+    else if ((o->given & COORD_PREP_GIVEN_VOCAB) && o->vocab_size != vocab)
+        snprintf(why, n, "--vocab %zu, not --vocab %zu", vocab, o->vocab_size);
+    else
+        return 0;
+    return 1;
 }
 
 /* Fills p->ds from the files, or from the synthetic generator. */

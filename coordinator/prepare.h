@@ -28,7 +28,15 @@ typedef struct coord_prep_opts {
     size_t vocab_size;
     const char *state_dir; /* borrowed; created if missing */
     int json;              /* report as JSON on stdout */
+    unsigned given;        /* COORD_PREP_GIVEN_*: the options given on the command line */
 } coord_prep_opts_t;
+
+enum {
+    COORD_PREP_GIVEN_SEED = 1,
+    COORD_PREP_GIVEN_PAIRS = 2,
+    COORD_PREP_GIVEN_EVAL = 4,
+    COORD_PREP_GIVEN_VOCAB = 8,
+};
 
 typedef struct coord_prep {
     rw_dataset_t ds;
@@ -47,6 +55,13 @@ void coord_prep_opts_fini(coord_prep_opts_t *o);
  * Returns 0, or 2 after a usage error naming cmd. */
 int coord_prep_parse(const char *cmd, int argc, char **argv, coord_prep_opts_t *o, char **rest,
                      int *nrest);
+/* The options as one line, "seed=S pairs-per-domain=P eval-fraction=F
+ * vocab=V", to keep beside a prepared state. */
+void coord_prep_opts_line(const coord_prep_opts_t *o, char *buf, size_t n);
+/* Whether an option given to o differs from what line (as
+ * coord_prep_opts_line wrote it) holds: 1 with why ("--vocab 1000, not
+ * --vocab 2000"), else 0 (also for a line it cannot read: an older state). */
+int coord_prep_opts_differ(const coord_prep_opts_t *o, const char *line, char *why, size_t n);
 /* Help text for the flags coord_prep_parse knows. */
 extern const char coord_prep_flags_help[];
 

@@ -73,6 +73,16 @@ Test(cli_run, whole_job_on_tiny_models, .timeout = 120)
     cr_assert_neq(rc, 0, "%s", out);
     cr_assert(strstr(err, "holds a job prepared from synthetic, not from "), "%s", err);
     free(out), free(err);
+    /* other options, or another configuration: refused, not ignored */
+    rc = run(&out, &err, "%s run --out %s --pairs-per-domain 50%s", rwt_dir, "");
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(err, "prepared with --pairs-per-domain 40, not --pairs-per-domain 50"), "%s",
+              err);
+    free(out), free(err);
+    rc = run(&out, &err, "%s run --out %s --config %s", rwt_dir, svc_tiny_config(rwt_dir, 2, 3));
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(err, "was started with the configuration"), "%s", err);
+    free(out), free(err);
 }
 
 /* A configuration that cannot be read stops the run before any data is
@@ -106,8 +116,15 @@ Test(cli_run, a_state_prepared_alone_knows_its_data, .timeout = 60)
              rwt_bin("rewire-coordinator"), rwt_dir);
     cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
     char *from = rwt_read_file(rwt_path(rwt_dir, "st/prepared-from"), NULL);
-    cr_assert(from && strcmp(from, "synthetic\n") == 0, "%s", from ? from : "(none)");
+    cr_assert(from && strcmp(from, "synthetic\nseed=0 pairs-per-domain=40 "
+                                   "eval-fraction=0.10000000000000001 vocab=1000\n") == 0,
+              "%s", from ? from : "(none)");
     free(from);
+    snprintf(cmd, sizeof cmd, "'%s' serve --state %s/st --out %s/o --vocab 2000",
+             rwt_bin("rewire-coordinator"), rwt_dir, rwt_dir);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 2, "%s", err);
+    cr_assert(strstr(err, "holds a job prepared with --vocab 1000, not --vocab 2000"), "%s", err);
+    free(err);
     snprintf(cmd, sizeof cmd, "'%s' serve --state %s/st --out %s/o --data %s/x.jsonl",
              rwt_bin("rewire-coordinator"), rwt_dir, rwt_dir, rwt_dir);
     cr_assert_eq(rwt_run(cmd, NULL, &err), 2, "%s", err);
