@@ -49,13 +49,17 @@ static void usage(FILE *f)
 
 /* A command's exit status, unless what it wrote to stdout was lost (a
  * full disk, a closed stdout): then that is said, and the status is 1. */
-/* With --json a failed command still prints one JSON object on stdout. */
+/* With --json a failed command still prints one JSON object on stdout, on
+ * one line: after `score`'s JSON Lines it is one more line of them. */
 static int finish_json(int rc, bool json)
 {
     if (json && rc != 0 && !cli_json_printed) {
         json_t *o = json_pack("{s:b, s:i, s:s}", "ok", 0, "exit", rc, "error",
                               cli_last_error[0] ? cli_last_error : "see the messages on stderr");
-        cli_print_json(o);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (s)
+            printf("%s\n", s);
+        free(s);
         json_decref(o);
     }
     return rc;

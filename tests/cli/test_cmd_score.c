@@ -56,6 +56,15 @@ Test(cmd_score, scores_good_lines_and_skips_bad_ones)
         json_decref(lines[i]);
     free(out);
     free(err);
+    /* with --json the failure is one more JSON line, not a block */
+    cr_assert_eq(rw(&out, &err, "score --model m.safetensors --json < in.jsonl"), 1, "%s", err);
+    n = parse_lines(out, lines, 16);
+    cr_assert_eq(n, 4, "three outputs and the failure, a line each:\n%s", out);
+    cr_assert(json_is_false(json_object_get(lines[3], "ok")), "%s", out);
+    for (size_t i = 0; i < n; i++)
+        json_decref(lines[i]);
+    free(out);
+    free(err);
 }
 
 Test(cmd_score, rewards_rank_pairs_as_eval_does)
