@@ -7,6 +7,7 @@
  */
 #include "router_cli.h"
 
+#include "afile.h"
 #include "args.h"
 #include "curve.h"
 #include "err.h"
@@ -126,12 +127,7 @@ int router_main(int argc, char **argv)
     if (!o.connect) {
         rc = serve_only(s);
     } else {
-        if (!o.cache_dir) {
-            const char *tmp = getenv("TMPDIR");
-            snprintf(cache, sizeof cache, "%s/rewire-cache-%ld", tmp ? tmp : "/tmp",
-                     (long)getpid());
-            o.cache_dir = cache;
-        }
+        bool own_cache = agent_own_cache(&o, cache, sizeof cache);
         o.extra_sock = rsvc_socket(s);
         o.on_extra = drain;
         o.extra_ctx = s;
@@ -146,6 +142,8 @@ int router_main(int argc, char **argv)
             agent_catch_signals(NULL);
             agent_destroy(&a);
         }
+        if (own_cache) /* this process's alone: it goes when the process ends */
+            rw_remove_tree(cache);
     }
     rsvc_destroy(&s);
     zmq_ctx_term(zctx);

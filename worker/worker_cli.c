@@ -21,7 +21,8 @@ const char agent_flags_help[] =
     "  --connect ENDPOINT     the coordinator (tcp://HOST:5555, ipc://PATH)\n"
     "  --id NAME              worker id (HOST:PID)\n"
     "  --threads N            threads to train with (1)\n"
-    "  --caps LIST            what it runs: train, router, or both (train)\n"
+    "  --caps LIST            what it runs: train, router, or both (a worker: train;\n"
+    "                         the router service: router)\n"
     "  --cache DIR            artifact cache (/tmp/rewire-cache-ID)\n"
     "  --cache-max SIZE       most the cache keeps, least recently used out first:\n"
     "                         bytes, or with K, M, G (10G; 0: no limit)\n"
@@ -166,6 +167,16 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
     return 0;
 }
 
+bool agent_own_cache(agent_opts_t *o, char *buf, size_t n)
+{
+    if (o->cache_dir)
+        return false;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, n, "%s/rewire-cache-%ld", tmp ? tmp : "/tmp", (long)getpid());
+    o->cache_dir = buf;
+    return true;
+}
+
 static agent_t *signalled;
 
 static void on_signal(int sig)
@@ -247,12 +258,7 @@ int worker_main(int argc, char **argv)
         rc = 2;
         goto done;
     }
-    own_cache = !o.cache_dir; /* this process's alone: it goes when the process ends */
-    if (own_cache) {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(cache, sizeof cache, "%s/rewire-cache-%ld", tmp ? tmp : "/tmp", (long)getpid());
-        o.cache_dir = cache;
-    }
+    own_cache = agent_own_cache(&o, cache, sizeof cache);
     if (domain) {
         bring_t b;
         char why[512];

@@ -19,6 +19,10 @@ int worker_main(int argc, char **argv);
 int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, char **rest,
                       int *nrest);
 extern const char agent_flags_help[];
+/* Without --cache, o->cache_dir becomes this process's own folder
+ * ($TMPDIR or /tmp, rewire-cache-PID) in buf; returns whether it did, so
+ * the caller removes the folder (rw_remove_tree) when it ends. */
+bool agent_own_cache(agent_opts_t *o, char *buf, size_t n);
 
 /* Sets SIGINT and SIGTERM to stop a (and SIGPIPE to be ignored). */
 void agent_catch_signals(agent_t *a);

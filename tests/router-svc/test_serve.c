@@ -86,9 +86,13 @@ Test(router_svc, trains_router_tasks_then_serves_bundles)
                            "100",   "--keep-serving", "--config", svc_tiny_config(rwt_dir, 3, 3),
                            NULL};
     pid_t c = svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coord.log"), cargs);
-    const char *rargs[] = {"--connect", coord,    "--bind",  router, "--bundles", bundles,
-                           "--id",      "router", "--cache", cache,  NULL};
+    /* no --cache: its own folder in $TMPDIR, removed when it ends */
+    const char *rargs[] = {"--connect", coord,  "--bind", router, "--bundles",
+                           bundles,     "--id", "router", NULL};
+    setenv("TMPDIR", rwt_dir, 1);
     pid_t r = svc_spawn(router_main, "rewire-router", rwt_path(rwt_dir, "router.log"), rargs);
+    unsetenv("TMPDIR");
+    snprintf(cache, sizeof cache, "%s/rewire-cache-%ld", rwt_dir, (long)r);
     const char *wargs[] = {"--connect", coord, "--id", "w1", "--cache", rwt_path(rwt_dir, "cw"),
                            NULL};
     pid_t w = svc_spawn(worker_main, "rewire-worker", rwt_path(rwt_dir, "w1.log"), wargs);
@@ -97,6 +101,7 @@ Test(router_svc, trains_router_tasks_then_serves_bundles)
         svc_dump(rwt_path(rwt_dir, "router.log"));
         cr_assert_fail("the job did not finish");
     }
+    cr_assert_eq(access(cache, F_OK), 0, "no %s", cache);
     char *log = rwt_read_file(rwt_path(rwt_dir, "router.log"), NULL);
     cr_assert(strstr(log, "router attempt 1"), "the router service trained the router:\n%s", log);
     cr_assert(strstr(log, "gates attempt 1"));
@@ -195,6 +200,7 @@ Test(router_svc, trains_router_tasks_then_serves_bundles)
         opens++;
     cr_assert_eq(opens, 2, "the rewritten router bundle was opened again:\n%s", log);
     free(log);
+    cr_assert_neq(access(cache, F_OK), 0, "the router service left its cache %s", cache);
 }
 
 /* A server on an ipc socket in the test's folder (bind gets its endpoint,
