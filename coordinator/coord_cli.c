@@ -224,10 +224,6 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
     int rc;
     data_desc(po, desc, sizeof desc);
     json_t *config = NULL; /* read first: a bad one leaves no prepared state behind */
-    if (curve_opts_check(&a->curve, true, why, sizeof why) < 0) {
-        fprintf(stderr, "rewire-coordinator: %s\n", why);
-        return 1;
-    }
     if (a->config) {
         json_error_t jerr;
         if (!(config = json_load_file(a->config, 0, &jerr)) || !json_is_object(config)) {
@@ -336,6 +332,11 @@ int coord_main(int argc, char **argv)
     }
     if (rc == 0 && is_serve && !a.out) {
         fprintf(stderr, "rewire-coordinator: no --out DIR\n");
+        rc = 2;
+    }
+    char why[512];
+    if (rc == 0 && curve_opts_check(&a.curve, true, why, sizeof why) < 0) {
+        fprintf(stderr, "rewire-coordinator: %s\n", why);
         rc = 2;
     }
     if (rc)

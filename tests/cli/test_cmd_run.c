@@ -311,7 +311,7 @@ Test(cli_run, keys_new_and_the_services_key_flags)
     free(err);
     snprintf(cmd, sizeof cmd, "'%s' serve --state %s/st --out %s/out --key %s.key --allow %s/none",
              rwt_bin("rewire-coordinator"), rwt_dir, rwt_dir, stem, rwt_dir);
-    cr_assert_eq(rwt_run(cmd, NULL, &err), 1, "%s", err);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 2, "%s", err);
     cr_assert(strstr(err, "--allow") && strstr(err, "/none"), "%s", err);
     free(err);
     snprintf(cmd, sizeof cmd, "'%s' --bundles %s --allow %s.pub", rwt_bin("rewire-router"), rwt_dir,
