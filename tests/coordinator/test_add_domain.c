@@ -54,7 +54,10 @@ static void gen(const char *domains, const char *file)
     free(err);
 }
 
-static pid_t start_coordinator(void)
+/* The job's coordinator, forked from the test; with disk (the failwrite
+ * environment, tests/preload/failwrite.c, NULL-terminated; may be NULL) the
+ * built binary instead, run on a disk that fills. */
+static pid_t start_coordinator_on(const char *const *disk)
 {
     const char *args[] = {"serve",
                           "--state",
@@ -75,7 +78,15 @@ static pid_t start_coordinator(void)
                           "1000",
                           "--keep-serving",
                           NULL};
-    return svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coordinator.log"), args);
+    const char *log = rwt_path(rwt_dir, "coordinator.log");
+    if (disk)
+        return svc_exec("rewire-coordinator", log, args, disk);
+    return svc_spawn(coord_main, "rewire-coordinator", log, args);
+}
+
+static pid_t start_coordinator(void)
+{
+    return start_coordinator_on(NULL);
 }
 
 static pid_t start_worker(const char *id, const char *caps, const char *const *more)
@@ -364,11 +375,10 @@ static pid_t start_bringer(const char *log_name)
     return svc_spawn(worker_main, "rewire-worker", log, args);
 }
 
-/* A job of three domains, served with no worker, to which b1 brings
- * concise; once the journal holds `until`, b1 is killed. Returns the
- * coordinator. While no worker trains, the domain's pinned tasks cannot
- * have run. */
-static pid_t brought_then_lost(const char *until)
+/* A job of three domains on tiny models, served (on disk, as
+ * start_coordinator_on) with no worker, and concise's data beside it.
+ * Returns the coordinator. */
+static pid_t served(const char *const *disk)
 {
     snprintf(endpoint, sizeof endpoint, "ipc://%s/coord.sock", rwt_dir);
     snprintf(state, sizeof state, "%s/state", rwt_dir);
@@ -376,8 +386,17 @@ static pid_t brought_then_lost(const char *until)
     snprintf(config, sizeof config, "%s", svc_tiny_config(rwt_dir, 3, 3));
     gen("compliance,detailed,safety", rwt_path(rwt_dir, "three.jsonl"));
     gen("concise", rwt_path(rwt_dir, "concise.jsonl"));
-    pid_t c = start_coordinator();
+    pid_t c = start_coordinator_on(disk);
     cr_assert(svc_wait_file(rwt_path(state, "status.json"), 60000), "the coordinator never served");
+    return c;
+}
+
+/* The served job, to which b1 brings concise; once the journal holds
+ * `until`, b1 is killed. Returns the coordinator. While no worker trains,
+ * the domain's pinned tasks cannot have run. */
+static pid_t brought_then_lost(const char *until)
+{
+    pid_t c = served(NULL);
     pid_t b1 = start_bringer("b1");
     bool seen = false;
     for (int i = 0; i < 1000 && !seen; i++) {
@@ -536,21 +555,130 @@ Test(add_domain, shards_made_again_leave_a_brought_domain_alone)
     cr_assert_eq(access(tok, F_OK), 0, "the tokenizer was not made again");
 }
 
+/* Rewrites the journal line by line: edit prints to f what the line
+ * becomes, and returns false to end the journal after it. */
+static void journal_edit(bool (*edit)(FILE *f, const char *line))
+{
+    const char *path = rwt_path(state, "journal.jsonl");
+    char *journal = rwt_read_file(path, NULL);
+    cr_assert_not_null(journal);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    bool more = true;
+    for (char *line = strtok(journal, "\n"); line && more; line = strtok(NULL, "\n"))
+        more = edit(f, line);
+    cr_assert_eq(fclose(f), 0);
+    free(journal);
+}
+
+/* journal_edit: the journal cut short after the brought domain's "domain"
+ * record and its first task, as a kill or a full disk would. */
+static bool cut_in_domain_planning(FILE *f, const char *line)
+{
+    static bool in_domain; /* each test runs in a process of its own */
+    fprintf(f, "%s\n", line);
+    in_domain |= strstr(line, "\"ev\":\"domain\"") != NULL;
+    return !in_domain || !strstr(line, "\"ev\":\"task\"");
+}
+
+/* journal_edit: the seed (task 1) done by the worker it was leased to, its
+ * output (artifact 7b) not in the store; a real "done" of it dropped. */
+static bool seed_output_lost(FILE *f, const char *line)
+{
+    json_t *rec = json_loads(line, 0, NULL);
+    cr_assert_not_null(rec, "%s", line);
+    const char *ev = json_string_value(json_object_get(rec, "ev"));
+    bool seed = json_integer_value(json_object_get(rec, "task")) == 1;
+    if (!seed || strcmp(ev, "done") != 0)
+        fprintf(f, "%s\n", line);
+    if (seed && strcmp(ev, "lease") == 0)
+        fprintf(f,
+                "{\"ev\":\"done\",\"task\":1,\"attempt\":%d,\"worker\":\"%s\","
+                "\"artifact_id\":123,\"artifact\":\"000000000000007b\",\"lease_s\":1,"
+                "\"metrics\":{},\"ts\":%f}\n",
+                (int)json_integer_value(json_object_get(rec, "attempt")),
+                json_string_value(json_object_get(rec, "worker")),
+                json_number_value(json_object_get(rec, "ts")));
+    json_decref(rec);
+    return true;
+}
+
+/* Whether the coordinator's log says a start completed the planning. */
+static void planning_was_completed(void)
+{
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert(strstr(log, "domain concise: the journal does not say its planning ended"), "%s",
+              log);
+    free(log);
+}
+
 /* A domain's planning cut short (a kill, a full disk: the journal ends
  * after its "domain" record and one of its tasks) is completed by the next
  * start, and its bundles come. */
 Test(add_domain, a_domain_planning_cut_short_is_completed)
 {
     stopped_with_a_brought_domain();
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "awk '/\"ev\":\"domain\"/{d=1} {print} d&&/\"ev\":\"task\"/{exit}' '%s/journal.jsonl' "
-             "> '%s/j' && mv '%s/j' '%s/journal.jsonl'",
-             state, rwt_dir, rwt_dir, state);
-    cr_assert_eq(system(cmd), 0);
+    journal_edit(cut_in_domain_planning);
+    finishes_with_four_domains();
+    planning_was_completed();
+}
+
+/* Records the start journals before it completes a planning cut short (an
+ * "undone" for a done task whose output is gone) do not make it look whole:
+ * only "domain_planned" does. */
+Test(add_domain, an_output_found_lost_at_the_start_does_not_hide_a_domain_planning_cut_short)
+{
+    stopped_with_a_brought_domain(); /* the bringer took the seed as it came */
+    journal_edit(seed_output_lost);
+    journal_edit(cut_in_domain_planning);
     finishes_with_four_domains();
     char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
-    cr_assert(strstr(log, "domain concise: the journal does not say its planning ended"), "%s",
-              log);
+    cr_assert(strstr(log, "its output 000000000000007b is missing from the store"),
+              "the lost output went unnoticed:\n%s", log);
     free(log);
+    planning_was_completed();
+}
+
+/* The disk fills while a brought domain is planned: a journal record
+ * holding match cannot be written (nor, if sticky, any after it). The
+ * coordinator stops with exit 1 and says why, keeps what the next start
+ * needs (the read's data, the upload) and refuses nobody; started again with
+ * room, it completes the planning and the job ends with 4 domains. */
+static void disk_fills_in_domain_planning(const char *match, bool sticky)
+{
+    char fail[256];
+    snprintf(fail, sizeof fail, "RWT_FAILWRITE_MATCH=%s", match);
+    const char *disk[] = {svc_preload(RW_FAILWRITE_LIB), fail,
+                          sticky ? "RWT_FAILWRITE_STICKY=1" : NULL, NULL};
+    pid_t c = served(disk);
+    pid_t b1 = start_bringer("b1");
+    int rc = svc_wait(c, 30000);
+    if (rc < 0)
+        svc_kill(c);
+    svc_kill(b1);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
+    cr_assert_eq(rc, 1, "the coordinator on a full disk ended with %d:\n%s", rc, log);
+    cr_assert(strstr(log, "No space left on device; stopped"), "%s", log);
+    free(log);
+    log = rwt_read_file(rwt_path(rwt_dir, "b1.log"), NULL);
+    cr_assert(log && !strstr(log, "refused"), "the bringer was refused:\n%s", log);
+    free(log);
+    unlink(rwt_path(state, "status.json"));
+    finishes_with_four_domains();
+    planning_was_completed();
+}
+
+Test(add_domain, a_full_disk_at_a_domains_data_record_keeps_it_for_the_next_start)
+{
+    disk_fills_in_domain_planning("\"role\":\"all_data\"", false);
+}
+
+Test(add_domain, a_full_disk_at_a_domains_first_task_keeps_it_for_the_next_start)
+{
+    disk_fills_in_domain_planning("\"domain\":\"concise\",\"on\"", false);
+}
+
+Test(add_domain, a_disk_left_full_from_a_domains_data_record_keeps_it_for_the_next_start)
+{
+    disk_fills_in_domain_planning("\"role\":\"all_data\"", true);
 }

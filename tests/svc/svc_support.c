@@ -2,6 +2,7 @@
 #include "svc_support.h"
 
 #include "prepare.h"
+#include "support.h"
 #include "worker_cli.h"
 
 #include <errno.h>
@@ -21,7 +22,10 @@ void svc_sleep_ms(int ms)
     }
 }
 
-pid_t svc_spawn(svc_main_fn fn, const char *name, const char *log, const char *const *args)
+/* Forks; in the child, stdout and stderr go to log (may be NULL) and argv
+ * becomes {name, args...}. Returns the pid in the parent, 0 in the child. */
+static pid_t fork_logged(const char *name, const char *log, const char *const *args, char *argv[64],
+                         int *argc)
 {
     fflush(stdout);
     fflush(stderr);
@@ -36,16 +40,52 @@ pid_t svc_spawn(svc_main_fn fn, const char *name, const char *log, const char *c
             close(fd);
         }
     }
+    int n = 0;
+    argv[n++] = (char *)name;
+    for (; args && args[n - 1] && n < 63; n++)
+        argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    *argc = n;
+    return 0;
+}
+
+pid_t svc_spawn(svc_main_fn fn, const char *name, const char *log, const char *const *args)
+{
     char *argv[64];
-    int argc = 0;
-    argv[argc++] = (char *)name;
-    for (; args && args[argc - 1] && argc < 63; argc++)
-        argv[argc] = (char *)args[argc - 1];
-    argv[argc] = NULL;
+    int argc;
+    pid_t pid = fork_logged(name, log, args, argv, &argc);
+    if (pid != 0)
+        return pid;
     int rc = fn(argc, argv);
     fflush(stdout);
     fflush(stderr);
     _exit(rc);
+}
+
+pid_t svc_exec(const char *bin, const char *log, const char *const *args, const char *const *env)
+{
+    char path[1024], *argv[64];
+    snprintf(path, sizeof path, "%s", rwt_bin(bin));
+    int argc;
+    pid_t pid = fork_logged(path, log, args, argv, &argc);
+    if (pid != 0)
+        return pid;
+    for (size_t i = 0; env && env[i]; i++)
+        putenv((char *)env[i]);
+    execv(path, argv);
+    fprintf(stderr, "cannot run %s: %s\n", path, strerror(errno));
+    _exit(127);
+}
+
+const char *svc_preload(const char *lib)
+{
+    static char value[2048];
+#ifdef RW_ASAN_RUNTIME
+    snprintf(value, sizeof value, "LD_PRELOAD=%s:%s", RW_ASAN_RUNTIME, lib);
+#else
+    snprintf(value, sizeof value, "LD_PRELOAD=%s", lib);
+#endif
+    return value;
 }
 
 int svc_wait(pid_t pid, int timeout_ms)

@@ -17,6 +17,15 @@ typedef int (*svc_main_fn)(int argc, char **argv);
  * terminated list), stdout and stderr appended to log (may be NULL), and
  * exits with its return. Returns the child's pid. */
 pid_t svc_spawn(svc_main_fn fn, const char *name, const char *log, const char *const *args);
+/* Like svc_spawn, but the child runs the built binary bin (rwt_bin:
+ * "rewire-coordinator") with env's "NAME=value" strings (NULL-terminated,
+ * may be NULL) added to its environment, so that a library preloaded
+ * (svc_preload) takes effect in it and in it alone. */
+pid_t svc_exec(const char *bin, const char *log, const char *const *args, const char *const *env);
+/* The "LD_PRELOAD=..." string, for svc_exec's env, that loads the shared
+ * library at lib into a binary of this build: behind the ASan runtime in a
+ * sanitizer build, as that must come first. Static buffer. */
+const char *svc_preload(const char *lib);
 /* A worker (worker_main) of the coordinator at endpoint, as id with caps,
  * its cache dir/cache-ID and its log dir/ID.log, a coordinator silent for
  * timeout_ms lost, and the flags in more (NULL-terminated, may be NULL). */
