@@ -398,6 +398,7 @@ static volatile sig_atomic_t interrupted;
 static void on_interrupt(int sig)
 {
     if (interrupted) {
+        rw_afile_unlink_all(); /* a checkpoint half written */
         signal(sig, SIG_DFL);
         raise(sig);
     }

@@ -7,13 +7,104 @@
 #include <errno.h>
 #include <ftw.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The temporary files open in this process, where a signal handler may read
+ * them: fixed arrays and lock-free flags, no heap, no lock. A slot goes
+ * FREE -> FILLING (one thread owns it) -> LIVE -> FREE on commit or abort;
+ * the handler takes a LIVE slot to DYING before it unlinks, so no thread can
+ * free and refill the name it is reading. pid: a forked child inherits the
+ * table but must not remove its parent's files. */
+enum { SLOT_FREE, SLOT_FILLING, SLOT_LIVE, SLOT_DYING };
+
+static struct {
+    atomic_int state;
+    pid_t pid;
+    char tmp[PATH_MAX];
+} tracked[RW_AFILE_TRACKED];
+
+void rw_afile_unlink_all(void)
+{
+    pid_t self = getpid();
+    for (int i = 0; i < RW_AFILE_TRACKED; i++) {
+        int live = SLOT_LIVE;
+        if (atomic_compare_exchange_strong(&tracked[i].state, &live, SLOT_DYING) &&
+            tracked[i].pid == self)
+            unlink(tracked[i].tmp);
+    }
+}
+
+static void on_signal(int sig)
+{
+    rw_afile_unlink_all();
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    raise(sig); /* blocked until the handler returns, then the default: death */
+}
+
+/* Catches each of the signals still at its default action: what is ignored
+ * (a background job's SIGINT) stays ignored, what the program handles itself
+ * stays its own. */
+static void catch_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaddset(&sa.sa_mask, sigs[i]); /* one cleanup at a time */
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+            old.sa_handler == SIG_DFL)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* Enters tmp in the table; returns 1 + its slot, or 0 when it cannot be
+ * (table full, name too long: the file is then left on a signal). */
+static int track(const char *tmp)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, catch_signals);
+    size_t n = strlen(tmp) + 1;
+    if (n > sizeof tracked[0].tmp)
+        return 0;
+    for (int i = 0; i < RW_AFILE_TRACKED; i++) {
+        int free_ = SLOT_FREE;
+        if (atomic_compare_exchange_strong(&tracked[i].state, &free_, SLOT_FILLING)) {
+            memcpy(tracked[i].tmp, tmp, n);
+            tracked[i].pid = getpid();
+            atomic_store(&tracked[i].state, SLOT_LIVE);
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* After the temporary file is renamed or removed. A slot a handler holds
+ * (DYING) stays so: the process is ending. */
+static void untrack(int slot)
+{
+    int live = SLOT_LIVE;
+    if (slot > 0)
+        atomic_compare_exchange_strong(&tracked[slot - 1].state, &live, SLOT_FREE);
+}
+
 static void afile_clear(rw_afile_t *af)
 {
+    untrack(af->slot);
     free(af->tmp);
     free(af->path);
     memset(af, 0, sizeof *af);
@@ -90,6 +181,7 @@ int rw_afile_open(rw_afile_t *af, const char *path)
         rc = -errno;
         goto fail_mkstemp;
     }
+    af->slot = track(af->tmp);
     /* mkstemp makes 0600; what rewire writes is no secret */
     if (fchmod(fd, 0644) != 0 || !(af->f = fdopen(fd, "w"))) {
         rc = -errno;

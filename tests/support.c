@@ -1,6 +1,8 @@
 /* support.c — test helpers: shared data, temporary folders, running binaries. */
 #include "support.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +109,27 @@ int rwt_run(const char *cmd, char **out, char **err)
     rwt_rmdir(dir);
     free(dir);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int rwt_spawn(const char *const *argv, const char *log)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        signal(sigs[i], SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int in = open("/dev/null", O_RDONLY),
+        out = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+        _exit(127);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
 }
 
 const char *rwt_bin(const char *name)

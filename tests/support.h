@@ -42,6 +42,11 @@ char *rwt_read_file(const char *path, size_t *n);
 /* Runs a shell command, capturing stdout and stderr (caller frees either);
  * returns the exit status, or -1 if it did not exit normally. */
 int rwt_run(const char *cmd, char **out, char **err);
+/* Starts argv[0] (a path) with argv, stdin from /dev/null, stdout and stderr
+ * to log (NULL: /dev/null), every signal unblocked and SIGINT, SIGTERM and
+ * SIGHUP at their default action (as a shell's foreground job has them).
+ * Returns the pid, for waitpid; -1 if fork failed. */
+int rwt_spawn(const char *const *argv, const char *log);
 /* Fuzzing: changes count bytes at random among buf[0..span) (seeded by, and
  * advancing, *seed), each to a character of alphabet, or to any byte when
  * alphabet is NULL. Returns a further random number for the caller. */

@@ -1,11 +1,13 @@
 /* test_cmd_gen.c — `rewire data gen`: the JSON Lines it writes, its
  * determinism, its summary, and its usage errors. Runs the built binary. */
 #include "support.h"
+#include "svc_support.h"
 #include "synth.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,4 +218,50 @@ Test(cmd_gen, dash_writes_the_pairs_on_stdout)
     free(err);
     rwt_rmdir(dir);
     free(dir);
+}
+
+/* Whether dir holds a temporary file of core/afile.h ("NAME.tmp.XXXXXX"). */
+static bool has_temporary(const char *dir)
+{
+    DIR *d = opendir(dir);
+    bool found = false;
+    for (struct dirent *e; d && !found && (e = readdir(d));)
+        found = strstr(e->d_name, ".tmp.") != NULL;
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* Sends sig to a `rewire data gen` once it is writing its (216 MB) output:
+ * it dies of sig as before, and takes its temporary file with it. */
+static void signal_while_writing(int sig)
+{
+    char *dir = rwt_tmpdir(), out[600];
+    snprintf(out, sizeof out, "%s", rwt_path(dir, "g.jsonl"));
+    const char *argv[] = {rwt_bin("rewire"),    "data",   "gen", "-o", out,
+                          "--pairs-per-domain", "100000", NULL};
+    int pid = rwt_spawn(argv, NULL);
+    cr_assert_gt(pid, 0);
+    for (int i = 0; i < 6000 && !has_temporary(dir); i++)
+        svc_sleep_ms(10);
+    cr_assert(has_temporary(dir), "the output was never being written");
+    kill(pid, sig);
+    int rc = svc_wait(pid, 20000);
+    if (rc == -1)
+        svc_kill(pid);
+    cr_assert_eq(rc, 128 + sig, "killed by signal %d: %d", sig, rc);
+    cr_assert_not(has_temporary(dir), "the temporary file is left behind");
+    cr_assert_eq(dir_entries(dir), 0);
+    rwt_rmdir(dir);
+    free(dir);
+}
+
+Test(cmd_gen, sigterm_leaves_no_temporary_file, .timeout = 120)
+{
+    signal_while_writing(SIGTERM);
+}
+
+Test(cmd_gen, sigint_leaves_no_temporary_file, .timeout = 120)
+{
+    signal_while_writing(SIGINT);
 }

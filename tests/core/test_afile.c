@@ -3,10 +3,12 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -116,6 +118,136 @@ Test(afile, links_are_followed_and_pipes_and_stdout_written_in_place)
     text = rwt_read_file(out, NULL);
     cr_assert_str_eq(text, "before\nwritten\n");
     free(text);
+    rwt_rmdir(dir);
+    free(dir);
+}
+
+/* The signal tests run in a forked child, its SIGINT, SIGTERM and SIGHUP at
+ * their default action before its first rw_afile_open (as in a program that
+ * never touches them), and report by exit status: 0, or the failed step. */
+static void default_signals(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+}
+
+static int wait_status(pid_t pid)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+Test(afile, a_signal_removes_the_temporary_files_and_still_kills)
+{
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int k = 0; k < 3; k++) {
+        char *dir = rwt_tmpdir();
+        int ready[2];
+        cr_assert_eq(pipe(ready), 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            default_signals();
+            rw_afile_t a, b, c;
+            /* more files than the table holds come and go first */
+            for (int i = 0; i < 2 * RW_AFILE_TRACKED; i++)
+                if (rw_afile_write(rwt_path(dir, "kept.txt"), "kept\n", 5) != 0)
+                    _exit(1);
+            if (rw_afile_open(&a, rwt_path(dir, "a.txt")) != 0 ||
+                rw_afile_open(&b, rwt_path(dir, "b.txt")) != 0 ||
+                rw_afile_open(&c, rwt_path(dir, "c.txt")) != 0)
+                _exit(2);
+            fputs("unfinished", a.f);
+            fflush(a.f);
+            rw_afile_abort(&c);
+            if (write(ready[1], "x", 1) != 1)
+                _exit(3);
+            for (;;)
+                pause();
+        }
+        close(ready[1]);
+        char x;
+        cr_assert_eq(read(ready[0], &x, 1), 1, "the child opened its files");
+        close(ready[0]);
+        cr_assert_eq(entries(dir), 3, "kept.txt and two temporary files");
+        kill(pid, sigs[k]);
+        int st = wait_status(pid);
+        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == sigs[k], "signal %d: status %#x", sigs[k], st);
+        cr_assert_eq(entries(dir), 1, "signal %d left a temporary file", sigs[k]);
+        rwt_rmdir(dir);
+        free(dir);
+    }
+}
+
+static volatile sig_atomic_t caught;
+
+static void on_term(int sig)
+{
+    caught = sig;
+}
+
+/* A program's own handler and an ignored signal are the program's choice:
+ * afile leaves them, and the handler can remove the files itself. */
+Test(afile, a_handler_of_the_program_stays_its_own)
+{
+    char *dir = rwt_tmpdir();
+    pid_t pid = fork();
+    if (pid == 0) {
+        default_signals();
+        signal(SIGTERM, on_term);
+        signal(SIGINT, SIG_IGN);
+        rw_afile_t a;
+        if (rw_afile_open(&a, rwt_path(dir, "a.txt")) != 0)
+            _exit(1);
+        struct sigaction term, intr, hup;
+        sigaction(SIGTERM, NULL, &term);
+        sigaction(SIGINT, NULL, &intr);
+        sigaction(SIGHUP, NULL, &hup);
+        if (term.sa_handler != on_term || intr.sa_handler != SIG_IGN || hup.sa_handler == SIG_DFL)
+            _exit(2);
+        raise(SIGTERM);
+        raise(SIGINT);
+        if (caught != SIGTERM || entries(dir) != 1)
+            _exit(3);
+        rw_afile_unlink_all();
+        if (entries(dir) != 0)
+            _exit(4);
+        _exit(0);
+    }
+    int st = wait_status(pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+    rwt_rmdir(dir);
+    free(dir);
+}
+
+/* A forked child inherits the handler and the table, but the temporary
+ * files are its parent's: killing the child leaves them. */
+Test(afile, a_forked_child_leaves_its_parents_files)
+{
+    char *dir = rwt_tmpdir();
+    pid_t pid = fork();
+    if (pid == 0) {
+        default_signals();
+        rw_afile_t a;
+        if (rw_afile_open(&a, rwt_path(dir, "a.txt")) != 0)
+            _exit(1);
+        pid_t child = fork();
+        if (child == 0) {
+            for (;;)
+                pause();
+        }
+        kill(child, SIGTERM);
+        int st;
+        if (waitpid(child, &st, 0) != child || !WIFSIGNALED(st) || WTERMSIG(st) != SIGTERM)
+            _exit(2);
+        if (access(a.tmp, F_OK) != 0)
+            _exit(3);
+        rw_afile_abort(&a);
+        _exit(entries(dir) == 0 ? 0 : 4);
+    }
+    int st = wait_status(pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
     rwt_rmdir(dir);
     free(dir);
 }
