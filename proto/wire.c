@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <zmq.h>
 
 #define WIRE_LOGGED_MAX   1024 /* (peer, reason) pairs remembered; a power of two */
@@ -81,11 +82,22 @@ void wire_destroy(wire_t **self_p)
     *self_p = NULL;
 }
 
-int wire_endpoint_check(const char *endpoint, bool bind, char *why, size_t whylen)
+/* tcp://HOST:PORT: a host (* only to bind: every interface) and a port ZeroMQ
+ * will not wrap. */
+static int tcp_check(const char *endpoint, bool bind, char *why, size_t whylen)
 {
-    if (strncmp(endpoint, "tcp://", 6) != 0)
-        return 0;
-    const char *colon = strrchr(endpoint + 6, ':'), *port = colon ? colon + 1 : "";
+    const char *host = endpoint + 6, *colon = strrchr(host, ':'), *port = colon ? colon + 1 : "";
+    size_t hostlen = colon ? (size_t)(colon - host) : strlen(host);
+    if (hostlen == 0) {
+        snprintf(why, whylen, "%s: no host: tcp://HOST:PORT%s", endpoint,
+                 bind ? " (HOST * for every interface)" : "");
+        return RW_EINVAL;
+    }
+    if (!bind && hostlen == 1 && *host == '*') {
+        snprintf(why, whylen, "%s: * (every interface) is for binding; connect to a host",
+                 endpoint);
+        return RW_EINVAL;
+    }
     if (bind && strcmp(port, "*") == 0)
         return 0;
     size_t n = strspn(port, "0123456789");
@@ -94,6 +106,34 @@ int wire_endpoint_check(const char *endpoint, bool bind, char *why, size_t whyle
         return 0;
     snprintf(why, whylen, "%s: the port must be %s, not '%s'", endpoint,
              bind ? "1..65535, or * or 0 for a free one" : "1..65535", port);
+    return RW_EINVAL;
+}
+
+/* ipc://PATH: a path that fits a socket address (ZeroMQ refuses a longer one
+ * with ENAMETOOLONG, which a worker would retry for ever). */
+static int ipc_check(const char *endpoint, char *why, size_t whylen)
+{
+    size_t n = strlen(endpoint + 6), max = sizeof((struct sockaddr_un *)0)->sun_path - 1;
+    if (n == 0)
+        snprintf(why, whylen, "%s: no path: ipc://PATH (a socket file)", endpoint);
+    else if (n > max)
+        snprintf(why, whylen, "%s: the path is %zu bytes, a socket's at most %zu", endpoint, n,
+                 max);
+    return n == 0 || n > max ? RW_EINVAL : 0;
+}
+
+int wire_endpoint_check(const char *endpoint, bool bind, char *why, size_t whylen)
+{
+    if (strncmp(endpoint, "tcp://", 6) == 0)
+        return tcp_check(endpoint, bind, why, whylen);
+    if (strncmp(endpoint, "ipc://", 6) == 0)
+        return ipc_check(endpoint, why, whylen);
+    /* "localhost:5555": the transport forgotten */
+    bool bare = !strstr(endpoint, "://") && strchr(endpoint, ':');
+    snprintf(why, whylen, "%s: %s; an endpoint is tcp://HOST:PORT or ipc://PATH%s%s%s", endpoint,
+             strncmp(endpoint, "inproc://", 9) == 0 ? "inproc:// is within one process"
+                                                    : "not an endpoint",
+             bare ? " (tcp://" : "", bare ? endpoint : "", bare ? "?)" : "");
     return RW_EINVAL;
 }
 

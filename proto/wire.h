@@ -102,10 +102,15 @@ int wire_recv(wire_t *w, msg_t *m, wire_peer_t *from, int flags);
  * "dropped a message from 0a1b2c3d@10.0.0.7: <why>". */
 void wire_drop(wire_t *w, const wire_peer_t *from, const char *why);
 
-/* 0 if endpoint is one ZeroMQ would use as written, else RW_EINVAL with
- * why filled in. ZeroMQ takes any number for a tcp:// port and wraps it,
- * so tcp://host:99999 would bind or reach port 34463: the port must be
- * 1..65535, or * or 0 (a free port) to bind. Other transports pass. */
+/* 0 if endpoint is one another process can reach or bind as written, else
+ * RW_EINVAL with why filled in ("ENDPOINT: what is wrong; ..."). It is
+ * tcp://HOST:PORT or ipc://PATH: inproc:// does not leave the process, and
+ * ZeroMQ refuses "foo" or "localhost:5555" only at the connect, which a
+ * worker would retry for ever. HOST is not empty and * (every interface)
+ * only to bind. ZeroMQ takes any number for a tcp:// port and wraps it, so
+ * tcp://host:99999 would bind or reach port 34463: the port must be
+ * 1..65535, or * or 0 (a free port) to bind. PATH is not empty and fits a
+ * socket address (107 bytes on Linux). */
 int wire_endpoint_check(const char *endpoint, bool bind, char *why, size_t whylen);
 /* The same for a command line's flag: 0, or 2 (a usage error) after
  * "prog: --bind tcp://...: the port must be ..." on stderr. */

@@ -502,9 +502,9 @@ Test(wire, random_bytes_leave_a_dealer_loop_up)
 Test(wire, endpoint_ports_are_checked_before_zeromq_wraps_them)
 {
     char why[256];
-    const char *good_bind[] = {
-        "tcp://127.0.0.1:5555", "tcp://*:1",         "tcp://[::1]:65535", "tcp://127.0.0.1:*",
-        "tcp://eth0:0",         "ipc:///tmp/x.sock", "inproc://a"};
+    const char *good_bind[] = {"tcp://127.0.0.1:5555", "tcp://*:1",    "tcp://[::1]:65535",
+                               "tcp://127.0.0.1:*",    "tcp://eth0:0", "ipc:///tmp/x.sock",
+                               "ipc://rel/x.sock"};
     for (size_t i = 0; i < sizeof good_bind / sizeof *good_bind; i++)
         cr_assert_eq(wire_endpoint_check(good_bind[i], true, why, sizeof why), 0, "%s: %s",
                      good_bind[i], why);
@@ -520,4 +520,74 @@ Test(wire, endpoint_ports_are_checked_before_zeromq_wraps_them)
     cr_assert_eq(wire_endpoint_check("tcp://h:0", false, why, sizeof why), RW_EINVAL,
                  "a client cannot reach port 0");
     cr_assert_eq(wire_endpoint_check("tcp://h:*", false, why, sizeof why), RW_EINVAL);
+}
+
+/* An endpoint names a transport another process can use, a host or a path:
+ * ZeroMQ refuses "foo" or "localhost:5555" only at the connect, which a
+ * worker retried for ever ("cannot connect to foo: Invalid argument"). */
+Test(wire, endpoints_name_a_transport_and_a_host_or_a_path)
+{
+    char why[512], longest[200], too_long[200];
+    snprintf(longest, sizeof longest, "ipc:///tmp/%0*d", 107 - 5, 0); /* a socket's 107 bytes */
+    snprintf(too_long, sizeof too_long, "ipc:///tmp/%0*d", 108 - 5, 0);
+    cr_assert_eq(wire_endpoint_check(longest, true, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(wire_endpoint_check(longest, false, why, sizeof why), 0, "%s", why);
+    struct {
+        const char *endpoint, *said;
+        bool bind;
+    } bad[] = {
+        {"foo", "tcp://HOST:PORT or ipc://PATH", false},
+        {"foo", "tcp://HOST:PORT or ipc://PATH", true},
+        {"localhost:5555", "(tcp://localhost:5555?)", false},
+        {"", "not an endpoint", true},
+        {"TCP://h:1", "not an endpoint", false},
+        {"udp://h:1", "not an endpoint", false},
+        {"inproc://a", "within one process", true},
+        {"tcp://:5555", "no host", false},
+        {"tcp://:5555", "HOST * for every interface", true},
+        {"tcp://", "no host", true},
+        {"tcp://*:5555", "is for binding", false},
+        {"ipc://", "no path", false},
+        {too_long, "the path is 108 bytes, a socket's at most 107", true},
+        {too_long, "at most 107", false},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        why[0] = '\0';
+        cr_assert_eq(wire_endpoint_check(bad[i].endpoint, bad[i].bind, why, sizeof why), RW_EINVAL,
+                     "%s", bad[i].endpoint);
+        cr_assert(strncmp(why, bad[i].endpoint, strlen(bad[i].endpoint)) == 0 &&
+                      strstr(why, bad[i].said),
+                  "%s: %s", bad[i].endpoint, why);
+    }
+}
+
+/* Every flag that takes an endpoint refuses a malformed one at once, as a
+ * usage error naming the flag: the worker and router used to retry it with
+ * backoff for ever, the coordinator to run the whole data stage first. */
+Test(wire, a_malformed_endpoint_flag_is_a_usage_error_before_any_work)
+{
+    char *dir = rwt_tmpdir(), state[600], serve[1400], cmd[2048], *err;
+    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(serve, sizeof serve, "serve --bind foo --out '%s/out' --state '%s'", dir, state);
+    const struct {
+        const char *bin, *args, *flag;
+    } runs[] = {
+        {"rewire-worker", "--connect foo", "--connect foo"},
+        {"rewire-worker", "--connect localhost:5555", "(tcp://localhost:5555?)"},
+        {"rewire-worker", "health --connect foo", "--connect foo"},
+        {"rewire-router", "--connect foo --bundles /nonexistent", "--connect foo"},
+        {"rewire-router", "--bind foo --bundles /nonexistent", "--bind foo"},
+        {"rewire-coordinator", serve, "--bind foo"},
+        {"rewire-coordinator", "health --connect foo", "--connect foo"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        snprintf(cmd, sizeof cmd, "timeout 20 '%s' %s", rwt_bin(runs[i].bin), runs[i].args);
+        cr_assert_eq(rwt_run(cmd, NULL, &err), 2, "%s: %s", cmd, err);
+        cr_assert(strstr(err, runs[i].flag) && strstr(err, "tcp://HOST:PORT or ipc://PATH"),
+                  "%s: %s", cmd, err);
+        free(err);
+    }
+    cr_assert_neq(access(state, F_OK), 0, "the coordinator prepared a job first");
+    rwt_rmdir(dir);
+    free(dir);
 }
