@@ -185,7 +185,10 @@ static void canonical_list(const char *list, char *out, size_t n)
     for (char *f = strtok_r(buf, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
         char real[PATH_MAX];
         size_t used = strlen(out);
-        snprintf(out + used, n - used, "%s%s", used ? "," : "", realpath(f, real) ? real : f);
+        int k =
+            snprintf(out + used, n - used, "%s%s", used ? "," : "", realpath(f, real) ? real : f);
+        if (k < 0 || (size_t)k >= n - used)
+            break; /* the rest would not fit: a list cut alike each time */
     }
 }
 
