@@ -23,7 +23,7 @@ static rw_bundle_t *open_bundle(const char *cmd, const char *path)
     char why[768];
     int rc = rw_bundle_open(path, &b, why, sizeof why);
     if (rc < 0) {
-        fprintf(stderr, "rewire %s: bundle %s: %s\n", cmd, path, why);
+        cli_say(cmd, "bundle %s: %s", path, why);
         return NULL;
     }
     return b;
@@ -70,15 +70,14 @@ int cli_eval_bundle(const char *path, const char *const *data, size_t ndata, int
     for (size_t i = 0; i < ds.n; i++)
         held += ds.pairs[i].split == RW_SPLIT_EVAL;
     if (held == 0) {
-        fprintf(stderr, "rewire eval: the data has no eval split; evaluating all %zu pairs\n",
-                ds.n);
+        cli_say("eval", "the data has no eval split; evaluating all %zu pairs", ds.n);
         for (size_t i = 0; i < ds.n; i++)
             ds.pairs[i].split = RW_SPLIT_EVAL;
     }
     rw_bundle_eval_t ev;
     int rc = rw_bundle_eval(b, &ds, RW_SPLIT_EVAL, &ev);
     if (rc < 0) {
-        fprintf(stderr, "rewire eval: %s: %s\n", path, rw_strerror(rc));
+        cli_say("eval", "%s: %s", path, rw_strerror(rc));
         status = 1;
         goto done;
     }
@@ -221,9 +220,9 @@ int cli_score_bundle(const char *path, int json)
         rc = score_block(b, lines, n);
     free(buf);
     if (rc < 0)
-        fprintf(stderr, "rewire score: %s: %s\n", path, rw_strerror(rc));
+        cli_say("score", "%s: %s", path, rw_strerror(rc));
     else if (bad)
-        fprintf(stderr, "rewire score: %zu line(s) scored, %zu skipped\n", good, bad);
+        cli_say("score", "%zu line(s) scored, %zu skipped", good, bad);
     rw_bundle_destroy(&b);
     return rc < 0 || bad ? 1 : 0;
 }

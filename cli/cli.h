@@ -64,6 +64,10 @@ int cli_score(int argc, char **argv);
 
 /* Prints "rewire GROUP NAME: MSG" and a pointer to --help; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "rewire CMD: message" on stderr; the message is also kept as the error a
+ * failed --json command reports (cli_last_error), the last said being the
+ * reason it stopped. */
+void cli_say(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* 1, having said so, when line lineno of stdin (len bytes) is over the
  * line limit of every reader (RW_LINES_DEFAULT_MAX); else 0. */
 int cli_stdin_line_too_long(long lineno, size_t len);

@@ -149,7 +149,7 @@ static void import_print(const import_args_t *a, const rw_import_report_t *rep, 
             fprintf(stderr, "wrote %zu pairs to %s\n", rep->kept, a->out);
     }
     if (failure)
-        fprintf(stderr, "rewire data import: %s\n", failure);
+        cli_say("data import", "%s", failure);
 }
 
 int cli_data_import(int argc, char **argv)

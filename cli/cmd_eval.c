@@ -198,14 +198,14 @@ static json_t *model_report(const rw_dataset_t *ds, const eval_opts_t *o, cli_rm
     json_t *r = NULL;
     int rc = rw_trainset_build(&ts, ds, m->bpe, &to);
     if (rc < 0) {
-        fprintf(stderr, "rewire eval: cannot tokenize the data: %s\n", rw_strerror(rc));
+        cli_say("eval", "cannot tokenize the data: %s", rw_strerror(rc));
         goto done;
     }
     long B = o->batch ? o->batch : 64;
     rc = rw_engine_new(&e, m->model, m->lora, (size_t)B, (size_t)m->model->cfg.max_len,
                        (int)o->threads, 0);
     if (rc < 0) {
-        fprintf(stderr, "rewire eval: cannot start the model: %s\n", rw_strerror(rc));
+        cli_say("eval", "cannot start the model: %s", rw_strerror(rc));
         goto done;
     }
     r = cli_eval_report(e, &ts);
@@ -248,8 +248,8 @@ int cli_eval(int argc, char **argv)
     if (rc == 0 && judged == 0) {
         /* an accuracy of nothing is no figure: a truncated file, a wrong
          * --split or --domain */
-        fprintf(stderr, "rewire eval: the data holds no pair of the %s split%s to judge\n",
-                splits[o.split], o.n_domains ? " and the --domain ones" : "");
+        cli_say("eval", "the data holds no pair of the %s split%s to judge", splits[o.split],
+                o.n_domains ? " and the --domain ones" : "");
         rc = 1;
     }
     if (rc)

@@ -117,8 +117,8 @@ static void summary(const rw_dataset_t *ds, const char *out, const rw_synth_opts
         cli_print_json(r);
         json_decref(r);
     } else {
-        fprintf(stderr, "rewire " CMD ": wrote %zu pairs to %s (seed %llu, noise %g) in %.3f s\n",
-                ds->n, out, (unsigned long long)o->seed, o->noise, seconds);
+        cli_say(CMD, "wrote %zu pairs to %s (seed %llu, noise %g) in %.3f s", ds->n, out,
+                (unsigned long long)o->seed, o->noise, seconds);
         const char *name;
         json_t *v;
         json_object_foreach(doms, name, v)
@@ -230,9 +230,9 @@ int cli_data_gen(int argc, char **argv)
     rc = rw_synth_generate(&o, &ds);
     rw_dataset_assign_splits(&ds, RW_IMPORT_EVAL_FRACTION); /* the split import would give */
     if (rc < 0)
-        fprintf(stderr, "rewire " CMD ": %s\n", rw_strerror(rc));
+        cli_say(CMD, "%s", rw_strerror(rc));
     else if ((rc = rw_dataset_save(&ds, out)) < 0)
-        fprintf(stderr, "rewire " CMD ": cannot write %s: %s\n", out, rw_strerror(rc));
+        cli_say(CMD, "cannot write %s: %s", out, rw_strerror(rc));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc == 0)
         summary(&ds, out, &o,

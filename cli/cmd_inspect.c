@@ -227,7 +227,7 @@ int cli_inspect(int argc, char **argv)
     json_t *m;
     int rc = rw_bundle_manifest_read(path, &m, why, sizeof why);
     if (rc < 0) {
-        fprintf(stderr, "rewire inspect: %s: %s\n", path, why);
+        cli_say("inspect", "%s: %s", path, why);
         if (json) {
             json_t *o = json_pack("{s:s, s:b, s:s}", "path", path, "ok", 0, "error", why);
             cli_print_json(o);
@@ -244,7 +244,7 @@ int cli_inspect(int argc, char **argv)
         json_object_set_new(e, "ok", json_boolean(rc == 0));
         if (rc < 0) {
             json_object_set_new(e, "error", json_string(why));
-            fprintf(stderr, "rewire inspect: %s: %s\n", path, why);
+            cli_say("inspect", "%s: %s", path, why);
             bad++;
         }
         json_array_append_new(files, e);

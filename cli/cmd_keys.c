@@ -27,7 +27,7 @@ int cli_keys_new(int argc, char **argv)
     }
     char why[512];
     if (curve_key_new(argv[1], why, sizeof why) < 0) {
-        fprintf(stderr, "rewire keys new: %s\n", why);
+        cli_say("keys new", "%s", why);
         return 1;
     }
     printf("wrote %s.key (secret: keep it to the process it names) and %s.pub\n", argv[1], argv[1]);

@@ -112,7 +112,7 @@ static pid_t spawn(const char *bin, char *const argv[], const char *log)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     execv(bin, argv);
-    fprintf(stderr, "rewire run: cannot run %s: %s\n", bin, strerror(errno));
+    cli_say("run", "cannot run %s: %s", bin, strerror(errno));
     _exit(127);
 }
 
@@ -237,8 +237,17 @@ static void summary(const char *out, const char *state, double wall, int rc, boo
     snprintf(path, sizeof path, "%s/results.json", state);
     json_t *res = load_json(path);
     if (as_json) {
-        json_t *j = json_pack("{s:s,s:f,s:i,s:o}", "out", out, "wall_s", wall, "exit", rc,
-                              "results", res ? res : json_null());
+        if (rc != 0) { /* what the folder held before is not this run's */
+            json_decref(res);
+            res = NULL;
+        }
+        json_t *j = json_pack("{s:b,s:s,s:f,s:i,s:o}", "ok", rc == 0 && res, "out", out, "wall_s",
+                              wall, "exit", rc, "results", res ? res : json_null());
+        if (rc != 0)
+            json_object_set_new(j, "error",
+                                json_string(cli_last_error[0]
+                                                ? cli_last_error
+                                                : "see the logs of the job's processes"));
         cli_print_json(j);
         json_decref(j);
         return;
@@ -406,11 +415,11 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
     char out[PATH_MAX], state[PATH_MAX + 8], logs[PATH_MAX + 8], bins[PATH_MAX];
     char path[PATH_MAX + 64];
     if (mkdir(a->out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "rewire run: cannot create %s: %s\n", a->out, strerror(errno));
+        cli_say("run", "cannot create %s: %s", a->out, strerror(errno));
         return 1;
     }
     if (!realpath(a->out, out) || exe_dir(bins, sizeof bins) < 0) {
-        fprintf(stderr, "rewire run: cannot resolve %s: %s\n", a->out, strerror(errno));
+        cli_say("run", "cannot resolve %s: %s", a->out, strerror(errno));
         return 1;
     }
     snprintf(state, sizeof state, "%s/state", out);
@@ -422,13 +431,13 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
     for (int i = 0; i < 3; i++) {
         snprintf(bin[i], sizeof bin[i], "%s/%s", bins, names[i]);
         if (access(bin[i], X_OK) != 0) {
-            fprintf(stderr, "rewire run: %s is missing (it belongs beside rewire)\n", bin[i]);
+            cli_say("run", "%s is missing (it belongs beside rewire)", bin[i]);
             return 1;
         }
     }
     char status_path[PATH_MAX + 32], cep[PATH_MAX + 32], rep[PATH_MAX + 32], pid[32];
     if (state_in_use(state, pid, sizeof pid)) { /* its status and sockets are not ours */
-        fprintf(stderr, "rewire run: %s is in use by another job's coordinator%s%s%s\n", a->out,
+        cli_say("run", "%s is in use by another job's coordinator%s%s%s", a->out,
                 pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
         return 1;
     }
@@ -516,7 +525,7 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
                  * leases its lost task again, and the job does not wait for
                  * ever on a router or worker that is gone */
                 bool again = serving && !told_stop && k->restarts < RUN_RESTARTS;
-                fprintf(stderr, "rewire run: %s exited (status %d)%s; see %s\n", k->name, k->status,
+                cli_say("run", "%s exited (status %d)%s; see %s", k->name, k->status,
                         again ? ", starting it again" : "", logs);
                 if (again) {
                     k->restarts++;
@@ -529,7 +538,7 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
         for (int i = 2; i < nk; i++)
             trainer |= kids[i].status < 0;
         if ((!router || !trainer) && working && !told_stop && nk > 1) {
-            fprintf(stderr, "rewire run: %s; stopping the job\n",
+            cli_say("run", "%s; stopping the job",
                     !router ? "the router service is gone, and with it the router tasks"
                             : "every worker has exited");
             kill(kids[0].pid, SIGTERM);
@@ -545,11 +554,9 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
         char why[1024];
         snprintf(path, sizeof path, "%s/coordinator.log", logs);
         if (last_line(path, why, sizeof why))
-            fprintf(stderr,
-                    "rewire run: the coordinator stopped before it served: %s (logs in %s)\n", why,
-                    logs);
+            cli_say("run", "the coordinator stopped before it served: %s (logs in %s)", why, logs);
         else
-            fprintf(stderr, "rewire run: the coordinator stopped before it served; see %s\n", logs);
+            cli_say("run", "the coordinator stopped before it served; see %s", logs);
     }
     if (interrupted && !told_stop)
         kill(kids[0].pid, SIGTERM);
@@ -589,7 +596,7 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
         char why[1024];
         snprintf(path, sizeof path, "%s/coordinator.log", logs);
         if (rc != 0 && kids[0].status <= 128 && last_error(path, why, sizeof why))
-            fprintf(stderr, "rewire run: the coordinator said: %s\n", why);
+            cli_say("run", "the coordinator said: %s", why);
     } else if (rc != 0) /* serving, it failed later (a domain added since) */
         fprintf(stderr,
                 "rewire run: the coordinator ended with status %d after version %lld of the "

@@ -128,7 +128,7 @@ static int flush_batch(scorer_t *s)
     }
     int rc = rw_engine_forward(s->e, &s->b, s->out);
     if (rc < 0) {
-        fprintf(stderr, "rewire score: the model failed on a batch: %s\n", rw_strerror(rc));
+        cli_say("score", "the model failed on a batch: %s", rw_strerror(rc));
         return 1;
     }
     size_t seq = 0;
@@ -258,7 +258,7 @@ int cli_score(int argc, char **argv)
     int err = rw_engine_new(&s.e, s.m.model, s.m.lora, (size_t)batch,
                             (size_t)s.m.model->cfg.max_len, (int)threads, 0);
     if (err < 0) {
-        fprintf(stderr, "rewire score: cannot start the model: %s\n", rw_strerror(err));
+        cli_say("score", "cannot start the model: %s", rw_strerror(err));
         rc = 1;
         goto done;
     }
@@ -280,7 +280,7 @@ int cli_score(int argc, char **argv)
     if (rc == 0)
         rc = flush_batch(&s);
     if (s.bad) /* every good line is answered; the status says some were not */
-        fprintf(stderr, "rewire score: %ld scored, %ld bad line(s) skipped\n", s.scored, s.bad);
+        cli_say("score", "%ld scored, %ld bad line(s) skipped", s.scored, s.bad);
     if (rc == 0 && s.bad)
         rc = 1;
 done:

@@ -66,7 +66,7 @@ int cli_data_stats(int argc, char **argv)
         goto done;
     int e = tok ? rw_bpe_load(tok, &bpe, err, sizeof err) : rw_corpus_train_bpe(&ds, &topts, &bpe);
     if (e < 0) {
-        fprintf(stderr, "rewire %s: %s\n", cmd, tok ? err : rw_strerror(e));
+        cli_say(cmd, "%s", tok ? err : rw_strerror(e));
         rc = 1;
         goto done;
     }

@@ -92,7 +92,7 @@ int cli_tokenizer_train(int argc, char **argv)
     if (err == 0)
         err = rw_bpe_save(bpe, out);
     if (err < 0) {
-        fprintf(stderr, "rewire %s: cannot write %s: %s\n", cmd, out, rw_strerror(err));
+        cli_say(cmd, "cannot write %s: %s", out, rw_strerror(err));
         rc = 1;
         goto done;
     }
@@ -104,8 +104,8 @@ int cli_tokenizer_train(int argc, char **argv)
         cli_print_json(o);
         json_decref(o);
     } else {
-        fprintf(stderr, "rewire %s: wrote %s: %zu tokens (%zu merges) in %.2f s\n", cmd, out,
-                rw_bpe_vocab_size(bpe), rw_bpe_merge_count(bpe), secs);
+        cli_say(cmd, "wrote %s: %zu tokens (%zu merges) in %.2f s", out, rw_bpe_vocab_size(bpe),
+                rw_bpe_merge_count(bpe), secs);
     }
 done:
     rw_bpe_destroy(&bpe);
@@ -144,7 +144,7 @@ static int codec_args(const char *cmd, const char *usage, int argc, char **argv,
         return cli_usage_error(cmd, "no --tokenizer PATH");
     char err[512];
     if (rw_bpe_load(path, bpe, err, sizeof err) < 0) {
-        fprintf(stderr, "rewire %s: %s\n", cmd, err);
+        cli_say(cmd, "%s", err);
         return 1;
     }
     return -1;
@@ -228,8 +228,7 @@ int cli_tokenizer_decode(int argc, char **argv)
     char *out;
     size_t outlen;
     if (rw_bpe_decode(bpe, ids, n, &out, &outlen) < 0) {
-        fprintf(stderr, "rewire %s: an id is outside the vocabulary (0..%zu)\n", cmd,
-                rw_bpe_vocab_size(bpe) - 1);
+        cli_say(cmd, "an id is outside the vocabulary (0..%zu)", rw_bpe_vocab_size(bpe) - 1);
         rc = 1;
         goto done;
     }

@@ -3,6 +3,7 @@
 #include "rmodel.h"
 
 #include "alloc.h"
+#include "cli.h"
 #include "err.h"
 #include "eval.h"
 #include "hash.h"
@@ -45,7 +46,7 @@ static int load_error(const char *cmd, const char *what, const char *path, int r
     snprintf(manifest, sizeof manifest, "%s/manifest.json", path);
     if (rc == RW_ENOTFILE && stat(manifest, &sb) == 0)
         hint = " (a bundle: give it with --bundle)";
-    fprintf(stderr, "rewire %s: cannot load %s %s: %s%s\n", cmd, what, path, rw_strerror(rc), hint);
+    cli_say(cmd, "cannot load %s %s: %s%s", what, path, rw_strerror(rc), hint);
     return 1;
 }
 
@@ -75,17 +76,16 @@ static int load_tokenizer(cli_rmodel_t *m, const char *cmd, const char *path)
 {
     char err[256];
     if (!m->info.tokenizer || !m->info.tokenizer[0]) {
-        fprintf(stderr, "rewire %s: %s holds no tokenizer\n", cmd, path);
+        cli_say(cmd, "%s holds no tokenizer", path);
         return 1;
     }
     if (rw_bpe_from_json(m->info.tokenizer, strlen(m->info.tokenizer), &m->bpe, err, sizeof err)) {
-        fprintf(stderr, "rewire %s: the tokenizer in %s is broken: %s\n", cmd, path, err);
+        cli_say(cmd, "the tokenizer in %s is broken: %s", path, err);
         return 1;
     }
     m->tokenizer = rw_strdup(m->info.tokenizer);
     if (rw_bpe_vocab_size(m->bpe) > (size_t)m->model->cfg.vocab) {
-        fprintf(stderr, "rewire %s: the tokenizer in %s has more tokens than the model\n", cmd,
-                path);
+        cli_say(cmd, "the tokenizer in %s has more tokens than the model", path);
         return 1;
     }
     return 0;
@@ -126,8 +126,7 @@ int cli_rmodel_open(cli_rmodel_t *m, const char *cmd, const char *path, const ch
     } else if (strcmp(kind, "lora") == 0) {
         bpath = find_base(path, base, m->extra);
         if (!bpath) {
-            fprintf(stderr, "rewire %s: %s is an adapter; give its base model (--base PATH)\n", cmd,
-                    path);
+            cli_say(cmd, "%s is an adapter; give its base model (--base PATH)", path);
             rc = 1;
             goto done;
         }
@@ -151,7 +150,7 @@ int cli_rmodel_open(cli_rmodel_t *m, const char *cmd, const char *path, const ch
         rw_ckpt_info_fini(&binfo);
         rc = load_tokenizer(m, cmd, bpath);
     } else {
-        fprintf(stderr, "rewire %s: %s is not a rewire model or adapter checkpoint\n", cmd, path);
+        cli_say(cmd, "%s is not a rewire model or adapter checkpoint", path);
         rc = 1;
     }
     if (rc == 0)
@@ -242,7 +241,7 @@ json_t *cli_eval_report(rw_engine_t *e, const rw_trainset_t *ts)
     int rc = routing ? rw_eval_classify(e, ts->prompts, ts->n, &all, per, ts->n_domains)
                      : rw_eval_pairs(e, ts->pairs, ts->n, &all, per, ts->n_domains);
     if (rc < 0) {
-        fprintf(stderr, "rewire: evaluation failed: %s\n", rw_strerror(rc));
+        cli_say("eval", "evaluation failed: %s", rw_strerror(rc));
         free(per);
         return NULL;
     }

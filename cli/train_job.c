@@ -66,17 +66,6 @@ static const char *count_str(size_t n, char buf[32])
     return buf;
 }
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("rewire train: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
 /* The static name of variant s, or NULL for an unknown one. */
 static const char *variant_name(const char *s)
 {
@@ -107,7 +96,7 @@ static int scratch_tokenizer(job_t *j, const rw_dataset_t *ds)
     char err[512];
     if (j->o->tokenizer) {
         if (rw_bpe_load(j->o->tokenizer, &j->bpe, err, sizeof err) < 0) {
-            say("%s", err);
+            cli_say("train", "%s", err);
             return 1;
         }
     } else {
@@ -116,11 +105,11 @@ static int scratch_tokenizer(job_t *j, const rw_dataset_t *ds)
         double t0 = rw_now_s();
         int rc = rw_corpus_train_bpe(ds, &bo, &j->bpe);
         if (rc < 0) {
-            say("training the tokenizer failed: %s", rw_strerror(rc));
+            cli_say("train", "training the tokenizer failed: %s", rw_strerror(rc));
             return 1;
         }
-        say("tokenizer: %zu tokens trained on the train split in %.1f s", rw_bpe_vocab_size(j->bpe),
-            rw_now_s() - t0);
+        cli_say("train", "tokenizer: %zu tokens trained on the train split in %.1f s",
+                rw_bpe_vocab_size(j->bpe), rw_now_s() - t0);
     }
     j->tok_json = rw_bpe_to_json(j->bpe);
     return 0;
@@ -136,21 +125,23 @@ static int resume_extra(job_t *j, json_t *x)
     j->per_step = (size_t)json_integer_value(json_object_get(x, "batch"));
     j->steps = (long)json_integer_value(json_object_get(x, "steps"));
     if (!json_is_array(d) || !j->variant || !j->per_step || j->steps < 1) {
-        say("%s was not written by rewire train (no variant, domains, batch or steps)",
-            j->o->resume);
+        cli_say("train", "%s was not written by rewire train (no variant, domains, batch or steps)",
+                j->o->resume);
         return 1;
     }
     json_int_t batch = json_integer_value(json_object_get(x, "batch"));
     if (batch < 1 || batch > 65536 || j->steps > (1L << 40)) {
-        say("%s: its batch (%" JSON_INTEGER_FORMAT ", 1..65536) or steps (%ld) cannot be resumed",
-            j->o->resume, batch, j->steps);
+        cli_say("train",
+                "%s: its batch (%" JSON_INTEGER_FORMAT
+                ", 1..65536) or steps (%ld) cannot be resumed",
+                j->o->resume, batch, j->steps);
         return 1;
     }
     j->n_domains = json_array_size(d);
     j->domains = rw_new_array(const char *, j->n_domains + 1);
     for (size_t i = 0; i < j->n_domains; i++)
         if (!(j->domains[i] = json_string_value(json_array_get(d, i))))
-            return say("%s: bad domain list", j->o->resume), 1;
+            return cli_say("train", "%s: bad domain list", j->o->resume), 1;
     return 0;
 }
 
@@ -164,13 +155,15 @@ static int load_start(job_t *j)
     if (rc == 0 && o->resume)
         rc = resume_extra(j, m.extra);
     if (rc == 0 && !o->resume && m.lora) {
-        say("%s is an adapter; --%s wants a model checkpoint", path, o->init ? "init" : "base");
+        cli_say("train", "%s is an adapter; --%s wants a model checkpoint", path,
+                o->init ? "init" : "base");
         rc = 1;
     }
     if (rc == 0 && o->resume) {
         if (!m.info.has_training) {
-            say("%s holds no optimizer state to resume from (a --checkpoint-every file does)",
-                path);
+            cli_say("train",
+                    "%s holds no optimizer state to resume from (a --checkpoint-every file does)",
+                    path);
             rc = 1;
         }
         j->tc = m.info.train;
@@ -215,19 +208,20 @@ static int make_model(job_t *j)
     cfg.head = router ? RW_HEAD_CLASSIFIER : RW_HEAD_REWARD;
     cfg.n_classes = router ? (int)j->train.n_domains : 0;
     if (router && j->train.n_domains < 2) {
-        say("a router needs at least two domains; the data has %zu", j->train.n_domains);
+        cli_say("train", "a router needs at least two domains; the data has %zu",
+                j->train.n_domains);
         return 1;
     }
     if (j->model && (strcmp(j->variant, "moe") == 0) != (cfg.n_experts > 0)) {
-        say("--init %s is a %s model; a %s model branches from a %s one", o->init,
-            cfg.n_experts ? "moe" : "dense", j->variant,
-            strcmp(j->variant, "moe") == 0 ? "moe" : "dense (or router)");
+        cli_say("train", "--init %s is a %s model; a %s model branches from a %s one", o->init,
+                cfg.n_experts ? "moe" : "dense", j->variant,
+                strcmp(j->variant, "moe") == 0 ? "moe" : "dense (or router)");
         return 1;
     }
     if (j->model && memcmp(&cfg, &j->model->cfg, sizeof cfg) == 0)
         return 0; /* branching: train the checkpoint as it is */
     if (rw_model_config_validate(&cfg) < 0) {
-        say("this model shape is not valid (see the line above)");
+        cli_say("train", "this model shape is not valid (see the line above)");
         return 1;
     }
     rw_model_t *m;
@@ -244,7 +238,7 @@ static int make_model(job_t *j)
 static int make_adapter(job_t *j)
 {
     if (rw_lora_config_validate(&j->o->lc, &j->model->cfg) < 0) {
-        say("this adapter does not fit the base (see the line above)");
+        cli_say("train", "this adapter does not fit the base (see the line above)");
         return 1;
     }
     rw_lora_new(&j->lora, j->model, &j->o->lc);
@@ -262,15 +256,15 @@ static int build_sets(job_t *j, const rw_dataset_t *ds)
     if (rc == 0)
         rc = rw_trainset_build(&j->eval, ds, j->bpe, &to);
     if (rc < 0) {
-        say("cannot tokenize the data: %s", rw_strerror(rc));
+        cli_say("train", "cannot tokenize the data: %s", rw_strerror(rc));
         return 1;
     }
     if (!j->train.n) {
-        say("no train pairs in the data%s", j->n_domains ? " for those domains" : "");
+        cli_say("train", "no train pairs in the data%s", j->n_domains ? " for those domains" : "");
         return 1;
     }
-    say("%zu train and %zu eval pairs in %zu domain(s), tokenized in %.1f s", j->train.n, j->eval.n,
-        j->train.n_domains, rw_now_s() - t0);
+    cli_say("train", "%zu train and %zu eval pairs in %zu domain(s), tokenized in %.1f s",
+            j->train.n, j->eval.n, j->train.n_domains, rw_now_s() - t0);
     return 0;
 }
 
@@ -331,7 +325,7 @@ static int save(job_t *j, const char *path, rw_trainer_t *tr)
                      : rw_checkpoint_save(path, j->model, tr, j->tok_json, x);
     free(x);
     if (rc < 0)
-        say("cannot write %s: %s", path, rw_strerror(rc));
+        cli_say("train", "cannot write %s: %s", path, rw_strerror(rc));
     return rc < 0 ? 1 : 0;
 }
 
@@ -367,7 +361,7 @@ static void eval_now(job_t *j, long step)
                       json_string_value(json_object_get(d, "name")),
                       json_number_value(json_object_get(d, "accuracy")));
     }
-    say("%s", line);
+    cli_say("train", "%s", line);
     json_decref(j->last_eval);
     j->last_eval = r;
 }
@@ -385,8 +379,8 @@ static void log_window(job_t *j, long step)
     s.pairs_per_s = j->w_secs > 0 ? j->w_n / j->w_secs : 0;
     s.gflops = j->w_secs > 0 ? j->w_flop / j->w_secs * 1e-9 : 0;
     char line[256];
-    say("%s  epoch %.2f", rw_step_stats_format(&s, line, sizeof line),
-        (double)step / (double)j->spe);
+    cli_say("train", "%s  epoch %.2f", rw_step_stats_format(&s, line, sizeof line),
+            (double)step / (double)j->spe);
     j->w_loss = j->w_acc = j->w_margin = j->w_grad = j->w_secs = j->w_flop = j->w_n = 0;
     j->w_steps = 0;
 }
@@ -414,7 +408,7 @@ static int on_step(void *ctx, const rw_step_stats_t *st)
     long step = st->step + j->skipped;
     if (st->skipped) {
         j->skipped++;
-        say("%s", rw_step_stats_format(st, line, sizeof line));
+        cli_say("train", "%s", rw_step_stats_format(st, line, sizeof line));
         return interrupted ? STOP_INTERRUPTED : 0;
     }
     double flop = st->gflops * st->seconds * 1e9;
@@ -507,7 +501,7 @@ static int setup(job_t *j, const rw_dataset_t *ds)
     if (err == 0 && o->resume)
         err = rw_checkpoint_restore_trainer(o->resume, j->tr);
     if (err < 0) {
-        say("cannot set the trainer up: %s", rw_strerror(err));
+        cli_say("train", "cannot set the trainer up: %s", rw_strerror(err));
         return 1;
     }
     j->start = rw_trainer_updates(j->tr) + rw_trainer_skipped(j->tr);
@@ -521,11 +515,11 @@ static int check_out(const char *path)
 {
     struct stat st;
     if (!path[0]) {
-        say("--out is empty: it names the file to write");
+        cli_say("train", "--out is empty: it names the file to write");
         return 1;
     }
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        say("cannot write %s: it is a directory; --out names a file", path);
+        cli_say("train", "cannot write %s: it is a directory; --out names a file", path);
         return 1;
     }
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
@@ -533,7 +527,7 @@ static int check_out(const char *path)
     rw_afile_t af;
     int rc = rw_afile_open(&af, path);
     if (rc < 0) {
-        say("cannot write %s: %s", path, rw_strerror(rc));
+        cli_say("train", "cannot write %s: %s", path, rw_strerror(rc));
         return 1;
     }
     rw_afile_abort(&af);
@@ -566,32 +560,35 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
         todo = o->stop_after, stopped = 1;
     size_t params = j.lora ? j.lora->layout.n_floats : j.model->layout.n_floats;
     char pb[32];
-    say("%s: %s parameters, %zu %s a step, %ld steps (%.2f epochs), lr %.2g, %d thread(s)%s",
-        j.variant, count_str(params, pb), j.per_step,
-        j.kind == RW_BATCH_PROMPTS ? "prompts" : "pairs", j.steps, (double)j.steps / (double)j.spe,
-        (double)j.tc.opt.lr, rw_engine_threads(rw_trainer_engine(j.tr)),
-        j.start ? "; resuming" : "");
+    cli_say("train",
+            "%s: %s parameters, %zu %s a step, %ld steps (%.2f epochs), lr %.2g, %d thread(s)%s",
+            j.variant, count_str(params, pb), j.per_step,
+            j.kind == RW_BATCH_PROMPTS ? "prompts" : "pairs", j.steps,
+            (double)j.steps / (double)j.spe, (double)j.tc.opt.lr,
+            rw_engine_threads(rw_trainer_engine(j.tr)), j.start ? "; resuming" : "");
     if (j.start)
-        say("resumed at step %ld of %ld", j.start, j.steps);
+        cli_say("train", "resumed at step %ld of %ld", j.start, j.steps);
     int err = rw_trainer_run(j.tr, todo, next_batch, on_step, &j);
     if (err == STOP_INTERRUPTED) { /* what was trained is kept, to resume */
         long at = rw_trainer_updates(j.tr) + rw_trainer_skipped(j.tr);
         rc = save(&j, j.ckpt, j.tr);
         if (rc == 0)
-            say("interrupted at step %ld of %ld; continue with --resume %s", at, j.steps, j.ckpt);
+            cli_say("train", "interrupted at step %ld of %ld; continue with --resume %s", at,
+                    j.steps, j.ckpt);
         rc = 128 + (int)interrupted;
         goto done;
     }
     if (err != 0) {
-        say("training stopped: %s", err < 0 ? rw_strerror(err) : "cannot write a checkpoint");
+        cli_say("train", "training stopped: %s",
+                err < 0 ? rw_strerror(err) : "cannot write a checkpoint");
         rc = 1;
         goto done;
     }
     if (stopped) {
         rc = save(&j, j.ckpt, j.tr);
         if (rc == 0)
-            say("stopped after %ld steps (step %ld of %ld); continue with --resume %s", todo,
-                j.start + todo, j.steps, j.ckpt);
+            cli_say("train", "stopped after %ld steps (step %ld of %ld); continue with --resume %s",
+                    todo, j.start + todo, j.steps, j.ckpt);
         if (rc == 0 && o->json) { /* --json promises one object on stdout */
             json_t *r = json_pack("{s:s, s:s, s:I, s:I, s:I}", "stopped", "after --stop-after",
                                   "checkpoint", j.ckpt, "step", (json_int_t)(j.start + todo),

@@ -26,6 +26,15 @@ int cli_stdin_line_too_long(long lineno, size_t len)
     return 1;
 }
 
+void cli_say(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cli_last_error, sizeof cli_last_error, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "rewire %s: %s\n", cmd, cli_last_error);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
@@ -79,14 +88,14 @@ int cli_read_data(const char *cmd, const char *const *paths, size_t n, struct rw
     rw_import_report_init(&rep);
     int rc = rw_dataset_read(ds, paths, n, NULL, &rep);
     if (rep.file_errors) { /* a figure from part of the data would pass for the whole */
-        fprintf(stderr, "rewire %s: %zu of the %zu data file(s) unreadable or cut short (above)\n",
-                cmd, rep.file_errors, n);
+        cli_say(cmd, "%zu of the %zu data file(s) unreadable or cut short (above)", rep.file_errors,
+                n);
         rw_import_report_fini(&rep);
         return 1;
     }
     if (ds->n == 0) {
-        fprintf(stderr, "rewire %s: no usable pairs in %zu file(s)%s%s\n", cmd, n,
-                rc < 0 ? ": " : "", rc < 0 ? rw_strerror(rc) : "");
+        cli_say(cmd, "no usable pairs in %zu file(s)%s%s", n, rc < 0 ? ": " : "",
+                rc < 0 ? rw_strerror(rc) : "");
         rw_import_report_fini(&rep);
         return 1;
     }

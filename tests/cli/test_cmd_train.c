@@ -257,6 +257,14 @@ Test(cmd_train, a_failure_under_json_is_a_json_object)
     cr_assert_not_null(o, "not JSON: '%s'", out);
     cr_assert(json_is_false(json_object_get(o, "ok")), "%s", out);
     cr_assert_eq(json_integer_value(json_object_get(o, "exit")), 1);
+    cr_assert(strstr(json_string_value(json_object_get(o, "error")), "unreadable or cut short"),
+              "the failure says why, not only on stderr: %s", out);
+    json_decref(o);
+    free(out);
+    cr_assert_eq(rw(&out, NULL, "eval --model none.safetensors --data none.jsonl --json"), 1);
+    o = json_loads(out, 0, NULL);
+    cr_assert(strstr(json_string_value(json_object_get(o, "error")), "none.safetensors"), "%s",
+              out);
     json_decref(o);
     free(out);
     cr_assert_eq(rw(&out, NULL, "train --data none.jsonl --json"), 2);
