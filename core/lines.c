@@ -282,6 +282,8 @@ int rw_lines_next(rw_lines_t *r, const char **line, size_t *len)
             if (n > r->max_line)
                 return RW_ETOOBIG;
             base[n] = '\0';
+            if (r->lineno == 1 && n >= 3 && memcmp(base, "\xEF\xBB\xBF", 3) == 0)
+                base += 3, n -= 3; /* a byte-order mark, as some editors write */
             *line = base;
             *len = n;
             return 1;

@@ -1,9 +1,10 @@
 /* lines.h — a line reader over a plain or gzip-compressed file.
  *
  * The first two bytes tell them apart (gzip's 1f 8b), so callers never
- * look at the file name; a gzip file may hold several members. Lines come back one at a time with
- * their 1-based number, without the
- * '\n' (a "\r" before it is left for the caller). A line longer than the
+ * look at the file name; a gzip file may hold several members. Lines come
+ * back one at a time with their 1-based number, without the '\n' (a "\r"
+ * before it is left for the caller) and, on line 1, without a UTF-8
+ * byte-order mark (EF BB BF). A line longer than the
  * limit is skipped to its newline without being held in memory and reported
  * as RW_ETOOBIG; reading then carries on. A gzip stream that ends early is
  * RW_ETRUNC, and bytes after a member that are not another member RW_EIO,

@@ -22,8 +22,12 @@ int rw_log_parse_level(const char *name)
 rw_log_level_t rw_log_get_level(void)
 {
     if (log_level < 0) {
-        int l = rw_log_parse_level(getenv("RW_LOG"));
+        const char *env = getenv("RW_LOG");
+        int l = rw_log_parse_level(env);
         log_level = l < 0 ? RW_LOG_INFO : l;
+        if (l < 0 && env && *env) /* a typo must not pass for the default */
+            rw_log(RW_LOG_WARN, "log",
+                   "RW_LOG=%s is not a level (error, warn, info, debug); logging at info", env);
     }
     return (rw_log_level_t)log_level;
 }

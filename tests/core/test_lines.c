@@ -82,6 +82,21 @@ Test(lines, a_final_newline_adds_no_empty_line)
     rw_lines_destroy(&r);
 }
 
+Test(lines, a_byte_order_mark_starting_the_file_is_dropped)
+{
+    const char *p = rwt_path(rwt_dir, "bom.txt");
+    const char text[] = "\xEF\xBB\xBF{\"a\": 1}\n\xEF\xBB\xBFkept\n";
+    cr_assert_eq(rwt_write_file(p, text, sizeof text - 1), 0);
+    rw_lines_t *r = open_ok(p, 0);
+    expect_line(r, "{\"a\": 1}", 1);
+    expect_line(r, "\xEF\xBB\xBFkept", 2); /* inside the file it is text, for the caller */
+    rw_lines_destroy(&r);
+    write_gz(rwt_path(rwt_dir, "bom.gz"), text, sizeof text - 1);
+    r = open_ok(rwt_path(rwt_dir, "bom.gz"), 0);
+    expect_line(r, "{\"a\": 1}", 1);
+    rw_lines_destroy(&r);
+}
+
 Test(lines, reads_gzip_transparently)
 {
     const char *p = rwt_path(rwt_dir, "c.jsonl.gz");
