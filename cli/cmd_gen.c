@@ -33,7 +33,8 @@ static void usage(FILE *f)
             "Writes synthetic preference pairs as normalized JSON Lines\n"
             "{\"prompt\",\"chosen\",\"rejected\",\"domain\",\"split\"} (the split import gives).\n"
             "The same options always give the same file.\n\n"
-            "  -o, --out OUT          file to write (replaced only once complete; - for stdout)\n"
+            "  -o, --output OUT       file to write (replaced only once complete; - for stdout;\n"
+            "                         --out too)\n"
             "  --seed N               0 to %ld (default 0)\n"
             "  --pairs-per-domain N   1 to %d (default %d)\n"
             "  --domains A,B,...      which domains, in this order (default all)\n"
@@ -137,6 +138,7 @@ static const struct {
 } value_flags[] = {
     {"-o", OPT_OUT},
     {"--out", OPT_OUT},
+    {"--output", OPT_OUT}, /* as data import and tokenizer train spell it */
     {"--seed", OPT_SEED},
     {"--pairs-per-domain", OPT_PAIRS},
     {"--domains", OPT_DOMAINS},

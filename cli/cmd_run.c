@@ -77,8 +77,7 @@ static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    interrupted = 1;
+    interrupted = sig;
 }
 
 static void sleep_ms(int ms)
@@ -602,7 +601,8 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
                 "rewire run: the coordinator ended with status %d after version %lld of the "
                 "bundles; see %s\n",
                 kids[0].status, (long long)version, logs);
-    return interrupted ? 130 : rc;
+    return interrupted ? 128 + (int)interrupted
+                       : rc; /* as the shell says a signal, as train does */
 }
 
 int cli_run(int argc, char **argv)
