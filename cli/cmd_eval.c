@@ -202,13 +202,8 @@ static json_t *model_report(const rw_dataset_t *ds, const eval_opts_t *o, cli_rm
         goto done;
     }
     long B = o->batch ? o->batch : 64;
-    rc = rw_engine_new(&e, m->model, m->lora, (size_t)B, (size_t)m->model->cfg.max_len,
-                       (int)o->threads, 0);
-    if (rc < 0) {
-        cli_say("eval", "cannot start the model: %s", rw_strerror(rc));
-        goto done;
-    }
-    r = cli_eval_report(e, &ts);
+    if (cli_rmodel_engine(m, "eval", B, o->threads, &e) == 0)
+        r = cli_eval_report(e, &ts);
 done:
     rw_engine_destroy(&e);
     rw_trainset_fini(&ts);

@@ -255,13 +255,9 @@ int cli_score(int argc, char **argv)
     if (rc)
         goto done;
     s.router = cli_rmodel_head(&s.m) == RW_HEAD_CLASSIFIER;
-    int err = rw_engine_new(&s.e, s.m.model, s.m.lora, (size_t)batch,
-                            (size_t)s.m.model->cfg.max_len, (int)threads, 0);
-    if (err < 0) {
-        cli_say("score", "cannot start the model: %s", rw_strerror(err));
-        rc = 1;
+    rc = cli_rmodel_engine(&s.m, "score", batch, threads, &s.e);
+    if (rc)
         goto done;
-    }
     s.O = (size_t)rw_engine_outputs(s.e);
     rw_batch_init(&s.b, (size_t)batch, (size_t)s.m.model->cfg.max_len);
     s.out = rw_new_array(float, rw_array_size((size_t)batch, s.O));

@@ -2,6 +2,8 @@
  * rmodel.h. */
 #include "rmodel.h"
 
+#include "cli.h"
+
 #include "alloc.h"
 #include "cli.h"
 #include "err.h"
@@ -181,6 +183,25 @@ rw_head_t cli_rmodel_head(const cli_rmodel_t *m)
 size_t cli_rmodel_params(const cli_rmodel_t *m)
 {
     return m->lora ? m->lora->layout.n_floats : m->model->layout.n_floats;
+}
+
+int cli_rmodel_engine(const cli_rmodel_t *m, const char *cmd, long batch, long threads,
+                      rw_engine_t **e)
+{
+    size_t T = (size_t)m->model->cfg.max_len;
+    int rc = rw_engine_new(e, m->model, m->lora, (size_t)batch, T, (int)threads, 0);
+    if (rc == RW_ENOMEM) {
+        char b[32];
+        size_t need = rw_engine_bytes(&m->model->cfg, m->lora ? &m->lora->cfg : NULL, (size_t)batch,
+                                      T, (int)threads, 0);
+        fprintf(stderr,
+                "rewire %s: cannot start the model: out of memory allocating about %s for "
+                "--batch %ld sequences of up to %zu tokens; lower --batch\n",
+                cmd, cli_bytes_str(need, b), batch, T);
+    } else if (rc < 0) {
+        cli_say(cmd, "cannot start the model: %s", rw_strerror(rc));
+    }
+    return rc < 0 ? 1 : 0;
 }
 
 void cli_fingerprint(const rw_model_t *model, const rw_lora_t *lora, char hex[17])

@@ -48,6 +48,11 @@ void cli_rmodel_close(cli_rmodel_t *m);
 rw_head_t cli_rmodel_head(const cli_rmodel_t *m);
 /* Parameters of what was trained (the adapter alone for an adapter). */
 size_t cli_rmodel_params(const cli_rmodel_t *m);
+/* *e: an engine scoring batch sequences of up to the model's max_len at
+ * once on threads (0: one per CPU). Returns 0, or 1 having said on stderr
+ * why not (out of memory: about how much, and to lower --batch). */
+int cli_rmodel_engine(const cli_rmodel_t *m, const char *cmd, long batch, long threads,
+                      rw_engine_t **e);
 /* The fingerprint of the trained weights (model or adapter) as 16 hex digits
  * into hex[17]. */
 void cli_fingerprint(const rw_model_t *model, const rw_lora_t *lora, char hex[17]);

@@ -187,37 +187,35 @@ static void copy_body(rw_model_t *dst, const rw_model_t *src)
     }
 }
 
+/* The configuration of the model to train, for a tokenizer of vocab tokens
+ * and n_domains domains: the options' shape (from scratch) or the --init
+ * model's, with the variant's head. */
+static void model_config(const job_t *j, size_t vocab, size_t n_domains, rw_model_config_t *cfg)
+{
+    int router = strcmp(j->variant, "router") == 0, moe = strcmp(j->variant, "moe") == 0;
+    *cfg = j->model ? j->model->cfg : j->o->mc;
+    if (!j->model) {
+        cfg->vocab = (int)vocab;
+        if (!cfg->d_ff)
+            cfg->d_ff = 4 * cfg->d_model;
+        if (moe && !cfg->n_experts)
+            cfg->n_experts = n_domains >= 2 ? (int)n_domains : 4;
+        if (moe && cfg->top_k > cfg->n_experts)
+            cfg->top_k = cfg->n_experts;
+        if (!moe)
+            cfg->n_experts = 0;
+    }
+    cfg->head = router ? RW_HEAD_CLASSIFIER : RW_HEAD_REWARD;
+    cfg->n_classes = router ? (int)n_domains : 0;
+}
+
 /* The model to train: new from the options, or the --init one given the
- * variant's head (a router branched from a reward model keeps the body). */
+ * variant's head (a router branched from a reward model keeps the body).
+ * preflight has checked the shape. */
 static int make_model(job_t *j)
 {
-    const train_opts_t *o = j->o;
-    int router = strcmp(j->variant, "router") == 0;
-    rw_model_config_t cfg = j->model ? j->model->cfg : o->mc;
-    if (!j->model) {
-        cfg.vocab = (int)rw_bpe_vocab_size(j->bpe);
-        if (!cfg.d_ff)
-            cfg.d_ff = 4 * cfg.d_model;
-        if (strcmp(j->variant, "moe") == 0 && !cfg.n_experts)
-            cfg.n_experts = j->train.n_domains >= 2 ? (int)j->train.n_domains : 4;
-        if (strcmp(j->variant, "moe") == 0 && cfg.top_k > cfg.n_experts)
-            cfg.top_k = cfg.n_experts;
-        if (strcmp(j->variant, "moe") != 0)
-            cfg.n_experts = 0;
-    }
-    cfg.head = router ? RW_HEAD_CLASSIFIER : RW_HEAD_REWARD;
-    cfg.n_classes = router ? (int)j->train.n_domains : 0;
-    if (router && j->train.n_domains < 2) {
-        cli_say("train", "a router needs at least two domains; the data has %zu",
-                j->train.n_domains);
-        return 1;
-    }
-    if (j->model && (strcmp(j->variant, "moe") == 0) != (cfg.n_experts > 0)) {
-        cli_say("train", "--init %s is a %s model; a %s model branches from a %s one", o->init,
-                cfg.n_experts ? "moe" : "dense", j->variant,
-                strcmp(j->variant, "moe") == 0 ? "moe" : "dense (or router)");
-        return 1;
-    }
+    rw_model_config_t cfg;
+    model_config(j, rw_bpe_vocab_size(j->bpe), j->train.n_domains, &cfg);
     if (j->model && memcmp(&cfg, &j->model->cfg, sizeof cfg) == 0)
         return 0; /* branching: train the checkpoint as it is */
     if (rw_model_config_validate(&cfg) < 0) {
@@ -235,13 +233,15 @@ static int make_model(job_t *j)
     return 0;
 }
 
+/* The adapter to train on the --base model; preflight has checked that
+ * the options' adapter fits it. */
 static int make_adapter(job_t *j)
 {
-    if (rw_lora_config_validate(&j->o->lc, &j->model->cfg) < 0) {
-        cli_say("train", "this adapter does not fit the base (see the line above)");
+    int rc = rw_lora_new(&j->lora, j->model, &j->o->lc);
+    if (rc < 0) {
+        cli_say("train", "cannot make the adapter: %s", rw_strerror(rc));
         return 1;
     }
-    rw_lora_new(&j->lora, j->model, &j->o->lc);
     rw_lora_init(j->lora, j->model, j->seed);
     return 0;
 }
@@ -268,33 +268,164 @@ static int build_sets(job_t *j, const rw_dataset_t *ds)
     return 0;
 }
 
-/* Steps, batch, learning-rate schedule and the rest of the trainer's
- * configuration (a resumed run keeps its checkpoint's). */
-static void schedule(job_t *j)
+/* What a step takes: its kind, its size and the trainer's configuration (a
+ * resumed run keeps its checkpoint's). The schedule, which depends on the
+ * data, comes in schedule(). */
+static void step_config(job_t *j)
 {
     const train_opts_t *o = j->o;
     j->kind = strcmp(j->variant, "router") == 0 ? RW_BATCH_PROMPTS : RW_BATCH_PAIRS;
     if (!o->resume) {
         j->per_step = o->batch ? (size_t)o->batch : j->kind == RW_BATCH_PROMPTS ? 32 : 16;
-        j->spe = rw_trainset_steps_per_epoch(&j->train, j->per_step);
-        j->steps = o->steps ? o->steps : o->epochs * j->spe;
         rw_train_config_default(&j->tc);
         double lr = o->lr >= 0 ? o->lr : o->init ? 3e-4 : 1e-3;
         j->tc.opt.lr = (float)lr;
         j->tc.opt.min_lr = (float)(lr / 10);
-        j->tc.opt.warmup_steps = o->warmup >= 0 ? o->warmup : j->steps / 20;
-        j->tc.opt.total_steps = j->steps;
         j->tc.opt.weight_decay = (float)o->wd;
         j->tc.grad_clip = (float)o->clip;
         j->tc.gate_coef = (float)o->gate_coef;
         j->tc.max_batch = j->kind == RW_BATCH_PAIRS ? 2 * j->per_step : j->per_step;
         j->tc.threads = (int)o->threads;
-    } else {
-        j->spe = rw_trainset_steps_per_epoch(&j->train, j->per_step);
-        if (o->threads)
-            j->tc.threads = (int)o->threads;
+    } else if (o->threads) {
+        j->tc.threads = (int)o->threads;
+    }
+}
+
+/* Steps and the learning-rate schedule over them (a resumed run keeps its
+ * checkpoint's). */
+static void schedule(job_t *j)
+{
+    const train_opts_t *o = j->o;
+    j->spe = rw_trainset_steps_per_epoch(&j->train, j->per_step);
+    if (!o->resume) {
+        j->steps = o->steps ? o->steps : o->epochs * j->spe;
+        j->tc.opt.warmup_steps = o->warmup >= 0 ? o->warmup : j->steps / 20;
+        j->tc.opt.total_steps = j->steps;
     }
     j->eval_every = o->eval_every >= 0 ? o->eval_every : j->spe;
+}
+
+/* The option each field of a model configuration comes from. */
+static const char *const shape_opts[][2] = {
+    {"vocab", "--vocab"},       {"max_len", "--max-len"}, {"d_model", "--d-model"},
+    {"n_layers", "--layers"},   {"n_heads", "--heads"},   {"d_ff", "--d-ff"},
+    {"n_experts", "--experts"}, {"top_k", "--top-k"},
+};
+
+/* rw_model_config_check's reason why, with each field named by its option
+ * ("--d-model (33) must be a multiple of --heads (2)"), into out (size n). */
+static void option_words(const char *why, char *out, size_t n)
+{
+    size_t k = 0;
+    for (const char *p = why; *p && k + 1 < n;) {
+        const char *word = NULL;
+        size_t len = 0;
+        int start = p == why || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'));
+        for (size_t i = 0; start && !word && i < sizeof shape_opts / sizeof shape_opts[0]; i++) {
+            len = strlen(shape_opts[i][0]);
+            if (strncmp(p, shape_opts[i][0], len) == 0)
+                word = shape_opts[i][1];
+        }
+        if (!word) {
+            out[k++] = *p++;
+            continue;
+        }
+        size_t w = strlen(word);
+        if (k + w >= n)
+            break;
+        memcpy(out + k, word, w);
+        k += w;
+        p += len;
+    }
+    out[k] = '\0';
+}
+
+/* Bytes the run holds at once: the weights and what the trainer allocates. */
+static size_t run_bytes(const job_t *j, const rw_model_config_t *cfg, const rw_lora_config_t *lc)
+{
+    rw_layout_t l;
+    rw_model_layout(cfg, &l);
+    size_t weights = l.n_floats;
+    if (lc) {
+        rw_lora_layout(lc, cfg, &l);
+        weights += l.n_floats;
+    }
+    size_t trainer = rw_trainer_bytes(cfg, lc, &j->tc);
+    weights *= sizeof(float);
+    return trainer > SIZE_MAX - weights ? SIZE_MAX : trainer + weights;
+}
+
+/* 0 if the run fits in this machine's memory (or that is unknown); else 2
+ * after a usage error naming the options to lower, or 1 for a resumed run,
+ * whose batch and shape are its checkpoint's. A step touches every byte of
+ * its activations, so a run past physical memory would be killed mid-way. */
+static int check_memory(job_t *j, const rw_model_config_t *cfg, const rw_lora_config_t *lc)
+{
+    const train_opts_t *o = j->o;
+    size_t need = run_bytes(j, cfg, lc), have = cli_physical_memory();
+    if (!have || need <= have)
+        return 0;
+    char nb[32], hb[32], what[256];
+    snprintf(what, sizeof what,
+             "training needs about %s of memory, more than this machine's %s: a step holds %zu "
+             "sequences (batch %zu %s) of up to %d tokens through %d layers",
+             cli_bytes_str(need, nb), cli_bytes_str(have, hb), j->tc.max_batch, j->per_step,
+             j->kind == RW_BATCH_PROMPTS ? "prompts" : "pairs", cfg->max_len, cfg->n_layers);
+    if (o->resume) {
+        cli_say("train",
+                "%s: %s; its batch and shape come from the checkpoint, so it cannot resume here",
+                o->resume, what);
+        return 1;
+    }
+    return cli_usage_error("train",
+                           "%s; lower --batch%s (attention's memory grows with the batch times "
+                           "the square of the length)",
+                           what, j->model ? "" : ", --max-len or the model's size");
+}
+
+/* Before the costly work (training the tokenizer, tokenizing the data):
+ * the model's shape, the adapter's fit and the memory training needs, from
+ * the options and the checkpoint started from. Returns 0, 1 (the data or
+ * the checkpoint does not fit the run, said) or 2 (a usage error). */
+static int preflight(job_t *j, const rw_dataset_t *ds)
+{
+    const train_opts_t *o = j->o;
+    size_t n_domains = j->n_domains;
+    if (!n_domains) {
+        const char **all;
+        n_domains = rw_dataset_domains(ds, &all);
+        free(all);
+    }
+    char why[256], words[320];
+    int moe = strcmp(j->variant, "moe") == 0, lora = strcmp(j->variant, "lora") == 0;
+    rw_model_config_t cfg;
+    const rw_lora_config_t *lc = j->lora ? &j->lora->cfg : lora ? &o->lc : NULL;
+    if (o->resume || lora) {
+        cfg = j->model->cfg;
+    } else {
+        model_config(j, j->bpe ? rw_bpe_vocab_size(j->bpe) : (size_t)o->vocab, n_domains, &cfg);
+        if (strcmp(j->variant, "router") == 0 && n_domains < 2) {
+            cli_say("train", "a router needs at least two domains; the data has %zu", n_domains);
+            return 1;
+        }
+        if (j->model && moe != (cfg.n_experts > 0)) {
+            cli_say("train", "--init %s is a %s model; a %s model branches from a %s one", o->init,
+                    cfg.n_experts ? "moe" : "dense", j->variant, moe ? "moe" : "dense (or router)");
+            return 1;
+        }
+    }
+    if (!o->resume && !lora && rw_model_config_check(&cfg, why, sizeof why) < 0) {
+        if (j->model) {
+            cli_say("train", "--init %s cannot make this %s model: %s", o->init, j->variant, why);
+            return 1;
+        }
+        option_words(why, words, sizeof words);
+        return cli_usage_error("train", "this model shape cannot be built: %s", words);
+    }
+    if (!o->resume && lora && rw_lora_config_check(lc, &cfg, why, sizeof why) < 0)
+        return cli_usage_error("train", "this adapter does not fit --base %s: %s", o->base, why);
+    step_config(j);
+    return check_memory(j, &cfg, lc);
 }
 
 /* rewire.extra of what is written: how it was trained. */
@@ -392,7 +523,6 @@ static volatile sig_atomic_t interrupted;
 static void on_interrupt(int sig)
 {
     if (interrupted) {
-        rw_afile_unlink_all(); /* a checkpoint half written */
         signal(sig, SIG_DFL);
         raise(sig);
     }
@@ -487,8 +617,12 @@ static int setup(job_t *j, const rw_dataset_t *ds)
     }
     if (o->resume || o->init || o->base)
         rc = load_start(j);
-    else
-        rc = scratch_tokenizer(j, ds);
+    else if (o->tokenizer)
+        rc = scratch_tokenizer(j, ds); /* read: its vocabulary sizes the model */
+    if (rc == 0)
+        rc = preflight(j, ds);
+    if (rc == 0 && !j->bpe)
+        rc = scratch_tokenizer(j, ds); /* trained, once the run is known to fit */
     if (rc == 0)
         rc = build_sets(j, ds);
     if (rc == 0 && !o->resume)
@@ -500,6 +634,13 @@ static int setup(job_t *j, const rw_dataset_t *ds)
     int err = rw_trainer_new(&j->tr, j->model, j->lora, &j->tc);
     if (err == 0 && o->resume)
         err = rw_checkpoint_restore_trainer(o->resume, j->tr);
+    if (err == RW_ENOMEM) {
+        char b[32];
+        size_t need = rw_trainer_bytes(&j->model->cfg, j->lora ? &j->lora->cfg : NULL, &j->tc);
+        cli_say("train", "cannot set the trainer up: out of memory allocating about %s",
+                cli_bytes_str(need, b));
+        return 1;
+    }
     if (err < 0) {
         cli_say("train", "cannot set the trainer up: %s", rw_strerror(err));
         return 1;

@@ -30,8 +30,10 @@ typedef struct train_opts {
     unsigned set; /* which groups of options were given (cmd_train.c) */
 } train_opts_t;
 
-/* Trains as o says on ds (borrowed). Returns the exit status: 0, or 1
- * after saying on stderr what failed. */
+/* Trains as o says on ds (borrowed). Returns the exit status: 0, 1 after
+ * saying on stderr what failed, or 2 for options that cannot work together
+ * with the data or the --init/--base model (an invalid shape, a run larger
+ * than memory), found before the tokenizer is trained. */
 int train_job_run(const train_opts_t *o, const rw_dataset_t *ds);
 
 #endif

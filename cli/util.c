@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -120,4 +121,25 @@ void cli_print_json(struct json_t *v)
 json_t *cli_json_num(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
+}
+
+size_t cli_physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || size <= 0 || (size_t)pages > SIZE_MAX / (size_t)size)
+        return 0;
+    return (size_t)pages * (size_t)size;
+}
+
+const char *cli_bytes_str(size_t n, char buf[32])
+{
+    static const char *const units[] = {"bytes", "kB", "MB", "GB", "TB", "PB", "EB"};
+    if (n == SIZE_MAX)
+        return snprintf(buf, 32, "beyond any address space"), buf;
+    double v = (double)n;
+    size_t u = 0;
+    while (v >= 1000 && u + 1 < sizeof units / sizeof units[0])
+        v /= 1000, u++;
+    snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
 }

@@ -11,6 +11,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Sizes here are checked products: a shape whose buffers cannot fit in an
+ * address space counts as SIZE_MAX, which no allocation meets, so the engine
+ * says RW_ENOMEM instead of allocating a size that wrapped around. */
+static size_t product(const size_t *f, size_t n)
+{
+    size_t p = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (f[i] == 0)
+            return 0;
+        if (p > SIZE_MAX / f[i])
+            p = SIZE_MAX;
+        else
+            p *= f[i];
+    }
+    return p;
+}
+#define PRODUCT(...)                                                                               \
+    product((const size_t[]){__VA_ARGS__}, sizeof((const size_t[]){__VA_ARGS__}) / sizeof(size_t))
+
+static size_t sum(size_t a, size_t b)
+{
+    return b > SIZE_MAX - a ? SIZE_MAX : a + b;
+}
+
 /* Hands out consecutive pieces of one block; with mem == NULL only counts. */
 typedef struct carver {
     float *mem;
@@ -20,7 +44,7 @@ typedef struct carver {
 static float *take(carver_t *c, size_t n)
 {
     float *p = c->mem && n ? c->mem + c->used : NULL;
-    c->used += n;
+    c->used = sum(c->used, n);
     return p;
 }
 
@@ -29,28 +53,28 @@ static void carve_acts(rw_engine_t *e, carver_t *c)
     rw_acts_t *a = &e->a;
     size_t C = (size_t)e->cfg.d_model, F = (size_t)e->cfg.d_ff, E = (size_t)e->cfg.n_experts;
     size_t NH = (size_t)e->cfg.n_heads, Lc = e->train ? (size_t)e->cfg.n_layers : 1;
-    size_t N = e->nmax, K = e->K;
-    a->encoded = take(c, N * C);
-    a->ln1 = take(c, Lc * N * C);
-    a->ln1_mean = take(c, Lc * N);
-    a->ln1_rstd = take(c, Lc * N);
-    a->qkv = take(c, Lc * N * 3 * C);
-    a->att = take(c, Lc * e->max_B * NH * e->max_T * e->max_T);
-    a->atty = take(c, Lc * N * C);
-    a->res2 = take(c, Lc * N * C);
-    a->ln2 = take(c, Lc * N * C);
-    a->ln2_mean = take(c, Lc * N);
-    a->ln2_rstd = take(c, Lc * N);
-    a->fch = take(c, Lc * N * K * F);
-    a->fch_gelu = take(c, Lc * N * K * F);
-    a->res3 = take(c, Lc * N * C);
-    a->lnf = take(c, N * C);
+    size_t N = e->nmax, K = e->K, LcE = E ? Lc : 0;
+    a->encoded = take(c, PRODUCT(N, C));
+    a->ln1 = take(c, PRODUCT(Lc, N, C));
+    a->ln1_mean = take(c, PRODUCT(Lc, N));
+    a->ln1_rstd = take(c, PRODUCT(Lc, N));
+    a->qkv = take(c, PRODUCT(Lc, N, 3, C));
+    a->att = take(c, PRODUCT(Lc, e->max_B, NH, e->max_T, e->max_T));
+    a->atty = take(c, PRODUCT(Lc, N, C));
+    a->res2 = take(c, PRODUCT(Lc, N, C));
+    a->ln2 = take(c, PRODUCT(Lc, N, C));
+    a->ln2_mean = take(c, PRODUCT(Lc, N));
+    a->ln2_rstd = take(c, PRODUCT(Lc, N));
+    a->fch = take(c, PRODUCT(Lc, N, K, F));
+    a->fch_gelu = take(c, PRODUCT(Lc, N, K, F));
+    a->res3 = take(c, PRODUCT(Lc, N, C));
+    a->lnf = take(c, PRODUCT(N, C));
     a->lnf_mean = take(c, N);
     a->lnf_rstd = take(c, N);
-    a->gate_probs = take(c, Lc * N * E);
-    a->moe_w = take(c, E ? Lc * N * K : 0);
-    a->moe_x = take(c, E ? Lc * N * K * C : 0);
-    a->moe_y = take(c, E ? Lc * N * K * C : 0);
+    a->gate_probs = take(c, PRODUCT(Lc, N, E));
+    a->moe_w = take(c, PRODUCT(LcE, N, K));
+    a->moe_x = take(c, PRODUCT(LcE, N, K, C));
+    a->moe_y = take(c, PRODUCT(LcE, N, K, C));
 }
 
 static void carve_bufs(rw_engine_t *e, carver_t *c)
@@ -58,43 +82,115 @@ static void carve_bufs(rw_engine_t *e, carver_t *c)
     rw_bufs_t *d = &e->d;
     size_t C = (size_t)e->cfg.d_model, F = (size_t)e->cfg.d_ff, E = (size_t)e->cfg.n_experts;
     size_t N = e->nmax, K = e->K;
-    d->dres = take(c, N * C);
-    d->dln = take(c, N * C);
-    d->dqkv = take(c, N * 3 * C);
-    d->datty = take(c, N * C);
-    d->dfch = take(c, N * K * F);
-    d->dmoe_y = take(c, E ? N * K * C : 0);
-    d->dmoe_x = take(c, E ? N * K * C : 0);
-    d->dgate = take(c, N * E);
-    d->datt = take(c, (size_t)e->nthreads * e->max_T * e->max_T);
+    d->dres = take(c, PRODUCT(N, C));
+    d->dln = take(c, PRODUCT(N, C));
+    d->dqkv = take(c, PRODUCT(N, 3, C));
+    d->datty = take(c, PRODUCT(N, C));
+    d->dfch = take(c, PRODUCT(N, K, F));
+    d->dmoe_y = take(c, PRODUCT(E ? N : 0, K, C));
+    d->dmoe_x = take(c, PRODUCT(E ? N : 0, K, C));
+    d->dgate = take(c, PRODUCT(N, E));
+    d->datt = take(c, PRODUCT((size_t)e->nthreads, e->max_T, e->max_T));
 }
 
-static float *alloc_carved(rw_engine_t *e, void (*carve)(rw_engine_t *, carver_t *))
+/* n zeroed elements of size bytes (at least one), or NULL when that is more
+ * than there is. */
+static void *alloc_zeroed(size_t n, size_t size)
+{
+    if (PRODUCT(n, size) == SIZE_MAX)
+        return NULL;
+    return calloc(n ? n : 1, size);
+}
+
+/* Floats a carve function hands out for e as it is set up. */
+static size_t carved_size(rw_engine_t *e, void (*carve)(rw_engine_t *, carver_t *))
 {
     carver_t c = {NULL, 0};
     carve(e, &c);
-    c.mem = rw_new_array(float, c.used ? c.used : 1);
-    c.used = 0;
-    carve(e, &c);
+    return c.used;
+}
+
+/* One block carved as carve says, or NULL when it cannot be allocated. */
+static float *alloc_carved(rw_engine_t *e, void (*carve)(rw_engine_t *, carver_t *))
+{
+    carver_t c = {alloc_zeroed(carved_size(e, carve), sizeof(float)), 0};
+    if (c.mem)
+        carve(e, &c);
     return c.mem;
 }
 
-/* Adapter activations and the head's buffers, which depend on the adapter. */
-static void alloc_adapter_bufs(rw_engine_t *e)
+/* Element counts of the engine's blocks that do not depend on the adapter. */
+typedef struct core_sizes {
+    size_t acts, bufs;    /* floats, carved (bufs: training only) */
+    size_t iacts;         /* int32_t: the MoE routing tables */
+    size_t moe_stats, lb; /* doubles, floats */
+} core_sizes_t;
+
+static void core_sizes(rw_engine_t *e, core_sizes_t *s)
 {
-    rw_lora_t *lo = e->lora;
+    size_t Lc = e->train ? (size_t)e->cfg.n_layers : 1, E = (size_t)e->cfg.n_experts;
+    size_t L = (size_t)e->cfg.n_layers, T = (size_t)e->nthreads;
+    size_t nk = PRODUCT(E ? Lc : 0, e->nmax, e->K), noff = PRODUCT(E ? Lc : 0, T, E + 1);
+    s->acts = carved_size(e, carve_acts);
+    s->bufs = e->train ? carved_size(e, carve_bufs) : 0;
+    s->iacts = sum(sum(PRODUCT(3, nk), noff), 1);
+    s->moe_stats = PRODUCT(T, L, RW_MOE_STATS(E));
+    s->lb = PRODUCT(L, E ? E : 1);
+}
+
+/* Element counts (floats) of the blocks that depend on adapter lo (or none). */
+typedef struct adapter_sizes {
+    size_t lora; /* adapter activations, and du when training */
+    size_t head; /* pooled, logits, dpooled, dlogits */
+    size_t grad; /* one gradient block per thread (training only) */
+    int outputs;
+} adapter_sizes_t;
+
+static void adapter_sizes(const rw_engine_t *e, const rw_lora_t *lo, adapter_sizes_t *s)
+{
     size_t Lc = e->train ? (size_t)e->cfg.n_layers : 1, N = e->nmax;
+    s->lora = 0;
+    if (lo) {
+        size_t r = (size_t)lo->cfg.rank;
+        for (int i = 0; i < RW_LORA_NTARGETS; i++)
+            s->lora = sum(s->lora, (lo->cfg.targets >> i & 1) ? PRODUCT(Lc, N, r) : 0);
+        s->lora = sum(s->lora, e->train ? PRODUCT(N, r) : 0);
+    }
+    s->outputs = lo ? rw_lora_outputs(&lo->cfg) : rw_model_config_outputs(&e->cfg);
+    size_t C = (size_t)e->cfg.d_model, O = (size_t)s->outputs;
+    s->head = PRODUCT(2, e->max_B, sum(C, O));
+    /* gradients follow the trainable block: the adapter's, else the model's */
+    size_t n_grad = lo ? lo->layout.n_floats : e->model->layout.n_floats;
+    s->grad = e->train ? PRODUCT((size_t)e->nthreads, n_grad) : 0;
+}
+
+/* Adapter activations, the head's buffers and the gradient blocks, which
+ * depend on the adapter. Returns 0, or RW_ENOMEM with e as it was. */
+static int alloc_adapter_bufs(rw_engine_t *e, rw_lora_t *lo)
+{
+    adapter_sizes_t s;
+    adapter_sizes(e, lo, &s);
+    float *lora_mem = lo ? alloc_zeroed(s.lora, sizeof(float)) : NULL;
+    float *head_mem = alloc_zeroed(s.head, sizeof(float));
+    float *grad_mem = e->train ? alloc_zeroed(s.grad, sizeof(float)) : NULL;
+    if ((lo && !lora_mem) || !head_mem || (e->train && !grad_mem)) {
+        free(lora_mem);
+        free(head_mem);
+        free(grad_mem);
+        return RW_ENOMEM;
+    }
     free(e->lora_mem);
-    e->lora_mem = NULL;
+    free(e->head_mem);
+    free(e->grad_mem);
+    e->lora = lo;
+    e->lora_mem = lora_mem;
+    e->head_mem = head_mem;
+    e->grad_mem = grad_mem;
     memset(e->a.lora_u, 0, sizeof e->a.lora_u);
     e->d.du = NULL;
     e->lora_rank = lo ? lo->cfg.rank : 0;
     if (lo) {
-        size_t r = (size_t)lo->cfg.rank, n = 0;
-        for (int i = 0; i < RW_LORA_NTARGETS; i++)
-            n += (lo->cfg.targets >> i & 1) ? Lc * N * r : 0;
-        n += e->train ? N * r : 0;
-        e->lora_mem = rw_new_array(float, n);
+        size_t Lc = e->train ? (size_t)e->cfg.n_layers : 1, N = e->nmax, r = (size_t)lo->cfg.rank;
         float *p = e->lora_mem;
         for (int i = 0; i < RW_LORA_NTARGETS; i++)
             if (lo->cfg.targets >> i & 1) {
@@ -103,20 +199,15 @@ static void alloc_adapter_bufs(rw_engine_t *e)
             }
         e->d.du = e->train ? p : NULL;
     }
-    e->outputs = lo ? rw_lora_outputs(&lo->cfg) : rw_model_config_outputs(&e->cfg);
+    e->outputs = s.outputs;
     size_t C = (size_t)e->cfg.d_model, O = (size_t)e->outputs, B = e->max_B;
-    free(e->head_mem);
-    e->head_mem = rw_new_array(float, 2 * B * (C + O));
     e->a.pooled = e->head_mem;
     e->a.logits = e->a.pooled + B * C;
     e->d.dpooled = e->a.logits + B * O;
     e->d.dlogits = e->d.dpooled + B * C;
-    /* gradients follow the trainable block: the adapter's, else the model's */
-    if (e->train) {
+    if (e->train)
         e->n_grad = lo ? lo->layout.n_floats : e->model->layout.n_floats;
-        free(e->grad_mem);
-        e->grad_mem = rw_new_array(float, rw_array_size((size_t)e->nthreads, e->n_grad));
-    }
+    return 0;
 }
 
 static int check_lora(const rw_engine_t *e, const rw_lora_t *lo)
@@ -126,6 +217,67 @@ static int check_lora(const rw_engine_t *e, const rw_lora_t *lo)
         return RW_EINVAL;
     }
     return 0;
+}
+
+/* The fields the sizes follow from. */
+static void set_shape(rw_engine_t *e, size_t max_B, size_t max_T, int nthreads, int train)
+{
+    e->nthreads = nthreads;
+    e->max_B = max_B;
+    e->max_T = max_T;
+    e->nmax = PRODUCT(max_B, max_T);
+    e->K = e->cfg.n_experts ? (size_t)e->cfg.top_k : 1;
+    e->train = train != 0;
+}
+
+/* The blocks of core_sizes, carved; 0 or RW_ENOMEM. */
+static int alloc_core(rw_engine_t *e)
+{
+    core_sizes_t s;
+    core_sizes(e, &s);
+    size_t E = (size_t)e->cfg.n_experts, Lc = e->train ? (size_t)e->cfg.n_layers : 1;
+    e->acts_mem = alloc_carved(e, carve_acts);
+    e->iacts_mem = alloc_zeroed(s.iacts, sizeof(int32_t));
+    e->moe_stats = alloc_zeroed(s.moe_stats, sizeof(double));
+    e->lb_scale = alloc_zeroed(s.lb, sizeof(float));
+    e->bufs_mem = e->train ? alloc_carved(e, carve_bufs) : NULL;
+    if (!e->acts_mem || !e->iacts_mem || !e->moe_stats || !e->lb_scale ||
+        (e->train && !e->bufs_mem))
+        return RW_ENOMEM;
+    size_t nk = E ? Lc * e->nmax * e->K : 0;
+    e->a.moe_idx = E ? e->iacts_mem : NULL;
+    e->a.moe_slot = E ? e->a.moe_idx + nk : NULL;
+    e->a.moe_row = E ? e->a.moe_slot + nk : NULL;
+    e->a.moe_off = E ? e->a.moe_row + nk : NULL;
+    return 0;
+}
+
+static void free_core(rw_engine_t *e)
+{
+    free(e->acts_mem);
+    free(e->iacts_mem);
+    free(e->moe_stats);
+    free(e->lb_scale);
+    free(e->bufs_mem);
+}
+
+size_t rw_engine_bytes(const rw_model_config_t *cfg, const rw_lora_config_t *lc, size_t max_B,
+                       size_t max_T, int threads, int train)
+{
+    rw_model_t m = {.cfg = *cfg};
+    rw_model_layout(cfg, &m.layout);
+    rw_lora_t lo = {.cfg = lc ? *lc : (rw_lora_config_t){0}, .base = *cfg};
+    if (lc)
+        rw_lora_layout(lc, cfg, &lo.layout);
+    rw_engine_t e = {.model = &m, .cfg = *cfg};
+    set_shape(&e, max_B, max_T, rw_team_size_for(threads), train);
+    core_sizes_t c;
+    adapter_sizes_t a;
+    core_sizes(&e, &c);
+    adapter_sizes(&e, lc ? &lo : NULL, &a);
+    size_t floats = sum(sum(sum(c.acts, c.bufs), sum(c.lb, a.lora)), sum(a.head, a.grad));
+    return sum(sum(PRODUCT(floats, sizeof(float)), PRODUCT(c.iacts, sizeof(int32_t))),
+               PRODUCT(c.moe_stats, sizeof(double)));
 }
 
 int rw_engine_new(rw_engine_t **engine_p, rw_model_t *model, rw_lora_t *lora, size_t max_B,
@@ -143,30 +295,20 @@ int rw_engine_new(rw_engine_t **engine_p, rw_model_t *model, rw_lora_t *lora, si
     rc = rw_team_new(&e->team, threads);
     if (rc < 0)
         goto fail_team;
-    e->lora = lora;
-    e->nthreads = rw_team_size(e->team);
-    e->max_B = max_B;
-    e->max_T = max_T;
-    e->nmax = max_B * max_T;
-    e->K = e->cfg.n_experts ? (size_t)e->cfg.top_k : 1;
-    e->train = train != 0;
-    e->acts_mem = alloc_carved(e, carve_acts);
-    size_t Lc = e->train ? (size_t)e->cfg.n_layers : 1, E = (size_t)e->cfg.n_experts;
-    size_t nk = E ? Lc * e->nmax * e->K : 0, noff = E ? Lc * (size_t)e->nthreads * (E + 1) : 0;
-    e->iacts_mem = rw_new_array(int32_t, 3 * nk + noff + 1);
-    e->a.moe_idx = E ? e->iacts_mem : NULL;
-    e->a.moe_slot = E ? e->a.moe_idx + nk : NULL;
-    e->a.moe_row = E ? e->a.moe_slot + nk : NULL;
-    e->a.moe_off = E ? e->a.moe_row + nk : NULL;
-    e->moe_stats =
-        rw_new_array(double, (size_t)e->nthreads *(size_t)e->cfg.n_layers *RW_MOE_STATS(E));
-    e->lb_scale = rw_new_array(float, (size_t)e->cfg.n_layers *(E ? E : 1));
-    if (e->train)
-        e->bufs_mem = alloc_carved(e, carve_bufs);
-    alloc_adapter_bufs(e);
+    set_shape(e, max_B, max_T, rw_team_size(e->team), train);
+    rc = alloc_core(e);
+    if (rc < 0)
+        goto fail_core;
+    rc = alloc_adapter_bufs(e, lora);
+    if (rc < 0)
+        goto fail_adapter;
     *engine_p = e;
     return 0;
 
+fail_adapter:
+fail_core:
+    free_core(e);
+    rw_team_destroy(&e->team);
 fail_team:
 fail_lora:
     free(e);
@@ -179,14 +321,10 @@ void rw_engine_destroy(rw_engine_t **engine_p)
     if (!e)
         return;
     rw_team_destroy(&e->team);
-    free(e->acts_mem);
-    free(e->iacts_mem);
+    free_core(e);
     free(e->lora_mem);
     free(e->head_mem);
-    free(e->bufs_mem);
-    free(e->moe_stats);
     free(e->grad_mem);
-    free(e->lb_scale);
     free(e);
     *engine_p = NULL;
 }
@@ -194,11 +332,7 @@ void rw_engine_destroy(rw_engine_t **engine_p)
 int rw_engine_set_lora(rw_engine_t *e, rw_lora_t *lora)
 {
     int rc = check_lora(e, lora);
-    if (rc < 0)
-        return rc;
-    e->lora = lora;
-    alloc_adapter_bufs(e);
-    return 0;
+    return rc < 0 ? rc : alloc_adapter_bufs(e, lora);
 }
 
 rw_lora_t *rw_engine_lora(const rw_engine_t *e)

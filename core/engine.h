@@ -28,14 +28,25 @@ typedef struct rw_engine rw_engine_t;
 /* An engine for model (borrowed; must outlive the engine), with lora
  * attached (borrowed, may be NULL). train != 0 also allocates what backward
  * passes need. threads <= 0: one per online CPU. Returns 0, RW_EINVAL (an
- * adapter made for another configuration, sizes out of range) or a negated
+ * adapter made for another configuration, sizes out of range), RW_ENOMEM
+ * (its buffers, rw_engine_bytes of them, cannot be allocated) or a negated
  * errno if threads could not start. */
 int rw_engine_new(rw_engine_t **engine_p, rw_model_t *model, rw_lora_t *lora, size_t max_B,
                   size_t max_T, int threads, int train);
+/* Bytes of the buffers rw_engine_new allocates for a model of cfg (valid, as
+ * rw_model_config_validate says) with an adapter of lc (valid for cfg; NULL:
+ * none) and the other arguments as given there; the weights themselves are
+ * not counted. SIZE_MAX when that is more than an address space holds. An
+ * engine's activations grow with max_B * max_T (attention's with max_B *
+ * max_T^2), training's with the layers too, so a caller can refuse a shape
+ * before it costs anything. */
+size_t rw_engine_bytes(const rw_model_config_t *cfg, const rw_lora_config_t *lc, size_t max_B,
+                       size_t max_T, int threads, int train);
 /* Accepts NULL; nulls *engine_p. */
 void rw_engine_destroy(rw_engine_t **engine_p);
-/* Attaches another adapter (borrowed) or none (NULL); reallocates adapter
- * buffers when its rank or head differs. Returns 0 or RW_EINVAL. */
+/* Attaches another adapter (borrowed) or none (NULL), reallocating the
+ * buffers that depend on it. Returns 0, RW_EINVAL (made for another
+ * configuration) or RW_ENOMEM (the engine keeps the adapter it had). */
 int rw_engine_set_lora(rw_engine_t *e, rw_lora_t *lora);
 rw_lora_t *rw_engine_lora(const rw_engine_t *e);
 int rw_engine_threads(const rw_engine_t *e);

@@ -1,6 +1,7 @@
 /* err.c — lookups over the error table of err.h, and over errno values. */
 #include "err.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,4 +42,13 @@ const char *rw_err_name(int code)
             return n;
     }
     return "UNKNOWN";
+}
+
+int rw_err_why(int code, char *why, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, n, fmt, ap);
+    va_end(ap);
+    return code;
 }

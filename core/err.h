@@ -8,6 +8,8 @@
 #ifndef RW_ERR_H
 #define RW_ERR_H
 
+#include <stddef.h>
+
 #define RW__ERR_BASE (-1000)
 
 /* XX(name, message): the one table the enum and both lookups come from.
@@ -47,5 +49,10 @@ typedef enum {
 const char *rw_strerror(int code);
 /* Symbolic name for code ("RW_EPARSE", "ENOENT"); never NULL. */
 const char *rw_err_name(int code);
+/* Writes the printf-style reason to why (size n, always terminated) and
+ * returns code: for checks that tell their caller which rule an input
+ * breaks, to say in its own words. */
+int rw_err_why(int code, char *why, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

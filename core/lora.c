@@ -28,33 +28,31 @@ void rw_lora_config_default(rw_lora_config_t *cfg)
     cfg->head = RW_HEAD_REWARD;
 }
 
+int rw_lora_config_check(const rw_lora_config_t *c, const rw_model_config_t *base, char *why,
+                         size_t n)
+{
+    if (c->rank < 1 || c->rank > base->d_model)
+        return rw_err_why(RW_EINVAL, why, n, "rank (%d) must be from 1 to the base's d_model (%d)",
+                          c->rank, base->d_model);
+    if (!(c->alpha > 0.0f) || !isfinite(c->alpha))
+        return rw_err_why(RW_EINVAL, why, n, "alpha (%g) must be a positive number",
+                          (double)c->alpha);
+    if (c->targets == 0 || (c->targets & ~(unsigned)(RW_LORA_ALL | RW_LORA_EMB)))
+        return rw_err_why(RW_EINVAL, why, n, "target set 0x%x is empty or names unknown targets",
+                          c->targets);
+    if (base->n_experts && (c->targets & (RW_LORA_FF1 | RW_LORA_FF2)))
+        return rw_err_why(RW_EINVAL, why, n,
+                          "ff1/ff2 adapters need a dense feed-forward, the base is MoE");
+    return rw_head_check(c->head, c->n_classes, why, n);
+}
+
 int rw_lora_config_validate(const rw_lora_config_t *c, const rw_model_config_t *base)
 {
-    if (c->rank < 1 || c->rank > base->d_model) {
-        RW_ERROR("lora", "invalid rank %d (1..%d)", c->rank, base->d_model);
-        return RW_EINVAL;
-    }
-    if (!(c->alpha > 0.0f) || !isfinite(c->alpha)) {
-        RW_ERROR("lora", "invalid alpha %g", (double)c->alpha);
-        return RW_EINVAL;
-    }
-    if (c->targets == 0 || (c->targets & ~(unsigned)(RW_LORA_ALL | RW_LORA_EMB))) {
-        RW_ERROR("lora", "invalid target set 0x%x", c->targets);
-        return RW_EINVAL;
-    }
-    if (base->n_experts && (c->targets & (RW_LORA_FF1 | RW_LORA_FF2))) {
-        RW_ERROR("lora", "ff1/ff2 adapters need a dense feed-forward, the base is MoE");
-        return RW_EINVAL;
-    }
-    if (c->head != RW_HEAD_REWARD && c->head != RW_HEAD_CLASSIFIER) {
-        RW_ERROR("lora", "invalid head %d", (int)c->head);
-        return RW_EINVAL;
-    }
-    if (c->head == RW_HEAD_CLASSIFIER && (c->n_classes < 2 || c->n_classes > 65536)) {
-        RW_ERROR("lora", "invalid n_classes %d", c->n_classes);
-        return RW_EINVAL;
-    }
-    return 0;
+    char why[256];
+    int rc = rw_lora_config_check(c, base, why, sizeof why);
+    if (rc < 0)
+        RW_ERROR("lora", "invalid configuration: %s", why);
+    return rc;
 }
 
 int rw_lora_parse_targets(const char *list, unsigned *targets)

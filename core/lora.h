@@ -49,7 +49,11 @@ typedef struct rw_lora_config {
 
 /* Rank 8, alpha 16, q k v o ff1 ff2, reward head. */
 void rw_lora_config_default(rw_lora_config_t *cfg);
-/* 0, or RW_EINVAL if cfg cannot adapt a model of configuration base. */
+/* 0, or RW_EINVAL if cfg cannot adapt a model of configuration base, with
+ * the rule it breaks written to why (size n, always terminated). */
+int rw_lora_config_check(const rw_lora_config_t *cfg, const rw_model_config_t *base, char *why,
+                         size_t n);
+/* rw_lora_config_check, saying why in a log line. */
 int rw_lora_config_validate(const rw_lora_config_t *cfg, const rw_model_config_t *base);
 /* "q,k,v,o,ff1,ff2"-style list to bits; RW_EINVAL on an unknown name. */
 int rw_lora_parse_targets(const char *list, unsigned *targets);

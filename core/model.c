@@ -32,53 +32,67 @@ void rw_model_config_default(rw_model_config_t *cfg)
     cfg->n_classes = 0;
 }
 
-static int bad(const char *field, int value)
+int rw_head_check(rw_head_t head, int n_classes, char *why, size_t n)
 {
-    RW_ERROR("model", "invalid configuration: %s = %d", field, value);
-    return RW_EINVAL;
+    if (head != RW_HEAD_REWARD && head != RW_HEAD_CLASSIFIER)
+        return rw_err_why(RW_EINVAL, why, n, "head (%d) must be reward or classifier", (int)head);
+    if (head == RW_HEAD_CLASSIFIER && (n_classes < 2 || n_classes > 65536))
+        return rw_err_why(RW_EINVAL, why, n, "n_classes (%d) must be from 2 to 65536", n_classes);
+    return 0;
 }
 
-int rw_model_config_validate(const rw_model_config_t *c)
+int rw_model_config_check(const rw_model_config_t *c, char *why, size_t n)
 {
     /* bounds keep every size product far from size_t overflow */
     if (c->vocab < 3 || c->vocab > (1 << 24))
-        return bad("vocab", c->vocab);
+        return rw_err_why(RW_EINVAL, why, n, "vocab (%d) must be from 3 to %d", c->vocab, 1 << 24);
     if (c->max_len < 3 || c->max_len > 65536)
-        return bad("max_len", c->max_len);
+        return rw_err_why(RW_EINVAL, why, n, "max_len (%d) must be from 3 to 65536", c->max_len);
     if (c->d_model < 1 || c->d_model > 65536)
-        return bad("d_model", c->d_model);
+        return rw_err_why(RW_EINVAL, why, n, "d_model (%d) must be from 1 to 65536", c->d_model);
     if (c->n_layers < 1 || c->n_layers > 1024)
-        return bad("n_layers", c->n_layers);
+        return rw_err_why(RW_EINVAL, why, n, "n_layers (%d) must be from 1 to 1024", c->n_layers);
     if (c->n_heads < 1 || c->d_model % c->n_heads != 0)
-        return bad("n_heads", c->n_heads);
+        return rw_err_why(RW_EINVAL, why, n, "d_model (%d) must be a multiple of n_heads (%d)",
+                          c->d_model, c->n_heads);
     if (c->d_ff < 1 || c->d_ff > 1 << 20)
-        return bad("d_ff", c->d_ff);
+        return rw_err_why(RW_EINVAL, why, n, "d_ff (%d) must be from 1 to %d", c->d_ff, 1 << 20);
     if (c->n_experts != 0 && (c->n_experts < 2 || c->n_experts > 64))
-        return bad("n_experts", c->n_experts);
+        return rw_err_why(RW_EINVAL, why, n, "n_experts (%d) must be 0 (dense) or from 2 to 64",
+                          c->n_experts);
     if (c->n_experts && (c->top_k < 1 || c->top_k > c->n_experts))
-        return bad("top_k", c->top_k);
+        return rw_err_why(RW_EINVAL, why, n, "top_k (%d) must be from 1 to n_experts (%d)",
+                          c->top_k, c->n_experts);
     if (c->pooling != RW_POOL_MEAN && c->pooling != RW_POOL_LAST)
-        return bad("pooling", (int)c->pooling);
-    if (c->head != RW_HEAD_REWARD && c->head != RW_HEAD_CLASSIFIER)
-        return bad("head", (int)c->head);
+        return rw_err_why(RW_EINVAL, why, n, "pooling (%d) must be mean or last", (int)c->pooling);
+    if (rw_head_check(c->head, c->n_classes, why, n) < 0)
+        return RW_EINVAL;
     if (c->gate_input != RW_GATE_TOKEN && c->gate_input != RW_GATE_PROMPT)
-        return bad("gate_input", (int)c->gate_input);
-    if (c->head == RW_HEAD_CLASSIFIER && (c->n_classes < 2 || c->n_classes > 65536))
-        return bad("n_classes", c->n_classes);
+        return rw_err_why(RW_EINVAL, why, n, "gate_input (%d) must be token or prompt",
+                          (int)c->gate_input);
     /* each field in range can still make a model no machine here trains:
      * training holds the weights several times over (gradients per
      * thread, two moments), so a model over the cap is said at once rather
      * than dying out of memory in every worker */
     double C = c->d_model, F = c->d_ff, E = c->n_experts ? c->n_experts : 1;
-    double n = ((double)c->vocab + c->max_len) * C +
-               c->n_layers * (4.0 * C * C + 2.0 * C * F * E +
-                              (c->n_experts ? (double)rw_model_gate_inputs(c) * E : 0.0));
-    if (n > RW_MODEL_MAX_PARAMS) {
-        RW_ERROR("model", "invalid configuration: about %.3g parameters, over the limit of %.3g", n,
-                 (double)RW_MODEL_MAX_PARAMS);
-        return RW_EINVAL;
-    }
+    double np = ((double)c->vocab + c->max_len) * C +
+                c->n_layers * (4.0 * C * C + 2.0 * C * F * E +
+                               (c->n_experts ? (double)rw_model_gate_inputs(c) * E : 0.0));
+    if (np > RW_MODEL_MAX_PARAMS)
+        return rw_err_why(RW_EINVAL, why, n,
+                          "about %.3g parameters, over the limit of %.3g: lower d_model, n_layers, "
+                          "d_ff, vocab or n_experts",
+                          np, (double)RW_MODEL_MAX_PARAMS);
     return 0;
+}
+
+int rw_model_config_validate(const rw_model_config_t *c)
+{
+    char why[256];
+    int rc = rw_model_config_check(c, why, sizeof why);
+    if (rc < 0)
+        RW_ERROR("model", "invalid configuration: %s", why);
+    return rc;
 }
 
 size_t rw_model_gate_inputs(const rw_model_config_t *cfg)

@@ -62,8 +62,16 @@ void rw_model_config_default(rw_model_config_t *cfg);
 /* The most parameters a model may have: 2^28, 1 GiB of weights, which
  * training holds several times over. */
 #define RW_MODEL_MAX_PARAMS (1u << 28)
-/* 0 if cfg describes a model rewire can build, else RW_EINVAL (and a log line
- * naming the bad field, or the size over RW_MODEL_MAX_PARAMS). */
+/* 0 if cfg describes a model rewire can build, else RW_EINVAL with the rule
+ * it breaks written to why (size n, always terminated), in the fields'
+ * names: "d_model (33) must be a multiple of n_heads (2)", or the size over
+ * RW_MODEL_MAX_PARAMS. */
+int rw_model_config_check(const rw_model_config_t *cfg, char *why, size_t n);
+/* 0 if a head of kind head with n_classes outputs (a classifier's, 2 to
+ * 65536) is one rewire can build, a model's or an adapter's; else
+ * RW_EINVAL with why, as rw_model_config_check. */
+int rw_head_check(rw_head_t head, int n_classes, char *why, size_t n);
+/* rw_model_config_check, saying why in a log line. */
 int rw_model_config_validate(const rw_model_config_t *cfg);
 /* Inputs of each MoE gate: d_model for a token gate, vocab for a prompt gate. */
 size_t rw_model_gate_inputs(const rw_model_config_t *cfg);

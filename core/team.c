@@ -59,15 +59,19 @@ static void *member_main(void *p)
     return NULL;
 }
 
-int rw_team_new(rw_team_t **team_p, int n)
+int rw_team_size_for(int n)
 {
-    *team_p = NULL;
     if (n <= 0) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (int)c : 1;
     }
-    if (n > RW_TEAM_MAX)
-        n = RW_TEAM_MAX;
+    return n > RW_TEAM_MAX ? RW_TEAM_MAX : n;
+}
+
+int rw_team_new(rw_team_t **team_p, int n)
+{
+    *team_p = NULL;
+    n = rw_team_size_for(n);
     rw_team_t *t = rw_new(rw_team_t);
     t->n = n;
     t->threads = rw_new_array(pthread_t, (size_t)n);

@@ -21,6 +21,9 @@ typedef void (*rw_team_fn)(void *ctx, int tid, int n);
 /* A team of n members (n <= 0: one per online CPU; at most 256). Returns 0 or
  * a negated errno if a thread could not be started (*team_p is then NULL). */
 int rw_team_new(rw_team_t **team_p, int n);
+/* The members rw_team_new(.., n) starts with: n, one per online CPU for
+ * n <= 0, at most 256. */
+int rw_team_size_for(int n);
 /* Stops and joins the threads; accepts NULL and nulls *team_p. */
 void rw_team_destroy(rw_team_t **team_p);
 int rw_team_size(const rw_team_t *team);

@@ -191,15 +191,40 @@ int rw_trainer_new(rw_trainer_t **tr_p, rw_model_t *model, rw_lora_t *lora,
                          (cfg->part == RW_TRAIN_FFN && ffn));
     }
     tr->engine->gates_only = cfg->part == RW_TRAIN_GATES;
-    tr->m = rw_new_array(float, tr->layout->n_floats);
-    tr->v = rw_new_array(float, tr->layout->n_floats);
+    tr->m = calloc(tr->layout->n_floats, sizeof(float));
+    tr->v = calloc(tr->layout->n_floats, sizeof(float));
+    if (!tr->m || !tr->v) {
+        rc = RW_ENOMEM;
+        goto fail_moments;
+    }
     rw_batch_init(&tr->batch, cfg->max_batch, max_T);
     *tr_p = tr;
     return 0;
 
+fail_moments:
+    free(tr->m);
+    free(tr->v);
+    rw_engine_destroy(&tr->engine);
 fail_engine:
     free(tr);
     return rc;
+}
+
+size_t rw_trainer_bytes(const rw_model_config_t *model, const rw_lora_config_t *lora,
+                        const rw_train_config_t *cfg)
+{
+    size_t max_T = cfg->max_len ? cfg->max_len : (size_t)model->max_len;
+    size_t engine = rw_engine_bytes(model, lora, cfg->max_batch, max_T, cfg->threads, 1);
+    if (engine == SIZE_MAX)
+        return SIZE_MAX;
+    rw_layout_t layout;
+    if (lora)
+        rw_lora_layout(lora, model, &layout);
+    else
+        rw_model_layout(model, &layout);
+    /* the engine holds max_batch * max_T rows, so the batch's ids fit too */
+    size_t own = (2 * layout.n_floats + cfg->max_batch * (max_T + 2)) * sizeof(float);
+    return engine > SIZE_MAX - own ? SIZE_MAX : engine + own;
 }
 
 void rw_trainer_destroy(rw_trainer_t **tr_p)

@@ -80,9 +80,17 @@ typedef struct rw_trainer rw_trainer_t;
 
 /* A trainer for model (borrowed) or, if lora is not NULL, for that adapter
  * (borrowed) on the frozen model. Returns 0, RW_EINVAL (bad configuration,
- * gates-only on a dense model) or a negated errno (threads). */
+ * gates-only on a dense model), RW_ENOMEM (rw_trainer_bytes cannot be
+ * allocated) or a negated errno (threads). */
 int rw_trainer_new(rw_trainer_t **tr_p, rw_model_t *model, rw_lora_t *lora,
                    const rw_train_config_t *cfg);
+/* Bytes rw_trainer_new allocates for a model of configuration model (valid)
+ * with an adapter of lora (valid for it; NULL: none) under cfg: the
+ * engine's (rw_engine_bytes), the optimizer's moments and the batch; the
+ * weights themselves are not counted. SIZE_MAX when that is more than an
+ * address space holds. */
+size_t rw_trainer_bytes(const rw_model_config_t *model, const rw_lora_config_t *lora,
+                        const rw_train_config_t *cfg);
 /* Accepts NULL; nulls *tr_p. */
 void rw_trainer_destroy(rw_trainer_t **tr_p);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,19 @@ int rwt_in_ci(void)
 {
     const char *ci = getenv("CI");
     return ci && strcmp(ci, "true") == 0;
+}
+
+int rwt_limit_address_space(size_t extra)
+{
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return -1;
+    int ok = fscanf(f, "%lu", &pages) == 1;
+    fclose(f);
+    rlim_t lim = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + extra;
+    struct rlimit rl = {lim, lim};
+    return ok && setrlimit(RLIMIT_AS, &rl) == 0 ? 0 : -1;
 }
 
 const char *rwt_shared_data(void)

@@ -5,6 +5,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* RWT_ASAN is defined in a build with AddressSanitizer, whose allocator
+ * keeps no mallinfo and whose shadow memory no address-space limit leaves
+ * room for. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RWT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RWT_ASAN 1
+#endif
+#endif
+
+/* Limits this process's address space (RLIMIT_AS) to what it maps now and
+ * extra bytes more, so that allocations past that fail: for a forked child
+ * (the limit stays with the process). Returns 0 or -1. */
+int rwt_limit_address_space(size_t extra);
+
 /* Path of ../shared/data beside the source tree, or NULL if it is absent. */
 const char *rwt_shared_data(void);
 

@@ -64,6 +64,23 @@ static json_t *rw_ok(int json, const char *fmt, ...)
     return v;
 }
 
+/* Runs `rewire ARGS` and asserts it exits with status; returns its stderr
+ * (caller frees). */
+__attribute__((unused)) static char *rw_exits(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+__attribute__((unused)) static char *rw_exits(int status, const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    char *err;
+    int st = rw(NULL, &err, "%s", args);
+    cr_assert_eq(st, status, "rewire %s exited %d, not %d:\n%s", args, st, status, err);
+    return err;
+}
+
 /* The synthetic five domains, 100 pairs each, as rwt_dir/syn.jsonl. */
 __attribute__((unused)) static void gen_data(void)
 {

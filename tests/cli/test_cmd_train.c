@@ -152,6 +152,57 @@ Test(cmd_train, resumed_run_ends_with_the_uninterrupted_weights)
     json_decref(b);
 }
 
+/* A run that cannot fit in memory is refused before any work, naming what
+ * it needs and what to lower (it used to abort allocating 73 GB, after
+ * training the tokenizer). Petabytes: more than any machine running this. */
+Test(cmd_train, a_run_too_big_for_memory_is_a_usage_error_up_front)
+{
+    gen_data();
+    char *out, *err;
+    int st = rw(&out, &err,
+                "train --data syn.jsonl --out m.safetensors --max-len 8192 --batch 4096 "
+                "--layers 16 --heads 64 --vocab 1000 --steps 1 --json");
+    cr_assert_eq(st, 2, "exit %d:\n%s", st, err);
+    cr_assert(strstr(err, "training needs about ") && strstr(err, " PB of memory") &&
+                  strstr(err, "more than this machine's") && strstr(err, "lower --batch") &&
+                  strstr(err, "--max-len"),
+              "%s", err);
+    cr_assert_null(strstr(err, "tokenizer:"), "the tokenizer was trained first:\n%s", err);
+    json_t *o = json_loads(out, 0, NULL);
+    cr_assert(o && strstr(json_string_value(json_object_get(o, "error")), "of memory"), "%s", out);
+    json_decref(o);
+    free(out);
+    free(err);
+}
+
+/* A shape the model cannot take is a usage error before the tokenizer is
+ * trained, in the options' words (it was exit 1 after training it, saying
+ * "invalid configuration: n_heads = 2"). */
+Test(cmd_train, an_invalid_shape_is_a_usage_error_up_front)
+{
+    gen_data();
+    static const struct {
+        const char *args, *says;
+    } cases[] = {
+        {"--d-model 33 --heads 2", "--d-model (33) must be a multiple of --heads (2)"},
+        {"--d-model 8192 --layers 64", "parameters, over the limit"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *err = rw_exits(2, "train --data syn.jsonl --out m.safetensors --vocab 1000 %s",
+                             cases[i].args);
+        cr_assert(strstr(err, cases[i].says) && strstr(err, "--help"), "%s", err);
+        cr_assert_null(strstr(err, "tokenizer:"), "the tokenizer was trained first:\n%s", err);
+        free(err);
+    }
+    /* an adapter that does not fit its base, before the data is tokenized */
+    json_decref(rw_ok(0, "train --data syn.jsonl --out base.safetensors " TINY " --steps 2"));
+    char *err = rw_exits(2, "train --data syn.jsonl --out ad.safetensors --variant lora --base "
+                            "base.safetensors --rank 64");
+    cr_assert(strstr(err, "rank (64) must be from 1 to the base's d_model (32)"), "%s", err);
+    cr_assert_null(strstr(err, "tokenized"), "%s", err);
+    free(err);
+}
+
 Test(cmd_train, bad_usage_exits_2)
 {
     gen_data();

@@ -41,6 +41,33 @@ Test(model, config_json_round_trip_and_validation)
     cr_assert_eq(rw_model_config_validate(&c), 0);
 }
 
+/* rewire train says these up front, in its options' words */
+Test(model, an_invalid_configuration_says_the_rule_it_breaks)
+{
+    rw_model_config_t c;
+    fx_tiny_config(&c);
+    char why[256];
+    c.d_model = 33;
+    cr_assert_eq(rw_model_config_check(&c, why, sizeof why), RW_EINVAL);
+    cr_assert_str_eq(why, "d_model (33) must be a multiple of n_heads (2)");
+    fx_tiny_config(&c);
+    c.n_experts = 70;
+    cr_assert_eq(rw_model_config_check(&c, why, sizeof why), RW_EINVAL);
+    cr_assert(strstr(why, "n_experts (70)"), "%s", why);
+    rw_model_config_default(&c);
+    c.d_model = 8192, c.n_layers = 64;
+    cr_assert_eq(rw_model_config_check(&c, why, sizeof why), RW_EINVAL);
+    cr_assert(strstr(why, "parameters, over the limit"), "%s", why);
+    fx_tiny_config(&c);
+    cr_assert_eq(rw_model_config_check(&c, why, sizeof why), 0);
+    /* an adapter's rank is bounded by its base's width */
+    rw_lora_config_t lc;
+    rw_lora_config_default(&lc);
+    lc.rank = 9;
+    cr_assert_eq(rw_lora_config_check(&lc, &c, why, sizeof why), RW_EINVAL);
+    cr_assert_str_eq(why, "rank (9) must be from 1 to the base's d_model (8)");
+}
+
 Test(model, layout_is_one_block_in_order)
 {
     rw_model_config_t c;

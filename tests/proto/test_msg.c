@@ -14,12 +14,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "proto/mpw.h"
+#include "support.h"
 #include "proto/samples.h"
 
 static void *heap_alloc(void *ctx, size_t len)
@@ -545,29 +545,6 @@ Test(msg, rules_across_fields_are_checked)
     sample_free();
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
-#ifndef UNDER_ASAN
-/* VM size of this process in bytes. */
-static size_t vm_bytes(void)
-{
-    unsigned long pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%lu", &pages) != 1)
-            pages = 0;
-        fclose(f);
-    }
-    return pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-#endif
-
 Test(msg, huge_claims_are_refused_without_allocating)
 {
     /* header bytes that claim far more than follows */
@@ -592,10 +569,9 @@ Test(msg, huge_claims_are_refused_without_allocating)
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-#ifndef UNDER_ASAN
+#ifndef RWT_ASAN
         /* room for this process and a little more: a 64 GiB zone cannot happen */
-        struct rlimit rl = {vm_bytes() + (64u << 20), vm_bytes() + (64u << 20)};
-        setrlimit(RLIMIT_AS, &rl);
+        rwt_limit_address_space(64u << 20);
 #endif
         for (int rep = 0; rep < 1000; rep++) {
             msg_t out;
