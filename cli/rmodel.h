@@ -8,6 +8,9 @@
  *   domains  the domains it was trained on, in index order (a router's classes)
  *   base     the base checkpoint's path (adapters)
  *   seed, batch, steps, data   how it was trained (what --resume reuses)
+ *   data_fingerprint   rw_trainset_fingerprint of its train pairs, 16 hex
+ *            digits (--resume refuses other data; absent before rewire
+ *            wrote it)
  * eval, score and train --init/--base/--resume all load through here, so a
  * model file is all they need.
  */

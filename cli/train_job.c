@@ -21,6 +21,7 @@
 #include "train.h"
 #include "trainset.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
@@ -47,7 +48,8 @@ typedef struct job {
     size_t per_step;
     long steps, spe, start, eval_every;
     uint64_t seed;
-    char *ckpt; /* owned: out + ".ckpt" */
+    uint64_t data_fp; /* rw_trainset_fingerprint of the train set */
+    char *ckpt;       /* owned: out + ".ckpt" */
     /* the log window, and the run's totals */
     double w_loss, w_acc, w_margin, w_grad, w_secs, w_flop, w_n;
     long w_steps;
@@ -263,6 +265,7 @@ static int build_sets(job_t *j, const rw_dataset_t *ds)
         cli_say("train", "no train pairs in the data%s", j->n_domains ? " for those domains" : "");
         return 1;
     }
+    j->data_fp = rw_trainset_fingerprint(&j->train);
     cli_say("train", "%zu train and %zu eval pairs in %zu domain(s), tokenized in %.1f s",
             j->train.n, j->eval.n, j->train.n_domains, rw_now_s() - t0);
     return 0;
@@ -437,9 +440,11 @@ static void make_extra(job_t *j)
         json_array_append_new(doms, json_string(j->train.domains[i]));
     for (size_t i = 0; i < o->n_data; i++)
         json_array_append_new(data, json_string(o->data[i]));
-    j->extra = json_pack("{s:s, s:o, s:I, s:I, s:I, s:o}", "variant", j->variant, "domains", doms,
-                         "seed", (json_int_t)j->seed, "batch", (json_int_t)j->per_step, "steps",
-                         (json_int_t)j->steps, "data", data);
+    char fp[17];
+    snprintf(fp, sizeof fp, "%016" PRIx64, j->data_fp);
+    j->extra = json_pack("{s:s, s:o, s:I, s:I, s:I, s:o, s:s}", "variant", j->variant, "domains",
+                         doms, "seed", (json_int_t)j->seed, "batch", (json_int_t)j->per_step,
+                         "steps", (json_int_t)j->steps, "data", data, "data_fingerprint", fp);
     const char *base = o->base ? o->base : json_string_value(json_object_get(j->from, "base"));
     const char *init = o->init ? o->init : json_string_value(json_object_get(j->from, "init"));
     if (j->lora && base)
@@ -604,6 +609,40 @@ static void summary(job_t *j, double wall)
     free(cfg);
 }
 
+/* A resumed run continues exactly only on the train pairs it started on:
+ * its checkpoint's fingerprint of them against this --data's. Returns 0, or
+ * 1 having said that the data differs. */
+static int check_resume_data(job_t *j)
+{
+    const char *want = json_string_value(json_object_get(j->from, "data_fingerprint"));
+    char have[17];
+    snprintf(have, sizeof have, "%016" PRIx64, j->data_fp);
+    if (!want) {
+        cli_say("train",
+                "%s has no fingerprint of its training data (an older rewire wrote it): resuming "
+                "without checking that --data is the same",
+                j->o->resume);
+        return 0;
+    }
+    if (strcmp(want, have) == 0)
+        return 0;
+    char from[512] = "";
+    size_t i, k = 0;
+    json_t *p;
+    json_array_foreach(json_object_get(j->from, "data"), i, p)
+    {
+        if (k < sizeof from)
+            k += (size_t)snprintf(from + k, sizeof from - k, "%s%s", i ? " " : "",
+                                  json_string_value(p) ? json_string_value(p) : "?");
+    }
+    cli_say("train",
+            "%s was trained on other data: its run started on the train pairs of %s (fingerprint "
+            "%s), --data gives %zu train pairs that differ (fingerprint %s); resume with the same "
+            "--data",
+            j->o->resume, from[0] ? from : "files it does not name", want, j->train.n, have);
+    return 1;
+}
+
 /* Setup: the starting point, the data, the model and the trainer. */
 static int setup(job_t *j, const rw_dataset_t *ds)
 {
@@ -625,6 +664,8 @@ static int setup(job_t *j, const rw_dataset_t *ds)
         rc = scratch_tokenizer(j, ds); /* trained, once the run is known to fit */
     if (rc == 0)
         rc = build_sets(j, ds);
+    if (rc == 0 && o->resume)
+        rc = check_resume_data(j);
     if (rc == 0 && !o->resume)
         rc = strcmp(j->variant, "lora") == 0 ? make_adapter(j) : make_model(j);
     if (rc)

@@ -37,6 +37,46 @@ int rw_trainset_domain(const rw_trainset_t *ts, const char *name)
     return -1;
 }
 
+/* Continues h over v as 8 little-endian bytes, the same on every machine. */
+static uint64_t hash_u64(uint64_t h, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return rw_hash_update(h, b, sizeof b);
+}
+
+/* Continues h over n ids, each as 4 little-endian bytes, after their count. */
+static uint64_t hash_ids(uint64_t h, const int32_t *ids, size_t n)
+{
+    unsigned char b[4 * 256];
+    h = hash_u64(h, n);
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < sizeof b && i < n; i++, k += 4)
+            for (int j = 0; j < 4; j++)
+                b[k + (size_t)j] = (unsigned char)((uint32_t)ids[i] >> (8 * j));
+        h = rw_hash_update(h, b, k);
+    }
+    return h;
+}
+
+uint64_t rw_trainset_fingerprint(const rw_trainset_t *ts)
+{
+    uint64_t h = hash_u64(RW_HASH_SEED, ts->n_domains);
+    for (size_t i = 0; i < ts->n_domains; i++)
+        h = rw_hash_update(h, ts->domains[i], strlen(ts->domains[i]) + 1);
+    h = hash_u64(h, ts->n);
+    for (size_t i = 0; i < ts->n; i++) {
+        const rw_tok_pair_t *p = &ts->pairs[i];
+        h = hash_u64(h, (uint64_t)(int64_t)p->domain);
+        h = hash_ids(h, p->prompt, p->n_prompt);
+        h = hash_ids(h, p->chosen, p->n_chosen);
+        h = hash_ids(h, p->rejected, p->n_rejected);
+    }
+    return rw_hash_final(h);
+}
+
 /* The domain list: the caller's (checked against ds), or ds's own. */
 static int set_domains(rw_trainset_t *ts, const rw_dataset_t *ds, const rw_trainset_opts_t *o)
 {

@@ -96,5 +96,10 @@ int rw_trainset_batch(rw_trainset_t *ts, uint64_t seed, long step, size_t per_st
 size_t rw_trainset_hold_out(rw_trainset_t *ts, unsigned every, size_t min);
 /* The index of domain name in ts, or -1. */
 int rw_trainset_domain(const rw_trainset_t *ts, const char *name);
+/* A hash of what training on ts reads: its domain names and, in order,
+ * each of its n pairs' domain and token ids. Sets built from the same
+ * pairs with the same tokenizer and options have the same fingerprint on
+ * any machine; a pair added, dropped, changed or moved changes it. */
+uint64_t rw_trainset_fingerprint(const rw_trainset_t *ts);
 
 #endif

@@ -152,6 +152,60 @@ Test(cmd_train, resumed_run_ends_with_the_uninterrupted_weights)
     json_decref(b);
 }
 
+/* A resumed run reads the batches the interrupted one would have only on
+ * the same train pairs: other data is refused, not trained on silently. */
+Test(cmd_train, a_resume_on_other_data_is_refused)
+{
+    gen_data();
+    json_decref(rw_ok(0, "data gen --pairs-per-domain 100 --seed 8 -o other.jsonl"));
+    json_decref(
+        rw_ok(0, "train --data syn.jsonl --out r.safetensors " TINY " --steps 10 --stop-after 3"));
+    char *err =
+        rw_exits(1, "train --data other.jsonl --out r.safetensors --resume r.safetensors.ckpt");
+    cr_assert(strstr(err, "r.safetensors.ckpt was trained on other data") &&
+                  strstr(err, "the train pairs of syn.jsonl") && strstr(err, "the same --data"),
+              "%s", err);
+    cr_assert_null(strstr(err, "resuming"), "%s", err);
+    free(err);
+    struct stat st;
+    cr_assert_eq(stat(rwt_path(rwt_dir, "r.safetensors"), &st), -1, "it trained anyway");
+    /* the same pairs under another name are the same data */
+    size_t n;
+    char *syn = rwt_read_file(rwt_path(rwt_dir, "syn.jsonl"), &n);
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "copy.jsonl"), syn, n), 0);
+    free(syn);
+    json_decref(
+        rw_ok(0, "train --data copy.jsonl --out r.safetensors --resume r.safetensors.ckpt"));
+}
+
+/* A checkpoint written before the fingerprint still resumes, saying that
+ * it cannot check the data. */
+Test(cmd_train, a_checkpoint_without_a_data_fingerprint_still_resumes)
+{
+    gen_data();
+    json_decref(rw_ok(0, "train --data syn.jsonl --out old.safetensors " TINY
+                         " --steps 10 --stop-after 3"));
+    /* as an older rewire wrote it: the key blanked out of rewire.extra,
+     * leaving the header's length (and every offset) as it was */
+    size_t n;
+    const char *path = rwt_path(rwt_dir, "old.safetensors.ckpt");
+    char *f = rwt_read_file(path, &n);
+    const char key[] = ",\\\"data_fingerprint\\\":\\\"";
+    char *k = memmem(f, n, key, sizeof key - 1);
+    cr_assert_not_null(k, "no fingerprint in the checkpoint");
+    size_t len = sizeof key - 1 + 16 + 2; /* 16 hex digits and the closing \" */
+    cr_assert_eq(memcmp(k + len - 2, "\\\"", 2), 0);
+    memset(k, ' ', len);
+    cr_assert_eq(rwt_write_file(path, f, n), 0);
+    free(f);
+    char *err =
+        rw_exits(0, "train --data syn.jsonl --out old.safetensors --resume old.safetensors.ckpt");
+    cr_assert(strstr(err, "no fingerprint of its training data") &&
+                  strstr(err, "resumed at step 3"),
+              "%s", err);
+    free(err);
+}
+
 /* A run that cannot fit in memory is refused before any work, naming what
  * it needs and what to lower (it used to abort allocating 73 GB, after
  * training the tokenizer). Petabytes: more than any machine running this. */

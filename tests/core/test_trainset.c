@@ -233,6 +233,54 @@ Test(trainset, batches_depend_only_on_seed_and_step)
     rw_dataset_fini(&ds);
 }
 
+/* The fingerprint of ds's train split as tokenized by bpe (max_len 0: all). */
+static uint64_t fingerprint(const rw_dataset_t *ds, rw_bpe_t *bpe, size_t max_len)
+{
+    rw_trainset_t ts;
+    rw_trainset_init(&ts);
+    rw_trainset_opts_t o = {RW_SEL_TRAIN, NULL, 0, 0, max_len};
+    cr_assert_eq(rw_trainset_build(&ts, ds, bpe, &o), 0);
+    uint64_t fp = rw_trainset_fingerprint(&ts);
+    rw_trainset_fini(&ts);
+    return fp;
+}
+
+/* A resumed run refuses other data by this fingerprint: it follows every
+ * train pair the run reads, and nothing else. */
+Test(trainset, the_fingerprint_follows_what_training_reads)
+{
+    rw_dataset_t ds;
+    make_data(&ds);
+    rw_bpe_t *bpe = tokenizer(&ds);
+    uint64_t fp = fingerprint(&ds, bpe, 0);
+    cr_assert_eq(fingerprint(&ds, bpe, 0), fp, "the same data, the same fingerprint");
+    /* a reply changed by one letter */
+    ds.pairs[0].rejected[0] = 'B';
+    cr_assert_neq(fingerprint(&ds, bpe, 0), fp);
+    ds.pairs[0].rejected[0] = 'b';
+    /* two train pairs swapped: the same pairs, read in another order */
+    rw_pair_t t = ds.pairs[0];
+    ds.pairs[0] = ds.pairs[1], ds.pairs[1] = t;
+    cr_assert_neq(fingerprint(&ds, bpe, 0), fp);
+    ds.pairs[1] = ds.pairs[0], ds.pairs[0] = t;
+    /* the last train pair dropped (and the eval pair behind it) */
+    cr_assert_eq(ds.pairs[88].split, RW_SPLIT_TRAIN);
+    ds.n -= 2;
+    cr_assert_neq(fingerprint(&ds, bpe, 0), fp);
+    ds.n += 2;
+    /* an eval pair changed: training never reads it */
+    cr_assert_eq(ds.pairs[4].split, RW_SPLIT_EVAL);
+    ds.pairs[4].rejected[0] = 'B';
+    cr_assert_eq(fingerprint(&ds, bpe, 0), fp);
+    /* nor the start of a long prompt, which a short max_len cuts away */
+    uint64_t cut = fingerprint(&ds, bpe, 8);
+    ds.pairs[0].prompt[0] = 'P';
+    cr_assert_eq(fingerprint(&ds, bpe, 8), cut);
+    cr_assert_neq(fingerprint(&ds, bpe, 0), fp);
+    rw_bpe_destroy(&bpe);
+    rw_dataset_fini(&ds);
+}
+
 Test(trainset, a_held_out_slice_keeps_a_prompts_pairs_together_and_counts_right)
 {
     /* 120 prompts of two pairs each, in two domains */
