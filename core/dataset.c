@@ -67,8 +67,10 @@ int rw_dataset_load(rw_dataset_t *ds, const char *path, const rw_import_opts_t *
     return rw_import_files(ds, &path, 1, &o, rep);
 }
 
-/* 1 if the first JSON object of path has a "split" key; 0 otherwise or if
- * it cannot be told (the import then reports why). */
+/* 1 if the first JSON object of path is in the normalized form (a "split",
+ * a "prompt" and a "domain" key); 0 otherwise or if it cannot be told (the
+ * import then reports why, and gives records without a domain the domain
+ * option). */
 static int is_normalized(const char *path, size_t max_line)
 {
     int err = 0, found = 0;
@@ -78,7 +80,10 @@ static int is_normalized(const char *path, size_t max_line)
     while (r && rw_lines_next(r, &line, &len) == 1) {
         json_t *o = json_loadb(line, len, 0, NULL);
         if (json_is_object(o))
-            found = json_object_get(o, "split") && json_object_get(o, "prompt") ? 1 : 0;
+            found = json_object_get(o, "split") && json_object_get(o, "prompt") &&
+                            json_object_get(o, "domain")
+                        ? 1
+                        : 0;
         int done = o != NULL;
         json_decref(o);
         if (done)

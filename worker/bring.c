@@ -51,7 +51,8 @@ int bring_prepare(const char *domain, const char *file, bool strict, const char 
     rw_import_opts_init(&io);
     io.domain = domain;
     store_t *st = NULL;
-    int rc = rw_import_files(&ds, &file, 1, &io, &rep); /* as `rewire data import` reads it */
+    /* as the job's own --data is read: a normalized file keeps its split */
+    int rc = rw_dataset_read(&ds, &file, 1, &io, &rep);
     if (rep.file_errors) { /* a domain brought in part would pass for the whole */
         snprintf(why, whylen, "%s: unreadable or cut short; domain %s not brought", file, domain);
         rc = rc < 0 ? rc : RW_EIO;

@@ -1,5 +1,5 @@
 /* test_bring.c — a domain's data as a bringing worker reads it: the way
- * `rewire data import` does, whatever the file's shape. */
+ * the job's own --data is read. */
 #include "bring.h"
 #include "dataset.h"
 #include "err.h"
@@ -47,27 +47,39 @@ static void imported(const char *path, const char *domain, size_t *train, size_t
     rw_dataset_fini(&ds);
 }
 
-/* Records without a domain get the one brought, and the split is the
- * importer's own (a file marking every pair eval is split as any other):
- * the counts are those of `rewire data import`. */
-Test(bring, reads_a_file_as_data_import_does)
+/* A file in rewire's normalized form (as `data import` writes it) keeps its
+ * split, as the job's own --data does; any other is split as `data import`
+ * splits it, and records without a domain get the one brought. */
+Test(bring, reads_a_file_as_the_jobs_data_is_read)
 {
-    const char *nodom = rwt_path(rwt_dir, "nodom.jsonl"), *alleval = rwt_path(rwt_dir, "e.jsonl");
+    const char *nodom = rwt_path(rwt_dir, "nodom.jsonl"), *mixed = rwt_path(rwt_dir, "m.jsonl");
     write_records(nodom, 200, "train", NULL);
+    FILE *f = fopen(mixed, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 40; i++) /* 12 of 40 held out: not the importer's 10% */
+        fprintf(f,
+                "{\"prompt\":\"question %d?\",\"chosen\":\"a good answer %d\","
+                "\"rejected\":\"a bad one %d\",\"domain\":\"newd\",\"split\":\"%s\"}\n",
+                i, i, i, i % 10 < 3 ? "eval" : "train");
+    fclose(f);
+    size_t train, eval;
+    imported(nodom, "newd", &train, &eval);
+    bring_t b;
+    char why[256] = "", cache[700];
+    snprintf(cache, sizeof cache, "%s/cache0", rwt_dir);
+    cr_assert_eq(bring_prepare("newd", nodom, false, cache, &b, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(b.pairs, 200);
+    cr_assert_eq(b.train, train, "%llu train pairs, data import %zu", (unsigned long long)b.train,
+                 train);
+    cr_assert_eq(b.eval, eval);
+    snprintf(cache, sizeof cache, "%s/cache1", rwt_dir);
+    cr_assert_eq(bring_prepare("newd", mixed, false, cache, &b, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(b.train, 28, "the file's own split: %llu train", (unsigned long long)b.train);
+    cr_assert_eq(b.eval, 12, "the file's own split: %llu held out", (unsigned long long)b.eval);
+    /* a normalized file holding no train pair is refused, not split again */
+    const char *alleval = rwt_path(rwt_dir, "e.jsonl");
     write_records(alleval, 200, "eval", "newd");
-    const char *files[] = {nodom, alleval};
-    for (int k = 0; k < 2; k++) {
-        size_t train, eval;
-        imported(files[k], "newd", &train, &eval);
-        bring_t b;
-        char why[256] = "", cache[700];
-        snprintf(cache, sizeof cache, "%s/cache%d", rwt_dir, k);
-        cr_assert_eq(bring_prepare("newd", files[k], false, cache, &b, why, sizeof why), 0,
-                     "%s: %s", files[k], why);
-        cr_assert_eq(b.pairs, 200);
-        cr_assert_eq(b.train, train, "%s: %llu train pairs, data import %zu", files[k],
-                     (unsigned long long)b.train, train);
-        cr_assert_eq(b.eval, eval);
-        cr_assert(b.train > 0 && b.eval > 0);
-    }
+    snprintf(cache, sizeof cache, "%s/cache2", rwt_dir);
+    cr_assert_lt(bring_prepare("newd", alleval, false, cache, &b, why, sizeof why), 0);
+    cr_assert(strstr(why, "needs train and held-out pairs (it has 0 and 200)"), "%s", why);
 }
