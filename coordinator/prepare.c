@@ -171,6 +171,17 @@ int coord_prepare(const coord_prep_opts_t *o, coord_prep_t *p)
     double t = rw_now_s();
     if ((rc = load_data(o, p)) < 0)
         return rc;
+    const char **names;
+    size_t nd = rw_dataset_domains(&p->ds, &names);
+    if (nd < 2) { /* nothing to route between: refused before any state is written */
+        RW_ERROR("prepare",
+                 "a job needs at least two domains; the data has one (%s): train its model with "
+                 "`rewire train`, or add the data of another domain",
+                 nd ? names[0] : "?");
+        free(names);
+        return RW_EINVAL;
+    }
+    free(names);
     snprintf(path, sizeof path, "%s/data.jsonl", o->state_dir);
     if ((rc = rw_dataset_save(&p->ds, path)) < 0)
         goto fail_write;

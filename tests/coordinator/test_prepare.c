@@ -2,6 +2,7 @@
 #include "prepare.h"
 
 #include "dataset.h"
+#include "err.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -109,6 +110,29 @@ Test(prepare, a_data_file_that_cannot_be_read_is_an_error)
     coord_prep_fini(&p);
     struct stat st;
     cr_assert_neq(stat(rwt_path(rwt_dir, "s/data.jsonl"), &st), 0);
+    coord_prep_opts_fini(&o);
+}
+
+Test(prepare, one_domain_is_no_job)
+{
+    const char *f = rwt_path(rwt_dir, "in.jsonl");
+    FILE *fp = fopen(f, "w");
+    cr_assert_not_null(fp);
+    for (int i = 0; i < 30; i++)
+        fprintf(fp, "{\"prompt\":\"p%d\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"x\"}\n",
+                i);
+    fclose(fp);
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    o.data = (const char **)malloc(sizeof(char *));
+    o.data[0] = f;
+    o.ndata = 1;
+    o.state_dir = rwt_path(rwt_dir, "s");
+    coord_prep_t p;
+    cr_assert_eq(coord_prepare(&o, &p), RW_EINVAL);
+    coord_prep_fini(&p);
+    struct stat st;
+    cr_assert_neq(stat(rwt_path(rwt_dir, "s/data.jsonl"), &st), 0, "nothing prepared");
     coord_prep_opts_fini(&o);
 }
 
