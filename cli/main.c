@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
-        return 0;
+        return finish(0);
     }
     if (strcmp(argv[1], "--version") == 0)
         return finish(cli_version(argc - 1, argv + 1));
@@ -121,7 +121,7 @@ int main(int argc, char **argv)
         for (const cli_cmd_t *c = cli_commands; c->name; c++)
             if (c->group && strcmp(argv[1], c->group) == 0)
                 fprintf(f, "  %-10s %s\n", c->name, c->summary);
-        return help ? 0 : 2;
+        return finish(help ? 0 : 2);
     }
     fprintf(stderr, "rewire: unknown command '%s' (see rewire --help)\n", argv[1]);
     return 2;

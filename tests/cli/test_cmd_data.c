@@ -423,6 +423,14 @@ Test(cmd_data, help_and_the_command_table)
     cr_assert(strstr(out, "  data import "), "%s", out);
     free(out);
     free(err);
+    /* help that cannot be written is no success either */
+    const char *full[] = {"--help", "data --help", "data import --help"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' %s >/dev/full", rwt_bin("rewire"), full[i]);
+        cr_assert_eq(rwt_run(cmd, NULL, &err), 1, "%s", full[i]);
+        cr_assert(strstr(err, "cannot write the output"), "%s: %s", full[i], err);
+        free(err);
+    }
 }
 
 Test(cmd_data, real_hh_rlhf)
