@@ -1008,10 +1008,8 @@ int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job,
     }
     if ((rc = coord_curve(c, why, whylen)) < 0)
         goto fail_bind;
-    if (zmq_bind(c->sock, o->bind) != 0) {
-        rc = fail(why, whylen, -zmq_errno(), "cannot bind %s: %s", o->bind);
+    if ((rc = wire_bind(c->w, o->bind, why, whylen)) < 0)
         goto fail_bind;
-    }
     size_t len = sizeof c->endpoint;
     zmq_getsockopt(c->sock, ZMQ_LAST_ENDPOINT, c->endpoint, &len);
     len = sizeof c->zfd;

@@ -22,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define WIRE_LOGGED_MAX   1024 /* (peer, reason) pairs remembered; a power of two */
@@ -39,6 +42,11 @@ struct wire {
     unsigned n_new;                   /* new pairs logged in that minute */
     uint64_t held;                    /* drops of new pairs not logged in it */
     char last_drop[MSG_WHY_MAX + 32]; /* "<reason>: <why>" of the last drop */
+    /* the socket file wire_bind made, removed by wire_destroy if still ours */
+    char ipc_path[sizeof((struct sockaddr_un *)0)->sun_path];
+    dev_t ipc_dev;
+    ino_t ipc_ino;
+    pid_t ipc_pid; /* a forked child destroying its copy leaves the file be */
 };
 
 static const char *const drop_names[] = {
@@ -78,6 +86,11 @@ void wire_destroy(wire_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    wire_t *w = *self_p;
+    struct stat st;
+    if (w->ipc_path[0] && w->ipc_pid == getpid() && stat(w->ipc_path, &st) == 0 &&
+        S_ISSOCK(st.st_mode) && st.st_dev == w->ipc_dev && st.st_ino == w->ipc_ino)
+        unlink(w->ipc_path);
     free(*self_p);
     *self_p = NULL;
 }
@@ -144,6 +157,56 @@ int wire_endpoint_arg(const char *prog, const char *flag, const char *endpoint, 
         return 0;
     fprintf(stderr, "%s: %s %s\n", prog, flag, why);
     return 2;
+}
+
+/* Whether a process accepts connections on the unix socket at path: a
+ * stale file (ECONNREFUSED), no file, or something else is not in use. */
+static bool ipc_in_use(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
+    if (strlen(path) >= sizeof sa.sun_path || stat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    int rc;
+    do
+        rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    while (rc != 0 && errno == EINTR);
+    close(fd);
+    return rc == 0;
+}
+
+int wire_bind(wire_t *w, const char *endpoint, char *why, size_t whylen)
+{
+    const char *path = strncmp(endpoint, "ipc://", 6) == 0 ? endpoint + 6 : NULL;
+    /* "*" is a fresh path ZeroMQ makes; "@name" is Linux's abstract
+     * namespace, which has no file and refuses a second bind itself */
+    bool file = path && strcmp(path, "*") != 0 && path[0] != '@';
+    if (file && ipc_in_use(path)) {
+        snprintf(why, whylen, "cannot bind %s: %s is in use by a running service", endpoint,
+                 endpoint);
+        return -EADDRINUSE;
+    }
+    if (zmq_bind(w->sock, endpoint) != 0) {
+        int rc = -zmq_errno();
+        snprintf(why, whylen, "cannot bind %s: %s", endpoint, zmq_strerror(-rc));
+        return rc;
+    }
+    char last[sizeof w->ipc_path + 8];
+    size_t len = sizeof last;
+    struct stat st;
+    if (path && zmq_getsockopt(w->sock, ZMQ_LAST_ENDPOINT, last, &len) == 0 &&
+        strncmp(last, "ipc://", 6) == 0 && last[6] != '@' &&
+        strlen(last + 6) < sizeof w->ipc_path && stat(last + 6, &st) == 0) {
+        memcpy(w->ipc_path, last + 6, strlen(last + 6) + 1);
+        w->ipc_dev = st.st_dev;
+        w->ipc_ino = st.st_ino;
+        w->ipc_pid = getpid();
+    }
+    return 0;
 }
 
 const char *wire_last_drop(const wire_t *w)

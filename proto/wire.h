@@ -16,7 +16,7 @@
  * A service loop:
  *
  *     wire_t *w = wire_new(sock, "coordinator", &err);  // before bind/connect
- *     zmq_bind(sock, "tcp://127.0.0.1:5555");
+ *     wire_bind(w, "tcp://127.0.0.1:5555", why, sizeof why);
  *     for (;;) {
  *         msg_t m;
  *         wire_peer_t from;
@@ -115,6 +115,18 @@ int wire_endpoint_check(const char *endpoint, bool bind, char *why, size_t whyle
 /* The same for a command line's flag: 0, or 2 (a usage error) after
  * "prog: --bind tcp://...: the port must be ..." on stderr. */
 int wire_endpoint_arg(const char *prog, const char *flag, const char *endpoint, bool bind);
+
+/* Binds w's socket to endpoint. Binding ipc://PATH, ZeroMQ first unlinks
+ * whatever socket file is at PATH, so a second service given the path a
+ * live one serves on would take it over without a word (over tcp the same
+ * mistake is EADDRINUSE): a PATH a process accepts connections on is
+ * refused; a stale file nobody listens on is bound over. The socket file
+ * bound is remembered, and wire_destroy removes it if it is still the one
+ * this process bound (ZeroMQ leaves it behind), so a clean exit leaves no
+ * litter and never removes a later service's socket. Returns 0; -EADDRINUSE
+ * with why "cannot bind ipc://PATH: ipc://PATH is in use by a running
+ * service"; or -errno from ZeroMQ with why "cannot bind EP: ...". */
+int wire_bind(wire_t *w, const char *endpoint, char *why, size_t whylen);
 
 /* Why the message the last wire_recv returned an error for was dropped,
  * "<reason>: <why>" ("invalid field: SCORE_REQ: prompts and responses

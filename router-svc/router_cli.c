@@ -108,6 +108,14 @@ int router_main(int argc, char **argv)
         fprintf(stderr, "%s: no --bundles DIR\n", prog);
         rc = 2;
     }
+    if (rc == 0 && o.connect && strcmp(o.connect, bind) == 0) {
+        /* it would bind over the coordinator it means to reach */
+        fprintf(stderr,
+                "%s: --bind %s is the coordinator's (--connect); the router service "
+                "serves on an endpoint of its own\n",
+                prog, bind);
+        rc = 2;
+    }
     serving.key_file = o.curve.key_file; /* one key: its server's and its agent's */
     if (rc == 0 && curve_opts_check(&serving, true, why, sizeof why) < 0) {
         fprintf(stderr, "%s: %s\n", prog, why);

@@ -88,10 +88,8 @@ rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads,
             !(s->auth = curve_auth_start(zctx, curve->allow, &own, WHO, why, whylen)))
             goto fail_bind;
     }
-    if (zmq_bind(s->sock, bind) != 0) {
-        snprintf(why, whylen, "cannot bind %s: %s", bind, zmq_strerror(zmq_errno()));
+    if (wire_bind(s->w, bind, why, whylen) < 0)
         goto fail_bind;
-    }
     size_t len = sizeof s->endpoint;
     zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoint, &len);
     return s;

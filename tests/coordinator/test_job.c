@@ -514,6 +514,40 @@ Test(job, a_second_coordinator_on_one_state_is_refused)
     svc_kill(c);
 }
 
+/* A second coordinator (another state) given the ipc endpoint a live one
+ * serves on stops at once, saying so, instead of taking its socket (which
+ * ZeroMQ's bind would unlink); the first goes on answering, and its socket
+ * file goes with it when it stops. */
+Test(job, a_second_coordinator_on_a_live_ipc_endpoint_is_refused)
+{
+    setup_dirs();
+    char state2[700], out2[700], why[256];
+    snprintf(state2, sizeof state2, "%s/state2", rwt_dir);
+    snprintf(out2, sizeof out2, "%s/out2", rwt_dir);
+    cr_assert_eq(svc_prepare(state2, 40), 0);
+    const char *sock = endpoint + strlen("ipc://");
+    pid_t c = start_coordinator(2000);
+    cr_assert(svc_wait_file(sock, 10000), "the first coordinator never bound");
+    const char *args[] = {"serve", "--state", state2, "--out", out2, "--bind", endpoint, NULL};
+    pid_t c2 = svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "second.log"), args);
+    int rc = svc_wait(c2, 10000);
+    if (rc == -1)
+        svc_kill(c2);
+    char *log = rwt_read_file(rwt_path(rwt_dir, "second.log"), NULL);
+    cr_assert_eq(rc, 1, "the second coordinator exits 1 (got %d): %s", rc, log);
+    cr_assert(strstr(log, "is in use by a running service"), "%s", log);
+    free(log);
+    msg_t rep;
+    cr_assert_eq(health_ask(endpoint, NULL, NULL, 3000, &rep, why, sizeof why), 0,
+                 "the first no longer answers: %s", why);
+    msg_fini(&rep);
+    kill(c, SIGTERM);
+    rc = svc_wait(c, 10000);
+    if (rc == -1)
+        svc_kill(c);
+    cr_assert_neq(access(sock, F_OK), 0, "the stopped coordinator left %s", sock);
+}
+
 /* How many journal lines hold needle. */
 static int journal_lines_with(const char *needle)
 {

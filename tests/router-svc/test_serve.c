@@ -13,13 +13,16 @@
 #include "worker_cli.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -682,4 +685,83 @@ Test(router_svc, garbage_from_many_vanishing_peers_is_logged_a_few_times, .fini 
     int lines = burst("garbage", send_garbage);
     cr_assert_gt(lines, 0, "drops are logged");
     cr_assert_leq(lines, 20, "%d lines on drops from 500 peers", lines);
+}
+
+/* A unix socket file at path that nobody listens on (what a process killed
+ * while serving leaves). */
+static void stale_socket(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s", strerror(errno));
+    close(fd);
+}
+
+/* Binding ipc://PATH, ZeroMQ unlinks what is there: a second service given
+ * a live one's path would take its socket. It is refused instead, the first
+ * goes on serving, and a stale file is bound over. The socket file goes
+ * when the service closes, unless it is no longer the service's own. */
+Test(router_svc, an_ipc_path_in_use_is_refused_and_its_file_goes_with_the_service)
+{
+    void *ctx = zmq_ctx_new();
+    char bind[700], why[512];
+    const char *path = rwt_path(rwt_dir, "serve.sock");
+    rsvc_t *s = serve_here(ctx, bind);
+    cr_assert_null(rsvc_new(ctx, bind, rwt_dir, 1, NULL, why, sizeof why),
+                   "a second service took %s", bind);
+    cr_assert(strstr(why, "is in use by a running service"), "%s", why);
+
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int err = 0, zero = 0, ms = 5000;
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    wire_t *cw = wire_new(sock, "client", &err);
+    cr_assert_eq(zmq_connect(sock, bind), 0);
+    msg_t m, rep;
+    msg_init(&m, MSG_HEALTH_REQ);
+    m.health_req.req = 7;
+    cr_assert_eq(wire_send(cw, NULL, &m, 0), 0);
+    for (int i = 0; i < 200; i++) {
+        zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 0) > 0)
+            break;
+        rsvc_drain(s);
+        svc_sleep_ms(10);
+    }
+    cr_assert_eq(expect(cw, MSG_HEALTH_REP, &rep), 0, "the first service no longer answers");
+    msg_fini(&rep);
+    wire_destroy(&cw);
+    zmq_close(sock);
+
+    rsvc_destroy(&s);
+    cr_assert_neq(access(path, F_OK), 0, "the service left its socket file %s", path);
+
+    stale_socket(path);
+    s = serve_here(ctx, bind); /* over the stale file */
+    /* the path taken over by another since (its file replaced): not ours */
+    cr_assert_eq(unlink(path), 0);
+    stale_socket(path);
+    rsvc_destroy(&s);
+    cr_assert_eq(access(path, F_OK), 0, "the service removed a socket file not its own");
+    zmq_ctx_term(ctx);
+}
+
+/* The router service's --bind on its own --connect would bind over the
+ * coordinator it means to reach: a usage error. */
+Test(router_svc, a_bind_on_its_own_connect_is_refused)
+{
+    char ep[700];
+    snprintf(ep, sizeof ep, "ipc://%s/coord.sock", rwt_dir);
+    const char *log = rwt_path(rwt_dir, "router.log");
+    const char *args[] = {"--bundles", rwt_dir, "--bind", ep, "--connect", ep, NULL};
+    pid_t r = svc_spawn(router_main, "rewire-router", log, args);
+    int rc = svc_wait(r, 5000);
+    if (rc == -1)
+        svc_kill(r);
+    char *text = rwt_read_file(log, NULL);
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, text);
+    cr_assert(text && strstr(text, "is the coordinator's (--connect)"), "%s", text);
+    free(text);
 }
