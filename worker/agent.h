@@ -128,7 +128,8 @@ typedef struct agent_stats {
 void agent_stats(const agent_t *a, agent_stats_t *st);
 /* The worker id it registers with. */
 const char *agent_id(const agent_t *a);
-/* Why the coordinator turned it away (a REFUSE's reason), or NULL. */
+/* Why the coordinator turned it away (a REFUSE's reason), or why it gave
+ * up on the endpoint (a router service, not a coordinator), or NULL. */
 const char *agent_refusal(const agent_t *a);
 
 #endif

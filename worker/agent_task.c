@@ -692,6 +692,22 @@ static void on_error(agent_t *a, const msg_error_t *e)
         agent__disconnect(a, false);
         return;
     }
+    if (a->conn == AGENT_HELLO && e->code == RW_EMSGTYPE && !e->has_req) {
+        /* a coordinator takes every HELLO; a peer that has no such message
+         * type (the router service says so of a HELLO) answers again every
+         * time, so trying again would only go on for ever */
+        if (strstr(e->text, "router service"))
+            snprintf(a->refusal, sizeof a->refusal,
+                     "%s: that is a router service, not a coordinator", a->o.connect);
+        else
+            snprintf(a->refusal, sizeof a->refusal,
+                     "%s: that is not a coordinator: it does not take HELLO (%.200s)", a->o.connect,
+                     e->text);
+        RW_ERROR(WHO, "%s", a->refusal);
+        a->result = RW_EMSGTYPE;
+        a->done = true;
+        return;
+    }
     RW_WARN(WHO, "the coordinator says: %s", e->text);
 }
 

@@ -15,6 +15,7 @@
 #include "svc_support.h"
 #include "store.h"
 #include "wire.h"
+#include "router_cli.h"
 #include "worker_cli.h"
 
 #include <criterion/criterion.h>
@@ -477,4 +478,30 @@ Test(agent, an_upload_started_again_counts_the_first_one_stored)
         free(text);
         fake_close(&f);
     }
+}
+
+/* A worker given the router service's endpoint instead of a coordinator's
+ * is answered, every time, that a router takes no HELLO: it exits 1 saying
+ * what it reached, instead of trying again for ever. */
+Test(agent, a_worker_sent_to_a_router_service_says_so_and_exits)
+{
+    char ep[700];
+    snprintf(ep, sizeof ep, "ipc://%s/router.sock", rwt_dir);
+    const char *rargs[] = {"--bundles", rwt_dir, "--bind", ep, NULL};
+    pid_t r = svc_spawn(router_main, "rewire-router", rwt_path(rwt_dir, "router.log"), rargs);
+    cr_assert(svc_wait_file(rwt_path(rwt_dir, "router.sock"), 5000), "the router never bound");
+    const char *log = rwt_path(rwt_dir, "w1.log");
+    const char *args[] = {"--connect", ep, "--id", "w1", "--cache", rwt_path(rwt_dir, "cache"),
+                          NULL};
+    pid_t w = svc_spawn(worker_main, "rewire-worker", log, args);
+    int rc = svc_wait(w, 10000);
+    if (rc == -1)
+        svc_kill(w);
+    svc_kill(r);
+    char *text = rwt_read_file(log, NULL), want[800];
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, text);
+    snprintf(want, sizeof want, "%s: that is a router service, not a coordinator", ep);
+    cr_assert(text && strstr(text, want), "%s", text);
+    cr_assert_not(strstr(text, "no answer from"), "%s", text);
+    free(text);
 }
