@@ -10,11 +10,13 @@
 #include "wire.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char agent_flags_help[] =
@@ -23,7 +25,8 @@ const char agent_flags_help[] =
     "  --threads N            threads to train with (1)\n"
     "  --caps LIST            what it runs: train, router, or both (a worker: train;\n"
     "                         the router service: router)\n"
-    "  --cache DIR            artifact cache (/tmp/rewire-cache-ID)\n"
+    "  --cache DIR            artifact cache (rewire-cache-PID in $TMPDIR or /tmp,\n"
+    "                         removed when it exits)\n"
     "  --cache-max SIZE       most the cache keeps, least recently used out first:\n"
     "                         bytes, or with K, M, G (10G; 0: no limit)\n"
     "  --cache-grace S        keeps what was used in the last S seconds over the limit,\n"
@@ -168,12 +171,46 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
     return 0;
 }
 
+/* Removes the rewire-cache-PID folders in tmp of this user's processes
+ * that are gone: one killed (-9, the OOM killer) never removed its own, and
+ * a restart makes a new one, so nobody else ever would. A PID another live
+ * process has taken since keeps its folder; that errs on the side of
+ * keeping. */
+static void sweep_dead_caches(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    if (!d)
+        return;
+    const char *prefix = "rewire-cache-";
+    size_t plen = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *num = e->d_name + plen;
+        if (strncmp(e->d_name, prefix, plen) != 0 || !*num || *num == '0' ||
+            strspn(num, "0123456789") != strlen(num) || strlen(num) > 9)
+            continue;
+        long pid = strtol(num, NULL, 10);
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
+        if (pid == (long)getpid() || lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) ||
+            st.st_uid != getuid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        rw_remove_tree(path);
+        RW_INFO("worker", "removed %s: the default cache of process %ld, which is gone", path, pid);
+    }
+    closedir(d);
+}
+
 bool agent_own_cache(agent_opts_t *o, char *buf, size_t n)
 {
     if (o->cache_dir)
         return false;
     const char *tmp = getenv("TMPDIR");
-    snprintf(buf, n, "%s/rewire-cache-%ld", tmp ? tmp : "/tmp", (long)getpid());
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    sweep_dead_caches(tmp);
+    snprintf(buf, n, "%s/rewire-cache-%ld", tmp, (long)getpid());
     o->cache_dir = buf;
     return true;
 }

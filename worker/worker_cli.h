@@ -21,7 +21,9 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
 extern const char agent_flags_help[];
 /* Without --cache, o->cache_dir becomes this process's own folder
  * ($TMPDIR or /tmp, rewire-cache-PID) in buf; returns whether it did, so
- * the caller removes the folder (rw_remove_tree) when it ends. */
+ * the caller removes the folder (rw_remove_tree) when it ends. Making it,
+ * it first removes (and logs) the rewire-cache-PID folders there of this
+ * user's processes that are gone, which a killed one leaves behind. */
 bool agent_own_cache(agent_opts_t *o, char *buf, size_t n);
 
 /* Sets SIGINT and SIGTERM to stop a (and SIGPIPE to be ignored). */

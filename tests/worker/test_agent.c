@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -336,20 +338,29 @@ Test(agent, a_damaged_cached_input_is_fetched_again)
 
 /* Without --cache a worker's cache is a folder of its own under TMPDIR,
  * which no later process reuses: it is removed when the worker ends. */
-Test(agent, a_worker_removes_the_cache_folder_it_made_itself)
+/* A worker w1 without --cache (TMPDIR the test's folder), logging to log,
+ * registered with f; returns its pid. */
+static pid_t own_cache_worker(fake_t *f, const char *log)
 {
-    fake_t f = {0};
-    char endpoint[700], dir[700];
-    const char *log = rwt_path(rwt_dir, "w1.log");
-    fake_open(&f, endpoint, sizeof endpoint);
+    char endpoint[700];
+    fake_open(f, endpoint, sizeof endpoint);
     setenv("TMPDIR", rwt_dir, 1);
     const char *args[] = {"--connect", endpoint, "--id", "w1", NULL};
     pid_t pid = svc_spawn(worker_main, "rewire-worker", log, args);
     unsetenv("TMPDIR");
     msg_t m;
-    cr_assert_eq(expect(&f, MSG_HELLO, &m), 0, "HELLO");
+    cr_assert_eq(expect(f, MSG_HELLO, &m), 0, "HELLO");
     msg_fini(&m);
-    welcome(&f);
+    welcome(f);
+    return pid;
+}
+
+Test(agent, a_worker_removes_the_cache_folder_it_made_itself)
+{
+    fake_t f = {0};
+    char dir[700];
+    const char *log = rwt_path(rwt_dir, "w1.log");
+    pid_t pid = own_cache_worker(&f, log);
     snprintf(dir, sizeof dir, "%s/rewire-cache-%ld", rwt_dir, (long)pid);
     cr_assert_eq(access(dir, F_OK), 0, "no cache folder %s while it runs", dir);
     shut_down(&f, pid, log);
@@ -504,4 +515,47 @@ Test(agent, a_worker_sent_to_a_router_service_says_so_and_exits)
     cr_assert(text && strstr(text, want), "%s", text);
     cr_assert_not(strstr(text, "no answer from"), "%s", text);
     free(text);
+}
+
+/* A worker killed (-9) never removes its own cache folder, and its restart
+ * makes another: a worker making its default cache removes those of this
+ * user's processes that are gone, and no other. */
+Test(agent, a_worker_removes_the_cache_folders_of_dead_processes)
+{
+    pid_t dead = fork();
+    cr_assert_geq(dead, 0);
+    if (dead == 0)
+        _exit(0);
+    cr_assert_eq(waitpid(dead, NULL, 0), dead);
+    char gone[700], live[700], other[700], file[800];
+    snprintf(gone, sizeof gone, "%s/rewire-cache-%ld", rwt_dir, (long)dead);
+    snprintf(live, sizeof live, "%s/rewire-cache-%ld", rwt_dir, (long)getpid());
+    snprintf(other, sizeof other, "%s/rewire-cache-x1", rwt_dir);
+    cr_assert_eq(mkdir(gone, 0755), 0);
+    cr_assert_eq(mkdir(live, 0755), 0);
+    cr_assert_eq(mkdir(other, 0755), 0);
+    snprintf(file, sizeof file, "%s/artifact", gone);
+    cr_assert_eq(rwt_write_file(file, "x", 1), 0);
+
+    fake_t f = {0};
+    const char *log = rwt_path(rwt_dir, "w1.log");
+    pid_t pid = own_cache_worker(&f, log);
+    shut_down(&f, pid, log);
+    fake_close(&f);
+    cr_assert_neq(access(gone, F_OK), 0, "%s of a dead process is left", gone);
+    cr_assert_eq(access(live, F_OK), 0, "%s of a live process was removed", live);
+    cr_assert_eq(access(other, F_OK), 0, "%s (no PID) was removed", other);
+    char *text = rwt_read_file(log, NULL);
+    cr_assert(text && strstr(text, gone), "the removal is not logged: %s", text);
+    free(text);
+}
+
+/* --help names the default cache as the code makes it. */
+Test(agent, the_help_names_the_default_cache_by_pid)
+{
+    char cmd[800], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s --help", rwt_bin("rewire-worker"));
+    cr_assert_eq(rwt_run(cmd, &out, NULL), 0);
+    cr_assert(out && strstr(out, "rewire-cache-PID") && !strstr(out, "cache-ID"), "%s", out);
+    free(out);
 }
