@@ -8,8 +8,9 @@
  * table on a terminal (plain lines otherwise). The children run in their
  * own process group and die with this process (PR_SET_PDEATHSIG), so a
  * Ctrl-C here becomes one orderly SIGTERM to the coordinator, which tells
- * every peer to shut down. A DIR that holds a stopped job's state is
- * resumed: the coordinator replays its journal.
+ * every peer to shut down (--stop-peers: this command owns them all). A
+ * DIR that holds a stopped job's state is resumed: the coordinator replays
+ * its journal.
  */
 #include "alloc.h"
 #include "log.h"
@@ -367,6 +368,7 @@ static int coord_argv(char **v, char store[][32], const char *bin, const char *s
     v[n++] = "--state", v[n++] = (char *)state;
     v[n++] = "--out", v[n++] = (char *)out;
     v[n++] = "--bind", v[n++] = (char *)ep;
+    v[n++] = "--stop-peers"; /* its peers are ours: a stop ends them too */
     for (size_t i = 0; i < o->ndata && n < 200; i++)
         v[n++] = "--data", v[n++] = (char *)o->data[i];
     /* only the options given: the others are the prepared state's */
@@ -536,6 +538,9 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
         bool router = nk > 1 && kids[1].status < 0, trainer = false; /* left to do the work */
         for (int i = 2; i < nk; i++)
             trainer |= kids[i].status < 0;
+        /* once a version is built the workers were told the job is done:
+         * a domain added since trains on the worker that brought it */
+        trainer |= version > 0;
         if ((!router || !trainer) && working && !told_stop && nk > 1) {
             cli_say("run", "%s; stopping the job",
                     !router ? "the router service is gone, and with it the router tasks"

@@ -87,6 +87,15 @@ static void draw_table(run_view_t *v, const json_t *st, double now)
                     who, (long long)json_integer_value(n));
             lines++;
         }
+    size_t k;
+    json_array_foreach(json_object_get(st, "waiting_for_cap"), k, n)
+    {
+        fprintf(v->f, "  task %lld (%s) waits for a worker with the %s capability: none is here\n",
+                (long long)json_integer_value(json_object_get(n, "task")),
+                json_string_value(json_object_get(n, "kind")),
+                json_string_value(json_object_get(n, "cap")));
+        lines++;
+    }
     fflush(v->f);
     v->drawn = lines;
 }
@@ -119,6 +128,16 @@ static void plain_lines(run_view_t *v, const json_t *st, double now)
                                          "; waiting for worker %s (%lld tasks only it runs)", who,
                                          (long long)json_integer_value(n));
         }
+    size_t k;
+    json_array_foreach(json_object_get(st, "waiting_for_cap"), k, n)
+    {
+        if (used < sizeof held)
+            used += (size_t)snprintf(held + used, sizeof held - used,
+                                     "; task %lld (%s) waits for a worker with the %s capability",
+                                     (long long)json_integer_value(json_object_get(n, "task")),
+                                     json_string_value(json_object_get(n, "kind")),
+                                     json_string_value(json_object_get(n, "cap")));
+    }
     if (done == v->last_done && strcmp(held, v->last_tasks) == 0)
         return;
     json_t *eta = json_object_get(st, "eta_s");

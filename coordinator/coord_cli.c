@@ -47,7 +47,12 @@ static void usage(FILE *f)
             "  --lease-ms N           a lease's deadline (3600000)\n"
             "  --max-attempts N       failed leases of one task before the job fails (3)\n"
             "  --keep-serving         stay up after the job is done, until a signal: serve\n"
-            "                         route and score requests and take new domains\n"
+            "                         route and score requests and take new domains (workers\n"
+            "                         without --caps router are told the job is done)\n"
+            "  --stop-peers           a signal also tells the connected workers and router\n"
+            "                         service to go (as `rewire run` does); without it they\n"
+            "                         wait, and register again with the coordinator started\n"
+            "                         next, which carries on from its journal\n"
             "%s"
             "data options:\n%s",
             curve_server_help, coord_prep_flags_help);
@@ -57,7 +62,7 @@ typedef struct args {
     const char *state, *out, *bind, *config;
     curve_opts_t curve;
     long hb, timeout, lease, attempts;
-    int keep;
+    int keep, stop_peers;
 } args_t;
 
 static int parse(int n, char **v, args_t *a)
@@ -87,6 +92,8 @@ static int parse(int n, char **v, args_t *a)
             rc = rw_arg_flag_long("rewire-coordinator", f, val, 1, 1000, &a->attempts), i++;
         } else if (strcmp(f, "--keep-serving") == 0) {
             a->keep = 1;
+        } else if (strcmp(f, "--stop-peers") == 0) {
+            a->stop_peers = 1;
         } else {
             fprintf(stderr, "rewire-coordinator: unknown option '%s'%s\n", f,
                     s ? " (it wants a value)" : "");
@@ -287,6 +294,7 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
                        .lease_ms = (uint64_t)a->lease,
                        .max_attempts = (uint32_t)a->attempts,
                        .keep_serving = a->keep,
+                       .stop_peers = a->stop_peers,
                        .curve = a->curve};
     if ((rc = coord_new(&co, &coord_job_ops, job, &c, why, sizeof why)) < 0)
         goto fail;

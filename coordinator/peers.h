@@ -74,6 +74,7 @@ typedef struct peer {
     bool dom_reading;  /* ... and the job reads it now (coord.dom) */
     bool dom_in_job;   /* accepted: told to go once a version of the bundles holds it */
     bool dom_fresh;    /* its upload made the artifact (no other holds it): a refusal deletes it */
+    bool released;     /* told to go (SHUTDOWN) while the job goes on: it is leaving */
 } peer_t;
 
 typedef struct peers {

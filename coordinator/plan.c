@@ -110,6 +110,11 @@ static bool ready(const plan_t *p, const plan_task_t *t)
     return true;
 }
 
+bool plan_ready(const plan_t *p, const plan_task_t *t)
+{
+    return ready(p, t);
+}
+
 bool plan_runs_on(const plan_task_t *t, const char *worker)
 {
     return !t->on[0] || (worker && strcmp(t->on, worker) == 0);

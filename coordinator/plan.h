@@ -82,6 +82,8 @@ const plan_task_t *plan_find(const plan_t *p, msg_task_kind_t kind, const char *
 const plan_task_t *plan_next(const plan_t *p, const char *cap, const char *worker);
 /* Whether task t may run on worker (it is pinned to none, or to it). */
 bool plan_runs_on(const plan_task_t *t, const char *worker);
+/* Whether task t (of p) is ready: pending, every dependency done. */
+bool plan_ready(const plan_t *p, const plan_task_t *t);
 
 /* Leases task id to worker from now until now + lease_ms. Returns the
  * attempt number (>= 1); RW_ENOTFOUND for no such task; RW_ESTATE if it is

@@ -140,7 +140,7 @@ void coord__storage_failed(coord_t *c, const char *what, int rc)
     if (!c->started)
         return; /* the start fails with rc */
     c->exit_code = 1;
-    c->storage_failed = true;
+    c->storage_failed = c->quiet = true;
     shutdown_all(c, "the coordinator cannot write its state");
 }
 
@@ -317,7 +317,7 @@ void coord__schedule(coord_t *c)
     for (uint32_t depth = 0; depth <= c->o.lease_ahead; depth++) {
         for (size_t i = 0; i < c->peers.n; i++) {
             peer_t *p = c->peers.v[i];
-            if (peer_active(p) != depth || p->n_leases == PEER_LEASES_MAX)
+            if (peer_active(p) != depth || p->n_leases == PEER_LEASES_MAX || p->released)
                 continue;
             bool leased = lease_one(c, p);
             if (!leased && depth == 0 && steal_for(c, p))
@@ -360,7 +360,10 @@ void coord__lease_end(coord_t *c, peer_t *p, uint64_t task, uint64_t keep)
 
 void coord__lose(coord_t *c, peer_t *p, const char *why)
 {
-    RW_WARN(WHO, "worker %s lost (%s)", p->name[0] ? p->name : "?", why);
+    if (p->released) /* told to go: its silence is its leaving */
+        RW_INFO(WHO, "worker %s left (%s)", p->name, why);
+    else
+        RW_WARN(WHO, "worker %s lost (%s)", p->name[0] ? p->name : "?", why);
     if (p->dom_in_job && c->state == COORD_RUNNING && !c->stopping)
         RW_WARN(WHO,
                 "domain %s waits for worker %s: its tasks run only there, where its pairs are; "
@@ -552,6 +555,7 @@ static bool domains_waiting(coord_t *c)
 void coord__release_bringer(coord_t *c, peer_t *p)
 {
     p->dom_in_job = false;
+    p->released = true;
     char reason[MSG_REASON_MAX];
     snprintf(reason, sizeof reason, PROTO_DOMAIN_IN, p->dom.name);
     msg_t m;
@@ -561,11 +565,38 @@ void coord__release_bringer(coord_t *c, peer_t *p)
     coord__send(c, &p->addr, &m);
 }
 
+/* Nothing a job does once it is done needs a peer that cannot run router
+ * tasks: a domain added later trains its own tasks on the worker that
+ * brought it (pinned there) and its router update on "router" peers. So a
+ * plain worker is told, and exits 0, which ends it for good under a
+ * supervisor too (a Kubernetes Job's pod completes; systemd's
+ * Restart=on-failure leaves it), while the router service stays. */
+bool coord__release_done(coord_t *c, peer_t *p)
+{
+    if (c->state != COORD_DONE || p->released || p->dom_pending || p->dom_uploaded ||
+        p->dom_in_job || peer_has_cap(p, "router"))
+        return false;
+    p->released = true;
+    msg_t m;
+    msg_init(&m, MSG_SHUTDOWN);
+    m.shutdown.reason = "the job is done";
+    RW_INFO(WHO, "%s: the job is done, and it cannot serve: told to go", p->name);
+    coord__send(c, &p->addr, &m);
+    c->status_dirty = true;
+    return true;
+}
+
 static void release_bringers(coord_t *c)
 {
     for (size_t i = 0; i < c->peers.n; i++)
         if (c->peers.v[i]->dom_in_job)
             coord__release_bringer(c, c->peers.v[i]);
+}
+
+static void release_done(coord_t *c)
+{
+    for (size_t i = 0; i < c->peers.n; i++)
+        coord__release_done(c, c->peers.v[i]);
 }
 
 static void finish_end(coord_t *c, int status)
@@ -587,10 +618,15 @@ static void finish_end(coord_t *c, int status)
     }
     if (c->state == COORD_DONE)
         release_bringers(c);
-    if (c->state == COORD_DONE && domains_waiting(c))
-        return; /* its end decides what comes next */
+    if (c->state == COORD_DONE && domains_waiting(c)) {
+        if (c->o.keep_serving)
+            release_done(c); /* what the read adds is not theirs to run either */
+        return;              /* its end decides what comes next */
+    }
     if (!c->o.keep_serving || c->state == COORD_FAILED)
         shutdown_all(c, c->state == COORD_DONE ? "the job is done" : "the job failed");
+    else
+        release_done(c);
 }
 
 static void finish_after(uv_work_t *req, int status)
@@ -624,6 +660,8 @@ void coord__check_done(coord_t *c)
         c->state = COORD_DONE;
         if (!c->o.keep_serving)
             shutdown_all(c, "the job is done");
+        else
+            release_done(c);
         return;
     }
     RW_INFO(WHO, "every task done; merging and evaluating");
@@ -655,6 +693,60 @@ static json_t *waiting_for(coord_t *c)
         json_object_set_new(w, t->on, json_integer(n + 1));
     }
     return w;
+}
+
+/* [{task, kind, cap}] of the ready tasks pinned to no worker that no
+ * connected peer has the capability for (a router task with no router
+ * service up): nothing else says why the job stands still. */
+static json_t *waiting_cap(coord_t *c)
+{
+    json_t *w = json_array();
+    for (uint64_t id = 1; id <= plan_size(c->plan); id++) {
+        const plan_task_t *t = plan_task(c->plan, id);
+        if (!t || t->on[0] || !plan_ready(c->plan, t))
+            continue;
+        bool offered = false;
+        for (size_t i = 0; i < c->peers.n && !offered; i++)
+            offered = !c->peers.v[i]->released && peer_has_cap(c->peers.v[i], t->cap);
+        if (!offered)
+            json_array_append_new(w, json_pack("{s:I,s:s,s:s}", "task", (json_int_t)id, "kind",
+                                               msg_task_kind_name(t->kind), "cap", t->cap));
+    }
+    return w;
+}
+
+/* Once a ready task has waited a whole peer timeout for a capability no
+ * connected peer offers (a peer with it may be on its way until then), it
+ * is said: a warning once, and the status's waiting_for_cap until a peer
+ * with it connects. */
+static void watch_caps(coord_t *c)
+{
+    json_t *w = waiting_cap(c);
+    json_t *first = json_array_get(w, 0);
+    uint64_t now = coord__now(c);
+    if (!first || c->state != COORD_RUNNING) {
+        if (c->capless_warned && c->state == COORD_RUNNING)
+            RW_INFO(WHO, "a worker with the capability the waiting tasks need is here: they go on");
+        if (c->capless_warned)
+            c->status_dirty = true;
+        c->capless_since_ms = 0;
+        c->capless_warned = false;
+    } else if (!c->capless_since_ms) {
+        c->capless_since_ms = now;
+    } else if (!c->capless_warned && now - c->capless_since_ms >= c->o.timeout_ms) {
+        const char *cap = json_string_value(json_object_get(first, "cap"));
+        RW_WARN(WHO,
+                "task %" PRIu64 " (%s) needs a worker with the %s capability and none is "
+                "connected (%zu task%s wait%s for one)%s",
+                (uint64_t)json_integer_value(json_object_get(first, "task")),
+                json_string_value(json_object_get(first, "kind")), cap, json_array_size(w),
+                json_array_size(w) == 1 ? "" : "s", json_array_size(w) == 1 ? "s" : "",
+                strcmp(cap, "router") == 0 ? "; start the router service (rewire-router "
+                                             "--connect) or a worker with --caps router"
+                                           : "");
+        c->capless_warned = c->status_dirty = true;
+    }
+    json_decref(w);
 }
 
 static void write_status(coord_t *c)
@@ -705,6 +797,10 @@ static void write_status(coord_t *c)
     if (json_object_size(waiting))
         json_object_set(st, "waiting_for", waiting);
     json_decref(waiting);
+    json_t *capless = c->capless_warned ? waiting_cap(c) : NULL;
+    if (json_array_size(capless))
+        json_object_set(st, "waiting_for_cap", capless);
+    json_decref(capless);
     if (c->error[0])
         json_object_set_new(st, "error", json_string(c->error));
     if (c->stopping)
@@ -805,6 +901,7 @@ static void on_heartbeat(uv_timer_t *h)
             record_release(c, t->id, t->attempt, t->worker, "the lease ran out", true);
     }
     coord__schedule(c);
+    watch_caps(c);
     pump(c);
 }
 
@@ -852,14 +949,18 @@ static void shutdown_all(coord_t *c, const char *reason)
 {
     if (c->stopping)
         return;
-    RW_INFO(WHO, "shutting down: %s", reason);
+    RW_INFO(WHO, "shutting down: %s%s", reason,
+            c->quiet && c->peers.n ? "; its peers are not told to go: they reconnect to the "
+                                     "coordinator started next"
+                                   : "");
     snprintf(c->shutdown_reason, sizeof c->shutdown_reason, "%s", reason);
     msg_t m;
     msg_init(&m, MSG_SHUTDOWN);
     m.shutdown.reason = c->shutdown_reason;
-    /* a coordinator that stops to be started again (its disk full) tells
-     * nobody to go: its workers reconnect to the next one, as after a crash */
-    for (size_t i = 0; i < c->peers.n && !c->storage_failed; i++) {
+    /* a coordinator that stops to be started again (a signal, its disk
+     * full) tells nobody to go: its workers reconnect to the next one, as
+     * after a crash */
+    for (size_t i = 0; i < c->peers.n && !c->quiet; i++) {
         const peer_t *p = c->peers.v[i];
         char why[MSG_REASON_MAX];
         msg_t r;
@@ -884,12 +985,24 @@ static void shutdown_all(coord_t *c, const char *reason)
 
 void coord__shutdown_again(coord_t *c, const wire_peer_t *to)
 {
-    if (c->storage_failed) /* see shutdown_all */
+    if (c->quiet) /* see shutdown_all */
         return;
     msg_t m;
     msg_init(&m, MSG_SHUTDOWN);
     m.shutdown.reason = c->shutdown_reason;
     coord__send(c, to, &m);
+}
+
+/* A stop is not the end of the job: a coordinator stopped (to be moved,
+ * upgraded, restarted by its supervisor) carries on from its journal when
+ * started again, so its peers are told to go only when whoever stops it
+ * owns them too (stop_peers: `rewire run`); else they wait for the next
+ * coordinator, as after a crash. */
+static void stop(coord_t *c)
+{
+    if (!c->stopping && !c->o.stop_peers)
+        c->quiet = true;
+    shutdown_all(c, "the coordinator was stopped");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -898,12 +1011,12 @@ static void on_signal(uv_signal_t *h, int signum)
     RW_INFO(WHO, "signal %d", signum);
     if (c->stopping) /* a second one: no grace */
         close_all(c);
-    shutdown_all(c, "the coordinator was stopped");
+    stop(c);
 }
 
 static void on_stop(uv_async_t *h)
 {
-    shutdown_all(h->data, "the coordinator was stopped");
+    stop(h->data);
 }
 
 void coord_stop(coord_t *c)

@@ -113,6 +113,8 @@ typedef struct coord_opts {
     uint64_t lease_ms;     /* a lease's deadline (0: one hour) */
     uint32_t max_attempts; /* leases of one task before the job fails (0: 3) */
     bool keep_serving;     /* stay up once the job is done (until a signal) */
+    bool stop_peers;       /* a stop (a signal, coord_stop) also tells every peer to go
+                            * (SHUTDOWN); else they wait and reconnect to the next run */
     bool no_sync;          /* journal without fsync: benchmarks only */
     uint32_t status_ms;    /* status file period (0: 250) */
     uint32_t lease_ahead;  /* leases a busy peer may hold beyond its running one */
@@ -130,11 +132,16 @@ int coord_new(const coord_opts_t *o, const struct coord_job_ops *ops, void *job,
 void coord_destroy(coord_t **self_p);
 
 /* Runs until the job is done (or for good with keep_serving) or a signal
- * came; every peer is sent SHUTDOWN on the way out. Returns 0 when the job
- * finished (or a signal stopped it cleanly), 1 when it failed, or a
- * negative error from the job's start. */
+ * came. Every peer is sent SHUTDOWN when the job is done or failed; a stop
+ * (a signal, coord_stop) sends it only with stop_peers, so that workers
+ * and the router service kept by a supervisor wait for the coordinator
+ * started next, as after a crash. With keep_serving, once the job is done
+ * the peers without the "router" capability are told so (nothing left for
+ * them: an added domain trains on the worker that brought it and on router
+ * peers). Returns 0 when the job finished (or a signal stopped it
+ * cleanly), 1 when it failed, or a negative error from the job's start. */
 int coord_run(coord_t *c);
-/* Asks a running loop to shut down, from any thread. */
+/* Asks a running loop to shut down, from any thread, as a signal does. */
 void coord_stop(coord_t *c);
 
 /* The job's side of the state (valid while c is). */

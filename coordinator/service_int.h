@@ -85,6 +85,12 @@ struct coord {
     int exit_code;
     char error[512];
     bool storage_failed; /* coord__storage_failed: stopping, workers not told */
+    bool quiet;          /* stopping without telling the peers to go (a stop without
+                          * stop_peers, or storage_failed): they reconnect to the next run */
+    /* since when ready tasks wait for a capability no connected peer
+     * offers (0: none do), and whether that was said (watch_caps) */
+    uint64_t capless_since_ms;
+    bool capless_warned;
     uint64_t session_next, hb_seq;
     uint64_t started_ms;
     double started_wall;
@@ -124,6 +130,10 @@ void coord__shutdown_again(coord_t *c, const wire_peer_t *to);
 void coord__domain_uploaded(coord_t *c, peer_t *p);
 /* Tells p, which brought a domain the bundles now hold, to end (SHUTDOWN). */
 void coord__release_bringer(coord_t *c, peer_t *p);
+/* The job is done and kept serving: tells p, when it has no "router"
+ * capability and brings no domain, that the job is done (SHUTDOWN), since
+ * nothing the job does from now on needs it. Returns whether it did. */
+bool coord__release_done(coord_t *c, peer_t *p);
 /* Handles one message from a peer (service_msg.c). */
 void coord__handle(coord_t *c, const msg_t *m, const wire_peer_t *from);
 /* Answers a HEALTH_REQ from anyone (service_health.c). */

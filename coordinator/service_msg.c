@@ -170,7 +170,9 @@ static void on_hello(coord_t *c, peer_t *p, const msg_hello_t *h, const wire_pee
     c->status_dirty = true;
     if (c->state == COORD_DONE && p->dom_in_job) { /* every domain of the job is in them */
         coord__release_bringer(c, p);
-    } else if (c->state == COORD_DONE && !c->o.keep_serving && !c->dom.running) {
+    } else if (c->o.keep_serving) {
+        coord__release_done(c, p); /* a plain worker, to a job done: nothing for it */
+    } else if (c->state == COORD_DONE && !c->dom.running) {
         /* (a domain read after the finish may yet give the job more to do) */
         msg_t s;
         msg_init(&s, MSG_SHUTDOWN);

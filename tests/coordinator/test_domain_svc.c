@@ -8,6 +8,7 @@
 #include "log.h"
 #include "service.h"
 #include "store.h"
+#include "svc_peer.h"
 #include "wire.h"
 #include "xfer.h"
 
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include "support.h"
 
@@ -105,31 +105,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-typedef struct peer {
-    void *ctx, *sock;
-    wire_t *w;
-} peer_t;
-
-static void peer_open(peer_t *p, const char *endpoint)
-{
-    p->ctx = zmq_ctx_new();
-    p->sock = zmq_socket(p->ctx, ZMQ_DEALER);
-    int ms = 100, zero = 0, err;
-    zmq_setsockopt(p->sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
-    zmq_setsockopt(p->sock, ZMQ_LINGER, &zero, sizeof zero);
-    p->w = wire_new(p->sock, "test", &err);
-    cr_assert_not_null(p->w);
-    cr_assert_eq(zmq_connect(p->sock, endpoint), 0);
-}
-
-static void peer_close(peer_t *p)
-{
-    wire_destroy(&p->w);
-    zmq_close(p->sock);
-    zmq_ctx_term(p->ctx);
-}
-
-static void hello(peer_t *p, const char *id, const char *domain, uint64_t upload)
+static void hello(svc_peer_t *p, const char *id, const char *domain, uint64_t upload)
 {
     msg_t m;
     msg_init(&m, MSG_HELLO);
@@ -145,19 +121,6 @@ static void hello(peer_t *p, const char *id, const char *domain, uint64_t upload
         m.hello.data_upload = upload, m.hello.has_data_upload = true;
     }
     cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
-}
-
-/* Receives until a message of type comes (others skipped) or ms pass. */
-static int expect(peer_t *p, msg_type_t type, msg_t *m, int ms)
-{
-    for (double end = rw_now_s() + ms / 1000.0; rw_now_s() < end;) {
-        int rc = wire_recv(p->w, m, NULL, 0);
-        if (rc == 0 && m->type == type)
-            return 0;
-        if (rc == 0)
-            msg_fini(m);
-    }
-    return -1;
 }
 
 /* An artifact of the given bytes in st; returns its id. */
@@ -188,7 +151,7 @@ static uint64_t put(const char *dir, const char *text)
 /* Uploads artifact id of the store at dir, as the output of task's attempt
  * (task 0: as a new domain's data); returns the sender's final status (> 0:
  * the coordinator took every byte). */
-static int upload_for(peer_t *p, const char *dir, uint64_t id, uint64_t task, uint64_t attempt)
+static int upload_for(svc_peer_t *p, const char *dir, uint64_t id, uint64_t task, uint64_t attempt)
 {
     int err;
     store_t *st = store_open(dir, &err);
@@ -223,7 +186,7 @@ static int upload_for(peer_t *p, const char *dir, uint64_t id, uint64_t task, ui
     return st_rc;
 }
 
-static int upload(peer_t *p, const char *dir, uint64_t id)
+static int upload(svc_peer_t *p, const char *dir, uint64_t id)
 {
     return upload_for(p, dir, id, 0, 0);
 }
@@ -238,10 +201,10 @@ static const char *endpoint(void)
 
 /* Runs the one task as worker id on p: the RESULT names an artifact put in
  * the coordinator's store. */
-static void run_task(peer_t *p, coord_t *c)
+static void run_task(svc_peer_t *p, coord_t *c)
 {
     msg_t m;
-    cr_assert_eq(expect(p, MSG_LEASE, &m, 3000), 0, "no lease");
+    cr_assert_eq(svc_peer_expect(p, MSG_LEASE, &m, 3000), 0, "no lease");
     uint64_t task = m.lease.task, attempt = m.lease.attempt;
     msg_fini(&m);
     msg_init(&m, MSG_RESULT);
@@ -251,14 +214,15 @@ static void run_task(peer_t *p, coord_t *c)
     cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
 }
 
-static coord_t *start(const char *bind, bool keep_serving, pthread_t *th)
+static coord_t *start(const char *bind, bool keep_serving, bool stop_peers, pthread_t *th)
 {
     char why[256];
     coord_opts_t o = {.bind = bind,
                       .state_dir = rwt_dir,
                       .heartbeat_ms = 100,
                       .timeout_ms = 2000,
-                      .keep_serving = keep_serving};
+                      .keep_serving = keep_serving,
+                      .stop_peers = stop_peers};
     coord_t *c;
     atomic_store(&finish_entered, 0);
     atomic_store(&finish_go, 1);
@@ -275,11 +239,11 @@ static coord_t *start(const char *bind, bool keep_serving, pthread_t *th)
 
 /* A coordinator (not kept serving) whose one task worker w ran, held inside
  * its finish until finish_go is set. */
-static coord_t *start_held_in_finish(const char *bind, pthread_t *th, peer_t *w)
+static coord_t *start_held_in_finish(const char *bind, pthread_t *th, svc_peer_t *w)
 {
-    coord_t *c = start(bind, false, th);
+    coord_t *c = start(bind, false, false, th);
     atomic_store(&finish_go, 0);
-    peer_open(w, bind);
+    svc_peer_connect(w, bind, "test");
     hello(w, "w", NULL, 0);
     run_task(w, c);
     for (int i = 0; i < 3000 && !atomic_load(&finish_entered); i++)
@@ -294,30 +258,30 @@ Test(domain_svc, a_domain_refused_after_the_finish_does_not_keep_the_job_up)
 {
     const char *bind = endpoint();
     pthread_t th;
-    peer_t w, b;
+    svc_peer_t w, b;
     coord_t *c = start_held_in_finish(bind, &th, &w);
 
     uint64_t up = put(rwt_path(rwt_dir, "b-cache"), "not a data set");
-    peer_open(&b, bind);
+    svc_peer_connect(&b, bind, "test");
     hello(&b, "b", "newdom", up);
     msg_t m;
-    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(&b, MSG_WELCOME, &m, 3000), 0);
     cr_assert(m.welcome.has_upload && m.welcome.upload == up);
     msg_fini(&m);
     atomic_store(&add_rc, RW_EBADREC);
     cr_assert_gt(upload(&b, rwt_path(rwt_dir, "b-cache"), up), 0, "the upload went through");
     atomic_store(&finish_go, 1);
 
-    cr_assert_eq(expect(&b, MSG_REFUSE, &m, 3000), 0, "the domain is refused");
+    cr_assert_eq(svc_peer_expect(&b, MSG_REFUSE, &m, 3000), 0, "the domain is refused");
     cr_assert(strstr(m.refuse.reason, "uploaded data is bad"), "%s", m.refuse.reason);
     msg_fini(&m);
-    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 3000), 0,
+    cr_assert_eq(svc_peer_expect(&w, MSG_SHUTDOWN, &m, 3000), 0,
                  "the job is done and nothing was added: the workers are told");
     msg_fini(&m);
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&w);
-    peer_close(&b);
+    svc_peer_close(&w);
+    svc_peer_close(&b);
 }
 
 /* A worker that brought its domain and registers again (it reconnected,
@@ -327,37 +291,38 @@ Test(domain_svc, a_bringer_that_came_back_is_told_when_its_domain_is_in)
 {
     const char *bind = endpoint();
     pthread_t th;
-    coord_t *c = start(bind, true, &th);
+    coord_t *c = start(bind, true, false, &th);
     atomic_store(&check_rc, 1); /* "this worker brought it before" */
-    peer_t b;
-    peer_open(&b, bind);
+    svc_peer_t b;
+    svc_peer_connect(&b, bind, "test");
     hello(&b, "b", "newdom", 99);
     msg_t m;
-    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(&b, MSG_WELCOME, &m, 3000), 0);
     cr_assert_not(m.welcome.has_upload, "nothing to upload: it is in the job");
     msg_fini(&m);
     run_task(&b, c);
-    cr_assert_eq(expect(&b, MSG_SHUTDOWN, &m, 3000), 0, "told once its domain is in the bundles");
+    cr_assert_eq(svc_peer_expect(&b, MSG_SHUTDOWN, &m, 3000), 0,
+                 "told once its domain is in the bundles");
     cr_assert(strstr(m.shutdown.reason, "domain newdom is in the bundles"), "%s",
               m.shutdown.reason);
     msg_fini(&m);
-    peer_close(&b);
+    svc_peer_close(&b);
 
     /* the job is done (kept serving): it comes back once more */
-    peer_open(&b, bind);
+    svc_peer_connect(&b, bind, "test");
     hello(&b, "b", "newdom", 99);
-    cr_assert_eq(expect(&b, MSG_SHUTDOWN, &m, 3000), 0, "told at once");
+    cr_assert_eq(svc_peer_expect(&b, MSG_SHUTDOWN, &m, 3000), 0, "told at once");
     cr_assert(strstr(m.shutdown.reason, "domain newdom is in the bundles"), "%s",
               m.shutdown.reason);
     msg_fini(&m);
     coord_stop(c);
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&b);
+    svc_peer_close(&b);
 }
 
 /* Messages of type p receives in ms (others skipped). */
-static int count(peer_t *p, msg_type_t type, int ms)
+static int count(svc_peer_t *p, msg_type_t type, int ms)
 {
     int n = 0;
     msg_t m;
@@ -377,13 +342,13 @@ static void await_flag(atomic_int *flag, const char *what)
 }
 
 /* Bringer b (HELLO, upload) of newdom, whose read the test holds. */
-static void bring_held(peer_t *b, const char *bind, const char *id)
+static void bring_held(svc_peer_t *b, const char *bind, const char *id)
 {
     uint64_t up = put(rwt_path(rwt_dir, "b-cache"), "newdom's data");
-    peer_open(b, bind);
+    svc_peer_connect(b, bind, "test");
     hello(b, id, "newdom", up);
     msg_t m;
-    cr_assert_eq(expect(b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(b, MSG_WELCOME, &m, 3000), 0);
     cr_assert(m.welcome.has_upload && m.welcome.upload == up);
     msg_fini(&m);
     atomic_store(&read_entered, 0);
@@ -392,7 +357,7 @@ static void bring_held(peer_t *b, const char *bind, const char *id)
     await_flag(&read_entered, "the job never read the upload");
 }
 
-static void beat(peer_t *p)
+static void beat(svc_peer_t *p)
 {
     msg_t m;
     msg_init(&m, MSG_HEARTBEAT);
@@ -407,12 +372,12 @@ Test(domain_svc, a_domain_is_read_off_the_loop_and_the_finish_waits_for_it)
 {
     const char *bind = endpoint();
     pthread_t th;
-    coord_t *c = start(bind, false, &th);
-    peer_t w, b;
-    peer_open(&w, bind);
+    coord_t *c = start(bind, false, false, &th);
+    svc_peer_t w, b;
+    svc_peer_connect(&w, bind, "test");
     hello(&w, "w", NULL, 0);
     msg_t m;
-    cr_assert_eq(expect(&w, MSG_LEASE, &m, 3000), 0, "no lease");
+    cr_assert_eq(svc_peer_expect(&w, MSG_LEASE, &m, 3000), 0, "no lease");
     uint64_t task = m.lease.task, attempt = m.lease.attempt;
     msg_fini(&m);
     bring_held(&b, bind, "b");
@@ -440,14 +405,14 @@ Test(domain_svc, a_domain_is_read_off_the_loop_and_the_finish_waits_for_it)
     atomic_store(&read_hold, 0);
     await_flag(&finish_entered, "the finish never ran");
     cr_assert_eq(atomic_load(&added), 1, "the domain was read, then added");
-    cr_assert_eq(expect(&b, MSG_SHUTDOWN, &m, 3000), 0, "told once its domain is in");
+    cr_assert_eq(svc_peer_expect(&b, MSG_SHUTDOWN, &m, 3000), 0, "told once its domain is in");
     cr_assert(strstr(m.shutdown.reason, "domain newdom is in the bundles"), "%s",
               m.shutdown.reason);
     msg_fini(&m);
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&w);
-    peer_close(&b);
+    svc_peer_close(&w);
+    svc_peer_close(&b);
 }
 
 /* A bringer lost while its upload is read is forgotten when the read ends:
@@ -456,10 +421,10 @@ Test(domain_svc, a_bringer_lost_while_its_data_is_read_is_forgotten)
 {
     const char *bind = endpoint();
     pthread_t th;
-    coord_t *c = start(bind, true, &th);
-    peer_t b;
+    coord_t *c = start(bind, true, false, &th);
+    svc_peer_t b;
     bring_held(&b, bind, "b");
-    peer_close(&b); /* gone: unreachable at the next heartbeat, or silent past 2 s */
+    svc_peer_close(&b); /* gone: unreachable at the next heartbeat, or silent past 2 s */
     usleep(2600 * 1000);
     atomic_store(&read_hold, 0);
     usleep(200 * 1000);
@@ -471,7 +436,7 @@ Test(domain_svc, a_bringer_lost_while_its_data_is_read_is_forgotten)
     coord_stop(c);
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&b);
+    svc_peer_close(&b);
 }
 
 /* The same worker id connects again during the read (a reconnect) and
@@ -480,14 +445,14 @@ Test(domain_svc, a_bringer_that_reconnects_during_the_read_is_added_once)
 {
     const char *bind = endpoint();
     pthread_t th;
-    coord_t *c = start(bind, true, &th);
-    peer_t b, b2;
+    coord_t *c = start(bind, true, false, &th);
+    svc_peer_t b, b2;
     bring_held(&b, bind, "b");
     uint64_t up = put(rwt_path(rwt_dir, "b-cache"), "newdom's data");
-    peer_open(&b2, bind);
+    svc_peer_connect(&b2, bind, "test");
     hello(&b2, "b", "newdom", up);
     msg_t m;
-    cr_assert_eq(expect(&b2, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(&b2, MSG_WELCOME, &m, 3000), 0);
     cr_assert(m.welcome.has_upload, "not in the job yet: its upload is wanted again");
     msg_fini(&m);
     cr_assert_gt(upload(&b2, rwt_path(rwt_dir, "b-cache"), up), 0);
@@ -498,42 +463,58 @@ Test(domain_svc, a_bringer_that_reconnects_during_the_read_is_added_once)
     coord_stop(c);
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&b);
-    peer_close(&b2);
+    svc_peer_close(&b);
+    svc_peer_close(&b2);
 }
 
-/* A coordinator stopped during a read refuses the domain at once and ends
- * when the read does, adding nothing. */
-Test(domain_svc, a_coordinator_stopped_during_a_read_ends_with_it)
+/* A coordinator stopped during a read ends when the read does, adding
+ * nothing; told to stop its peers, it refuses the domain at once, else the
+ * bringer is told nothing and brings it to the coordinator started next. */
+static void stopped_during_a_read(bool stop_peers)
 {
     const char *bind = endpoint();
     pthread_t th;
-    coord_t *c = start(bind, true, &th);
-    peer_t b;
+    coord_t *c = start(bind, true, stop_peers, &th);
+    svc_peer_t b;
     bring_held(&b, bind, "b");
     coord_stop(c);
     msg_t m;
-    cr_assert_eq(expect(&b, MSG_REFUSE, &m, 3000), 0, "the bringer is told");
-    cr_assert(strstr(m.refuse.reason, "domain newdom is not in the bundles"), "%s",
-              m.refuse.reason);
-    msg_fini(&m);
+    if (stop_peers) {
+        cr_assert_eq(svc_peer_expect(&b, MSG_REFUSE, &m, 3000), 0, "the bringer is told");
+        cr_assert(strstr(m.refuse.reason, "domain newdom is not in the bundles"), "%s",
+                  m.refuse.reason);
+        msg_fini(&m);
+    } else {
+        cr_assert_neq(svc_peer_expect(&b, MSG_REFUSE, &m, 500), 0, "the bringer is refused: %s",
+                      m.refuse.reason);
+    }
     atomic_store(&read_hold, 0);
     pthread_join(th, NULL);
     cr_assert_eq(atomic_load(&added), 0);
     coord_destroy(&c);
-    peer_close(&b);
+    svc_peer_close(&b);
+}
+
+Test(domain_svc, a_coordinator_stopped_during_a_read_ends_with_it)
+{
+    stopped_during_a_read(false);
+}
+
+Test(domain_svc, a_coordinator_stopped_during_a_read_refuses_the_domain_with_stop_peers)
+{
+    stopped_during_a_read(true);
 }
 
 /* A coordinator (not kept serving) whose finish ran while b uploaded
  * newdom: the read waited for the finish, and the test holds it now. */
-static coord_t *read_after_finish(const char *bind, pthread_t *th, peer_t *w, peer_t *b)
+static coord_t *read_after_finish(const char *bind, pthread_t *th, svc_peer_t *w, svc_peer_t *b)
 {
     coord_t *c = start_held_in_finish(bind, th, w);
     uint64_t up = put(rwt_path(rwt_dir, "b-cache"), "newdom's data");
-    peer_open(b, bind);
+    svc_peer_connect(b, bind, "test");
     hello(b, "b", "newdom", up);
     msg_t m;
-    cr_assert_eq(expect(b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(b, MSG_WELCOME, &m, 3000), 0);
     msg_fini(&m);
     atomic_store(&read_hold, 1);
     cr_assert_gt(upload(b, rwt_path(rwt_dir, "b-cache"), up), 0);
@@ -551,23 +532,24 @@ Test(domain_svc, a_worker_that_joins_during_the_read_after_the_finish_stays)
 {
     const char *bind = endpoint();
     pthread_t th;
-    peer_t w, b, x;
+    svc_peer_t w, b, x;
     coord_t *c = read_after_finish(bind, &th, &w, &b);
     msg_t m;
 
-    peer_open(&x, bind);
+    svc_peer_connect(&x, bind, "test");
     hello(&x, "x", NULL, 0);
-    cr_assert_eq(expect(&x, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(&x, MSG_WELCOME, &m, 3000), 0);
     msg_fini(&m);
-    cr_assert_neq(expect(&x, MSG_SHUTDOWN, &m, 500), 0, "told the job is done during the read");
+    cr_assert_neq(svc_peer_expect(&x, MSG_SHUTDOWN, &m, 500), 0,
+                  "told the job is done during the read");
     atomic_store(&read_hold, 0);
     await_flag(&added, "the domain never went in");
     coord_stop(c);
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&w);
-    peer_close(&b);
-    peer_close(&x);
+    svc_peer_close(&w);
+    svc_peer_close(&b);
+    svc_peer_close(&x);
 }
 
 /* ... and when that bringer is lost during the read, the coordinator (not
@@ -576,21 +558,22 @@ Test(domain_svc, a_bringer_lost_during_the_read_after_the_finish_lets_the_job_en
 {
     const char *bind = endpoint();
     pthread_t th;
-    peer_t w, b;
+    svc_peer_t w, b;
     coord_t *c = read_after_finish(bind, &th, &w, &b);
     msg_t m;
-    peer_close(&b);
+    svc_peer_close(&b);
     for (int i = 0; i < 26; i++) { /* b is lost, as above; w lives on */
         beat(&w);
         usleep(100 * 1000);
     }
     atomic_store(&read_hold, 0);
-    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 3000), 0, "the job is done: the workers are told");
+    cr_assert_eq(svc_peer_expect(&w, MSG_SHUTDOWN, &m, 3000), 0,
+                 "the job is done: the workers are told");
     msg_fini(&m);
     pthread_join(th, NULL);
     cr_assert_eq(atomic_load(&added), 0);
     coord_destroy(&c);
-    peer_close(&w);
+    svc_peer_close(&w);
 }
 
 /* A refused upload that is, byte for byte, an artifact the job holds
@@ -599,24 +582,24 @@ Test(domain_svc, a_refused_upload_leaves_an_artifact_the_job_holds)
 {
     const char *bind = endpoint();
     pthread_t th;
-    coord_t *c = start(bind, true, &th);
+    coord_t *c = start(bind, true, false, &th);
     uint64_t held = put_in(coord_store(c), "accepted before");
     put(rwt_path(rwt_dir, "b-cache"), "accepted before");
     atomic_store(&add_rc, RW_EINVAL);
-    peer_t b;
-    peer_open(&b, bind);
+    svc_peer_t b;
+    svc_peer_connect(&b, bind, "test");
     hello(&b, "b", "other", held);
     msg_t m;
-    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(&b, MSG_WELCOME, &m, 3000), 0);
     msg_fini(&m);
     upload(&b, rwt_path(rwt_dir, "b-cache"), held);
-    cr_assert_eq(expect(&b, MSG_REFUSE, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(&b, MSG_REFUSE, &m, 3000), 0);
     msg_fini(&m);
     cr_assert_eq(store_verify(coord_store(c), held, NULL), 0, "the job's artifact is kept");
     coord_stop(c);
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&b);
+    svc_peer_close(&b);
 }
 
 /* An upload far larger than the data its HELLO declared (100 bytes) is
@@ -625,25 +608,25 @@ Test(domain_svc, an_upload_larger_than_the_declared_data_is_refused)
 {
     const char *bind = endpoint();
     pthread_t th;
-    coord_t *c = start(bind, true, &th);
+    coord_t *c = start(bind, true, false, &th);
     size_t n = (size_t)3 << 20;
     char *big = malloc(n + 1);
     memset(big, 'x', n);
     big[n] = '\0';
     uint64_t up = put(rwt_path(rwt_dir, "b-cache"), big);
     free(big);
-    peer_t b;
-    peer_open(&b, bind);
+    svc_peer_t b;
+    svc_peer_connect(&b, bind, "test");
     hello(&b, "b", "other", up);
     msg_t m;
-    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(&b, MSG_WELCOME, &m, 3000), 0);
     msg_fini(&m);
     cr_assert_eq(upload(&b, rwt_path(rwt_dir, "b-cache"), up), RW_ETOOBIG);
     cr_assert_neq(store_verify(coord_store(c), up, NULL), 0, "nothing of it was stored");
     coord_stop(c);
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&b);
+    svc_peer_close(&b);
 }
 
 /* Two workers bringing one name at once: the second is refused while the
@@ -653,21 +636,21 @@ Test(domain_svc, a_name_is_held_while_its_bringer_lives_and_freed_when_it_vanish
 {
     const char *bind = endpoint();
     pthread_t th;
-    coord_t *c = start(bind, true, &th);
-    peer_t a, b;
-    peer_open(&a, bind);
+    coord_t *c = start(bind, true, false, &th);
+    svc_peer_t a, b;
+    svc_peer_connect(&a, bind, "test");
     hello(&a, "a", "same", 5);
     msg_t m;
-    cr_assert_eq(expect(&a, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(&a, MSG_WELCOME, &m, 3000), 0);
     cr_assert(m.welcome.has_upload);
     msg_fini(&m);
-    peer_open(&b, bind);
+    svc_peer_connect(&b, bind, "test");
     hello(&b, "b", "same", 6);
-    cr_assert_eq(expect(&b, MSG_REFUSE, &m, 3000), 0, "the name is being brought");
+    cr_assert_eq(svc_peer_expect(&b, MSG_REFUSE, &m, 3000), 0, "the name is being brought");
     cr_assert(strstr(m.refuse.reason, "worker a is bringing a domain of that name"), "%s",
               m.refuse.reason);
     msg_fini(&m);
-    peer_close(&a); /* it never uploads, and says nothing more */
+    svc_peer_close(&a); /* it never uploads, and says nothing more */
     double t0 = rw_now_s();
     bool welcomed = false;
     while (!welcomed && rw_now_s() - t0 < 6) {
@@ -686,7 +669,7 @@ Test(domain_svc, a_name_is_held_while_its_bringer_lives_and_freed_when_it_vanish
     coord_stop(c);
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&b);
+    svc_peer_close(&b);
 }
 
 /* A job that ends while a domain is still coming (its upload not done, so
@@ -696,15 +679,15 @@ Test(domain_svc, a_bringer_whose_domain_missed_the_bundles_is_refused_not_shut_d
 {
     const char *bind = endpoint();
     pthread_t th;
-    peer_t w, b;
+    svc_peer_t w, b;
     coord_t *c = start_held_in_finish(bind, &th, &w);
-    peer_open(&b, bind);
+    svc_peer_connect(&b, bind, "test");
     hello(&b, "b", "late", 5);
     msg_t m;
-    cr_assert_eq(expect(&b, MSG_WELCOME, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(&b, MSG_WELCOME, &m, 3000), 0);
     msg_fini(&m);
     atomic_store(&finish_go, 1); /* done before b uploads */
-    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 3000), 0);
+    cr_assert_eq(svc_peer_expect(&w, MSG_SHUTDOWN, &m, 3000), 0);
     msg_fini(&m);
     bool refused = false, shut = false;
     for (double end = rw_now_s() + 3; rw_now_s() < end && !refused && !shut;) {
@@ -720,8 +703,8 @@ Test(domain_svc, a_bringer_whose_domain_missed_the_bundles_is_refused_not_shut_d
     cr_assert(refused, "the bringer is refused (it got %s)", shut ? "SHUTDOWN" : "nothing");
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&w);
-    peer_close(&b);
+    svc_peer_close(&w);
+    svc_peer_close(&b);
 }
 
 /* A result whose artifact is not what its task makes is refused, with the
@@ -730,20 +713,20 @@ Test(domain_svc, a_result_that_is_not_what_the_task_makes_is_refused_and_leased_
 {
     const char *bind = endpoint();
     pthread_t th;
-    peer_t w;
-    coord_t *c = start(bind, false, &th);
-    peer_open(&w, bind);
+    svc_peer_t w;
+    coord_t *c = start(bind, false, false, &th);
+    svc_peer_connect(&w, bind, "test");
     hello(&w, "w", NULL, 0);
     atomic_store(&result_rc, RW_EFORMAT);
     run_task(&w, c);
     msg_t m;
-    cr_assert_eq(expect(&w, MSG_ERROR, &m, 3000), 0, "the result is refused");
+    cr_assert_eq(svc_peer_expect(&w, MSG_ERROR, &m, 3000), 0, "the result is refused");
     cr_assert_eq(m.error.code, RW_EFORMAT);
     cr_assert(strstr(m.error.text, "result refused: not what the task makes (test)"), "%s",
               m.error.text);
     msg_fini(&m);
     atomic_store(&result_rc, 0);
-    cr_assert_eq(expect(&w, MSG_LEASE, &m, 3000), 0, "the task is leased again");
+    cr_assert_eq(svc_peer_expect(&w, MSG_LEASE, &m, 3000), 0, "the task is leased again");
     cr_assert_eq(m.lease.attempt, 2);
     uint64_t task = m.lease.task;
     msg_fini(&m);
@@ -752,11 +735,11 @@ Test(domain_svc, a_result_that_is_not_what_the_task_makes_is_refused_and_leased_
     m.result.attempt = 2;
     m.result.artifact = put_in(coord_store(c), "the seed");
     cr_assert_eq(wire_send(w.w, NULL, &m, 0), 0);
-    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 5000), 0, "the job ends on the good result");
+    cr_assert_eq(svc_peer_expect(&w, MSG_SHUTDOWN, &m, 5000), 0, "the job ends on the good result");
     msg_fini(&m);
     pthread_join(th, NULL);
     coord_destroy(&c);
-    peer_close(&w);
+    svc_peer_close(&w);
 }
 
 /* Whether artifact id comes to be in c's store (there) or out of it
@@ -778,12 +761,12 @@ Test(domain_svc, an_upload_no_result_names_is_removed_when_its_lease_ends)
     const char *bind = endpoint();
     const char *mine = rwt_path(rwt_dir, "w-cache");
     pthread_t th;
-    peer_t w;
-    coord_t *c = start(bind, false, &th);
-    peer_open(&w, bind);
+    svc_peer_t w;
+    coord_t *c = start(bind, false, false, &th);
+    svc_peer_connect(&w, bind, "test");
     hello(&w, "w", NULL, 0);
     msg_t m;
-    cr_assert_eq(expect(&w, MSG_LEASE, &m, 3000), 0, "no lease");
+    cr_assert_eq(svc_peer_expect(&w, MSG_LEASE, &m, 3000), 0, "no lease");
     uint64_t task = m.lease.task;
     msg_fini(&m);
     uint64_t bad = put(mine, "an output the job refuses");
@@ -793,12 +776,12 @@ Test(domain_svc, an_upload_no_result_names_is_removed_when_its_lease_ends)
     msg_init(&m, MSG_RESULT);
     m.result.task = task, m.result.attempt = 1, m.result.artifact = bad;
     cr_assert_eq(wire_send(w.w, NULL, &m, 0), 0);
-    cr_assert_eq(expect(&w, MSG_ERROR, &m, 3000), 0, "the result is refused");
+    cr_assert_eq(svc_peer_expect(&w, MSG_ERROR, &m, 3000), 0, "the result is refused");
     msg_fini(&m);
     cr_assert(in_store(c, bad, false), "the refused output is still in the store");
 
     atomic_store(&result_rc, 0);
-    cr_assert_eq(expect(&w, MSG_LEASE, &m, 3000), 0, "the task is leased again");
+    cr_assert_eq(svc_peer_expect(&w, MSG_LEASE, &m, 3000), 0, "the task is leased again");
     cr_assert_eq(m.lease.attempt, 2);
     msg_fini(&m);
     uint64_t stray = put(mine, "an upload it never names"), good = put(mine, "the seed");
@@ -807,11 +790,11 @@ Test(domain_svc, an_upload_no_result_names_is_removed_when_its_lease_ends)
     msg_init(&m, MSG_RESULT);
     m.result.task = task, m.result.attempt = 2, m.result.artifact = good;
     cr_assert_eq(wire_send(w.w, NULL, &m, 0), 0);
-    cr_assert_eq(expect(&w, MSG_SHUTDOWN, &m, 5000), 0, "the job ends on the good result");
+    cr_assert_eq(svc_peer_expect(&w, MSG_SHUTDOWN, &m, 5000), 0, "the job ends on the good result");
     msg_fini(&m);
     pthread_join(th, NULL);
     cr_assert(in_store(c, good, true), "the result is gone");
     cr_assert(in_store(c, stray, false), "an upload no result named is still in the store");
     coord_destroy(&c);
-    peer_close(&w);
+    svc_peer_close(&w);
 }

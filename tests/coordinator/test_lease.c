@@ -1,15 +1,23 @@
-/* test_lease.c — leasing ahead, and taking a queued lease back for an idle
- * worker, on a coordinator service running a two-task plan in a thread,
- * with the test as both workers. */
+/* test_lease.c — leasing ahead, taking a queued lease back for an idle
+ * worker, and a task no connected worker can take, on a coordinator
+ * service running a two-task plan in a thread, with the test as the
+ * workers. */
 #include "err.h"
+#include "log.h"
 #include "service.h"
+#include "store.h"
+#include "svc_peer.h"
 #include "wire.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
+#include <unistd.h>
 
 #include "support.h"
 
@@ -39,50 +47,6 @@ static void *run(void *arg)
     return NULL;
 }
 
-typedef struct peer {
-    void *ctx, *sock;
-    wire_t *w;
-} peer_t;
-
-static void peer_open(peer_t *p, const char *endpoint, const char *id)
-{
-    p->ctx = zmq_ctx_new();
-    p->sock = zmq_socket(p->ctx, ZMQ_DEALER);
-    int ms = 3000, zero = 0, err;
-    zmq_setsockopt(p->sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
-    zmq_setsockopt(p->sock, ZMQ_LINGER, &zero, sizeof zero);
-    p->w = wire_new(p->sock, id, &err);
-    cr_assert_eq(zmq_connect(p->sock, endpoint), 0);
-    msg_t m;
-    msg_init(&m, MSG_HELLO);
-    const char *caps[] = {"train"};
-    m.hello.worker_id = id;
-    m.hello.caps = (msg_strs_t){caps, 1};
-    m.hello.threads = 1;
-    cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
-}
-
-static void peer_close(peer_t *p)
-{
-    wire_destroy(&p->w);
-    zmq_close(p->sock);
-    zmq_ctx_term(p->ctx);
-}
-
-static int expect(peer_t *p, msg_type_t type, msg_t *m)
-{
-    for (int i = 0; i < 100; i++) {
-        int rc = wire_recv(p->w, m, NULL, 0);
-        if (rc == -EAGAIN)
-            return -1;
-        if (rc == 0 && m->type == type)
-            return 0;
-        if (rc == 0)
-            msg_fini(m);
-    }
-    return -1;
-}
-
 Test(lease, a_busy_worker_leases_ahead_and_an_idle_one_takes_the_queued_lease)
 {
     char bind[700], why[256];
@@ -93,13 +57,13 @@ Test(lease, a_busy_worker_leases_ahead_and_an_idle_one_takes_the_queued_lease)
     pthread_t th;
     pthread_create(&th, NULL, run, c);
 
-    peer_t a, b;
-    peer_open(&a, bind, "a");
+    svc_peer_t a, b;
+    svc_peer_open(&a, bind, "a", "train");
     msg_t m;
-    cr_assert_eq(expect(&a, MSG_LEASE, &m), 0);
+    cr_assert_eq(svc_peer_expect(&a, MSG_LEASE, &m, 3000), 0);
     cr_assert_eq(m.lease.task, 1);
     msg_fini(&m);
-    cr_assert_eq(expect(&a, MSG_LEASE, &m), 0, "a second lease, ahead");
+    cr_assert_eq(svc_peer_expect(&a, MSG_LEASE, &m, 3000), 0, "a second lease, ahead");
     cr_assert_eq(m.lease.task, 2);
     msg_fini(&m);
     /* a runs task 1 (step 0 says so); task 2 waits in its queue */
@@ -109,12 +73,12 @@ Test(lease, a_busy_worker_leases_ahead_and_an_idle_one_takes_the_queued_lease)
     m.progress.steps = 1;
     cr_assert_eq(wire_send(a.w, NULL, &m, 0), 0);
 
-    peer_open(&b, bind, "b");
-    cr_assert_eq(expect(&a, MSG_CANCEL, &m), 0, "the queued lease is taken back");
+    svc_peer_open(&b, bind, "b", "train");
+    cr_assert_eq(svc_peer_expect(&a, MSG_CANCEL, &m, 3000), 0, "the queued lease is taken back");
     cr_assert_eq(m.cancel.task, 2);
     cr_assert_eq(m.cancel.attempt, 1);
     msg_fini(&m);
-    cr_assert_eq(expect(&b, MSG_LEASE, &m), 0, "and leased to the idle worker");
+    cr_assert_eq(svc_peer_expect(&b, MSG_LEASE, &m, 3000), 0, "and leased to the idle worker");
     cr_assert_eq(m.lease.task, 2);
     cr_assert_eq(m.lease.attempt, 2);
     msg_fini(&m);
@@ -134,6 +98,86 @@ Test(lease, a_busy_worker_leases_ahead_and_an_idle_one_takes_the_queued_lease)
     cr_assert_eq(plan_task(p, 1)->state, PLAN_LEASED);
     cr_assert_str_eq(plan_task(p, 2)->worker, "b");
     coord_destroy(&c);
-    peer_close(&a);
-    peer_close(&b);
+    svc_peer_close(&a);
+    svc_peer_close(&b);
+}
+
+/* The seed, then the gates on it, which only a "router" peer runs. */
+static int gated_start(void *job, coord_t *c)
+{
+    (void)job;
+    uint64_t seed = coord_add_task(c, MSG_TASK_SEED, NULL, "train", NULL, 0);
+    return seed && coord_add_task(c, MSG_TASK_GATES, NULL, "router", &seed, 1) ? 0 : RW_EINVAL;
+}
+
+static const struct coord_job_ops gated_ops = {.start = gated_start, .lease = two_lease};
+
+/* The status's waiting_for_cap (NULL when it has none; caller decrefs). */
+static json_t *waiting_for_cap(void)
+{
+    json_t *st = json_load_file(rwt_path(rwt_dir, "status.json"), 0, NULL);
+    json_t *w = json_incref(json_object_get(st, "waiting_for_cap"));
+    json_decref(st);
+    return w;
+}
+
+/* The router service gone, the gates wait for a peer with "router": that
+ * is said once, and in the status, until one connects and takes them. */
+Test(lease, a_task_no_connected_worker_can_take_is_said_until_one_comes)
+{
+    char bind[700], why[256], log[700];
+    snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
+    snprintf(log, sizeof log, "%s", rwt_path(rwt_dir, "coordinator.log"));
+    fflush(stderr);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    coord_opts_t o = {.bind = bind, .state_dir = rwt_dir, .heartbeat_ms = 100, .timeout_ms = 400};
+    coord_t *c;
+    cr_assert_eq(coord_new(&o, &gated_ops, NULL, &c, why, sizeof why), 0, "%s", why);
+    pthread_t th;
+    pthread_create(&th, NULL, run, c);
+
+    svc_peer_t a, r;
+    svc_peer_open(&a, bind, "a", "train");
+    msg_t m;
+    cr_assert_eq(svc_peer_expect(&a, MSG_LEASE, &m, 3000), 0);
+    cr_assert_eq(m.lease.task, 1);
+    msg_fini(&m);
+    svc_peer_result(&a, coord_store(c), 1, 1);
+
+    json_t *w = NULL;
+    for (int i = 0; i < 300 && !w; i++, usleep(10000))
+        w = waiting_for_cap();
+    json_t *t = json_array_get(w, 0);
+    cr_assert_not_null(t, "the status never says what the job waits for");
+    cr_assert_eq(json_integer_value(json_object_get(t, "task")), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(t, "kind")), "gates");
+    cr_assert_str_eq(json_string_value(json_object_get(t, "cap")), "router");
+    cr_assert_eq(json_array_size(w), 1);
+    json_decref(w);
+    usleep(600 * 1000); /* heartbeats go by: said once, not at each */
+    fflush(stderr);
+    cr_assert_eq(svc_count_in_file(log, "task 2 (gates) needs a worker with the router capability"),
+                 1);
+
+    svc_peer_open(&r, bind, "r", "router");
+    cr_assert_eq(svc_peer_expect(&r, MSG_LEASE, &m, 3000), 0, "the router peer takes the gates");
+    cr_assert_eq(m.lease.task, 2);
+    msg_fini(&m);
+    w = waiting_for_cap();
+    for (int i = 0; i < 300 && w; i++, usleep(10000)) {
+        json_decref(w);
+        w = waiting_for_cap();
+    }
+    cr_assert_null(w, "the status still waits once a router peer is here");
+    coord_stop(c);
+    pthread_join(th, NULL);
+    coord_destroy(&c);
+    svc_peer_close(&a);
+    svc_peer_close(&r);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
 }

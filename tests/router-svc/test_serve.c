@@ -84,9 +84,20 @@ Test(router_svc, trains_router_tasks_then_serves_bundles)
     snprintf(router, sizeof router, "ipc://%s/router.sock", rwt_dir);
     snprintf(cache, sizeof cache, "%s/cache-r", rwt_dir);
     cr_assert_eq(svc_prepare(state, 40), 0);
-    const char *cargs[] = {"serve", "--state",        state,      "--out",
-                           out,     "--bind",         coord,      "--heartbeat-ms",
-                           "100",   "--keep-serving", "--config", svc_tiny_config(rwt_dir, 3, 3),
+    /* --stop-peers, as `rewire run`: its SIGTERM ends the router service */
+    const char *cargs[] = {"serve",
+                           "--state",
+                           state,
+                           "--out",
+                           out,
+                           "--bind",
+                           coord,
+                           "--heartbeat-ms",
+                           "100",
+                           "--keep-serving",
+                           "--stop-peers",
+                           "--config",
+                           svc_tiny_config(rwt_dir, 3, 3),
                            NULL};
     pid_t c = svc_spawn(coord_main, "rewire-coordinator", rwt_path(rwt_dir, "coord.log"), cargs);
     /* no --cache: its own folder in $TMPDIR, removed when it ends */
