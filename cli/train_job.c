@@ -716,6 +716,20 @@ static int check_out(const char *path)
     return 0;
 }
 
+/* --json promises one object on stdout: a run stopped early names the
+ * checkpoint it continues from, and (exit, when not 0) how it ended. */
+static void print_stopped(const char *why, const char *ckpt, long step, long steps, long skipped,
+                          int exit_code)
+{
+    json_t *r =
+        json_pack("{s:s, s:s, s:I, s:I, s:I}", "stopped", why, "checkpoint", ckpt, "step",
+                  (json_int_t)step, "steps", (json_int_t)steps, "skipped", (json_int_t)skipped);
+    if (exit_code)
+        json_object_set_new(r, "exit", json_integer(exit_code));
+    cli_print_json(r);
+    json_decref(r);
+}
+
 int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
 {
     if (check_out(o->out))
@@ -757,6 +771,8 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
         if (rc == 0)
             cli_say("train", "interrupted at step %ld of %ld; continue with --resume %s", at,
                     j.steps, j.ckpt);
+        if (rc == 0 && o->json)
+            print_stopped("interrupted", j.ckpt, at, j.steps, j.skipped, 128 + (int)interrupted);
         rc = 128 + (int)interrupted;
         goto done;
     }
@@ -771,13 +787,8 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
         if (rc == 0)
             cli_say("train", "stopped after %ld steps (step %ld of %ld); continue with --resume %s",
                     todo, j.start + todo, j.steps, j.ckpt);
-        if (rc == 0 && o->json) { /* --json promises one object on stdout */
-            json_t *r = json_pack("{s:s, s:s, s:I, s:I, s:I}", "stopped", "after --stop-after",
-                                  "checkpoint", j.ckpt, "step", (json_int_t)(j.start + todo),
-                                  "steps", (json_int_t)j.steps, "skipped", (json_int_t)j.skipped);
-            cli_print_json(r);
-            json_decref(r);
-        }
+        if (rc == 0 && o->json)
+            print_stopped("after --stop-after", j.ckpt, j.start + todo, j.steps, j.skipped, 0);
         goto done;
     }
     eval_now(&j, j.steps);

@@ -331,7 +331,7 @@ Test(cmd_train, ctrl_c_leaves_a_checkpoint_to_resume_and_no_temporary_file, .tim
     snprintf(log_path, sizeof log_path, "%s/int.log", rwt_dir);
     int rc = rw(NULL, NULL,
                 "train --data syn.jsonl --out int.safetensors " TINY
-                " --steps 100000 --log-every 1 2>int.log & "
+                " --steps 100000 --log-every 1 --json >int.json 2>int.log & "
                 "while ! grep -q ' step 3 ' '%s' 2>/dev/null; do sleep 0.05; done; "
                 "pkill -INT -f '[r]ewire train --data syn.jsonl --out int'; wait $!",
                 log_path);
@@ -341,6 +341,14 @@ Test(cmd_train, ctrl_c_leaves_a_checkpoint_to_resume_and_no_temporary_file, .tim
                   strstr(log, "continue with --resume int.safetensors.ckpt"),
               "%s", log);
     free(log);
+    /* --json: one object that says where to continue from */
+    json_t *j = json_load_file(rwt_path(rwt_dir, "int.json"), 0, NULL);
+    cr_assert_not_null(j, "no JSON object on stdout");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "stopped")), "interrupted");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "checkpoint")), "int.safetensors.ckpt");
+    cr_assert_eq(json_integer_value(json_object_get(j, "exit")), 130);
+    cr_assert_geq(json_integer_value(json_object_get(j, "step")), 3);
+    json_decref(j);
     struct stat st;
     cr_assert_eq(stat(rwt_path(rwt_dir, "int.safetensors.ckpt"), &st), 0, "no checkpoint");
     cr_assert_eq(stat(rwt_path(rwt_dir, "int.safetensors"), &st), -1, "an output of a cut run");
