@@ -70,8 +70,9 @@ rsvc_t *rsvc_new(void *zctx, const char *bind, const char *dir, int threads,
     /* requests queued from one client, before ZeroMQ stops reading it: a
      * client that sends a flood and vanishes could otherwise park 1,000
      * requests of up to 4 MiB here (the default high-water mark) */
-    int hwm = RSVC_QUEUE_MAX;
+    int hwm = RSVC_QUEUE_MAX, answers = RSVC_ANSWERS_MAX;
     zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s->sock, ZMQ_SNDHWM, &answers, sizeof answers);
     /* and a message over the largest the protocol has drops its connection
      * as it arrives, instead of being held whole and refused afterwards */
     int64_t max = (int64_t)MSG_MAX_BYTES;

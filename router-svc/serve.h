@@ -28,6 +28,10 @@ typedef struct rsvc rsvc_t;
 
 /* Requests queued from one client before ZeroMQ stops reading from it. */
 #define RSVC_QUEUE_MAX 8
+/* Answers held for one client that does not read them; past it they are
+ * dropped (it is not reading): a client that asks and never reads holds at
+ * most this many answers here, not ZeroMQ's default 1,000. */
+#define RSVC_ANSWERS_MAX 64
 
 /* A server for the bundles in dir (copied), bound to bind on zctx
  * (borrowed; must outlive it), scoring on threads threads (bundle.h's

@@ -240,6 +240,10 @@ Test(router_svc, requests_queue_only_so_deep_for_one_client)
     cr_assert_eq(zmq_getsockopt(rsvc_socket(s), ZMQ_RCVHWM, &hwm, &len), 0);
     cr_assert_eq(hwm, RSVC_QUEUE_MAX);
     cr_assert_lt(RSVC_QUEUE_MAX, 1000, "below ZeroMQ's default");
+    len = sizeof hwm;
+    cr_assert_eq(zmq_getsockopt(rsvc_socket(s), ZMQ_SNDHWM, &hwm, &len), 0);
+    cr_assert_eq(hwm, RSVC_ANSWERS_MAX, "answers held for a client that does not read");
+    cr_assert_lt(RSVC_ANSWERS_MAX, 1000);
     int64_t max = 0;
     len = sizeof max;
     cr_assert_eq(zmq_getsockopt(rsvc_socket(s), ZMQ_MAXMSGSIZE, &max, &len), 0);
