@@ -77,6 +77,7 @@ static pid_t start_coordinator_on(const char *const *disk)
                           "--vocab",
                           "1000",
                           "--keep-serving",
+                          "--stop-peers", /* stop_job's SIGTERM ends the job's processes */
                           NULL};
     const char *log = rwt_path(rwt_dir, "coordinator.log");
     if (disk)
