@@ -522,12 +522,15 @@ static void log_window(job_t *j, long step)
 }
 
 /* Ctrl-C (or SIGTERM) stops the run at the end of its step, which then
- * saves the checkpoint to resume from; a second one ends it at once. */
-static volatile sig_atomic_t interrupted;
+ * saves the checkpoint to resume from; a second one ends it at once, and so
+ * does the first before training starts (reading, tokenizing: nothing to
+ * keep yet). */
+static volatile sig_atomic_t interrupted, training;
 
 static void on_interrupt(int sig)
 {
-    if (interrupted) {
+    if (interrupted || !training) {
+        rw_afile_unlink_all(); /* a checkpoint half written */
         signal(sig, SIG_DFL);
         raise(sig);
     }
@@ -738,7 +741,7 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_interrupt;
     sigemptyset(&sa.sa_mask);
-    interrupted = 0;
+    interrupted = training = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     job_t j = {0};
@@ -764,6 +767,7 @@ int train_job_run(const train_opts_t *o, const rw_dataset_t *ds)
             rw_engine_threads(rw_trainer_engine(j.tr)), j.start ? "; resuming" : "");
     if (j.start)
         cli_say("train", "resumed at step %ld of %ld", j.start, j.steps);
+    training = 1; /* from here a first Ctrl-C keeps what was trained */
     int err = rw_trainer_run(j.tr, todo, next_batch, on_step, &j);
     if (err == STOP_INTERRUPTED) { /* what was trained is kept, to resume */
         long at = rw_trainer_updates(j.tr) + rw_trainer_skipped(j.tr);
