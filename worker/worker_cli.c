@@ -176,7 +176,33 @@ int agent_parse_flags(const char *prog, int argc, char **argv, agent_opts_t *o, 
  * a restart makes a new one, so nobody else ever would. A PID another live
  * process has taken since keeps its folder; that errs on the side of
  * keeping. */
-static void sweep_dead_caches(const char *tmp)
+#define OWNER_FILE ".rewire-owner" /* in a default cache: the host that made it */
+
+/* This host's name into buf ("" when it cannot be had). */
+static void host_name(char *buf, size_t n)
+{
+    if (gethostname(buf, n) != 0)
+        buf[0] = '\0';
+    buf[n - 1] = '\0';
+}
+
+/* Whether the folder path was made by agent_own_cache on this host: a
+ * folder given with --cache, or one another host or container made in a
+ * shared TMPDIR (whose PIDs mean nothing here), has no such mark. */
+static bool made_here(const char *path, const char *host)
+{
+    char p[4200], buf[300] = "";
+    snprintf(p, sizeof p, "%s/" OWNER_FILE, path);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return false;
+    bool ok = fgets(buf, sizeof buf, f) != NULL;
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    return ok && host[0] && strcmp(buf, host) == 0;
+}
+
+static void sweep_dead_caches(const char *tmp, const char *host)
 {
     DIR *d = opendir(tmp);
     if (!d)
@@ -194,7 +220,8 @@ static void sweep_dead_caches(const char *tmp)
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
         if (pid == (long)getpid() || lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) ||
-            st.st_uid != getuid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            st.st_uid != getuid() || !made_here(path, host) || kill((pid_t)pid, 0) == 0 ||
+            errno != ESRCH)
             continue;
         rw_remove_tree(path);
         RW_INFO("worker", "removed %s: the default cache of process %ld, which is gone", path, pid);
@@ -209,9 +236,19 @@ bool agent_own_cache(agent_opts_t *o, char *buf, size_t n)
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp)
         tmp = "/tmp";
-    sweep_dead_caches(tmp);
+    char host[256];
+    host_name(host, sizeof host);
+    sweep_dead_caches(tmp, host);
     snprintf(buf, n, "%s/rewire-cache-%ld", tmp, (long)getpid());
     o->cache_dir = buf;
+    /* marked as this host's own, for the sweep of a later start */
+    char mark[4200];
+    snprintf(mark, sizeof mark, "%s/" OWNER_FILE, buf);
+    FILE *f = mkdir(buf, 0700) == 0 || errno == EEXIST ? fopen(mark, "w") : NULL;
+    if (f) {
+        fprintf(f, "%s\n", host);
+        fclose(f);
+    }
     return true;
 }
 

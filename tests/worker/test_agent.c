@@ -520,22 +520,45 @@ Test(agent, a_worker_sent_to_a_router_service_says_so_and_exits)
 /* A worker killed (-9) never removes its own cache folder, and its restart
  * makes another: a worker making its default cache removes those of this
  * user's processes that are gone, and no other. */
-Test(agent, a_worker_removes_the_cache_folders_of_dead_processes)
+/* The PID of a process that has ended. */
+static long dead_pid(void)
 {
     pid_t dead = fork();
     cr_assert_geq(dead, 0);
     if (dead == 0)
         _exit(0);
     cr_assert_eq(waitpid(dead, NULL, 0), dead);
-    char gone[700], live[700], other[700], file[800];
-    snprintf(gone, sizeof gone, "%s/rewire-cache-%ld", rwt_dir, (long)dead);
-    snprintf(live, sizeof live, "%s/rewire-cache-%ld", rwt_dir, (long)getpid());
-    snprintf(other, sizeof other, "%s/rewire-cache-x1", rwt_dir);
-    cr_assert_eq(mkdir(gone, 0755), 0);
-    cr_assert_eq(mkdir(live, 0755), 0);
-    cr_assert_eq(mkdir(other, 0755), 0);
-    snprintf(file, sizeof file, "%s/artifact", gone);
+    return (long)dead;
+}
+
+/* A folder rewire-cache-PID in rwt_dir (into path), marked as made on host
+ * (NULL: unmarked, as a --cache folder is). */
+static void cache_folder(char *path, size_t n, long pid, const char *host)
+{
+    snprintf(path, n, "%s/rewire-cache-%ld", rwt_dir, pid);
+    cr_assert_eq(mkdir(path, 0755), 0);
+    char file[800];
+    snprintf(file, sizeof file, "%s/artifact", path);
     cr_assert_eq(rwt_write_file(file, "x", 1), 0);
+    if (host) {
+        snprintf(file, sizeof file, "%s/.rewire-owner", path);
+        char text[300];
+        snprintf(text, sizeof text, "%s\n", host);
+        cr_assert_eq(rwt_write_file(file, text, strlen(text)), 0);
+    }
+}
+
+Test(agent, a_worker_removes_the_cache_folders_of_dead_processes)
+{
+    char host[256];
+    cr_assert_eq(gethostname(host, sizeof host), 0);
+    char gone[700], live[700], other[700], given[700], elsewhere[700];
+    cache_folder(gone, sizeof gone, dead_pid(), host);
+    cache_folder(live, sizeof live, (long)getpid(), host);
+    cache_folder(given, sizeof given, dead_pid(), NULL);
+    cache_folder(elsewhere, sizeof elsewhere, dead_pid(), "another-host");
+    snprintf(other, sizeof other, "%s/rewire-cache-x1", rwt_dir);
+    cr_assert_eq(mkdir(other, 0755), 0);
 
     fake_t f = {0};
     const char *log = rwt_path(rwt_dir, "w1.log");
@@ -545,6 +568,8 @@ Test(agent, a_worker_removes_the_cache_folders_of_dead_processes)
     cr_assert_neq(access(gone, F_OK), 0, "%s of a dead process is left", gone);
     cr_assert_eq(access(live, F_OK), 0, "%s of a live process was removed", live);
     cr_assert_eq(access(other, F_OK), 0, "%s (no PID) was removed", other);
+    cr_assert_eq(access(given, F_OK), 0, "%s (a --cache folder: no mark) was removed", given);
+    cr_assert_eq(access(elsewhere, F_OK), 0, "%s (another host's) was removed", elsewhere);
     char *text = rwt_read_file(log, NULL);
     cr_assert(text && strstr(text, gone), "the removal is not logged: %s", text);
     free(text);
