@@ -7,6 +7,7 @@
 #include "err.h"
 #include "health.h"
 #include "job.h"
+#include "lines.h"
 #include "log.h"
 #include "prepare.h"
 #include "service.h"
@@ -227,6 +228,28 @@ static void write_prepared_from(const char *state, const char *desc, const coord
         rw_log(RW_LOG_WARN, "coordinator", "cannot write %s: %s", path, strerror(errno));
 }
 
+/* The configuration the job in state was started with (its journal's job
+ * record), or NULL: no journal, or one an older rewire wrote. */
+static json_t *journal_config(const char *state)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/journal.jsonl", state);
+    int err;
+    rw_lines_t *r = rw_lines_new(path, 0, &err);
+    const char *line;
+    size_t len;
+    json_t *config = NULL;
+    for (int i = 0; r && !config && i < 16 && rw_lines_next(r, &line, &len) == 1; i++) {
+        json_t *rec = json_loadb(line, len, 0, NULL);
+        const char *ev = json_string_value(json_object_get(rec, "ev"));
+        if (ev && strcmp(ev, "job") == 0 && json_is_object(json_object_get(rec, "config")))
+            config = json_incref(json_object_get(rec, "config"));
+        json_decref(rec);
+    }
+    rw_lines_destroy(&r);
+    return config;
+}
+
 static int serve(coord_prep_opts_t *po, const args_t *a)
 {
     char why[512] = "", desc[1024], was[1024];
@@ -242,6 +265,8 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
             json_decref(config);
             return 2;
         }
+    } else if ((config = journal_config(a->state))) {
+        rw_log(RW_LOG_INFO, "coordinator", "no --config: carrying on with the job's own");
     }
     if (!prepared(a->state)) {
         coord_prep_t p;

@@ -83,6 +83,10 @@ Test(cli_run, whole_job_on_tiny_models, .timeout = 120)
     cr_assert_neq(rc, 0, "%s", out);
     cr_assert(strstr(err, "was started with the configuration"), "%s", err);
     free(out), free(err);
+    /* left out, every option is the job's own, --config too */
+    cr_assert_eq(run(&out, &err, "%s run --out %s%s", rwt_dir, ""), 0, "%s", err);
+    cr_assert(strstr(out, "job done"), "%s", out);
+    free(out), free(err);
 }
 
 /* A configuration that cannot be read stops the run before any data is
