@@ -972,7 +972,7 @@ static void shutdown_all(coord_t *c, const char *reason)
             r.refuse.reason = why;
         }
         int rc = coord__send(c, &p->addr, brought ? &r : &m);
-        if (rc < 0)
+        if (rc < 0 && !p->released) /* a released peer was told, and may be gone */
             RW_WARN(WHO, "could not tell %s to shut down: %s", c->peers.v[i]->name,
                     rw_strerror(rc));
     }
