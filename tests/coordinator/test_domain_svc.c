@@ -26,19 +26,6 @@ TestSuite(domain_svc, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout 
 static atomic_int finish_entered, finish_go, check_rc, add_rc, result_rc;
 static atomic_int read_entered, read_hold, added;
 
-static int one_start(void *job, coord_t *c)
-{
-    (void)job;
-    return coord_add_task(c, MSG_TASK_SEED, NULL, "train", NULL, 0) ? 0 : RW_EINVAL;
-}
-
-static int one_lease(void *job, const plan_task_t *t, msg_lease_t *l)
-{
-    (void)job, (void)t;
-    l->config = "{}";
-    return 0;
-}
-
 /* Holds the finish until the test lets it go. */
 static int held_finish(void *job, const plan_t *p, char *why, size_t whylen)
 {
@@ -91,8 +78,8 @@ static int result_check(void *job, const plan_task_t *t, const char *path, char 
     return rc;
 }
 
-static const struct coord_job_ops ops = {.start = one_start,
-                                         .lease = one_lease,
+static const struct coord_job_ops ops = {.start = svc_one_task_start,
+                                         .lease = svc_empty_lease,
                                          .finish = held_finish,
                                          .check_result = result_check,
                                          .domain_check = dom_check,

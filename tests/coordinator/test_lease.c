@@ -32,14 +32,7 @@ static int two_start(void *job, coord_t *c)
                : RW_EINVAL;
 }
 
-static int two_lease(void *job, const plan_task_t *t, msg_lease_t *l)
-{
-    (void)job, (void)t;
-    l->config = "{}";
-    return 0;
-}
-
-static const struct coord_job_ops two_ops = {.start = two_start, .lease = two_lease};
+static const struct coord_job_ops two_ops = {.start = two_start, .lease = svc_empty_lease};
 
 static void *run(void *arg)
 {
@@ -110,7 +103,7 @@ static int gated_start(void *job, coord_t *c)
     return seed && coord_add_task(c, MSG_TASK_GATES, NULL, "router", &seed, 1) ? 0 : RW_EINVAL;
 }
 
-static const struct coord_job_ops gated_ops = {.start = gated_start, .lease = two_lease};
+static const struct coord_job_ops gated_ops = {.start = gated_start, .lease = svc_empty_lease};
 
 /* The status's waiting_for_cap (NULL when it has none; caller decrefs). */
 static json_t *waiting_for_cap(void)

@@ -5,6 +5,7 @@
 #include "err.h"
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +52,29 @@ Test(prepare, synthetic_default_writes_state_and_is_deterministic)
     rw_dataset_fini(&ds);
 }
 
+/* The data stage on files, into rwt_dir/s, with a vocabulary of 1,000;
+ * returns its code, *p filled (the caller coord_prep_fini's it). */
+static int prepare_files(const char *const *files, size_t n, coord_prep_t *p)
+{
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    o.data = (const char **)malloc(n * sizeof *o.data);
+    memcpy(o.data, files, n * sizeof *o.data);
+    o.ndata = n;
+    o.vocab_size = 1000;
+    o.state_dir = rwt_path(rwt_dir, "s");
+    int rc = coord_prepare(&o, p);
+    coord_prep_opts_fini(&o);
+    return rc;
+}
+
+/* Whether the state in rwt_dir/s has no data.jsonl. */
+static bool prepared_nothing(void)
+{
+    struct stat st;
+    return stat(rwt_path(rwt_dir, "s/data.jsonl"), &st) != 0;
+}
+
 Test(prepare, files_with_bad_records_keep_the_good_ones)
 {
     const char *f = rwt_path(rwt_dir, "in.jsonl");
@@ -58,59 +82,35 @@ Test(prepare, files_with_bad_records_keep_the_good_ones)
                        "{not json\n"
                        "{\"prompt\":\"p2\",\"chosen\":\"c\",\"rejected\":\"d\",\"domain\":\"y\"}\n";
     rwt_write_file(f, text, strlen(text));
-    coord_prep_opts_t o;
-    coord_prep_opts_init(&o);
-    const char *data[] = {f};
-    o.data = (const char **)malloc(sizeof data);
-    o.data[0] = data[0];
-    o.ndata = 1;
-    o.vocab_size = 1000;
-    o.state_dir = rwt_path(rwt_dir, "s");
     coord_prep_t p;
-    cr_assert_eq(coord_prepare(&o, &p), 0);
+    cr_assert_eq(prepare_files(&f, 1, &p), 0);
     cr_assert_eq(p.ds.n, 2);
     cr_assert_eq(p.report.bad, 1);
     cr_assert_eq(p.stats.ndomains, 2);
     coord_prep_fini(&p);
-    coord_prep_opts_fini(&o);
 }
 
 Test(prepare, no_usable_data_is_an_error_and_writes_nothing)
 {
     const char *f = rwt_path(rwt_dir, "bad.jsonl");
     rwt_write_file(f, "garbage\n", 8);
-    coord_prep_opts_t o;
-    coord_prep_opts_init(&o);
-    o.data = (const char **)malloc(sizeof(char *));
-    o.data[0] = f;
-    o.ndata = 1;
-    o.state_dir = rwt_path(rwt_dir, "s");
     coord_prep_t p;
-    cr_assert_lt(coord_prepare(&o, &p), 0);
+    cr_assert_lt(prepare_files(&f, 1, &p), 0);
     coord_prep_fini(&p);
-    struct stat st;
-    cr_assert_neq(stat(rwt_path(rwt_dir, "s/data.jsonl"), &st), 0);
-    coord_prep_opts_fini(&o);
+    cr_assert(prepared_nothing());
 }
 
 Test(prepare, a_data_file_that_cannot_be_read_is_an_error)
 {
     const char *f = rwt_path(rwt_dir, "in.jsonl");
-    const char *text = "{\"prompt\":\"p1\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"x\"}\n";
+    const char *text = "{\"prompt\":\"p1\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"x\"}\n"
+                       "{\"prompt\":\"p2\",\"chosen\":\"c\",\"rejected\":\"d\",\"domain\":\"y\"}\n";
     rwt_write_file(f, text, strlen(text));
-    coord_prep_opts_t o;
-    coord_prep_opts_init(&o);
-    o.data = (const char **)malloc(2 * sizeof(char *));
-    o.data[0] = f;
-    o.data[1] = rwt_path(rwt_dir, "typo.jsonl");
-    o.ndata = 2;
-    o.state_dir = rwt_path(rwt_dir, "s");
+    const char *files[] = {f, rwt_path(rwt_dir, "typo.jsonl")};
     coord_prep_t p;
-    cr_assert_lt(coord_prepare(&o, &p), 0, "a job without part of its data");
+    cr_assert_lt(prepare_files(files, 2, &p), 0, "a job without part of its data");
     coord_prep_fini(&p);
-    struct stat st;
-    cr_assert_neq(stat(rwt_path(rwt_dir, "s/data.jsonl"), &st), 0);
-    coord_prep_opts_fini(&o);
+    cr_assert(prepared_nothing());
 }
 
 Test(prepare, one_domain_is_no_job)
@@ -122,18 +122,10 @@ Test(prepare, one_domain_is_no_job)
         fprintf(fp, "{\"prompt\":\"p%d\",\"chosen\":\"a\",\"rejected\":\"b\",\"domain\":\"x\"}\n",
                 i);
     fclose(fp);
-    coord_prep_opts_t o;
-    coord_prep_opts_init(&o);
-    o.data = (const char **)malloc(sizeof(char *));
-    o.data[0] = f;
-    o.ndata = 1;
-    o.state_dir = rwt_path(rwt_dir, "s");
     coord_prep_t p;
-    cr_assert_eq(coord_prepare(&o, &p), RW_EINVAL);
+    cr_assert_eq(prepare_files(&f, 1, &p), RW_EINVAL);
     coord_prep_fini(&p);
-    struct stat st;
-    cr_assert_neq(stat(rwt_path(rwt_dir, "s/data.jsonl"), &st), 0, "nothing prepared");
-    coord_prep_opts_fini(&o);
+    cr_assert(prepared_nothing(), "nothing prepared");
 }
 
 Test(prepare, flags_parse_and_unknown_ones_are_left)

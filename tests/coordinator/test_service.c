@@ -11,6 +11,7 @@
 #include "coord_cli.h"
 #include "worker_cli.h"
 #include "err.h"
+#include "svc_peer.h"
 #include "svc_support.h"
 #include "wire.h"
 #include "xfer.h"
@@ -63,58 +64,24 @@ static pid_t start_worker(const char *endpoint, const char *id, const char *caps
     return svc_worker(rwt_dir, endpoint, id, caps, "1000", NULL);
 }
 
-/* ---- a hand-driven peer ---- */
+/* ---- a hand-driven peer (svc_peer.h) ---- */
 
-typedef struct peer {
-    void *ctx, *sock;
-    wire_t *w;
-} peer_t;
+typedef svc_peer_t peer_t;
 
 static void peer_open(peer_t *p, const char *endpoint)
 {
-    p->ctx = zmq_ctx_new();
-    p->sock = zmq_socket(p->ctx, ZMQ_DEALER);
-    int ms = 3000, zero = 0;
-    zmq_setsockopt(p->sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
-    zmq_setsockopt(p->sock, ZMQ_LINGER, &zero, sizeof zero);
-    int err;
-    p->w = wire_new(p->sock, "test-peer", &err);
-    cr_assert_not_null(p->w);
-    cr_assert_eq(zmq_connect(p->sock, endpoint), 0);
-}
-
-static void peer_close(peer_t *p)
-{
-    wire_destroy(&p->w);
-    zmq_close(p->sock);
-    zmq_ctx_term(p->ctx);
+    svc_peer_connect(p, endpoint, "test-peer");
 }
 
 /* Receives until a message of type comes (others are skipped); 0 or -1. */
 static int peer_expect(peer_t *p, msg_type_t type, msg_t *m)
 {
-    for (int i = 0; i < 200; i++) {
-        int rc = wire_recv(p->w, m, NULL, 0);
-        if (rc == -EAGAIN)
-            return -1;
-        if (rc < 0)
-            continue;
-        if (m->type == type)
-            return 0;
-        msg_fini(m);
-    }
-    return -1;
+    return svc_peer_expect(p, type, m, 3000);
 }
 
 static void peer_hello(peer_t *p, const char *id, const char *cap)
 {
-    msg_t m;
-    msg_init(&m, MSG_HELLO);
-    const char *caps[] = {cap};
-    m.hello.worker_id = id;
-    m.hello.caps = (msg_strs_t){caps, 1};
-    m.hello.threads = 1;
-    cr_assert_eq(wire_send(p->w, NULL, &m, 0), 0);
+    svc_peer_hello(p, id, cap);
     msg_t r;
     cr_assert_eq(peer_expect(p, MSG_WELCOME, &r), 0, "no WELCOME for %s", id);
     cr_assert_str_eq(r.welcome.worker_id, id);
@@ -216,7 +183,7 @@ Test(service, survives_junk_and_still_runs_a_job)
     cr_assert_eq(peer_expect(&p, MSG_ERROR, &e), 0);
     cr_assert(e.error.has_req && e.error.req == 77);
     msg_fini(&e);
-    peer_close(&p); /* it goes silent: its router lease goes back */
+    svc_peer_close(&p); /* it goes silent: its router lease goes back */
 
     /* a real worker still gets the whole job done */
     pid_t w = start_worker(endpoint, "w1", "train,router");
@@ -291,7 +258,7 @@ Test(service, a_late_result_of_a_lost_attempt_is_refused)
     cr_assert_eq(e.error.code, RW_ESTATE, "the result is refused");
     cr_assert(e.error.has_task && e.error.task == task);
     msg_fini(&e);
-    peer_close(&p);
+    svc_peer_close(&p);
     int rc = svc_wait(c, 60000);
     if (rc != 0) {
         svc_dump(rwt_path(rwt_dir, "coordinator.log"));
@@ -363,7 +330,7 @@ Test(service, a_fetch_given_up_lets_the_next_one_go)
     cr_assert_eq(peer_expect(&p, MSG_ERROR, &e), 0);
     cr_assert(e.error.has_req && e.error.req == 77);
     msg_fini(&e);
-    peer_close(&p);
+    svc_peer_close(&p);
     kill(c, SIGTERM);
     int rc = svc_wait(c, 10000);
     char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
@@ -398,7 +365,7 @@ Test(service, a_task_out_of_attempts_fails_the_job_saying_which_and_why)
         cr_assert_eq(wire_send(p.w, NULL, &m, 0), 0);
     }
     int rc = svc_wait(c, 30000);
-    peer_close(&p);
+    svc_peer_close(&p);
     char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
     cr_assert_eq(rc, 1, "%s", log);
     cr_assert(strstr(log, "job failed: task ") &&
@@ -438,8 +405,8 @@ Test(service, two_live_workers_with_one_id_the_first_is_refused)
         }
         svc_sleep_ms(10);
     }
-    peer_close(&a);
-    peer_close(&b);
+    svc_peer_close(&a);
+    svc_peer_close(&b);
     svc_kill(c);
     char *log = rwt_read_file(rwt_path(rwt_dir, "coordinator.log"), NULL);
     cr_assert(strstr(log, "two live workers say they are twin"), "%s", log);

@@ -29,19 +29,6 @@
 
 TestSuite(stop, .init = rwt_dir_setup, .fini = rwt_dir_teardown, .timeout = 30);
 
-static int one_start(void *job, coord_t *c)
-{
-    (void)job;
-    return coord_add_task(c, MSG_TASK_SEED, NULL, "train", NULL, 0) ? 0 : RW_EINVAL;
-}
-
-static int one_lease(void *job, const plan_task_t *t, msg_lease_t *l)
-{
-    (void)job, (void)t;
-    l->config = "{}";
-    return 0;
-}
-
 static int ok_finish(void *job, const plan_t *p, char *why, size_t whylen)
 {
     (void)job, (void)p, (void)why, (void)whylen;
@@ -49,7 +36,7 @@ static int ok_finish(void *job, const plan_t *p, char *why, size_t whylen)
 }
 
 static const struct coord_job_ops ops = {
-    .start = one_start, .lease = one_lease, .finish = ok_finish};
+    .start = svc_one_task_start, .lease = svc_empty_lease, .finish = ok_finish};
 
 static int run_rc;
 

@@ -1,6 +1,7 @@
 /* svc_peer.c — the test as a coordinator's peer; see svc_peer.h. */
 #include "svc_peer.h"
 
+#include "err.h"
 #include "log.h"
 #include "support.h"
 
@@ -25,6 +26,11 @@ void svc_peer_connect(svc_peer_t *p, const char *endpoint, const char *id)
 void svc_peer_open(svc_peer_t *p, const char *endpoint, const char *id, const char *cap)
 {
     svc_peer_connect(p, endpoint, id);
+    svc_peer_hello(p, id, cap);
+}
+
+void svc_peer_hello(svc_peer_t *p, const char *id, const char *cap)
+{
     msg_t m;
     msg_init(&m, MSG_HELLO);
     const char *caps[] = {cap};
@@ -77,4 +83,17 @@ int svc_count_in_file(const char *path, const char *text)
         n++;
     free(s);
     return n;
+}
+
+int svc_one_task_start(void *job, coord_t *c)
+{
+    (void)job;
+    return coord_add_task(c, MSG_TASK_SEED, NULL, "train", NULL, 0) ? 0 : RW_EINVAL;
+}
+
+int svc_empty_lease(void *job, const plan_task_t *t, msg_lease_t *l)
+{
+    (void)job, (void)t;
+    l->config = "{}";
+    return 0;
 }
