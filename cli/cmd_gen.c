@@ -111,7 +111,7 @@ static void summary(const rw_dataset_t *ds, const char *out, const rw_synth_opts
         i = j;
     }
     if (json) {
-        json_t *r = json_pack("{s:s, s:I, s:I, s:I, s:f, s:O, s:f}", "out", out, "seed",
+        json_t *r = json_pack("{s:s, s:I, s:I, s:I, s:f, s:O, s:f}", "output", out, "seed",
                               (json_int_t)o->seed, "pairs", (json_int_t)ds->n, "pairs_per_domain",
                               (json_int_t)o->pairs_per_domain, "noise", o->noise, "domains", doms,
                               "seconds", seconds);

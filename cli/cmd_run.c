@@ -241,8 +241,8 @@ static void summary(const char *out, const char *state, double wall, int rc, boo
             json_decref(res);
             res = NULL;
         }
-        json_t *j = json_pack("{s:b,s:s,s:f,s:i,s:o}", "ok", rc == 0 && res, "out", out, "wall_s",
-                              wall, "exit", rc, "results", res ? res : json_null());
+        json_t *j = json_pack("{s:b,s:s,s:f,s:i,s:o}", "ok", rc == 0 && res, "output", out,
+                              "wall_s", wall, "exit", rc, "results", res ? res : json_null());
         if (rc != 0)
             json_object_set_new(j, "error",
                                 json_string(cli_last_error[0]

@@ -123,6 +123,7 @@ Test(cmd_gen, json_summary_counts_the_asked_domains_in_order)
     json_t *s = json_loads(out, 0, &jerr);
     cr_assert(json_is_object(s), "%s: %s", jerr.text, out);
     cr_assert_eq(json_integer_value(json_object_get(s, "pairs")), 14);
+    cr_assert_str_eq(json_string_value(json_object_get(s, "output")), rwt_path(dir, "out.jsonl"));
     json_t *doms = json_object_get(s, "domains");
     cr_assert_eq(json_object_size(doms), 2);
     cr_assert_eq(json_integer_value(json_object_get(doms, "safety")), 7);

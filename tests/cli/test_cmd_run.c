@@ -52,6 +52,7 @@ Test(cli_run, whole_job_on_tiny_models, .timeout = 120)
     cr_assert_eq(run(&out, &err, "%s run --out %s --json%s", rwt_dir, args), 0, "%s", err);
     json_t *j = json_loads(out, 0, NULL);
     cr_assert(j, "not JSON:\n%s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "output")), rwt_dir);
     json_t *res = json_object_get(j, "results");
     cr_assert_eq(json_array_size(json_object_get(res, "bundles")), 4);
     cr_assert_eq(json_array_size(json_object_get(json_object_get(res, "job"), "domains")), 5);
