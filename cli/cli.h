@@ -86,11 +86,6 @@ int cli_getopt(int argc, char *const *argv, const char *shortopts, const struct 
  * Returns 0, or 1 after saying why nothing usable was read. */
 struct rw_dataset;
 int cli_read_data(const char *cmd, const char *const *paths, size_t n, struct rw_dataset *ds);
-/* This machine's physical memory in bytes, or 0 when it cannot be told.
- * Linux lets an allocation past it succeed and kills the process when the
- * pages are touched, so what a command is sure to touch is checked against
- * this before it starts. */
-size_t cli_physical_memory(void);
 /* "73.3 GB": a byte count for people, written to buf; returns buf. SIZE_MAX,
  * the count of a size too large to hold, says so. */
 const char *cli_bytes_str(size_t n, char buf[32]);

@@ -18,6 +18,7 @@
 #include "corpus.h"
 #include "err.h"
 #include "log.h"
+#include "memlimit.h"
 #include "train.h"
 #include "trainset.h"
 
@@ -358,21 +359,26 @@ static size_t run_bytes(const job_t *j, const rw_model_config_t *cfg, const rw_l
     return trainer > SIZE_MAX - weights ? SIZE_MAX : trainer + weights;
 }
 
-/* 0 if the run fits in this machine's memory (or that is unknown); else 2
+/* 0 if the run fits in the memory this process may use (the machine's, or
+ * less under a cgroup's limit; or that is unknown); else 2
  * after a usage error naming the options to lower, or 1 for a resumed run,
  * whose batch and shape are its checkpoint's. A step touches every byte of
- * its activations, so a run past physical memory would be killed mid-way. */
+ * its activations, so a run past that memory would be killed mid-way. */
 static int check_memory(job_t *j, const rw_model_config_t *cfg, const rw_lora_config_t *lc)
 {
     const train_opts_t *o = j->o;
-    size_t need = run_bytes(j, cfg, lc), have = cli_physical_memory();
-    if (!have || need <= have)
+    rw_memlimit_t have = rw_memory_limit();
+    size_t need = run_bytes(j, cfg, lc);
+    if (!have.bytes || need <= have.bytes)
         return 0;
-    char nb[32], hb[32], what[256];
+    char nb[32], hb[32], what[320];
     snprintf(what, sizeof what,
-             "training needs about %s of memory, more than this machine's %s: a step holds %zu "
+             "training needs about %s of memory, more than %s %s: a step holds %zu "
              "sequences (batch %zu %s) of up to %d tokens through %d layers",
-             cli_bytes_str(need, nb), cli_bytes_str(have, hb), j->tc.max_batch, j->per_step,
+             cli_bytes_str(need, nb),
+             have.by_cgroup ? "the memory limit of this process's cgroup (its container or job),"
+                            : "this machine's",
+             cli_bytes_str(have.bytes, hb), j->tc.max_batch, j->per_step,
              j->kind == RW_BATCH_PROMPTS ? "prompts" : "pairs", cfg->max_len, cfg->n_layers);
     if (o->resume) {
         cli_say("train",

@@ -123,14 +123,6 @@ json_t *cli_json_num(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-size_t cli_physical_memory(void)
-{
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || size <= 0 || (size_t)pages > SIZE_MAX / (size_t)size)
-        return 0;
-    return (size_t)pages * (size_t)size;
-}
-
 const char *cli_bytes_str(size_t n, char buf[32])
 {
     static const char *const units[] = {"bytes", "kB", "MB", "GB", "TB", "PB", "EB"};

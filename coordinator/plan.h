@@ -48,7 +48,7 @@ typedef struct plan_task {
     uint64_t deadline_ms;          /* when the current lease runs out */
     uint64_t done_ms;              /* when its result came */
     uint64_t artifact;             /* its result, once done */
-    char why[160];                 /* why its last lease ended without a result */
+    char why[512];                 /* why its last lease ended without a result */
 } plan_task_t;
 
 typedef struct plan plan_t;

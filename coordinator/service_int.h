@@ -83,7 +83,7 @@ struct coord {
     bool stopping; /* SHUTDOWN sent, handles closing */
     char shutdown_reason[128];
     int exit_code;
-    char error[512];
+    char error[1024];
     bool storage_failed; /* coord__storage_failed: stopping, workers not told */
     bool quiet;          /* stopping without telling the peers to go (a stop without
                           * stop_peers, or storage_failed): they reconnect to the next run */

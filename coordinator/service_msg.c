@@ -76,7 +76,7 @@ static int check_domain(coord_t *c, const msg_hello_t *h, const wire_peer_t *fro
                  d->name);
     } else if (c->state == COORD_FAILED) {
         rc = RW_ESTATE;
-        snprintf(why, sizeof why, "domain %s refused: the job failed (%s)", d->name, c->error);
+        snprintf(why, sizeof why, "domain %s refused: the job failed (%.800s)", d->name, c->error);
     }
     for (size_t i = 0; rc == 0 && i < c->peers.n; i++) {
         const peer_t *q = c->peers.v[i];

@@ -17,6 +17,7 @@
 #include "eval.h"
 #include "jsontext.h"
 #include "log.h"
+#include "memlimit.h"
 #include "trainset.h"
 
 #include <errno.h>
@@ -602,6 +603,24 @@ static double eval_split(rw_trainer_t *tr, const rw_task_spec_t *s, const data_t
     return rc < 0 ? -1.0 : all.accuracy;
 }
 
+/* 0 if training u fits in the memory this process may use (or that is
+ * unknown), else RW_ENOMEM with why filled in: past it, the kernel would kill
+ * the worker mid-task with no word to its coordinator, which could then only
+ * lease the task again to die the same way. */
+static int check_memory(const setup_t *u, char *why, size_t whylen)
+{
+    rw_memlimit_t have = rw_memory_limit();
+    size_t need = rw_trainer_bytes(&u->model->cfg, u->lora ? &u->lora->cfg : NULL, &u->tc);
+    if (!have.bytes || need <= have.bytes)
+        return 0;
+    return fail(why, whylen, RW_ENOMEM,
+                "training needs about %.0f MB of memory, more than the %.0f MB %s: lower the "
+                "configuration's batch or the model's size, or give this worker more memory",
+                (double)need / 1e6, (double)have.bytes / 1e6,
+                have.by_cgroup ? "this worker's cgroup (its container or job) allows"
+                               : "this machine has");
+}
+
 /* Trains u for the spec's epochs and fills the training part of res. */
 static int train(const rw_task_spec_t *s, setup_t *u, data_t *d, rw_task_progress_fn progress,
                  void *ctx, rw_task_result_t *res, rw_trainer_t **tr_p)
@@ -706,6 +725,8 @@ int rw_task_run(const rw_task_spec_t *spec, const rw_task_inputs_t *in, const ch
         goto done;
     }
     if ((rc = kind_setup(spec, in, rw_bpe_vocab_size(bpe), &u, why, whylen)) < 0)
+        goto done;
+    if ((rc = check_memory(&u, why, whylen)) < 0)
         goto done;
     RW_INFO("task", "%s%s%s: %zu train and %zu eval pairs", rw_task_kind_name(spec->kind),
             spec->domain ? " " : "", spec->domain ? spec->domain : "", d.train.n, d.eval.n);
