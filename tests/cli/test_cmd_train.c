@@ -360,6 +360,31 @@ Test(cmd_train, ctrl_c_leaves_a_checkpoint_to_resume_and_no_temporary_file, .tim
     free(out);
 }
 
+/* Before training starts (the tokenizer, tokenizing) there is nothing to
+ * keep: a first Ctrl-C ends the run at once, with no checkpoint of a step. */
+Test(cmd_train, ctrl_c_before_training_ends_the_run_at_once, .timeout = 120)
+{
+    cr_assert_eq(rw(NULL, NULL, "data gen --pairs-per-domain 20000 -o big.jsonl"), 0);
+    char log_path[700];
+    snprintf(log_path, sizeof log_path, "%s/early.log", rwt_dir);
+    /* the window from "read" to the first step is the tokenizer's training
+     * and the tokenizing of 100,000 pairs, most of a second */
+    int rc = rw(NULL, NULL,
+                "train --data big.jsonl --out early.safetensors --vocab 16384 --steps 5 "
+                "--log-every 1 2>early.log & "
+                "while ! grep -q 'read 100000 pairs' '%s' 2>/dev/null; do sleep 0.02; done; "
+                "pkill -INT -f '[r]ewire train --data big.jsonl --out early'; wait $!",
+                log_path);
+    char *log = rwt_read_file(log_path, NULL);
+    cr_assert_eq(rc, 130, "exit %d:\n%s", rc, log);
+    cr_assert_null(strstr(log, " step 1 "), "a step ran after the Ctrl-C:\n%s", log);
+    cr_assert_null(strstr(log, "interrupted at step"), "%s", log);
+    free(log);
+    struct stat st;
+    cr_assert_eq(stat(rwt_path(rwt_dir, "early.safetensors.ckpt"), &st), -1, "a checkpoint");
+    cr_assert_eq(stat(rwt_path(rwt_dir, "early.safetensors"), &st), -1, "an output");
+}
+
 /* With --json a command that fails still prints one JSON object on stdout,
  * which says so (scripts read stdout as JSON). */
 Test(cmd_train, a_failure_under_json_is_a_json_object)
