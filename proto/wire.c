@@ -42,6 +42,9 @@ struct wire {
     unsigned n_new;                   /* new pairs logged in that minute */
     uint64_t held;                    /* drops of new pairs not logged in it */
     char last_drop[MSG_WHY_MAX + 32]; /* "<reason>: <why>" of the last drop */
+    /* the peer whose routing id wire_reserve sent: the message it opened */
+    uint8_t open_id[sizeof((wire_peer_t *)0)->id];
+    size_t open_len;
     /* the socket file wire_bind made, removed by wire_destroy if still ours */
     char ipc_path[sizeof((struct sockaddr_un *)0)->sun_path];
     dev_t ipc_dev;
@@ -82,11 +85,23 @@ wire_t *wire_new(void *sock, const char *who, int *err)
     return w;
 }
 
+/* Ends the message wire_reserve opened with an empty body (its peer drops
+ * it as truncated), so the socket is never left in the middle of one. */
+static void close_open(wire_t *w)
+{
+    if (!w->open_len)
+        return;
+    RW_ERROR(w->who, "a message reserved for a peer was never sent; sent empty");
+    zmq_send(w->sock, "", 0, ZMQ_DONTWAIT);
+    w->open_len = 0;
+}
+
 void wire_destroy(wire_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     wire_t *w = *self_p;
+    close_open(w);
     struct stat st;
     if (w->ipc_path[0] && w->ipc_pid == getpid() && stat(w->ipc_path, &st) == 0 &&
         S_ISSOCK(st.st_mode) && st.st_dev == w->ipc_dev && st.st_ino == w->ipc_ino)
@@ -344,7 +359,13 @@ int wire_send(wire_t *w, const wire_peer_t *to, const msg_t *m, int flags)
             rc = RW_EINVAL;
             goto fail_encode;
         }
-        if (zmq_send(w->sock, to->id, to->id_len, ZMQ_SNDMORE | flags) < 0) {
+        bool reserved = w->open_len == to->id_len && memcmp(w->open_id, to->id, to->id_len) == 0;
+        if (!reserved)
+            close_open(w);
+        w->open_len = 0;
+        if (reserved) {
+            /* its routing id went out with wire_reserve */
+        } else if (zmq_send(w->sock, to->id, to->id_len, ZMQ_SNDMORE | flags) < 0) {
             rc = -zmq_errno();
             goto fail_encode;
         }
@@ -360,6 +381,23 @@ fail_encode:
     if (c.ready)
         zmq_msg_close(&frame);
     return rc;
+}
+
+int wire_reserve(wire_t *w, const wire_peer_t *to)
+{
+    if (w->type != ZMQ_ROUTER || !to || !to->id_len || to->id_len > sizeof w->open_id)
+        return RW_EINVAL;
+    if (w->open_len == to->id_len && memcmp(w->open_id, to->id, to->id_len) == 0)
+        return 0;
+    close_open(w);
+    /* ZMQ_ROUTER_MANDATORY fails the routing id itself for a peer that is
+     * gone, and for one whose queue of answers is full, before any byte of
+     * the message is queued */
+    if (zmq_send(w->sock, to->id, to->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -zmq_errno();
+    memcpy(w->open_id, to->id, to->id_len);
+    w->open_len = to->id_len;
+    return 0;
 }
 
 static void frame_release(void *p)

@@ -89,6 +89,19 @@ void wire_destroy(wire_t **self_p);
  * EHOSTUNREACH for a peer that is gone, EINTR, ETERM). */
 int wire_send(wire_t *w, const wire_peer_t *to, const msg_t *m, int flags);
 
+/* On a ROUTER, whether a message to `to` can go now, asked before work
+ * whose only use is its answer: the routing id is sent at once (with
+ * ZMQ_SNDMORE), and ZMQ_ROUTER_MANDATORY fails it for a peer whose
+ * connection is gone, even while requests it sent before going are still
+ * queued to be read. Returns 0, and the message is then open: the next
+ * wire_send to `to` sends its body alone (a wire_send that fails to encode
+ * leaves it open for another try; one to another peer first ends it with
+ * an empty body, an error in the caller, which is logged). Returns
+ * -EHOSTUNREACH for a peer that is gone, -EAGAIN for one that holds
+ * ZMQ_SNDHWM answers unread (another would be dropped), RW_EINVAL off a
+ * ROUTER or without a routing id; nothing is open after an error. */
+int wire_reserve(wire_t *w, const wire_peer_t *to);
+
 /* Receives one message into *m (msg_fini it) and its sender into *from
  * (may be NULL). flags: 0 or ZMQ_DONTWAIT. Returns 0; -errno when nothing
  * came (EAGAIN after ZMQ_DONTWAIT or ZMQ_RCVTIMEO, EINTR, ETERM); or, when

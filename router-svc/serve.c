@@ -14,6 +14,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,10 +272,30 @@ static int score(rw_bundle_t *b, const msg_strs_t *prompts, const msg_strs_t *re
     return rc;
 }
 
+/* Whether request req of from is worth its work: not when its client is
+ * gone (its connection closed while the request waited in the queue) or
+ * holds RSVC_ANSWERS_MAX answers unread, as the answer would be dropped.
+ * When it is, the answer's way is open (wire_reserve): every path after
+ * must send `from` one answer, an ERROR or the reply. */
+static bool wanted(rsvc_t *s, const wire_peer_t *from, uint64_t req)
+{
+    int rc = wire_reserve(s->w, from);
+    if (rc == 0)
+        return true;
+    s->st.abandoned++;
+    char name[64];
+    RW_DEBUG(WHO, "not working on request %" PRIu64 " of %s: %s", req,
+             wire_peer_name(from, name, sizeof name),
+             rc == -EAGAIN ? "it does not read its answers" : "it is gone");
+    return false;
+}
+
 static void on_route(rsvc_t *s, const msg_route_req_t *r, const wire_peer_t *from)
 {
     char why[512];
     rw_bundle_t *b;
+    if (!wanted(s, from, r->req))
+        return;
     int rc = bundle(s, r->bundle, &b, why, sizeof why);
     if (rc < 0) {
         reply_error(s, from, &r->req, rc, why);
@@ -320,6 +341,8 @@ static void on_score(rsvc_t *s, const msg_score_req_t *r, const wire_peer_t *fro
 {
     char why[512];
     rw_bundle_t *b;
+    if (!wanted(s, from, r->req))
+        return;
     int rc = bundle(s, r->bundle, &b, why, sizeof why);
     if (rc < 0) {
         reply_error(s, from, &r->req, rc, why);

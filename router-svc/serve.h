@@ -11,6 +11,10 @@
  * this SCORE_REQ: invalid field: ..."), unless it is from another protocol
  * version (wire.h answers REFUSE) or claims to be an answer itself.
  * HEALTH_REQ (proto/health.h) is answered with the bundles it can serve.
+ * A request whose client has gone while it waited (or that holds
+ * RSVC_ANSWERS_MAX answers unread) is skipped, not scored: ZeroMQ keeps
+ * delivering what a peer sent before it went, and each such request would
+ * otherwise take its full turn from the clients still there.
  *
  * A server is driven from its owner's loop: poll rsvc_socket() and call
  * rsvc_drain() when it has input (the router service does so on its
@@ -55,6 +59,8 @@ void rsvc_drain(rsvc_t *s);
 typedef struct rsvc_stats {
     uint64_t routed, scored, errors; /* requests answered, and refused */
     uint64_t opens;                  /* bundles opened (or opened again) */
+    uint64_t abandoned;              /* requests not worked on: their client was
+                                      * gone, or not reading its answers */
     wire_stats_t wire;
 } rsvc_stats_t;
 void rsvc_stats(const rsvc_t *s, rsvc_stats_t *st);

@@ -591,3 +591,74 @@ Test(wire, a_malformed_endpoint_flag_is_a_usage_error_before_any_work)
     rwt_rmdir(dir);
     free(dir);
 }
+
+/* wire_reserve tells a peer that is gone from one that is there before any
+ * work for it: the gone one's request is still read after it closed, but
+ * its routing id no longer goes; the one there gets exactly its answer,
+ * sent with the id wire_reserve put on the socket. */
+Test(wire, reserve_tells_a_gone_peer_from_one_still_there)
+{
+    void *ctx = zmq_ctx_new(), *router = zmq_socket(ctx, ZMQ_ROUTER);
+    int ms = 5000, zero = 0, err;
+    zmq_setsockopt(router, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    wire_t *rw = wire_new(router, "test-router", &err);
+    cr_assert_not_null(rw);
+    cr_assert_eq(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
+    char ep[256];
+    size_t len = sizeof ep;
+    zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, ep, &len);
+    void *there = zmq_socket(ctx, ZMQ_DEALER), *gone = zmq_socket(ctx, ZMQ_DEALER);
+    zmq_setsockopt(there, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    zmq_setsockopt(gone, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(gone, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    wire_t *tw = wire_new(there, "there", &err), *gw = wire_new(gone, "gone", &err);
+    cr_assert_eq(zmq_connect(there, ep), 0);
+    cr_assert_eq(zmq_connect(gone, ep), 0);
+    msg_t m, got;
+    msg_init(&m, MSG_HEALTH_REQ);
+    m.health_req.req = 7;
+    cr_assert_eq(wire_send(gw, NULL, &m, 0), 0);
+    wire_peer_t from_gone, from_there;
+    m.health_req.req = 8;
+    cr_assert_eq(wire_send(gw, NULL, &m, 0), 0);
+    cr_assert_eq(wire_recv(rw, &got, &from_gone, 0), 0);
+    msg_fini(&got);
+    cr_assert_eq(wire_reserve(rw, &from_gone), 0, "it is there yet");
+    msg_t rep;
+    msg_init(&rep, MSG_HEALTH_REP);
+    rep.health_rep.req = 7, rep.health_rep.service = "test", rep.health_rep.state = "serving";
+    cr_assert_eq(wire_send(rw, &from_gone, &rep, 0), 0);
+    cr_assert_eq(wire_recv(gw, &got, NULL, 0), 0, "its answer");
+    msg_fini(&got);
+    wire_destroy(&gw);
+    zmq_close(gone);
+    usleep(200000); /* its connection closed; its second request still queued */
+    cr_assert_eq(wire_recv(rw, &got, &from_gone, 0), 0, "what it sent before going");
+    cr_assert_eq(got.health_req.req, 8);
+    msg_fini(&got);
+    cr_assert_eq(wire_reserve(rw, &from_gone), -EHOSTUNREACH);
+
+    m.health_req.req = 9;
+    cr_assert_eq(wire_send(tw, NULL, &m, 0), 0);
+    cr_assert_eq(wire_recv(rw, &got, &from_there, 0), 0);
+    msg_fini(&got);
+    cr_assert_eq(wire_reserve(rw, &from_there), 0);
+    cr_assert_eq(wire_reserve(rw, &from_there), 0, "reserved twice, sent once");
+    rep.health_rep.req = 9;
+    cr_assert_eq(wire_send(rw, &from_there, &rep, 0), 0);
+    cr_assert_eq(wire_send(rw, &from_there, &rep, 0), 0, "and the next goes as ever");
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(wire_recv(tw, &got, NULL, 0), 0, "answer %d", i);
+        cr_assert_eq(got.type, MSG_HEALTH_REP);
+        cr_assert_eq(got.health_rep.req, 9);
+        msg_fini(&got);
+    }
+    wire_stats_t st;
+    wire_stats(tw, &st);
+    cr_assert_eq(st.dropped_total, 0, "nothing but the two answers reached it");
+    wire_destroy(&tw);
+    zmq_close(there);
+    wire_destroy(&rw);
+    zmq_close(router);
+    zmq_ctx_term(ctx);
+}

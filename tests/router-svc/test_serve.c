@@ -780,3 +780,87 @@ Test(router_svc, a_bind_on_its_own_connect_is_refused)
     cr_assert(text && strstr(text, "is the coordinator's (--connect)"), "%s", text);
     free(text);
 }
+
+/* ---- work for clients that are gone ---- */
+
+#define BIG_ITEMS 64
+#define BIG_BYTES 16000
+
+/* A SCORE_REQ of BIG_ITEMS pairs of BIG_BYTES-byte texts: as much scoring
+ * as one request may ask. The texts live in a static buffer. */
+static msg_t big_score_req(uint64_t req)
+{
+    static char text[BIG_BYTES + 1];
+    static const char *v[BIG_ITEMS];
+    if (!text[0]) {
+        for (size_t i = 0; i < BIG_BYTES; i++)
+            text[i] = i % 7 == 6 ? ' ' : (char)('a' + (i * 31 % 26));
+        text[0] = '@';
+        for (int i = 0; i < BIG_ITEMS; i++)
+            v[i] = text;
+    }
+    msg_t m;
+    msg_init(&m, MSG_SCORE_REQ);
+    m.score_req.req = req;
+    m.score_req.bundle = "router";
+    m.score_req.prompts = (msg_strs_t){v, BIG_ITEMS};
+    m.score_req.responses = (msg_strs_t){v, BIG_ITEMS};
+    return m;
+}
+
+/* Milliseconds one big request takes, asked and answered. */
+static long big_ms(wire_t *cw, uint64_t req)
+{
+    msg_t m = big_score_req(req), rep;
+    uint64_t t0 = rw_now_ms();
+    cr_assert_eq(wire_send(cw, NULL, &m, 0), 0);
+    cr_assert_eq(expect(cw, MSG_SCORE_REP, &rep), 0);
+    msg_fini(&rep);
+    return (long)(rw_now_ms() - t0);
+}
+
+/* GONE clients each queue as many big requests as the service takes from
+ * one client, and go before their answers: the service does not go on
+ * scoring for them, so a client asking next waits about one big request
+ * (the one being scored as they went), not a round of them per request. */
+#define GONE 16
+Test(router_svc, a_gone_clients_queued_work_is_not_done, .fini = stop_served)
+{
+    bfx_t F;
+    char bind[700];
+    wire_t *cw;
+    void *ctx = zmq_ctx_new(), *sock = serve_fixture(ctx, &F, bind, &cw);
+    score_ms(cw, 1); /* opens the bundle */
+    long one = big_ms(cw, 2);
+    void *gone[GONE];
+    int zero = 0, err;
+    for (int g = 0; g < GONE; g++) {
+        gone[g] = zmq_socket(ctx, ZMQ_DEALER);
+        zmq_setsockopt(gone[g], ZMQ_LINGER, &zero, sizeof zero);
+        cr_assert_eq(zmq_connect(gone[g], bind), 0);
+        wire_t *gw = wire_new(gone[g], "gone", &err);
+        for (int i = 0; i < RSVC_QUEUE_MAX; i++) {
+            msg_t m = big_score_req(100 + (uint64_t)i);
+            cr_assert_eq(wire_send(gw, NULL, &m, 0), 0);
+        }
+        wire_destroy(&gw);
+    }
+    svc_sleep_ms(100); /* on their way, and scoring begun */
+    for (int g = 0; g < GONE; g++)
+        zmq_close(gone[g]);
+    uint64_t t0 = rw_now_ms();
+    long worst = 0;
+    for (int i = 0; i < 5; i++) {
+        long ms = score_ms(cw, 3 + (uint64_t)i);
+        worst = ms > worst ? ms : worst;
+    }
+    long waited = (long)(rw_now_ms() - t0);
+    cr_log_info("one big request takes %ld ms; after %d clients queued %d each and went, the "
+                "next client's 5 small requests took %ld ms (the longest %ld)",
+                one, GONE, RSVC_QUEUE_MAX, waited, worst);
+    cr_assert_lt(waited, 10 * one + 300, "waited %ld ms; one big request takes %ld", waited, one);
+    wire_destroy(&cw);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    bfx_free(&F);
+}
