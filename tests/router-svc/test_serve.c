@@ -864,3 +864,61 @@ Test(router_svc, a_gone_clients_queued_work_is_not_done, .fini = stop_served)
     zmq_ctx_term(ctx);
     bfx_free(&F);
 }
+
+/* ---- huge messages ---- */
+
+/* A SCORE_REQ that claims a million pairs (within MSG_MAX_BYTES: one-byte
+ * strings) is refused by the decoder's item cap before anything is
+ * allocated for them, with an ERROR saying so; a 256 MiB frame cuts its
+ * connection off at its header (ZMQ_MAXMSGSIZE). Neither costs the
+ * service more than a few MiB, and the next client is answered. (A
+ * message of very many frames is held whole by libzmq before the service
+ * sees any of it: see router-svc/README.md.) */
+Test(router_svc, huge_requests_cost_little_memory, .fini = stop_served)
+{
+    bfx_t F;
+    char bind[700];
+    wire_t *cw;
+    void *ctx = zmq_ctx_new(), *sock = serve_fixture(ctx, &F, bind, &cw);
+    score_ms(cw, 1);
+    long before = rss_kib(served);
+    enum { N = 1000000 };
+    size_t len = 0, cap = 64 + 4 * (size_t)N + 64;
+    uint8_t *b = malloc(cap);
+    const uint8_t head[] = "\x93\x01\x10\x84\xa3req\x07\xa6"
+                           "bundle\xa6router";
+    memcpy(b, head, sizeof head - 1), len = sizeof head - 1;
+    for (int f = 0; f < 2; f++) {
+        const char *name = f ? "\xa9responses" : "\xa7prompts";
+        memcpy(b + len, name, strlen(name)), len += strlen(name);
+        uint8_t arr[5] = {0xdd, N >> 24, (N >> 16) & 0xff, (N >> 8) & 0xff, N & 0xff};
+        memcpy(b + len, arr, 5), len += 5;
+        for (int i = 0; i < N; i++)
+            b[len++] = 0xa1, b[len++] = 'a';
+    }
+    cr_assert_lt(len, MSG_MAX_BYTES);
+    cr_assert_eq(zmq_send(sock, b, len, 0), (int)len);
+    free(b);
+    msg_t rep;
+    cr_assert_eq(expect(cw, MSG_ERROR, &rep), 0, "the million pairs are answered");
+    cr_assert_not_null(strstr(rep.error.text, "too big"), "%s", rep.error.text);
+    msg_fini(&rep);
+
+    static uint8_t huge[256 << 20]; /* zero pages: the test does not touch them */
+    void *big = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(big, ZMQ_LINGER, &zero, sizeof zero);
+    cr_assert_eq(zmq_connect(big, bind), 0);
+    zmq_send_const(big, huge, sizeof huge, 0);
+    svc_sleep_ms(500);
+    zmq_close(big);
+    long after = rss_kib(served);
+    long ms = score_ms(cw, 2);
+    cr_log_info("a million pairs and a 256 MiB frame: RSS %ld -> %ld KiB; then answered in %ld ms",
+                before, after, ms);
+    cr_assert_lt(after - before, 16 << 10, "RSS %ld -> %ld KiB", before, after);
+    wire_destroy(&cw);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    bfx_free(&F);
+}
