@@ -12,6 +12,7 @@
 #include "dataset.h"
 #include "err.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,13 +217,17 @@ int cli_score_bundle(const char *path, int json)
             n = 0;
         }
     }
+    /* getline ends at a read error as at the end: stdin a folder, say */
+    int read_err = rc == 0 && ferror(stdin) ? (errno ? errno : EIO) : 0;
     if (rc == 0 && n)
         rc = score_block(b, lines, n);
     free(buf);
     if (rc < 0)
         cli_say("score", "%s: %s", path, rw_strerror(rc));
+    else if (read_err)
+        cli_say("score", "stdin: cannot read line %ld: %s", lineno + 1, strerror(read_err));
     else if (bad)
         cli_say("score", "%zu line(s) scored, %zu skipped", good, bad);
     rw_bundle_destroy(&b);
-    return rc < 0 || bad ? 1 : 0;
+    return rc < 0 || read_err || bad ? 1 : 0;
 }

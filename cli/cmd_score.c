@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "err.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -273,8 +274,14 @@ int cli_score(int argc, char **argv)
         }
         rc = take_line(&s, line, (size_t)len, n);
     }
+    /* getline ends at a read error as at the end: stdin a folder, say */
+    int read_err = rc == 0 && ferror(stdin) ? (errno ? errno : EIO) : 0;
     if (rc == 0)
         rc = flush_batch(&s);
+    if (rc == 0 && read_err) {
+        cli_say("score", "stdin: cannot read line %ld: %s", n + 1, strerror(read_err));
+        rc = 1;
+    }
     if (s.bad) /* every good line is answered; the status says some were not */
         cli_say("score", "%ld scored, %ld bad line(s) skipped", s.scored, s.bad);
     if (rc == 0 && s.bad)

@@ -184,6 +184,13 @@ Test(bundle_cmds, score_answers_each_line_and_skips_bad_ones)
     json_decref(o2);
     free(out);
     free(err);
+    /* stdin that cannot be read (a folder) is an error, not an empty input */
+    cr_assert_not_null(freopen(rwt_dir, "r", stdin));
+    cr_assert_eq(capture(do_score, &a, NULL, &out, &err), 1);
+    cr_assert(strstr(err, "stdin: cannot read line 1: Is a directory"), "%s", err);
+    cr_assert_str_eq(out, "");
+    free(out);
+    free(err);
 }
 
 Test(bundle_cmds, score_of_many_lines_goes_in_blocks_in_order)

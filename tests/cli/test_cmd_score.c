@@ -175,6 +175,11 @@ Test(cmd_score, lost_output_a_nul_and_an_overlong_line_are_said)
     cr_assert(strstr(err, "stdin:1: a line of") && strstr(err, "over the 16 MiB limit"), "%s", err);
     cr_assert(strstr(out, "\"line\":2"), "%s", out);
     free(out), free(err);
+    /* stdin that cannot be read (a folder) is an error, not an empty input */
+    cr_assert_eq(rw(&out, &err, "score --model m.safetensors < ."), 1, "%s", err);
+    cr_assert(strstr(err, "stdin: cannot read line 1: Is a directory"), "%s", err);
+    cr_assert_str_eq(out, "");
+    free(out), free(err);
     /* scores that cannot be written are an error, not a success */
     cr_assert_neq(rw(NULL, &err, "score --model m.safetensors < nul.jsonl > /dev/full"), 0);
     cr_assert(strstr(err, "cannot write the output"), "%s", err);
