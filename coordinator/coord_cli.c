@@ -1,6 +1,7 @@
 /* coord_cli.c — `rewire-coordinator prepare|serve`; see coord_cli.h. */
 #include "coord_cli.h"
 
+#include "afile.h"
 #include "args.h"
 #include "bundle.h"
 #include "curve.h"
@@ -259,7 +260,16 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
     json_t *config = NULL; /* read first: a bad one leaves no prepared state behind */
     if (a->config) {
         json_error_t jerr;
-        if (!(config = json_load_file(a->config, 0, &jerr)) || !json_is_object(config)) {
+        /* a FIFO would wait for a writer, and a folder reads as empty */
+        FILE *f = rw_fopen_regular(a->config, &rc);
+        if (!f) {
+            fprintf(stderr, "rewire-coordinator: %s: %s\n", a->config, rw_strerror(rc));
+            return 2;
+        }
+        /* a key given twice ("all" twice) is ambiguous: the last one won */
+        config = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+        fclose(f);
+        if (!config || !json_is_object(config)) {
             fprintf(stderr, "rewire-coordinator: %s:%d: %s\n", a->config, jerr.line,
                     config ? "not a JSON object" : jerr.text);
             json_decref(config);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -108,6 +109,26 @@ Test(cli_run, a_bad_config_prepares_nothing, .timeout = 60)
     cr_assert_neq(access(rwt_path(rwt_dir, "job/state/data.jsonl"), F_OK), 0,
                   "data was prepared for a run that could not start");
     free(out), free(err);
+    /* a key given twice is refused, not settled by the last one; a folder
+     * or a FIFO is not a configuration (a FIFO held the run in open()) */
+    f = fopen(bad, "w");
+    cr_assert_not_null(f);
+    fputs("{\"all\": {\"max_steps\": 3},\n \"all\": {}}\n", f);
+    fclose(f);
+    char fifo[700];
+    snprintf(fifo, sizeof fifo, "%s/fifo.json", rwt_dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    const char *cases[][2] = {{bad, "bad.json:2: duplicate object key"},
+                              {rwt_dir, "not a regular file"},
+                              {fifo, "fifo.json: not a regular file"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rc = run(&out, &err, "%s run --out %s/job --pairs-per-domain 40 --vocab 1000 --config %s",
+                 rwt_dir, cases[i][0]);
+        cr_assert_neq(rc, 0, "%s", out);
+        cr_assert(strstr(err, cases[i][1]), "no '%s' in:\n%s", cases[i][1], err);
+        cr_assert_neq(access(rwt_path(rwt_dir, "job/state/data.jsonl"), F_OK), 0);
+        free(out), free(err);
+    }
 }
 
 /* The coordinator's data stage run on its own records what it prepared,
