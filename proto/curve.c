@@ -1,6 +1,7 @@
 /* curve.c — CURVE keys, sockets and the ZAP admission list; see curve.h. */
 #include "curve.h"
 
+#include "afile.h"
 #include "alloc.h"
 #include "err.h"
 #include "log.h"
@@ -119,14 +120,14 @@ static int key_line(const char *line, const char *name, char *out)
 int curve_key_load(const char *path, bool need_secret, curve_key_t *k, char *why, size_t whylen)
 {
     memset(k, 0, sizeof *k);
-    FILE *f = fopen(path, "re");
+    int rc;
+    FILE *f = rw_fopen_regular(path, &rc); /* a FIFO would wait for a writer */
     if (!f) {
-        int rc = -errno;
         snprintf(why, whylen, "cannot read key file %s: %s", path, rw_strerror(rc));
         return rc;
     }
     char line[512];
-    int rc = 0;
+    rc = 0;
     for (long no = 1; fgets(line, sizeof line, f); no++) {
         line[strcspn(line, "\n")] = '\0';
         const char *names[2] = {"public-key", "secret-key"};

@@ -101,6 +101,13 @@ Test(curve, key_files_are_read_strictly_and_errors_say_where)
 
     cr_assert_lt(curve_key_load(file("nothing", "key"), true, &k, why, sizeof why), 0);
     cr_assert(strstr(why, "nothing.key"), "%s", why);
+
+    /* a FIFO is refused at once (opening it waited for a writer), a folder
+     * too (it read as an I/O error) */
+    cr_assert_eq(mkfifo(file("fifo", "key"), 0600), 0);
+    cr_assert_eq(curve_key_load(file("fifo", "key"), true, &k, why, sizeof why), RW_ENOTFILE);
+    cr_assert(strstr(why, "fifo.key: not a regular file"), "%s", why);
+    cr_assert_eq(curve_key_load(rwt_dir, false, &k, why, sizeof why), RW_ENOTFILE);
 }
 
 Test(curve, options_are_checked_before_a_process_starts)
