@@ -98,9 +98,18 @@ int journal_open(const char *path, bool sync, journal_replay_fn replay, void *ct
     int rc;
     char *buf = NULL;
     size_t len = 0, good = 0, count = 0;
+    struct stat st;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) { /* a FIFO would hold the replay in read() for good */
+        rc = RW_ENOTFILE;
+        goto fail;
+    }
     if ((rc = slurp(fd, &buf, &len)) < 0)
         goto fail;
     if ((rc = replay_all(buf, len, replay, ctx, &good, &count)) < 0)

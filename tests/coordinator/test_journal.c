@@ -99,7 +99,7 @@ static int refuse(void *ctx, const json_t *rec)
     return RW_ESTATE;
 }
 
-Test(journal, replay_errors_fail_the_open)
+Test(journal, replay_errors_fail_the_open, .timeout = 30)
 {
     const char *path = rwt_path(rwt_dir, "journal.jsonl");
     const char *text = "{\"ev\":\"a\"}\n";
@@ -107,6 +107,10 @@ Test(journal, replay_errors_fail_the_open)
     journal_t *j = NULL;
     cr_assert_eq(journal_open(path, true, refuse, NULL, &j, NULL), RW_ESTATE);
     cr_assert_lt(journal_open("/nonexistent-rw/j.jsonl", true, NULL, NULL, &j, NULL), 0);
+    /* a FIFO is refused at once: replaying it waited for a writer for good */
+    const char *fifo = rwt_path(rwt_dir, "fifo.jsonl");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_eq(journal_open(fifo, true, NULL, NULL, &j, NULL), RW_ENOTFILE);
 }
 
 /* A record the disk takes only in part (full, or over a size limit, as
