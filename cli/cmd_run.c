@@ -12,6 +12,7 @@
  * DIR that holds a stopped job's state is resumed: the coordinator replays
  * its journal.
  */
+#include "afile.h"
 #include "alloc.h"
 #include "log.h"
 #include "cli.h"
@@ -166,9 +167,15 @@ static void wait_children(child_t *c, int n, int ms)
     }
 }
 
+/* The JSON of the state file at path, or NULL (a FIFO too: it would hold
+ * the run in open() for good). */
 static json_t *load_json(const char *path)
 {
-    return json_load_file(path, 0, NULL);
+    FILE *f = rw_fopen_regular(path, NULL);
+    json_t *o = f ? json_loadf(f, 0, NULL) : NULL;
+    if (f)
+        fclose(f);
+    return o;
 }
 
 /* The folder this program lives in. */
@@ -333,7 +340,7 @@ static bool state_in_use(const char *state, char *pid, size_t n)
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/lock", state);
     pid[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return false;
     bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;

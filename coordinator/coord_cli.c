@@ -172,7 +172,7 @@ static void prepared_from(const char *state, char *buf, size_t n, char *opts, si
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/prepared-from", state);
     buf[0] = opts[0] = '\0';
-    FILE *f = fopen(p, "r");
+    FILE *f = rw_fopen_regular(p, NULL); /* a FIFO would hold the start in open() */
     if (!f)
         return;
     if (!fgets(buf, (int)n, f))
@@ -235,6 +235,9 @@ static json_t *journal_config(const char *state)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/journal.jsonl", state);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return NULL; /* none; or a FIFO, which would hold open(), and which the replay refuses */
     int err;
     rw_lines_t *r = rw_lines_new(path, 0, &err);
     const char *line;

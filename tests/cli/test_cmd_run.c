@@ -131,6 +131,32 @@ Test(cli_run, a_bad_config_prepares_nothing, .timeout = 60)
     }
 }
 
+/* State files that are FIFOs hold neither `rewire run` nor its coordinator
+ * in open() or read(): the lock and the record of what was prepared are
+ * passed over, a journal is refused with its name. */
+Test(cli_run, fifos_in_the_state_hold_nothing, .timeout = 60)
+{
+    require_services();
+    char cmd[4096], *out, *err;
+    cr_assert_eq(mkdir(rwt_path(rwt_dir, "job"), 0755), 0);
+    snprintf(cmd, sizeof cmd,
+             "'%s' prepare --state %s/job/state --pairs-per-domain 40 --vocab 1000 >/dev/null",
+             rwt_bin("rewire-coordinator"), rwt_dir);
+    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+    const char *names[] = {"lock", "prepared-from", "journal.jsonl", "status.json"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/job/state/%s", rwt_dir, names[i]);
+        unlink(path);
+        cr_assert_eq(mkfifo(path, 0600), 0, "%s", path);
+    }
+    int rc = run(&out, &err, "%s run --out %s/job --pairs-per-domain 40 --vocab 1000%s", rwt_dir,
+                 " --workers 1");
+    cr_assert_eq(rc, 1, "%s", err);
+    cr_assert(strstr(err, "journal.jsonl: not a regular file"), "%s", err);
+    free(out), free(err);
+}
+
 /* The coordinator's data stage run on its own records what it prepared,
  * so a later serve with other data is refused as after a run. */
 Test(cli_run, a_state_prepared_alone_knows_its_data, .timeout = 60)
