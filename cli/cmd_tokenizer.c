@@ -13,6 +13,7 @@
 #include "err.h"
 #include "log.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -150,7 +151,8 @@ static int codec_args(const char *cmd, const char *usage, int argc, char **argv,
     return -1;
 }
 
-/* Reads all of stdin; caller frees. */
+/* Reads all of stdin; caller frees. NULL, errno set, at a read error (a
+ * folder for stdin), which fread() ends at as at the end. */
 static char *read_stdin(size_t *n)
 {
     size_t cap = 1 << 16, len = 0, r;
@@ -158,6 +160,12 @@ static char *read_stdin(size_t *n)
     while ((r = fread(b + len, 1, cap - len, stdin)) > 0)
         if ((len += r) == cap)
             b = rw_realloc(b, cap *= 2);
+    if (ferror(stdin)) {
+        int e = errno ? errno : EIO;
+        free(b);
+        errno = e;
+        return NULL;
+    }
     *n = len;
     return b;
 }
@@ -183,6 +191,11 @@ int cli_tokenizer_encode(int argc, char **argv)
         len = strlen(text);
     } else {
         text = read_stdin(&len);
+        if (!text) {
+            cli_say(cmd, "stdin: cannot read: %s", strerror(errno));
+            rw_bpe_destroy(&bpe);
+            return 1;
+        }
     }
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;

@@ -329,6 +329,11 @@ Test(cli_run, stats_and_tokenizer_commands)
         run(NULL, &err, "%s tokenizer encode --tokenizer %s/missing.json x%s", rwt_dir, ""), 1);
     cr_assert(strstr(err, "missing.json"), "%s", err);
     free(err);
+    /* a stdin that cannot be read is an error, not an empty text */
+    cr_assert_eq(run(&out, &err, "%s tokenizer encode --tokenizer %s < %s", tok, rwt_dir), 1);
+    cr_assert(strstr(err, "stdin: cannot read: Is a directory"), "%s", err);
+    cr_assert_str_eq(out, "");
+    free(out), free(err);
     cr_assert_eq(run(NULL, &err, "%s data stats %s/none.jsonl%s", rwt_dir, ""), 1);
     free(err);
 }
