@@ -11,6 +11,7 @@
 #include "bundle.h"
 #include "dataset.h"
 #include "err.h"
+#include "lines.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -186,22 +187,21 @@ int cli_score_bundle(const char *path, int json)
     rw_bundle_t *b = open_bundle("score", path);
     if (!b)
         return 1;
+    rw_lines_t *in = cli_stdin_lines("score");
+    if (!in) {
+        rw_bundle_destroy(&b);
+        return 1;
+    }
     sline_t lines[SCORE_BLOCK];
-    size_t n = 0, bad = 0, good = 0, cap = 0;
+    size_t n = 0, bad = 0, good = 0, len;
     long lineno = 0;
-    char *buf = NULL;
-    ssize_t len;
-    int rc = 0;
-    while (rc == 0 && (len = getline(&buf, &cap, stdin)) >= 0) {
-        lineno++;
-        if (strspn(buf, " \t\r\n") == (size_t)len)
+    const char *buf;
+    int rc = 0, more;
+    while (rc == 0 && (more = cli_stdin_next(in, "score", &buf, &len, &lineno, &bad)) > 0) {
+        if (strspn(buf, " \t\r") == len)
             continue; /* blank */
-        if (cli_stdin_line_too_long(lineno, (size_t)len)) {
-            bad++;
-            continue;
-        }
         json_error_t jerr;
-        json_t *rec = json_loadb(buf, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *rec = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
         const char *why = rec ? take_line(rec, &lines[n]) : NULL;
         if (!rec || why) {
             fprintf(stderr, "stdin:%ld: %s%s%s\n", lineno, rec ? why : "not JSON (",
@@ -217,16 +217,13 @@ int cli_score_bundle(const char *path, int json)
             n = 0;
         }
     }
-    /* getline ends at a read error as at the end: stdin a folder, say */
-    int read_err = rc == 0 && ferror(stdin) ? (errno ? errno : EIO) : 0;
+    bool read_err = rc == 0 && more < 0; /* said; every line before it is answered */
     if (rc == 0 && n)
         rc = score_block(b, lines, n);
-    free(buf);
+    rw_lines_destroy(&in);
     if (rc < 0)
         cli_say("score", "%s: %s", path, rw_strerror(rc));
-    else if (read_err)
-        cli_say("score", "stdin: cannot read line %ld: %s", lineno + 1, strerror(read_err));
-    else if (bad)
+    else if (bad && !read_err)
         cli_say("score", "%zu line(s) scored, %zu skipped", good, bad);
     rw_bundle_destroy(&b);
     return rc < 0 || read_err || bad ? 1 : 0;

@@ -68,9 +68,17 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * failed --json command reports (cli_last_error), the last said being the
  * reason it stopped. */
 void cli_say(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* 1, having said so, when line lineno of stdin (len bytes) is over the
- * line limit of every reader (RW_LINES_DEFAULT_MAX); else 0. */
-int cli_stdin_line_too_long(long lineno, size_t len);
+/* stdin as lines (plain or gzip) of at most RW_LINES_DEFAULT_MAX bytes, a
+ * longer one passed over without being held. Returns the reader, or NULL
+ * after saying why stdin cannot be read (a folder, say). */
+struct rw_lines;
+struct rw_lines *cli_stdin_lines(const char *cmd);
+/* The next line of stdin: 1 with *line and *len (and its number in
+ * *lineno), 0 at the end, or -1 after saying why reading stopped. A line
+ * over the limit is said ("stdin:N: a line over ..."), counted in *bad and
+ * passed over. */
+int cli_stdin_next(struct rw_lines *r, const char *cmd, const char **line, size_t *len,
+                   long *lineno, size_t *bad);
 /* A data command's -o: "-" becomes /dev/stdout (written in place), unless
  * --json (json) prints its report there; returns 0, or 2 after the usage
  * error. */

@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "lines.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -250,8 +251,8 @@ int cli_score(int argc, char **argv)
     if (bundle)
         return cli_score_bundle(bundle, 1);
     scorer_t s = {0};
-    char *line = NULL;
-    size_t cap = 0;
+    rw_lines_t *in = NULL;
+    const char *line;
     rc = cli_rmodel_open(&s.m, "score", model, base);
     if (rc)
         goto done;
@@ -263,31 +264,29 @@ int cli_score(int argc, char **argv)
     rw_batch_init(&s.b, (size_t)batch, (size_t)s.m.model->cfg.max_len);
     s.out = rw_new_array(float, rw_array_size((size_t)batch, s.O));
     s.items = rw_new_array(item_t, (size_t)batch);
-    long n = 0;
-    for (ssize_t len; rc == 0 && (len = getline(&line, &cap, stdin)) >= 0;) {
-        n++;
-        if (strspn(line, " \t\r\n") == (size_t)len)
-            continue; /* blank lines are no input */
-        if (cli_stdin_line_too_long(n, (size_t)len)) {
-            s.bad++;
-            continue;
-        }
-        rc = take_line(&s, line, (size_t)len, n);
+    if (!(in = cli_stdin_lines("score"))) {
+        rc = 1;
+        goto done;
     }
-    /* getline ends at a read error as at the end: stdin a folder, say */
-    int read_err = rc == 0 && ferror(stdin) ? (errno ? errno : EIO) : 0;
+    long n = 0;
+    size_t len, too_long = 0;
+    int more;
+    while (rc == 0 && (more = cli_stdin_next(in, "score", &line, &len, &n, &too_long)) > 0) {
+        if (strspn(line, " \t\r") == len)
+            continue; /* blank lines are no input */
+        rc = take_line(&s, line, len, n);
+    }
+    s.bad += (long)too_long;
     if (rc == 0)
         rc = flush_batch(&s);
-    if (rc == 0 && read_err) {
-        cli_say("score", "stdin: cannot read line %ld: %s", n + 1, strerror(read_err));
+    if (rc == 0 && more < 0) /* said; every line before it is answered */
         rc = 1;
-    }
     if (s.bad) /* every good line is answered; the status says some were not */
         cli_say("score", "%ld scored, %ld bad line(s) skipped", s.scored, s.bad);
     if (rc == 0 && s.bad)
         rc = 1;
 done:
-    free(line);
+    rw_lines_destroy(&in);
     for (size_t i = 0; i < s.n_items; i++)
         json_decref(s.items[i].id);
     free(s.items);

@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -18,13 +19,35 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cli_stdin_line_too_long(long lineno, size_t len)
+rw_lines_t *cli_stdin_lines(const char *cmd)
 {
-    if (len <= RW_LINES_DEFAULT_MAX)
-        return 0;
-    fprintf(stderr, "stdin:%ld: a line of %zu bytes, over the %zu MiB limit; skipped\n", lineno,
-            len, RW_LINES_DEFAULT_MAX >> 20);
-    return 1;
+    int err, fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        cli_say(cmd, "stdin: cannot read line 1: %s", strerror(errno));
+        return NULL;
+    }
+    rw_lines_t *r = rw_lines_fd(fd, 0, &err);
+    if (!r)
+        cli_say(cmd, "stdin: cannot read line 1: %s", rw_strerror(err));
+    return r;
+}
+
+int cli_stdin_next(rw_lines_t *r, const char *cmd, const char **line, size_t *len, long *lineno,
+                   size_t *bad)
+{
+    for (;;) {
+        int rc = rw_lines_next(r, line, len);
+        *lineno = (long)rw_lines_lineno(r);
+        if (rc >= 0)
+            return rc;
+        if (rc != RW_ETOOBIG) {
+            cli_say(cmd, "stdin: cannot read line %ld: %s", *lineno, rw_lines_errmsg(r));
+            return -1;
+        }
+        fprintf(stderr, "stdin:%ld: a line over the %zu MiB limit; skipped\n", *lineno,
+                RW_LINES_DEFAULT_MAX >> 20);
+        (*bad)++;
+    }
 }
 
 void cli_say(const char *cmd, const char *fmt, ...)

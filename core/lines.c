@@ -61,13 +61,19 @@ static ssize_t read_some(int fd, void *buf, size_t n)
 
 rw_lines_t *rw_lines_new(const char *path, size_t max_line, int *err)
 {
-    int code = 0;
-    struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        code = -errno;
-        goto fail_open;
+        if (err)
+            *err = -errno;
+        return NULL;
     }
+    return rw_lines_fd(fd, max_line, err);
+}
+
+rw_lines_t *rw_lines_fd(int fd, size_t max_line, int *err)
+{
+    int code = 0;
+    struct stat st;
     if (fstat(fd, &st) != 0) {
         code = -errno;
         goto fail_stat;
@@ -110,10 +116,10 @@ rw_lines_t *rw_lines_new(const char *path, size_t max_line, int *err)
 
 fail_read:
     free(r->in);
+    free(r->buf);
     free(r);
 fail_stat:
     close(fd);
-fail_open:
     if (err)
         *err = code;
     return NULL;

@@ -24,6 +24,9 @@ typedef struct rw_lines rw_lines_t;
  * default). Returns the reader, or NULL with *err set to -errno (missing,
  * unreadable, or a directory); the message is rw_strerror(*err). */
 rw_lines_t *rw_lines_new(const char *path, size_t max_line, int *err);
+/* The same over an open descriptor (a pipe: stdin, say), which the reader
+ * takes: rw_lines_destroy closes it, and so does a failure here. */
+rw_lines_t *rw_lines_fd(int fd, size_t max_line, int *err);
 /* Closes the reader; accepts NULL and NULLs *self_p. */
 void rw_lines_destroy(rw_lines_t **self_p);
 

@@ -4,6 +4,12 @@
  * binary. */
 #include "cli_fixture.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 TestSuite(cmd_score, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
 
 /* Splits text into lines parsed as JSON objects; returns how many. */
@@ -172,7 +178,7 @@ Test(cmd_score, lost_output_a_nul_and_an_overlong_line_are_said)
     cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "big.jsonl"), line, (size_t)k), 0);
     free(line);
     cr_assert_eq(rw(&out, &err, "score --model m.safetensors < big.jsonl"), 1, "%s", err);
-    cr_assert(strstr(err, "stdin:1: a line of") && strstr(err, "over the 16 MiB limit"), "%s", err);
+    cr_assert(strstr(err, "stdin:1: a line over the 16 MiB limit; skipped"), "%s", err);
     cr_assert(strstr(out, "\"line\":2"), "%s", out);
     free(out), free(err);
     /* stdin that cannot be read (a folder) is an error, not an empty input */
@@ -184,4 +190,61 @@ Test(cmd_score, lost_output_a_nul_and_an_overlong_line_are_said)
     cr_assert_neq(rw(NULL, &err, "score --model m.safetensors < nul.jsonl > /dev/full"), 0);
     cr_assert(strstr(err, "cannot write the output"), "%s", err);
     free(err);
+}
+
+/* `rewire score --model m.safetensors` with stdin a pipe of junk bytes
+ * with no newline, then one good line. Returns the exit status, with the
+ * peak RSS in MiB in *rss and stdout in *out (caller frees). */
+static int score_stream(size_t junk, long *rss, char **out)
+{
+    int in[2];
+    cr_assert_eq(pipe(in), 0);
+    char outp[700];
+    snprintf(outp, sizeof outp, "%s/stream.out", rwt_dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open("/dev/null", O_WRONLY);
+        if (o < 0 || e < 0 || dup2(in[0], 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 ||
+            chdir(rwt_dir) != 0)
+            _exit(127);
+        close(in[1]);
+        execl(rwt_bin("rewire"), "rewire", "score", "--model", "m.safetensors", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    static char buf[1 << 16];
+    memset(buf, 'a', sizeof buf);
+    for (size_t sent = 0; sent < junk; sent += sizeof buf)
+        if (write(in[1], buf, sizeof buf) != (ssize_t)sizeof buf)
+            break;
+    static const char good[] = "\n{\"prompt\": \"p\", \"response\": \"r\"}\n";
+    ssize_t w = write(in[1], good, sizeof good - 1);
+    (void)w;
+    close(in[1]);
+    signal(SIGPIPE, old);
+    int st;
+    struct rusage ru;
+    cr_assert_eq(wait4(pid, &st, 0, &ru), pid);
+    *rss = ru.ru_maxrss / 1024;
+    *out = rwt_read_file(outp, NULL);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A line over the limit is passed over as it streams in, never held: a
+ * stdin of 256 MiB with no newline costs no more memory than a small one. */
+Test(cmd_score, an_endless_line_is_not_held_in_memory, .timeout = 120)
+{
+    gen_data();
+    json_decref(rw_ok(0, "train --data syn.jsonl --out m.safetensors " TINY " --epochs 1"));
+    long small, huge;
+    char *out;
+    cr_assert_eq(score_stream(0, &small, &out), 0); /* a blank line 1, then the good one */
+    free(out);
+    cr_assert_eq(score_stream((size_t)256 << 20, &huge, &out), 1);
+    cr_assert(out && strstr(out, "\"line\":2"), "the good line after it is scored: %s", out);
+    free(out);
+    cr_assert_lt(huge, small + 64, "peak RSS %ld MiB for a 256 MiB line, %ld MiB for none", huge,
+                 small);
 }
