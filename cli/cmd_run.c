@@ -277,7 +277,8 @@ static void summary(const char *out, const char *state, double wall, int rc, boo
         char rbuf[16] = "-";
         if (json_is_number(route) && json_number_value(route) >= 0)
             snprintf(rbuf, sizeof rbuf, "%.4f", json_number_value(route));
-        printf("  %-10s %14.4f %14s %12lld\n", json_string_value(json_object_get(b, "kind")),
+        const char *kind = json_string_value(json_object_get(b, "kind"));
+        printf("  %-10s %14.4f %14s %12lld\n", kind ? kind : "?",
                json_number_value(json_object_get(e, "mean_accuracy")), rbuf,
                (long long)json_integer_value(json_object_get(b, "params_total")));
     }

@@ -11,6 +11,7 @@
 #include "rng.h"
 
 #include <jansson.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,9 @@ int rw_lora_config_from_json(const char *text, rw_lora_config_t *c)
                  ? (c->rank = (int)json_integer_value(v), 0)
                  : RW_EPARSE;
     if (rc == 0 && (v = json_object_get(o, "alpha")))
-        rc = json_is_number(v) ? (c->alpha = (float)json_number_value(v), 0) : RW_EPARSE;
+        rc = json_is_number(v) && fabs(json_number_value(v)) <= FLT_MAX /* a float holds it */
+                 ? (c->alpha = (float)json_number_value(v), 0)
+                 : RW_EPARSE;
     if (rc == 0 && (v = json_object_get(o, "targets")))
         rc = json_is_string(v) && rw_lora_parse_targets(json_string_value(v), &c->targets) == 0
                  ? 0

@@ -66,6 +66,12 @@ Test(model, an_invalid_configuration_says_the_rule_it_breaks)
     lc.rank = 9;
     cr_assert_eq(rw_lora_config_check(&lc, &c, why, sizeof why), RW_EINVAL);
     cr_assert_str_eq(why, "rank (9) must be from 1 to the base's d_model (8)");
+    /* an alpha a float cannot hold is refused as it is read, not cast */
+    rw_lora_config_default(&lc);
+    cr_assert_eq(rw_lora_config_from_json("{\"alpha\": 1e300}", &lc), RW_EPARSE);
+    cr_assert_eq(rw_lora_config_from_json("{\"alpha\": -1e39}", &lc), RW_EPARSE);
+    cr_assert_eq(rw_lora_config_from_json("{\"alpha\": 32}", &lc), 0);
+    cr_assert_float_eq(lc.alpha, 32.0f, 0.0f);
 }
 
 Test(model, layout_is_one_block_in_order)
