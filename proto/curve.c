@@ -129,7 +129,14 @@ int curve_key_load(const char *path, bool need_secret, curve_key_t *k, char *why
     char line[512];
     rc = 0;
     for (long no = 1; fgets(line, sizeof line, f); no++) {
-        line[strcspn(line, "\n")] = '\0';
+        size_t len = strcspn(line, "\n");
+        if (!line[len] && len == sizeof line - 1 && !feof(f)) { /* its rest would be a line */
+            snprintf(why, whylen, "%s:%ld: a line over %zu characters; not a key file", path, no,
+                     sizeof line - 2);
+            rc = RW_EINVAL;
+            break;
+        }
+        line[len] = '\0';
         const char *names[2] = {"public-key", "secret-key"};
         char *dst[2] = {k->pub, k->sec};
         for (int i = 0; i < 2 && rc == 0; i++) {

@@ -99,6 +99,14 @@ Test(curve, key_files_are_read_strictly_and_errors_say_where)
     cr_assert_eq(curve_key_load(file("mixed", "key"), true, &k, why, sizeof why), RW_EINVAL);
     cr_assert(strstr(why, "is not the secret-key's"), "%s", why);
 
+    /* a long line is not read as two: its tail might look like a key */
+    char longl[1024];
+    int n = snprintf(longl, sizeof longl, "#%0510d", 0); /* what one fgets takes */
+    snprintf(longl + n, sizeof longl - (size_t)n, "    public-key = \"%s\"\n", pub);
+    rwt_write_file(file("long", "pub"), longl, strlen(longl));
+    cr_assert_eq(curve_key_load(file("long", "pub"), false, &k, why, sizeof why), RW_EINVAL);
+    cr_assert(strstr(why, "long.pub:1: a line over 510 characters"), "%s", why);
+
     cr_assert_lt(curve_key_load(file("nothing", "key"), true, &k, why, sizeof why), 0);
     cr_assert(strstr(why, "nothing.key"), "%s", why);
 
