@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -50,6 +52,8 @@ struct wire {
     dev_t ipc_dev;
     ino_t ipc_ino;
     pid_t ipc_pid; /* a forked child destroying its copy leaves the file be */
+    int lock_fd;   /* PATH.lock, flocked from before the bind until destroy; -1 */
+    char lock_path[4096];
 };
 
 static const char *const drop_names[] = {
@@ -79,6 +83,7 @@ wire_t *wire_new(void *sock, const char *who, int *err)
     w->sock = sock;
     w->type = type;
     w->minute = rw_now_ms();
+    w->lock_fd = -1;
     snprintf(w->who, sizeof w->who, "%s", who ? who : "wire");
     if (err)
         *err = 0;
@@ -96,6 +101,19 @@ static void close_open(wire_t *w)
     w->open_len = 0;
 }
 
+/* Lets go of PATH.lock: removed while still held, so that whoever opens it
+ * next either locks it before the removal (and sees it gone, see ipc_lock)
+ * or makes a new one. A forked child closes its copy only. */
+static void ipc_unlock(wire_t *w)
+{
+    if (w->lock_fd < 0)
+        return;
+    if (w->ipc_pid == getpid())
+        unlink(w->lock_path);
+    close(w->lock_fd);
+    w->lock_fd = -1;
+}
+
 void wire_destroy(wire_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -106,6 +124,7 @@ void wire_destroy(wire_t **self_p)
     if (w->ipc_path[0] && w->ipc_pid == getpid() && stat(w->ipc_path, &st) == 0 &&
         S_ISSOCK(st.st_mode) && st.st_dev == w->ipc_dev && st.st_ino == w->ipc_ino)
         unlink(w->ipc_path);
+    ipc_unlock(w);
     free(*self_p);
     *self_p = NULL;
 }
@@ -194,20 +213,66 @@ static bool ipc_in_use(const char *path)
     return rc == 0;
 }
 
+/* Takes PATH.lock with flock, held until wire_destroy: the check that no
+ * service answers on PATH and the bind that follows are then one step, so
+ * of two services started at once on one path only one binds it (ZeroMQ
+ * would let the second take the socket file over). 0 when taken, or when
+ * no lock can be made there (the bind decides); -EADDRINUSE, said, when
+ * another process holds it. */
+static int ipc_lock(wire_t *w, const char *endpoint, const char *path, char *why, size_t whylen)
+{
+    if (w->lock_fd >= 0 ||
+        snprintf(w->lock_path, sizeof w->lock_path, "%s.lock", path) >= (int)sizeof w->lock_path)
+        return 0;
+    for (int tries = 0; tries < 16; tries++) {
+        int fd = open(w->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            return 0;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(fd);
+            if (e != EWOULDBLOCK)
+                return 0;
+            if (ipc_in_use(path))
+                snprintf(why, whylen, "cannot bind %s: %s is in use by a running service", endpoint,
+                         endpoint);
+            else
+                snprintf(why, whylen,
+                         "cannot bind %s: another service is starting on it (it holds %s)",
+                         endpoint, w->lock_path);
+            return -EADDRINUSE;
+        }
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && stat(w->lock_path, &now) == 0 && held.st_dev == now.st_dev &&
+            held.st_ino == now.st_ino) {
+            w->lock_fd = fd;
+            w->ipc_pid = getpid();
+            return 0;
+        }
+        close(fd); /* its holder removed it as we locked it: a fresh one */
+    }
+    return 0;
+}
+
 int wire_bind(wire_t *w, const char *endpoint, char *why, size_t whylen)
 {
     const char *path = strncmp(endpoint, "ipc://", 6) == 0 ? endpoint + 6 : NULL;
     /* "*" is a fresh path ZeroMQ makes; "@name" is Linux's abstract
      * namespace, which has no file and refuses a second bind itself */
     bool file = path && strcmp(path, "*") != 0 && path[0] != '@';
+    int rc;
+    if (file && (rc = ipc_lock(w, endpoint, path, why, whylen)) < 0)
+        return rc;
     if (file && ipc_in_use(path)) {
         snprintf(why, whylen, "cannot bind %s: %s is in use by a running service", endpoint,
                  endpoint);
+        ipc_unlock(w);
         return -EADDRINUSE;
     }
     if (zmq_bind(w->sock, endpoint) != 0) {
-        int rc = -zmq_errno();
+        rc = -zmq_errno();
         snprintf(why, whylen, "cannot bind %s: %s", endpoint, zmq_strerror(-rc));
+        ipc_unlock(w);
         return rc;
     }
     char last[sizeof w->ipc_path + 8];

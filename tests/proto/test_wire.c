@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -661,4 +662,39 @@ Test(wire, reserve_tells_a_gone_peer_from_one_still_there)
     wire_destroy(&rw);
     zmq_close(router);
     zmq_ctx_term(ctx);
+}
+
+/* Two services started at once on one ipc path: the one that checked and
+ * bound first holds PATH.lock from before its check, so the other is
+ * refused even before any socket answers; the lock file goes with it. */
+Test(wire, an_ipc_path_another_service_is_starting_on_is_refused)
+{
+    char *dir = rwt_tmpdir();
+    char ep[700], lock[700], why[512];
+    snprintf(ep, sizeof ep, "ipc://%s/s.sock", dir);
+    snprintf(lock, sizeof lock, "%s/s.sock.lock", dir);
+    void *ctx = zmq_ctx_new();
+    void *sock = zmq_socket(ctx, ZMQ_ROUTER);
+    int err = 0, zero = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    wire_t *w = wire_new(sock, "test", &err);
+    /* another service starting: it holds the lock, nothing is bound yet
+     * (flock belongs to an open file, so this process's own open stands
+     * for another process's) */
+    int other = open(lock, O_RDWR | O_CREAT, 0600);
+    cr_assert_geq(other, 0);
+    cr_assert_eq(flock(other, LOCK_EX | LOCK_NB), 0);
+    cr_assert_eq(wire_bind(w, ep, why, sizeof why), -EADDRINUSE);
+    cr_assert(strstr(why, "another service is starting on it"), "%s", why);
+    cr_assert_neq(access(rwt_path(dir, "s.sock"), F_OK), 0, "bound anyway");
+    close(other); /* it gave up */
+    cr_assert_eq(wire_bind(w, ep, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(access(lock, F_OK), 0, "the lock is held while bound");
+    wire_destroy(&w);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    cr_assert_neq(access(rwt_path(dir, "s.sock"), F_OK), 0, "socket file left");
+    cr_assert_neq(access(lock, F_OK), 0, "lock file left");
+    rwt_rmdir(dir);
+    free(dir);
 }
