@@ -164,26 +164,6 @@ static int lock_state(const char *dir)
     return 0; /* fd stays open, and the lock held, until the process ends */
 }
 
-/* What the state was prepared from (STATE/prepared-from): the data into
- * buf and the options into opts, "" where it does not say (prepared by an
- * older build). */
-static void prepared_from(const char *state, char *buf, size_t n, char *opts, size_t nopts)
-{
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/prepared-from", state);
-    buf[0] = opts[0] = '\0';
-    FILE *f = rw_fopen_regular(p, NULL); /* a FIFO would hold the start in open() */
-    if (!f)
-        return;
-    if (!fgets(buf, (int)n, f))
-        buf[0] = '\0';
-    else if (!fgets(opts, (int)nopts, f))
-        opts[0] = '\0';
-    buf[strcspn(buf, "\n")] = '\0';
-    opts[strcspn(opts, "\n")] = '\0';
-    fclose(f);
-}
-
 /* The files of a list "a,b,c" with each one's full path where it exists
  * (so ../x.jsonl and /home/u/x.jsonl are one file), into out. */
 static void canonical_list(const char *list, char *out, size_t n)
@@ -216,17 +196,20 @@ static void data_desc(const coord_prep_opts_t *po, char *desc, size_t n)
     }
 }
 
-/* Records what the state is being prepared from (STATE/prepared-from),
- * before the data stage: a stage stopped after it wrote its files still
- * leaves the record beside them. */
-static void write_prepared_from(const char *state, const char *desc, const coord_prep_opts_t *po)
+/* Runs the data stage into po->state_dir, its record (prepared-from)
+ * written first: a stage stopped after it wrote its files still leaves the
+ * record beside them. Returns 0 with *p filled (coord_prep_fini frees it),
+ * or 1 having said why. */
+static int prepare_state(const coord_prep_opts_t *po, const char *desc, coord_prep_t *p)
 {
-    char path[PATH_MAX], opts[256];
-    snprintf(path, sizeof path, "%s/prepared-from", state);
-    coord_prep_opts_line(po, opts, sizeof opts);
-    FILE *f = fopen(path, "w");
-    if (!f || fprintf(f, "%s\n%s\n", desc, opts) < 0 || fclose(f) != 0)
-        rw_log(RW_LOG_WARN, "coordinator", "cannot write %s: %s", path, strerror(errno));
+    memset(p, 0, sizeof *p); /* lock_state made the folder */
+    int rc = coord_prep_record_save(po->state_dir, desc, po);
+    if (rc < 0) { /* a state prepared without it could not be checked when it is used */
+        fprintf(stderr, "rewire-coordinator: cannot write %s/prepared-from: %s\n", po->state_dir,
+                rw_strerror(rc));
+        return 1;
+    }
+    return coord_prepare(po, p) < 0 ? 1 : 0;
 }
 
 /* The configuration the job in state was started with (its journal's job
@@ -256,7 +239,7 @@ static json_t *journal_config(const char *state)
 
 static int serve(coord_prep_opts_t *po, const args_t *a)
 {
-    char why[512] = "", desc[1024], was[1024];
+    char why[512] = "", desc[1024];
     double prep_s = 0;
     int rc;
     data_desc(po, desc, sizeof desc);
@@ -284,8 +267,8 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
     if (!prepared(a->state)) {
         coord_prep_t p;
         double t0 = rw_now_s();
-        write_prepared_from(a->state, desc, po);
-        if (coord_prepare(po, &p) < 0) {
+        if (prepare_state(po, desc, &p) != 0) {
+            coord_prep_fini(&p);
             json_decref(config);
             return 1;
         }
@@ -294,18 +277,23 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
         coord_prep_fini(&p);
         prep_s = rw_now_s() - t0;
     } else {
-        char was_real[1024], was_opts[256], differ[256];
-        prepared_from(a->state, was, sizeof was, was_opts, sizeof was_opts);
-        canonical_list(was, was_real, sizeof was_real); /* written by an older rewire */
-        if (was[0] && strcmp(was, desc) != 0 && strcmp(was_real, desc) != 0) {
+        char was_real[1024], differ[256];
+        coord_prep_record_t was;
+        if (coord_prep_record_load(a->state, &was, why, sizeof why) < 0) {
+            fprintf(stderr, "rewire-coordinator: %s\n", why);
+            json_decref(config);
+            return 1;
+        }
+        canonical_list(was.data, was_real, sizeof was_real); /* written by an older rewire */
+        if (was.data[0] && strcmp(was.data, desc) != 0 && strcmp(was_real, desc) != 0) {
             fprintf(stderr,
                     "rewire-coordinator: %s holds a job prepared from %s, not from %s: run it "
                     "with the same data, or give another folder\n",
-                    a->state, was, desc);
+                    a->state, was.data, desc);
             json_decref(config);
             return 2;
         }
-        if (coord_prep_opts_differ(po, was_opts, differ, sizeof differ)) {
+        if (coord_prep_opts_differ(po, was.opts, differ, sizeof differ)) {
             fprintf(stderr,
                     "rewire-coordinator: %s holds a job prepared with %s: run it with the same "
                     "options (or none), or give another folder\n",
@@ -402,8 +390,7 @@ int coord_main(int argc, char **argv)
         coord_prep_t p;
         char desc[1024];
         data_desc(&o, desc, sizeof desc);
-        write_prepared_from(a.state, desc, &o);
-        rc = coord_prepare(&o, &p) < 0 ? 1 : 0;
+        rc = prepare_state(&o, desc, &p);
         if (rc == 0 && o.json) {
             json_t *j = coord_prep_json(&o, &p);
             json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

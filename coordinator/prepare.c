@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -106,13 +107,23 @@ void coord_prep_opts_line(const coord_prep_opts_t *o, char *buf, size_t n)
              o->eval_fraction, o->vocab_size);
 }
 
+/* Whether line is all one options line, as coord_prep_opts_line writes it;
+ * its values into the rest. */
+static bool opts_scan(const char *line, unsigned long long *seed, size_t *pairs, double *eval,
+                      size_t *vocab)
+{
+    int end = -1;
+    return sscanf(line, "seed=%llu pairs-per-domain=%zu eval-fraction=%lg vocab=%zu%n", seed, pairs,
+                  eval, vocab, &end) == 4 &&
+           end > 0 && line[end] == '\0';
+}
+
 int coord_prep_opts_differ(const coord_prep_opts_t *o, const char *line, char *why, size_t n)
 {
     unsigned long long seed;
     size_t pairs, vocab;
     double eval;
-    if (sscanf(line, "seed=%llu pairs-per-domain=%zu eval-fraction=%lg vocab=%zu", &seed, &pairs,
-               &eval, &vocab) != 4)
+    if (!opts_scan(line, &seed, &pairs, &eval, &vocab))
         return 0;
     size_t mine = o->pairs_per_domain ? o->pairs_per_domain : (size_t)RW_SYNTH_DEFAULT_PAIRS;
     if ((o->given & COORD_PREP_GIVEN_SEED) && o->seed != seed)
@@ -126,6 +137,68 @@ int coord_prep_opts_differ(const coord_prep_opts_t *o, const char *line, char *w
     else
         return 0;
     return 1;
+}
+
+int coord_prep_record_save(const char *state, const char *data, const coord_prep_opts_t *o)
+{
+    char path[PATH_MAX], opts[256], text[1536];
+    snprintf(path, sizeof path, "%s/prepared-from", state);
+    coord_prep_opts_line(o, opts, sizeof opts);
+    int len = snprintf(text, sizeof text, "%s\n%s\n", data, opts);
+    if (len < 0 || (size_t)len >= sizeof text)
+        return RW_ETOOBIG;
+    return rw_afile_write(path, text, (size_t)len);
+}
+
+/* Says in why that the record at path is damaged, and what to do. */
+static int damaged(const char *path, const char *state, const char *what, char *why, size_t n)
+{
+    snprintf(why, n,
+             "%s is damaged (%s): what the state was prepared from cannot be told; remove %s to "
+             "prepare the data again, or give another folder",
+             path, what, state);
+    return RW_EPARSE;
+}
+
+int coord_prep_record_load(const char *state, coord_prep_record_t *r, char *why, size_t n)
+{
+    char path[PATH_MAX], text[2048];
+    snprintf(path, sizeof path, "%s/prepared-from", state);
+    r->data[0] = r->opts[0] = '\0';
+    FILE *f = rw_fopen_regular(path, NULL); /* a FIFO would hold the start in open() */
+    if (!f)
+        return 0; /* none: a state older than the record */
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    bool more = len == sizeof text - 1, bad = ferror(f) != 0;
+    fclose(f);
+    text[len] = '\0';
+    if (bad)
+        return damaged(path, state, "it cannot be read", why, n);
+    if (len == 0)
+        return damaged(path, state, "it is empty", why, n);
+    if (more)
+        return damaged(path, state, "longer than any record", why, n);
+    if (text[len - 1] != '\n' || strlen(text) != len)
+        return damaged(path, state, "cut short", why, n);
+    /* "data\n", by a build before the options were kept, or "data\nopts\n" */
+    char *data = text, *opts = strchr(data, '\n') + 1, *end = opts;
+    opts[-1] = '\0';
+    if (*opts) {
+        end = strchr(opts, '\n') + 1;
+        end[-1] = '\0';
+    }
+    unsigned long long seed;
+    size_t pairs, vocab;
+    double eval;
+    if (!*data || strlen(data) >= sizeof r->data)
+        return damaged(path, state, "its first line names no data", why, n);
+    if (*opts && !opts_scan(opts, &seed, &pairs, &eval, &vocab))
+        return damaged(path, state, "its second line is not the data options", why, n);
+    if (*end)
+        return damaged(path, state, "more lines than a record has", why, n);
+    snprintf(r->data, sizeof r->data, "%s", data);
+    snprintf(r->opts, sizeof r->opts, "%s", opts);
+    return 0;
 }
 
 /* Fills p->ds from the files, or from the synthetic generator. */

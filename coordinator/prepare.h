@@ -62,6 +62,24 @@ void coord_prep_opts_line(const coord_prep_opts_t *o, char *buf, size_t n);
  * coord_prep_opts_line wrote it) holds: 1 with why ("--vocab 1000, not
  * --vocab 2000"), else 0 (also for a line it cannot read: an older state). */
 int coord_prep_opts_differ(const coord_prep_opts_t *o, const char *line, char *why, size_t n);
+/* STATE/prepared-from, the record of what a state was prepared from: the
+ * data on one line ("synthetic", or the files by their full paths, comma
+ * separated), the options (coord_prep_opts_line) on the next. A start on a
+ * prepared state compares both with what it was given. */
+typedef struct coord_prep_record {
+    char data[1024]; /* "" when there is no record (a state older than it) */
+    char opts[256];  /* "" when the record does not say (an older build's) */
+} coord_prep_record_t;
+
+/* Writes the record of state (data, and o's options) whole or not at all
+ * (core/afile.h): a cut record would refuse a good state with a reason that
+ * is not one. Returns 0, or a negative error (none written). */
+int coord_prep_record_save(const char *state, const char *data, const coord_prep_opts_t *o);
+/* Reads the record of state into *r. Returns 0 (fields "" where it does
+ * not say; all of them when there is none, or when it is not a regular
+ * file), or RW_EPARSE with why, naming the file, when it is damaged: cut
+ * short, or not what coord_prep_record_save writes. */
+int coord_prep_record_load(const char *state, coord_prep_record_t *r, char *why, size_t n);
 /* Help text for the flags coord_prep_parse knows. */
 extern const char coord_prep_flags_help[];
 

@@ -195,6 +195,69 @@ Test(cli_run, a_state_prepared_alone_knows_its_data, .timeout = 60)
     free(err);
 }
 
+/* The record of what a state was prepared from is written whole or not at
+ * all: a disk that fills up while the stage runs again leaves the one it
+ * had, not a cut copy that refused the state next time ("prepared from
+ * /tmp/…/aaa"). The disk is a file size limit of 512 bytes (sh's ulimit -f
+ * 1), the record longer through a long path to its data. */
+Test(cli_run, a_full_disk_leaves_the_record_whole, .timeout = 60)
+{
+    require_services();
+    char dir[700], cmd[4096], *err;
+    snprintf(dir, sizeof dir, "%s/%0200d/%0200d/%0150d", rwt_dir, 0, 0, 0);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && cd %s && '%s' data gen --domains concise,detailed "
+             "--pairs-per-domain 40 -o %s/d.jsonl >/dev/null && "
+             "'%s' prepare --state st --data %s/d.jsonl --vocab 1000 >/dev/null",
+             dir, rwt_dir, rwt_bin("rewire"), dir, rwt_bin("rewire-coordinator"), dir);
+    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+    size_t n;
+    char *before = rwt_read_file(rwt_path(rwt_dir, "st/prepared-from"), &n);
+    cr_assert(before && n > 600, "the record is not long enough to be cut: %zu bytes", n);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && trap '' XFSZ && ulimit -f 1 && "
+             "exec '%s' prepare --state st --data %s/d.jsonl --vocab 1000 >/dev/null",
+             rwt_dir, rwt_bin("rewire-coordinator"), dir);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 1, "%s", err);
+    cr_assert(strstr(err, "cannot write st/prepared-from"), "%s", err);
+    free(err);
+    char *after = rwt_read_file(rwt_path(rwt_dir, "st/prepared-from"), NULL);
+    cr_assert(after && strcmp(before, after) == 0, "the record was cut:\n%s",
+              after ? after : "(none)");
+    free(before), free(after);
+}
+
+/* A record of what the state was prepared from that is damaged — cut short
+ * by a copy, say — is said to be damaged, not read as other data or other
+ * options ("--vocab 1, not --vocab 1000"). */
+Test(cli_run, a_damaged_record_is_said_to_be_damaged, .timeout = 60)
+{
+    require_services();
+    char cmd[4096], *err;
+    snprintf(cmd, sizeof cmd,
+             "'%s' prepare --state %s/st --pairs-per-domain 40 --vocab 1000 >/dev/null",
+             rwt_bin("rewire-coordinator"), rwt_dir);
+    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+    const char *path = rwt_path(rwt_dir, "st/prepared-from");
+    size_t n;
+    char *whole = rwt_read_file(path, &n);
+    cr_assert_not_null(whole);
+    /* cut in the data, in the options' names, in the vocabulary; empty */
+    size_t cuts[] = {5, strlen("synthetic\nseed=0 pairs-per-do"), n - 3, 0};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        cr_assert_eq(rwt_write_file(path, whole, cuts[i]), 0);
+        snprintf(cmd, sizeof cmd,
+                 "timeout 10 '%s' serve --state %s/st --out %s/o --bind ipc://%s/c.sock "
+                 "--vocab 1000",
+                 rwt_bin("rewire-coordinator"), rwt_dir, rwt_dir, rwt_dir);
+        cr_assert_eq(rwt_run(cmd, NULL, &err), 1, "cut at %zu: %s", cuts[i], err);
+        cr_assert(strstr(err, "st/prepared-from is damaged"), "cut at %zu: %s", cuts[i], err);
+        cr_assert(!strstr(err, "holds a job prepared"), "cut at %zu: %s", cuts[i], err);
+        free(err);
+    }
+    free(whole);
+}
+
 /* Starts `sh -c cmd` (a rewire run in the background of the test) and
  * waits until the job has a task leased; returns the shell's pid. */
 static pid_t start_until_leased(const char *cmd)

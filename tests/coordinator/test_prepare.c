@@ -152,3 +152,43 @@ Test(prepare, flags_parse_and_unknown_ones_are_left)
                      bad[i][1]);
     coord_prep_opts_fini(&o);
 }
+
+/* The record of what a state was prepared from reads back; the records of
+ * older builds (none, the data alone) still read; a damaged one is said to
+ * be damaged, with its name. */
+Test(prepare, the_record_reads_back_and_a_damaged_one_is_told)
+{
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    o.vocab_size = 1000;
+    const char *st = rwt_path(rwt_dir, "");
+    coord_prep_record_t r;
+    char why[512] = "";
+    cr_assert_eq(coord_prep_record_load(st, &r, why, sizeof why), 0, "none: an older state");
+    cr_assert_str_eq(r.data, "");
+    cr_assert_eq(coord_prep_record_save(st, "/d/a.jsonl,/d/b.jsonl", &o), 0);
+    cr_assert_eq(coord_prep_record_load(st, &r, why, sizeof why), 0, "%s", why);
+    cr_assert_str_eq(r.data, "/d/a.jsonl,/d/b.jsonl");
+    cr_assert_str_eq(r.opts, "seed=0 pairs-per-domain=1000 eval-fraction=0.10000000000000001 "
+                             "vocab=1000");
+    const char *path = rwt_path(rwt_dir, "prepared-from");
+    const char *old = "synthetic\n";
+    rwt_write_file(path, old, strlen(old));
+    cr_assert_eq(coord_prep_record_load(st, &r, why, sizeof why), 0, "%s", why);
+    cr_assert_str_eq(r.data, "synthetic");
+    cr_assert_str_eq(r.opts, "");
+    const char *bad[] = {"",
+                         "synthetic",
+                         "synthetic\nseed=0 pairs-per-domain=1000 eval-fr",
+                         "synthetic\nseed=0 pairs-per-domain=1000\n",
+                         "\nseed=0\n",
+                         "synthetic\nseed=0 pairs-per-domain=10 eval-fraction=0.1 vocab=1000x\n",
+                         "synthetic\nseed=0 pairs-per-domain=10 eval-fraction=0.1 vocab=1000\nx\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rwt_write_file(path, bad[i], strlen(bad[i]));
+        why[0] = '\0';
+        cr_assert_eq(coord_prep_record_load(st, &r, why, sizeof why), RW_EPARSE, "'%s'", bad[i]);
+        cr_assert(strstr(why, "prepared-from is damaged"), "'%s': %s", bad[i], why);
+    }
+    coord_prep_opts_fini(&o);
+}
