@@ -31,7 +31,8 @@ static void usage(FILE *f)
             "usage: rewire-coordinator serve --state DIR --out DIR [options]\n"
             "       rewire-coordinator prepare --state DIR [data options]\n"
             "       rewire-coordinator health [--connect ENDPOINT] [--timeout-ms N] [--quiet]\n\n"
-            "serve runs a whole job: the data stage (unless DIR holds it already), then\n"
+            "serve runs a whole job: the data stage (unless DIR holds it already: then its\n"
+            "files are checked against the sums DIR/prepared-from recorded), then\n"
             "the tasks on whatever workers connect, then the bundles and the report.\n"
             "prepare runs the data stage alone: data.jsonl, tokenizer.json, stats.json.\n"
             "health asks a running coordinator (tcp://127.0.0.1:5555) whether it is up;\n"
@@ -197,19 +198,27 @@ static void data_desc(const coord_prep_opts_t *po, char *desc, size_t n)
 }
 
 /* Runs the data stage into po->state_dir, its record (prepared-from)
- * written first: a stage stopped after it wrote its files still leaves the
- * record beside them. Returns 0 with *p filled (coord_prep_fini frees it),
- * or 1 having said why. */
+ * written first, and again with the sums of the files once they are
+ * there: a stage stopped after it wrote its files still leaves the record
+ * beside them. Returns 0 with *p filled (coord_prep_fini frees it), or 1
+ * having said why. */
 static int prepare_state(const coord_prep_opts_t *po, const char *desc, coord_prep_t *p)
 {
     memset(p, 0, sizeof *p); /* lock_state made the folder */
-    int rc = coord_prep_record_save(po->state_dir, desc, po);
+    int rc = coord_prep_record_save(po->state_dir, desc, po, false);
+    if (rc == 0 && coord_prepare(po, p) < 0)
+        return 1;
+    if (rc == 0 && (rc = coord_prep_record_save(po->state_dir, desc, po, true)) < 0) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/data.jsonl", po->state_dir);
+        unlink(path); /* not prepared: the next start prepares it again */
+    }
     if (rc < 0) { /* a state prepared without it could not be checked when it is used */
         fprintf(stderr, "rewire-coordinator: cannot write %s/prepared-from: %s\n", po->state_dir,
                 rw_strerror(rc));
         return 1;
     }
-    return coord_prepare(po, p) < 0 ? 1 : 0;
+    return 0;
 }
 
 /* The configuration the job in state was started with (its journal's job
@@ -300,6 +309,16 @@ static int serve(coord_prep_opts_t *po, const args_t *a)
                     a->state, differ);
             json_decref(config);
             return 2;
+        }
+        if (!was.summed)
+            rw_log(RW_LOG_INFO, "coordinator",
+                   "%s/prepared-from records no checksums (a state of an older rewire): its "
+                   "files are used unchecked",
+                   a->state);
+        else if (coord_prep_record_check(a->state, &was, why, sizeof why) < 0) {
+            fprintf(stderr, "rewire-coordinator: %s\n", why);
+            json_decref(config);
+            return 1;
         }
         rw_log(RW_LOG_INFO, "coordinator", "using the data already prepared in %s", a->state);
     }

@@ -4,6 +4,7 @@
 #include "afile.h"
 #include "alloc.h"
 #include "args.h"
+#include "checksum.h"
 #include "corpus.h"
 #include "dataset.h"
 #include "err.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char coord_prep_flags_help[] =
     "  --data FILE            preference data, any format `rewire data import` reads;\n"
@@ -139,15 +141,89 @@ int coord_prep_opts_differ(const coord_prep_opts_t *o, const char *line, char *w
     return 1;
 }
 
-int coord_prep_record_save(const char *state, const char *data, const coord_prep_opts_t *o)
+const char *const coord_prep_files[COORD_PREP_NFILES] = {"data.jsonl", "tokenizer.json",
+                                                         "stats.json"};
+
+/* The size, checksum and whole lines of the file at path into *s. Returns
+ * 0 or a negative error. */
+static int file_sum(const char *path, coord_prep_sum_t *s)
 {
-    char path[PATH_MAX], opts[256], text[1536];
-    snprintf(path, sizeof path, "%s/prepared-from", state);
+    int fd = rw_open_regular(path);
+    if (fd < 0)
+        return fd;
+    proto_checksum_t c;
+    proto_checksum_init(&c);
+    memset(s, 0, sizeof *s);
+    char *buf = rw_malloc(1 << 16);
+    ssize_t k;
+    while ((k = read(fd, buf, 1 << 16)) > 0 || (k < 0 && errno == EINTR)) {
+        proto_checksum_update(&c, buf, k > 0 ? (size_t)k : 0);
+        for (ssize_t i = 0; i < k; i++)
+            s->lines += buf[i] == '\n';
+    }
+    int rc = k < 0 ? -errno : 0;
+    free(buf);
+    close(fd);
+    s->bytes = c.total;
+    s->xxh64 = proto_checksum_final(&c);
+    return rc;
+}
+
+int coord_prep_record_save(const char *state, const char *data, const coord_prep_opts_t *o,
+                           bool sums)
+{
+    char path[PATH_MAX], opts[256], text[2048];
     coord_prep_opts_line(o, opts, sizeof opts);
     int len = snprintf(text, sizeof text, "%s\n%s\n", data, opts);
+    for (int i = 0; sums && i < COORD_PREP_NFILES && len > 0 && (size_t)len < sizeof text; i++) {
+        coord_prep_sum_t s;
+        snprintf(path, sizeof path, "%s/%s", state, coord_prep_files[i]);
+        int rc = file_sum(path, &s);
+        if (rc < 0)
+            return rc;
+        len += snprintf(text + len, sizeof text - (size_t)len, "%s bytes=%llu xxh64=%016llx",
+                        coord_prep_files[i], s.bytes, s.xxh64);
+        if (i == 0 && (size_t)len < sizeof text)
+            len += snprintf(text + len, sizeof text - (size_t)len, " pairs=%llu", s.lines);
+        if ((size_t)len < sizeof text)
+            len += snprintf(text + len, sizeof text - (size_t)len, "\n");
+    }
     if (len < 0 || (size_t)len >= sizeof text)
         return RW_ETOOBIG;
+    snprintf(path, sizeof path, "%s/prepared-from", state);
     return rw_afile_write(path, text, (size_t)len);
+}
+
+int coord_prep_record_check(const char *state, const coord_prep_record_t *r, char *why, size_t n)
+{
+    for (int i = 0; r->summed && i < COORD_PREP_NFILES; i++) {
+        char path[PATH_MAX], what[256];
+        const coord_prep_sum_t *want = &r->sums[i];
+        coord_prep_sum_t got;
+        snprintf(path, sizeof path, "%s/%s", state, coord_prep_files[i]);
+        int rc = file_sum(path, &got);
+        if (rc < 0)
+            snprintf(what, sizeof what, "%s", rc == -ENOENT ? "it is missing" : rw_strerror(rc));
+        else if (got.bytes != want->bytes && i == 0)
+            snprintf(what, sizeof what,
+                     "%llu bytes with %llu whole lines, where %llu bytes with %llu pairs were "
+                     "prepared",
+                     got.bytes, got.lines, want->bytes, want->lines);
+        else if (got.bytes != want->bytes)
+            snprintf(what, sizeof what, "%llu bytes, where %llu were prepared", got.bytes,
+                     want->bytes);
+        else if (got.xxh64 != want->xxh64)
+            snprintf(what, sizeof what, "its checksum is %016llx, where %016llx was prepared",
+                     got.xxh64, want->xxh64);
+        else
+            continue;
+        snprintf(why, n,
+                 "%s is damaged (%s): the job would run on other data than was prepared; remove "
+                 "%s to prepare the data again, or give another folder",
+                 path, what, state);
+        return rc == -ENOENT ? RW_ENOTFOUND : rc < 0 ? rc : RW_ECHECKSUM;
+    }
+    return 0;
 }
 
 /* Says in why that the record at path is damaged, and what to do. */
@@ -162,9 +238,9 @@ static int damaged(const char *path, const char *state, const char *what, char *
 
 int coord_prep_record_load(const char *state, coord_prep_record_t *r, char *why, size_t n)
 {
-    char path[PATH_MAX], text[2048];
+    char path[PATH_MAX], text[4096];
     snprintf(path, sizeof path, "%s/prepared-from", state);
-    r->data[0] = r->opts[0] = '\0';
+    memset(r, 0, sizeof *r);
     FILE *f = rw_fopen_regular(path, NULL); /* a FIFO would hold the start in open() */
     if (!f)
         return 0; /* none: a state older than the record */
@@ -180,24 +256,44 @@ int coord_prep_record_load(const char *state, coord_prep_record_t *r, char *why,
         return damaged(path, state, "longer than any record", why, n);
     if (text[len - 1] != '\n' || strlen(text) != len)
         return damaged(path, state, "cut short", why, n);
-    /* "data\n", by a build before the options were kept, or "data\nopts\n" */
-    char *data = text, *opts = strchr(data, '\n') + 1, *end = opts;
-    opts[-1] = '\0';
-    if (*opts) {
-        end = strchr(opts, '\n') + 1;
-        end[-1] = '\0';
+    /* "data\n", by a build before the options were kept, "data\nopts\n",
+     * or that and a line for each file */
+    char *line[2 + COORD_PREP_NFILES + 1] = {0}, *at = text;
+    size_t nl = 0;
+    for (; *at && nl < sizeof line / sizeof line[0]; nl++) {
+        line[nl] = at;
+        at = strchr(at, '\n');
+        *at++ = '\0';
     }
+    if (*at)
+        return damaged(path, state, "more lines than a record has", why, n);
     unsigned long long seed;
     size_t pairs, vocab;
     double eval;
-    if (!*data || strlen(data) >= sizeof r->data)
+    if (!*line[0] || strlen(line[0]) >= sizeof r->data)
         return damaged(path, state, "its first line names no data", why, n);
-    if (*opts && !opts_scan(opts, &seed, &pairs, &eval, &vocab))
+    if (nl > 1 && !opts_scan(line[1], &seed, &pairs, &eval, &vocab))
         return damaged(path, state, "its second line is not the data options", why, n);
-    if (*end)
-        return damaged(path, state, "more lines than a record has", why, n);
-    snprintf(r->data, sizeof r->data, "%s", data);
-    snprintf(r->opts, sizeof r->opts, "%s", opts);
+    if (nl > 2 && nl != 2 + COORD_PREP_NFILES)
+        return damaged(path, state, "not a line for each prepared file", why, n);
+    for (size_t i = 2; i < nl; i++) {
+        coord_prep_sum_t *s = &r->sums[i - 2];
+        const char *name = coord_prep_files[i - 2];
+        size_t k = strlen(name);
+        int end = -1;
+        if (strncmp(line[i], name, k) == 0) {
+            if (i == 2)
+                sscanf(line[i] + k, " bytes=%llu xxh64=%16llx pairs=%llu%n", &s->bytes, &s->xxh64,
+                       &s->lines, &end);
+            else
+                sscanf(line[i] + k, " bytes=%llu xxh64=%16llx%n", &s->bytes, &s->xxh64, &end);
+        }
+        if (end < 0 || line[i][k + (size_t)end] != '\0')
+            return damaged(path, state, "a line of sums is not one", why, n);
+    }
+    snprintf(r->data, sizeof r->data, "%s", line[0]);
+    snprintf(r->opts, sizeof r->opts, "%s", nl > 1 ? line[1] : "");
+    r->summed = nl > 2;
     return 0;
 }
 

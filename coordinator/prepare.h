@@ -16,6 +16,7 @@
 #include "pair.h"
 #include "stats.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct coord_prep_opts {
@@ -64,17 +65,41 @@ void coord_prep_opts_line(const coord_prep_opts_t *o, char *buf, size_t n);
 int coord_prep_opts_differ(const coord_prep_opts_t *o, const char *line, char *why, size_t n);
 /* STATE/prepared-from, the record of what a state was prepared from: the
  * data on one line ("synthetic", or the files by their full paths, comma
- * separated), the options (coord_prep_opts_line) on the next. A start on a
- * prepared state compares both with what it was given. */
+ * separated), the options (coord_prep_opts_line) on the next, and once the
+ * stage has written its files, a line for each with its size and checksum
+ * (XXH64, core/checksum.h), data.jsonl with its pairs:
+ *   data.jsonl bytes=87323 xxh64=5f0e1c4b9a7d2e13 pairs=200
+ *   tokenizer.json bytes=18062 xxh64=...
+ *   stats.json bytes=1492 xxh64=...
+ * A start on a prepared state compares the first two with what it was
+ * given, and checks the files against the rest before anything is trained:
+ * a cut or altered data.jsonl otherwise ran the job on less data, or failed
+ * it with a reason that was not one. */
+#define COORD_PREP_NFILES 3
+extern const char *const coord_prep_files[COORD_PREP_NFILES];
+
+typedef struct coord_prep_sum {
+    unsigned long long bytes, xxh64, lines; /* lines: whole ones, a pair each in data.jsonl */
+} coord_prep_sum_t;
+
 typedef struct coord_prep_record {
     char data[1024]; /* "" when there is no record (a state older than it) */
     char opts[256];  /* "" when the record does not say (an older build's) */
+    bool summed;     /* false: no sums (an older build's, or a stage stopped before them) */
+    coord_prep_sum_t sums[COORD_PREP_NFILES]; /* of coord_prep_files, in that order */
 } coord_prep_record_t;
 
-/* Writes the record of state (data, and o's options) whole or not at all
- * (core/afile.h): a cut record would refuse a good state with a reason that
- * is not one. Returns 0, or a negative error (none written). */
-int coord_prep_record_save(const char *state, const char *data, const coord_prep_opts_t *o);
+/* Writes the record of state (data, and o's options; with sums, those of
+ * the stage's files as they are in state) whole or not at all
+ * (core/afile.h): a cut record would refuse a good state with a reason
+ * that is not one. Returns 0, or a negative error (none written). */
+int coord_prep_record_save(const char *state, const char *data, const coord_prep_opts_t *o,
+                           bool sums);
+/* Checks the files of state against the sums of r (r->summed). Returns 0,
+ * or RW_ECHECKSUM (a file missing, cut or altered: RW_ENOTFOUND, or the
+ * error reading it) with why naming the file, what differs, and what to
+ * do. */
+int coord_prep_record_check(const char *state, const coord_prep_record_t *r, char *why, size_t n);
 /* Reads the record of state into *r. Returns 0 (fields "" where it does
  * not say; all of them when there is none, or when it is not a regular
  * file), or RW_EPARSE with why, naming the file, when it is damaged: cut

@@ -168,9 +168,10 @@ Test(cli_run, a_state_prepared_alone_knows_its_data, .timeout = 60)
              rwt_bin("rewire-coordinator"), rwt_dir);
     cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
     char *from = rwt_read_file(rwt_path(rwt_dir, "st/prepared-from"), NULL);
-    cr_assert(from && strcmp(from, "synthetic\nseed=0 pairs-per-domain=40 "
-                                   "eval-fraction=0.10000000000000001 vocab=1000\n") == 0,
-              "%s", from ? from : "(none)");
+    const char *head = "synthetic\nseed=0 pairs-per-domain=40 "
+                       "eval-fraction=0.10000000000000001 vocab=1000\ndata.jsonl bytes=";
+    cr_assert(from && strncmp(from, head, strlen(head)) == 0, "%s", from ? from : "(none)");
+    cr_assert(strstr(from, " pairs=200\ntokenizer.json bytes="), "%s", from);
     free(from);
     snprintf(cmd, sizeof cmd, "'%s' serve --state %s/st --out %s/o --vocab 2000",
              rwt_bin("rewire-coordinator"), rwt_dir, rwt_dir);
@@ -256,6 +257,49 @@ Test(cli_run, a_damaged_record_is_said_to_be_damaged, .timeout = 60)
         free(err);
     }
     free(whole);
+}
+
+/* A prepared data.jsonl that is cut or altered is found before anything is
+ * trained: cut mid-file the job ran on part of its data and exited 0, cut
+ * to two lines it failed with "n_classes (1)". A state whose record has no
+ * sums (an older build's) is still used, with a note. */
+Test(cli_run, a_damaged_data_file_is_refused_before_training, .timeout = 60)
+{
+    require_services();
+    char cmd[4096], *out, *err;
+    const char *cfg = svc_tiny_config(rwt_dir, 3, 3);
+    cr_assert_eq(mkdir(rwt_path(rwt_dir, "job"), 0755), 0);
+    snprintf(cmd, sizeof cmd,
+             "'%s' prepare --state %s/job/state --pairs-per-domain 40 --vocab 1000 >/dev/null",
+             rwt_bin("rewire-coordinator"), rwt_dir);
+    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+    const char *path = rwt_path(rwt_dir, "job/state/data.jsonl");
+    size_t n;
+    char *data = rwt_read_file(path, &n);
+    cr_assert(data && n > 30000);
+    size_t cuts[] = {30000, 1000};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        cr_assert_eq(rwt_write_file(path, data, cuts[i]), 0);
+        int rc = run(&out, &err, "%s run --out %s/job --workers 1 --config %s", rwt_dir, cfg);
+        cr_assert_eq(rc, 1, "cut at %zu: %s\n%s", cuts[i], out, err);
+        cr_assert(strstr(err, "job/state/data.jsonl is damaged"), "cut at %zu: %s", cuts[i], err);
+        cr_assert(strstr(err, "pairs were prepared"), "cut at %zu: %s", cuts[i], err);
+        cr_assert_neq(access(rwt_path(rwt_dir, "job/bundles"), F_OK), 0, "trained on it");
+        free(out), free(err);
+    }
+    /* whole again, under a record of an older build: used, with a note */
+    cr_assert_eq(rwt_write_file(path, data, n), 0);
+    free(data);
+    const char *old = "synthetic\nseed=0 pairs-per-domain=40 eval-fraction=0.10000000000000001 "
+                      "vocab=1000\n";
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "job/state/prepared-from"), old, strlen(old)), 0);
+    snprintf(cmd, sizeof cmd,
+             "timeout 2 '%s' serve --state %s/job/state --out %s/job --bind ipc://%s/c.sock",
+             rwt_bin("rewire-coordinator"), rwt_dir, rwt_dir, rwt_dir);
+    cr_assert_eq(rwt_run(cmd, NULL, &err), 124, "%s", err);
+    cr_assert(strstr(err, "records no checksums"), "%s", err);
+    cr_assert(strstr(err, "using the data already prepared"), "%s", err);
+    free(err);
 }
 
 /* Starts `sh -c cmd` (a rewire run in the background of the test) and

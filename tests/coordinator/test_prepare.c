@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "support.h"
 
@@ -166,11 +167,12 @@ Test(prepare, the_record_reads_back_and_a_damaged_one_is_told)
     char why[512] = "";
     cr_assert_eq(coord_prep_record_load(st, &r, why, sizeof why), 0, "none: an older state");
     cr_assert_str_eq(r.data, "");
-    cr_assert_eq(coord_prep_record_save(st, "/d/a.jsonl,/d/b.jsonl", &o), 0);
+    cr_assert_eq(coord_prep_record_save(st, "/d/a.jsonl,/d/b.jsonl", &o, false), 0);
     cr_assert_eq(coord_prep_record_load(st, &r, why, sizeof why), 0, "%s", why);
     cr_assert_str_eq(r.data, "/d/a.jsonl,/d/b.jsonl");
     cr_assert_str_eq(r.opts, "seed=0 pairs-per-domain=1000 eval-fraction=0.10000000000000001 "
                              "vocab=1000");
+    cr_assert(!r.summed);
     const char *path = rwt_path(rwt_dir, "prepared-from");
     const char *old = "synthetic\n";
     rwt_write_file(path, old, strlen(old));
@@ -183,12 +185,70 @@ Test(prepare, the_record_reads_back_and_a_damaged_one_is_told)
                          "synthetic\nseed=0 pairs-per-domain=1000\n",
                          "\nseed=0\n",
                          "synthetic\nseed=0 pairs-per-domain=10 eval-fraction=0.1 vocab=1000x\n",
-                         "synthetic\nseed=0 pairs-per-domain=10 eval-fraction=0.1 vocab=1000\nx\n"};
+                         "synthetic\nseed=0 pairs-per-domain=10 eval-fraction=0.1 vocab=1000\nx\n",
+                         "synthetic\nseed=0 pairs-per-domain=10 eval-fraction=0.1 vocab=1000\n"
+                         "data.jsonl bytes=10 xxh64=00000000000000ab pairs=1\n"
+                         "tokenizer.json bytes=10 xxh64=00000000000000ab\n"
+                         "stats.json bytes=10 xxh64=00000000000000ab x\n",
+                         "synthetic\nseed=0 pairs-per-domain=10 eval-fraction=0.1 vocab=1000\n"
+                         "data.jsonl bytes=10 xxh64=00000000000000ab pairs=1\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rwt_write_file(path, bad[i], strlen(bad[i]));
         why[0] = '\0';
         cr_assert_eq(coord_prep_record_load(st, &r, why, sizeof why), RW_EPARSE, "'%s'", bad[i]);
         cr_assert(strstr(why, "prepared-from is damaged"), "'%s': %s", bad[i], why);
     }
+    coord_prep_opts_fini(&o);
+}
+
+/* Once the stage has written its files the record holds their sums, and a
+ * file cut, altered or gone since is found, named, with what differs. */
+Test(prepare, the_record_checks_the_prepared_files)
+{
+    coord_prep_opts_t o;
+    coord_prep_opts_init(&o);
+    o.pairs_per_domain = 40;
+    o.vocab_size = 1000;
+    char st[512]; /* rwt_path's buffers are reused */
+    snprintf(st, sizeof st, "%s/s", rwt_dir);
+    o.state_dir = st;
+    coord_prep_t p;
+    cr_assert_eq(coord_prepare(&o, &p), 0);
+    coord_prep_fini(&p);
+    cr_assert_eq(coord_prep_record_save(o.state_dir, "synthetic", &o, true), 0);
+    coord_prep_record_t r;
+    char why[512] = "";
+    cr_assert_eq(coord_prep_record_load(o.state_dir, &r, why, sizeof why), 0, "%s", why);
+    cr_assert(r.summed);
+    cr_assert_eq(r.sums[0].lines, 200, "pairs: %llu", r.sums[0].lines);
+    cr_assert_eq(coord_prep_record_check(o.state_dir, &r, why, sizeof why), 0, "%s", why);
+    size_t n;
+    char *data = rwt_read_file(rwt_path(rwt_dir, "s/data.jsonl"), &n);
+    cr_assert_not_null(data);
+    /* cut: less data */
+    rwt_write_file(rwt_path(rwt_dir, "s/data.jsonl"), data, n / 2);
+    cr_assert_eq(coord_prep_record_check(o.state_dir, &r, why, sizeof why), RW_ECHECKSUM);
+    cr_assert(strstr(why, "s/data.jsonl is damaged"), "%s", why);
+    cr_assert(strstr(why, "bytes with 200 pairs were prepared"), "%s", why);
+    cr_assert(strstr(why, "remove "), "%s", why);
+    /* one byte other: the same size, another checksum */
+    data[10] ^= 1;
+    rwt_write_file(rwt_path(rwt_dir, "s/data.jsonl"), data, n);
+    cr_assert_eq(coord_prep_record_check(o.state_dir, &r, why, sizeof why), RW_ECHECKSUM);
+    cr_assert(strstr(why, "its checksum is"), "%s", why);
+    data[10] ^= 1;
+    rwt_write_file(rwt_path(rwt_dir, "s/data.jsonl"), data, n);
+    cr_assert_eq(coord_prep_record_check(o.state_dir, &r, why, sizeof why), 0, "%s", why);
+    free(data);
+    /* the other files as well */
+    char *tok = rwt_read_file(rwt_path(rwt_dir, "s/tokenizer.json"), &n);
+    rwt_write_file(rwt_path(rwt_dir, "s/tokenizer.json"), tok, n - 1);
+    cr_assert_eq(coord_prep_record_check(o.state_dir, &r, why, sizeof why), RW_ECHECKSUM);
+    cr_assert(strstr(why, "s/tokenizer.json is damaged"), "%s", why);
+    rwt_write_file(rwt_path(rwt_dir, "s/tokenizer.json"), tok, n);
+    free(tok);
+    cr_assert_eq(unlink(rwt_path(rwt_dir, "s/stats.json")), 0);
+    cr_assert_eq(coord_prep_record_check(o.state_dir, &r, why, sizeof why), RW_ENOTFOUND);
+    cr_assert(strstr(why, "s/stats.json is damaged (it is missing)"), "%s", why);
     coord_prep_opts_fini(&o);
 }
