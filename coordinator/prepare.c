@@ -206,9 +206,9 @@ int coord_prep_record_check(const char *state, const coord_prep_record_t *r, cha
             snprintf(what, sizeof what, "%s", rc == -ENOENT ? "it is missing" : rw_strerror(rc));
         else if (got.bytes != want->bytes && i == 0)
             snprintf(what, sizeof what,
-                     "%llu bytes with %llu whole lines, where %llu bytes with %llu pairs were "
+                     "%llu bytes with %llu whole line%s, where %llu bytes with %llu pairs were "
                      "prepared",
-                     got.bytes, got.lines, want->bytes, want->lines);
+                     got.bytes, got.lines, got.lines == 1 ? "" : "s", want->bytes, want->lines);
         else if (got.bytes != want->bytes)
             snprintf(what, sizeof what, "%llu bytes, where %llu were prepared", got.bytes,
                      want->bytes);
