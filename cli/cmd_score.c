@@ -279,12 +279,15 @@ int cli_score(int argc, char **argv)
     s.bad += (long)too_long;
     if (rc == 0)
         rc = flush_batch(&s);
-    if (rc == 0 && more < 0) /* said; every line before it is answered */
+    /* what is said last is the reason --json gives (cli_last_error): a read
+     * error, or a failed batch, is that reason; the count of bad lines is
+     * only when nothing else stopped the run */
+    if (rc == 0 && more < 0) { /* said; every line before it is answered */
         rc = 1;
-    if (s.bad) /* every good line is answered; the status says some were not */
+    } else if (rc == 0 && s.bad) { /* every good line is answered; the status says some were not */
         cli_say("score", "%ld scored, %ld bad line(s) skipped", s.scored, s.bad);
-    if (rc == 0 && s.bad)
         rc = 1;
+    }
 done:
     rw_lines_destroy(&in);
     for (size_t i = 0; i < s.n_items; i++)

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 TestSuite(cmd_score, .init = rwt_dir_setup, .fini = rwt_dir_teardown);
 
@@ -247,4 +248,40 @@ Test(cmd_score, an_endless_line_is_not_held_in_memory, .timeout = 120)
     free(out);
     cr_assert_lt(huge, small + 64, "peak RSS %ld MiB for a 256 MiB line, %ld MiB for none", huge,
                  small);
+}
+
+/* With --json the error of a failed score is why it stopped: input cut off
+ * (a gzip stream without its end) after a bad line is said as the cut, not
+ * as "1 bad line(s) skipped", which would pass for a whole input. */
+Test(cmd_score, a_read_error_after_a_bad_line_is_the_json_error)
+{
+    gen_data();
+    json_decref(rw_ok(0, "train --data syn.jsonl --out m.safetensors " TINY " --epochs 1"));
+    const char in[] = "not json\n{\"prompt\": \"p\", \"response\": \"r\"}\n";
+    char gz[600];
+    snprintf(gz, sizeof gz, "%s/in.jsonl.gz", rwt_dir);
+    gzFile g = gzopen(gz, "wb");
+    cr_assert_not_null(g);
+    cr_assert_eq(gzwrite(g, in, sizeof in - 1), (int)(sizeof in - 1));
+    cr_assert_eq(gzclose(g), Z_OK);
+    size_t n;
+    char *bytes = rwt_read_file(gz, &n);
+    cr_assert(bytes && n > 8);
+    /* without its trailer (CRC and size): every line inflates, then the end is missing */
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "cut.jsonl.gz"), bytes, n - 8), 0);
+    free(bytes);
+    char *out, *err;
+    cr_assert_eq(rw(&out, &err, "score --model m.safetensors --json < cut.jsonl.gz"), 1, "%s", err);
+    cr_assert(strstr(err, "stdin: cannot read line 3: truncated gzip stream"), "%s", err);
+    cr_assert(strstr(out, "\"line\":2"), "the good line is answered: %s", out);
+    char *last = strrchr(out, '{');
+    cr_assert(last && strstr(last, "\"ok\":false") && strstr(last, "truncated gzip stream"),
+              "the JSON error names the cut: %s", out);
+    free(out), free(err);
+    /* a whole input with a bad line: its count is the error */
+    cr_assert_eq(rwt_write_file(rwt_path(rwt_dir, "in.jsonl"), in, sizeof in - 1), 0);
+    cr_assert_eq(rw(&out, &err, "score --model m.safetensors --json < in.jsonl"), 1, "%s", err);
+    last = strrchr(out, '{');
+    cr_assert(last && strstr(last, "1 scored, 1 bad line(s) skipped"), "%s", out);
+    free(out), free(err);
 }
