@@ -610,7 +610,11 @@ static double eval_split(rw_trainer_t *tr, const rw_task_spec_t *s, const data_t
 static int check_memory(const setup_t *u, char *why, size_t whylen)
 {
     rw_memlimit_t have = rw_memory_limit();
+    /* the trainer's, and the weights it trains (already held) */
+    size_t weights =
+        (u->model->layout.n_floats + (u->lora ? u->lora->layout.n_floats : 0)) * sizeof(float);
     size_t need = rw_trainer_bytes(&u->model->cfg, u->lora ? &u->lora->cfg : NULL, &u->tc);
+    need = need > SIZE_MAX - weights ? SIZE_MAX : need + weights;
     if (!have.bytes || need <= have.bytes)
         return 0;
     return fail(why, whylen, RW_ENOMEM,
