@@ -621,8 +621,10 @@ static void job_progress(void *job, const plan_task_t *pt, const msg_progress_t 
     job_task_t *t = job__task(job, pt->id);
     /* steps only go forward: a repeated or earlier one (a confused or
      * hostile worker) would otherwise fill the curve and double the stride
-     * until it wrapped to 0 */
-    if (!t || !t->curve || m->step < t->next || m->step % t->stride != 0)
+     * until it wrapped to 0. Step 0 is no point either: it is the worker
+     * saying the task runs, before any update, and its loss of 0 drew every
+     * curve in loss.svg from a loss of 0 */
+    if (!t || !t->curve || m->step == 0 || m->step < t->next || m->step % t->stride != 0)
         return;
     if (json_array_size(t->curve) >= JOB_CURVE_MAX) {
         /* full: keep every other point and take half as many from now on */

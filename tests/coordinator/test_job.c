@@ -437,10 +437,12 @@ Test(job, a_result_must_be_what_its_task_makes)
     cr_assert(strstr(why, "for domain safety, not concise"), "%s", why);
 }
 
-/* A worker's progress builds the task's loss curve; steps that do not move
- * forward (the same step over and over) are not points, so they cannot fill
- * the curve until its stride doubles past 2^63 and wraps to 0, which made
- * the next progress divide by zero and took the coordinator down. */
+/* A worker's progress builds the task's loss curve, from step 1 (step 0,
+ * sent as a task starts, has no loss: it drew every curve from 0); steps
+ * that do not move forward (the same step over and over) are not points,
+ * so they cannot fill the curve until its stride doubles past 2^63 and
+ * wraps to 0, which made the next progress divide by zero and took the
+ * coordinator down. */
 Test(job, progress_that_does_not_move_forward_is_not_plotted)
 {
     setup_dirs();
@@ -453,9 +455,10 @@ Test(job, progress_that_does_not_move_forward_is_not_plotted)
     cr_assert_eq(coord_job_ops.apply(j, task), 0);
     cr_assert_eq(coord_job_ops.apply(j, lease), 0);
     plan_task_t pt = {.id = 1, .kind = MSG_TASK_SEED};
-    msg_progress_t m = {.step = 0, .loss = 1.0};
+    msg_progress_t m = {.step = 0, .loss = 0.0}; /* what a worker says as a task starts */
     for (int i = 0; i < 20000; i++)
         coord_job_ops.progress(j, &pt, &m);
+    m.loss = 1.0;
     for (uint64_t s = 1; s <= 5000; s++) {
         m.step = s;
         coord_job_ops.progress(j, &pt, &m);
@@ -473,7 +476,9 @@ Test(job, progress_that_does_not_move_forward_is_not_plotted)
         cr_assert_gt(s, last, "point %zu: step %lld after %lld", i, (long long)s, (long long)last);
         last = s;
     }
-    cr_assert_eq(json_integer_value(json_array_get(json_array_get(curve, 0), 0)), 0);
+    /* step 0 comes before any update: it has no loss to plot */
+    cr_assert_eq(json_integer_value(json_array_get(json_array_get(curve, 0), 0)), 1);
+    cr_assert_gt(json_real_value(json_array_get(json_array_get(curve, 0), 1)), 0.0);
     json_decref(rec);
     json_decref(task);
     json_decref(lease);
