@@ -298,10 +298,56 @@ static json_t *added_json(coord_job_t *j, double merge_s, double eval_s)
     return arr;
 }
 
+json_t *job__workers_json(coord_job_t *j)
+{
+    json_t *workers = json_object(), *seconds = json_object();
+    for (size_t i = 0; i < j->n_tasks; i++) {
+        const json_t *d = j->tasks[i].done;
+        const char *worker = json_string_value(json_object_get(d, "worker"));
+        if (!worker)
+            continue;
+        json_t *w = json_object_get(workers, worker);
+        if (!w) {
+            json_t *th = json_object_get(j->threads, worker);
+            w = json_pack("{s:s,s:I,s:i,s:f}", "id", worker, "threads",
+                          th ? json_integer_value(th) : (json_int_t)1, "tasks", 0, "pairs_per_s",
+                          0.0);
+            json_object_set_new(workers, worker, w);
+            json_object_set_new(seconds, worker, json_pack("[f,f]", 0.0, 0.0));
+        }
+        json_object_set_new(w, "tasks",
+                            json_integer(json_integer_value(json_object_get(w, "tasks")) + 1));
+        /* pairs over seconds of all its tasks: a mean of the tasks' own
+         * rates would count a 2 s task at 7,000 pairs/s as much as an 87 s
+         * one at 700, and overstate what the worker got through */
+        double pps = metric(d, "pairs_per_s"), sec = metric(d, "seconds");
+        json_t *acc = json_object_get(seconds, worker);
+        if (pps > 0 && sec > 0) {
+            json_array_set_new(acc, 0,
+                               json_real(json_number_value(json_array_get(acc, 0)) + pps * sec));
+            json_array_set_new(acc, 1, json_real(json_number_value(json_array_get(acc, 1)) + sec));
+        }
+    }
+    json_t *wl = json_array();
+    const char *key;
+    json_t *v;
+    json_object_foreach(workers, key, v)
+    {
+        json_t *acc = json_object_get(seconds, key);
+        double pairs = json_number_value(json_array_get(acc, 0)),
+               sec = json_number_value(json_array_get(acc, 1));
+        json_object_set_new(v, "pairs_per_s", json_real(sec > 0 ? pairs / sec : 0.0));
+        json_array_append(wl, v);
+    }
+    json_decref(seconds);
+    json_decref(workers);
+    return wl;
+}
+
 static json_t *results_json(coord_job_t *j, int version, json_t *bundles, double merge_s,
                             double eval_s)
 {
-    json_t *doms = json_array(), *tasks = json_array(), *workers = json_object();
+    json_t *doms = json_array(), *tasks = json_array();
     for (size_t i = 0; i < j->n_domains; i++)
         json_array_append_new(doms, json_string(j->domains[i]));
     for (size_t i = 0; i < j->n_tasks; i++) {
@@ -325,31 +371,8 @@ static json_t *results_json(coord_job_t *j, int version, json_t *bundles, double
                       (json_int_t)metric(d, "kept_epoch"), "loss_curve",
                       curve ? json_incref(curve) : json_array(), "train_accuracy",
                       metric(d, "train_accuracy"), "params", (json_int_t)metric(d, "params")));
-        if (!worker)
-            continue;
-        json_t *w = json_object_get(workers, worker);
-        if (!w) {
-            json_t *th = json_object_get(j->threads, worker);
-            w = json_pack("{s:s,s:I,s:i,s:f}", "id", worker, "threads",
-                          th ? json_integer_value(th) : (json_int_t)1, "tasks", 0, "pairs_per_s",
-                          0.0);
-            json_object_set_new(workers, worker, w);
-        }
-        json_int_t n = json_integer_value(json_object_get(w, "tasks"));
-        double pps = json_number_value(json_object_get(w, "pairs_per_s"));
-        json_object_set_new(w, "tasks", json_integer(n + 1));
-        json_object_set_new(
-            w, "pairs_per_s",
-            json_real((pps * (double)n + metric(d, "pairs_per_s")) / (double)(n + 1)));
     }
-    json_t *wl = json_array();
-    const char *key;
-    json_t *v;
-    json_object_foreach(workers, key, v)
-    {
-        json_array_append(wl, v);
-    }
-    json_decref(workers);
+    json_t *wl = job__workers_json(j);
     msg_task_kind_t s0[] = {MSG_TASK_SEED},
                     s1[] = {MSG_TASK_EXPERT, MSG_TASK_DOMAIN_RM, MSG_TASK_ADAPTER},
                     rt[] = {MSG_TASK_ROUTER, MSG_TASK_ROUTER_ADAPTER, MSG_TASK_GATES};

@@ -71,6 +71,11 @@ job_task_t *job__task(coord_job_t *j, uint64_t id);
  * for the most domains, the latest of those), or NULL. */
 job_task_t *job__output(coord_job_t *j, msg_task_kind_t kind, const char *domain);
 
+/* finish.c: the results' "workers" rows, one per worker that did a done
+ * task: {"id", "threads", "tasks", "pairs_per_s"}, pairs_per_s being the
+ * pairs of its tasks over their seconds. Returns a new reference. */
+json_t *job__workers_json(coord_job_t *j);
+
 /* Journals artifact id of the job's store in role ("tokenizer", "data",
  * "data:D", "all_data"). Returns as coord_record. */
 int job__record_artifact(coord_t *c, const char *role, uint64_t id);
