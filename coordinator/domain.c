@@ -213,7 +213,7 @@ int job__domain_add(void *job, coord_t *c, const char *worker, const coord_domai
     RW_INFO(WHO,
             "domain %s: %" PRIu64 " train prompts and %" PRIu64 " held-out pairs came; its %" PRIu64
             " train pairs stay with %s",
-            d->name, r->train, r->eval, r->train, worker);
+            d->name, r->train, r->eval, d->pairs > r->eval ? d->pairs - r->eval : r->train, worker);
     return 0;
 }
 

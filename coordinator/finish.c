@@ -287,13 +287,13 @@ static json_t *added_json(coord_job_t *j, double merge_s, double eval_s)
                 last = j->tasks[k].done_ts;
         /* the last domain's add ends with this finish */
         double end = i + 1 == j->n_added ? wall() : last;
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:f,s:f,s:f,s:f}", "domain",
-                                             a->domain, "worker", a->worker, "train",
-                                             (json_int_t)a->train, "eval", (json_int_t)a->eval,
-                                             "stage1_s", window_of(j, (int)i, s1, 3), "router_s",
-                                             window_of(j, (int)i, rt, 3), "merge_eval_s",
-                                             i + 1 == j->n_added ? merge_s + eval_s : 0.0, "wall_s",
-                                             end > a->ts ? end - a->ts : 0.0));
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:f}", "domain", a->domain, "worker",
+                           a->worker, "train", (json_int_t)a->train, "train_prompts",
+                           (json_int_t)a->train_prompts, "eval", (json_int_t)a->eval, "stage1_s",
+                           window_of(j, (int)i, s1, 3), "router_s", window_of(j, (int)i, rt, 3),
+                           "merge_eval_s", i + 1 == j->n_added ? merge_s + eval_s : 0.0, "wall_s",
+                           end > a->ts ? end - a->ts : 0.0));
     }
     return arr;
 }

@@ -472,8 +472,12 @@ static int apply_domain(coord_job_t *j, const json_t *rec)
     snprintf(a->worker, sizeof a->worker, "%s", worker);
     a->upload = (uint64_t)json_integer_value(json_object_get(rec, "upload"));
     a->pairs = (uint64_t)json_integer_value(json_object_get(rec, "pairs"));
-    a->train = (uint64_t)json_integer_value(json_object_get(rec, "train"));
+    /* the record's "train" counts the train records uploaded: one per
+     * distinct prompt, not the train pairs, which are all the pairs but
+     * the held-out ones */
+    a->train_prompts = (uint64_t)json_integer_value(json_object_get(rec, "train"));
     a->eval = (uint64_t)json_integer_value(json_object_get(rec, "eval"));
+    a->train = a->pairs > a->eval ? a->pairs - a->eval : a->train_prompts;
     a->ts = json_number_value(json_object_get(rec, "ts"));
     a->bytes = (uint64_t)json_integer_value(json_object_get(rec, "bytes"));
     a->first_task = j->n_tasks + 1;

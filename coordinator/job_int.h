@@ -28,9 +28,11 @@ typedef struct job_task {
 typedef struct job_added {
     char domain[MSG_NAME_MAX + 1];
     char worker[MSG_NAME_MAX + 1];
-    uint64_t upload; /* its held-out pairs and train prompts, in the store */
-    uint64_t pairs, train, eval;
-    double ts; /* when it was accepted */
+    uint64_t upload;        /* its held-out pairs and train prompts, in the store */
+    uint64_t pairs, eval;   /* all its pairs, and the held-out ones */
+    uint64_t train;         /* its train pairs, which stayed on the worker */
+    uint64_t train_prompts; /* the distinct train prompts that came, for the classifiers */
+    double ts;              /* when it was accepted */
     uint64_t bytes;
     uint64_t first_task; /* the id its first task has (or will have) */
     bool has_all_data;   /* its "all_data" record is in */

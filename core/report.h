@@ -12,7 +12,10 @@
  * The results object (every part optional; what is missing is left out or
  * shown as n/a):
  *
- *   {"job": {"id", "seed", "data", "domains": [name], "started", "wall_s"},
+ *   {"job": {"id", "seed", "data", "domains": [name], "started", "wall_s",
+ *            "version", "added": [{"domain", "worker", "train" (pairs),
+ *            "train_prompts", "eval", "stage1_s", "router_s", "merge_eval_s",
+ *            "wall_s"}]},
  *    "stages": [{"name", "seconds"}],
  *    "tasks": [{"id", "kind", "domain" (or null), "attempts", "worker",
  *               "seconds", "pairs_per_s", "steps", "loss_curve": [[step, loss]],

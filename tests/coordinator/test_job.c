@@ -525,6 +525,29 @@ Test(job, a_workers_pairs_per_s_weighs_its_tasks_by_their_seconds)
     coord_job_destroy(&j);
 }
 
+/* An added domain's "domain" record counts the train records it uploaded,
+ * one per distinct prompt (772 of the synthetic concise domain's 911 train
+ * pairs); the report said those were the train pairs that stayed on the
+ * worker. They are all its pairs but the held-out ones. */
+Test(job, an_added_domain_counts_its_train_pairs_not_its_prompts)
+{
+    setup_dirs();
+    coord_job_opts_t o = {.state_dir = state, .out_dir = out};
+    coord_job_t *j = NULL;
+    char why[256] = "";
+    cr_assert_eq(coord_job_new(&o, &j, why, sizeof why), 0, "%s", why);
+    json_t *rec =
+        json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i}", "ev", "domain", "domain", "legal", "worker",
+                  "vm:legal", "shard", 7, "pairs", 1000, "train", 772, "eval", 89);
+    cr_assert_eq(coord_job_ops.apply(j, rec), 0);
+    cr_assert_eq(j->n_added, 1);
+    cr_assert_eq(j->added[0].train, 911, "%" PRIu64 " train pairs", j->added[0].train);
+    cr_assert_eq(j->added[0].train_prompts, 772);
+    cr_assert_eq(j->added[0].eval, 89);
+    json_decref(rec);
+    coord_job_destroy(&j);
+}
+
 /* One state directory, one coordinator: a second one started on it (a
  * second `rewire run` on one --out) stops at once, saying who holds it,
  * instead of interleaving its journal records with the first's. */
