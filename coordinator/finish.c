@@ -344,9 +344,39 @@ json_t *job__workers_json(coord_job_t *j)
     return wl;
 }
 
+/* The seconds of stage name in the results at path (the last version's),
+ * or -1 when they do not say. */
+static double stage_of(const char *path, const char *name)
+{
+    json_t *res = json_load_file(path, 0, NULL), *s;
+    double v = -1;
+    size_t i;
+    json_array_foreach(json_object_get(res, "stages"), i, s)
+    {
+        const char *n = json_string_value(json_object_get(s, "name"));
+        json_t *sec = json_object_get(s, "seconds");
+        if (n && strcmp(n, name) == 0 && json_is_number(sec))
+            v = json_number_value(sec);
+    }
+    json_decref(res);
+    return v;
+}
+
 static json_t *results_json(coord_job_t *j, int version, json_t *bundles, double merge_s,
                             double eval_s)
 {
+    /* the stages are the first version's, as job.wall_s is: a later
+     * version's merge and evaluation are its added domain's
+     * (job.added[].merge_eval_s), and the results it replaces carry the
+     * first's */
+    double stage_merge = merge_s, stage_eval = eval_s;
+    if (version > 1) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/results.json", j->state_dir);
+        double m = stage_of(path, "merge"), e = stage_of(path, "eval");
+        if (m >= 0 && e >= 0)
+            stage_merge = m, stage_eval = e;
+    }
     json_t *doms = json_array(), *tasks = json_array();
     for (size_t i = 0; i < j->n_domains; i++)
         json_array_append_new(doms, json_string(j->domains[i]));
@@ -380,7 +410,7 @@ static json_t *results_json(coord_job_t *j, int version, json_t *bundles, double
         "[{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f}]", "name", "prepare",
         "seconds", j->prepare_s, "name", "stage0", "seconds", window(j, s0, 1), "name", "stage1",
         "seconds", window(j, s1, 3), "name", "router", "seconds", window(j, rt, 3), "name", "merge",
-        "seconds", merge_s, "name", "eval", "seconds", eval_s);
+        "seconds", stage_merge, "name", "eval", "seconds", stage_eval);
     /* the job's wall time is that of its first version: an added domain
      * has its own (job.added[].wall_s) */
     double first_end = version > 1 && j->first_finished_ts > 0 ? j->first_finished_ts : wall();

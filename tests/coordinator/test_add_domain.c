@@ -250,6 +250,23 @@ Test(add_domain, a_fourth_domain_joins_a_finished_job_and_nothing_else_is_retrai
                          json_array_get(json_object_get(job, "added"), 0), "domain")),
                      "concise");
     cr_assert_eq(json_array_size(json_object_get(v2, "bundles")), 4);
+    /* the stages are the first version's, beside its wall time: version 2's
+     * merge and evaluation are the added domain's, not theirs */
+    for (size_t s = 0; s < json_array_size(json_object_get(v1, "stages")); s++) {
+        json_t *a = json_array_get(json_object_get(v1, "stages"), s),
+               *b = json_array_get(json_object_get(v2, "stages"), s);
+        cr_assert_str_eq(json_string_value(json_object_get(a, "name")),
+                         json_string_value(json_object_get(b, "name")));
+        cr_assert_float_eq(json_number_value(json_object_get(a, "seconds")),
+                           json_number_value(json_object_get(b, "seconds")), 1e-9,
+                           "stage %s: %f in version 1, %f in version 2",
+                           json_string_value(json_object_get(a, "name")),
+                           json_number_value(json_object_get(a, "seconds")),
+                           json_number_value(json_object_get(b, "seconds")));
+    }
+    cr_assert_gt(json_number_value(json_object_get(json_array_get(json_object_get(job, "added"), 0),
+                                                   "merge_eval_s")),
+                 0.0);
     char p[900];
     snprintf(p, sizeof p, "%s/bundles/router/manifest.json", out);
     json_t *m = json_load_file(p, 0, NULL);
