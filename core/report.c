@@ -324,7 +324,13 @@ static void md_accuracy(FILE *f, const json_t *results)
         double r = rw_report__num(json_object_get(b[k], "eval"), "route_accuracy");
         if (!b[k] || !isfinite(r))
             continue;
-        fprintf(f, "%s%s %.3f", said++ ? ", " : "Router accuracy (prompts sent to their domain): ",
+        /* the eval's route_accuracy is a mean over domains, as the table's
+         * means are: not the share of all prompts, which weighs the larger
+         * domains more (rewire eval --model ROUTER gives both) */
+        fprintf(f, "%s%s %.3f",
+                said++ ? ", "
+                       : "Router accuracy (share of each domain's prompts "
+                         "sent to it, mean over domains): ",
                 rw_report__kinds[k], r);
     }
     if (said)
