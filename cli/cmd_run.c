@@ -238,6 +238,18 @@ static void endpoint(char *buf, size_t n, const char *dir, const char *name)
         snprintf(buf, n, "tcp://127.0.0.1:*");
 }
 
+/* When state's results.json was last written; 0 if there is none. A job
+ * found done is replayed and its results left as they were. */
+static double results_stamp(const char *state)
+{
+    char path[PATH_MAX + 32];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/results.json", state);
+    return stat(path, &st) == 0 ? (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9 : 0.0;
+}
+
+static double results_before; /* results_stamp as the run began */
+
 static void summary(const char *out, const char *state, double wall, int rc, bool as_json)
 {
     char path[PATH_MAX + 32], a[32];
@@ -265,8 +277,11 @@ static void summary(const char *out, const char *state, double wall, int rc, boo
         json_decref(res);
         return;
     }
-    printf("job done in %s: bundles in %s/bundles/, report %s/report.md\n",
-           run_clock(wall, a, sizeof a), out, out);
+    if (results_before > 0 && results_stamp(state) == results_before) /* nothing was left */
+        printf("job already done: bundles in %s/bundles/, report %s/report.md\n", out, out);
+    else
+        printf("job done in %s: bundles in %s/bundles/, report %s/report.md\n",
+               run_clock(wall, a, sizeof a), out, out);
     printf("  %-10s %14s %14s %12s\n", "bundle", "mean accuracy", "route accuracy", "params");
     size_t i;
     json_t *b;
@@ -462,6 +477,7 @@ static int launch(const run_args_t *a, coord_prep_opts_t *o)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    results_before = results_stamp(state);
     double t0 = rw_now_s();
     child_t kids[RUN_CHILDREN_MAX];
     int nk = 0;

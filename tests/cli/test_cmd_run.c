@@ -62,6 +62,11 @@ Test(cli_run, whole_job_on_tiny_models, .timeout = 120)
     char *log = rwt_read_file(rwt_path(rwt_dir, "logs/coordinator.log"), NULL);
     cr_assert(strstr(log, "19 tasks (19 done)"), "resumed from the journal:\n%s", log);
     free(log);
+    /* said as already done, not as a job done in 0:00 */
+    cr_assert_eq(run(&out, &err, "%s run --out %s%s", rwt_dir, args), 0, "%s", err);
+    cr_assert(strstr(out, "job already done: bundles in ") && !strstr(out, "job done in"), "%s",
+              out);
+    free(out), free(err);
     /* other data into the same folder: refused, not trained on the data
      * already there under the new data's name */
     char data[700];
@@ -87,7 +92,7 @@ Test(cli_run, whole_job_on_tiny_models, .timeout = 120)
     free(out), free(err);
     /* left out, every option is the job's own, --config too */
     cr_assert_eq(run(&out, &err, "%s run --out %s%s", rwt_dir, ""), 0, "%s", err);
-    cr_assert(strstr(out, "job done"), "%s", out);
+    cr_assert(strstr(out, "job already done"), "%s", out);
     free(out), free(err);
 }
 
