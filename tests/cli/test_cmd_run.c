@@ -136,18 +136,26 @@ Test(cli_run, a_bad_config_prepares_nothing, .timeout = 60)
     }
 }
 
+/* The coordinator's data stage alone, into rwt_dir/STATE: the synthetic
+ * domains, 40 pairs each, a vocabulary of 1,000. */
+static void prepare_state(const char *state)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "'%s' prepare --state %s/%s --pairs-per-domain 40 --vocab 1000 >/dev/null",
+             rwt_bin("rewire-coordinator"), rwt_dir, state);
+    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+}
+
 /* State files that are FIFOs hold neither `rewire run` nor its coordinator
  * in open() or read(): the lock and the record of what was prepared are
  * passed over, a journal is refused with its name. */
 Test(cli_run, fifos_in_the_state_hold_nothing, .timeout = 60)
 {
     require_services();
-    char cmd[4096], *out, *err;
+    char *out, *err;
     cr_assert_eq(mkdir(rwt_path(rwt_dir, "job"), 0755), 0);
-    snprintf(cmd, sizeof cmd,
-             "'%s' prepare --state %s/job/state --pairs-per-domain 40 --vocab 1000 >/dev/null",
-             rwt_bin("rewire-coordinator"), rwt_dir);
-    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+    prepare_state("job/state");
     const char *names[] = {"lock", "prepared-from", "journal.jsonl", "status.json"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[700];
@@ -168,10 +176,7 @@ Test(cli_run, a_state_prepared_alone_knows_its_data, .timeout = 60)
 {
     require_services();
     char cmd[4096], *err;
-    snprintf(cmd, sizeof cmd,
-             "'%s' prepare --state %s/st --pairs-per-domain 40 --vocab 1000 >/dev/null",
-             rwt_bin("rewire-coordinator"), rwt_dir);
-    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+    prepare_state("st");
     char *from = rwt_read_file(rwt_path(rwt_dir, "st/prepared-from"), NULL);
     const char *head = "synthetic\nseed=0 pairs-per-domain=40 "
                        "eval-fraction=0.10000000000000001 vocab=1000\ndata.jsonl bytes=";
@@ -240,10 +245,7 @@ Test(cli_run, a_damaged_record_is_said_to_be_damaged, .timeout = 60)
 {
     require_services();
     char cmd[4096], *err;
-    snprintf(cmd, sizeof cmd,
-             "'%s' prepare --state %s/st --pairs-per-domain 40 --vocab 1000 >/dev/null",
-             rwt_bin("rewire-coordinator"), rwt_dir);
-    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+    prepare_state("st");
     const char *path = rwt_path(rwt_dir, "st/prepared-from");
     size_t n;
     char *whole = rwt_read_file(path, &n);
@@ -274,10 +276,7 @@ Test(cli_run, a_damaged_data_file_is_refused_before_training, .timeout = 60)
     char cmd[4096], *out, *err;
     const char *cfg = svc_tiny_config(rwt_dir, 3, 3);
     cr_assert_eq(mkdir(rwt_path(rwt_dir, "job"), 0755), 0);
-    snprintf(cmd, sizeof cmd,
-             "'%s' prepare --state %s/job/state --pairs-per-domain 40 --vocab 1000 >/dev/null",
-             rwt_bin("rewire-coordinator"), rwt_dir);
-    cr_assert_eq(rwt_run(cmd, NULL, NULL), 0, "%s", cmd);
+    prepare_state("job/state");
     const char *path = rwt_path(rwt_dir, "job/state/data.jsonl");
     size_t n;
     char *data = rwt_read_file(path, &n);

@@ -86,12 +86,6 @@ static const struct coord_job_ops ops = {.start = svc_one_task_start,
                                          .domain_read = dom_read,
                                          .domain_add = dom_add};
 
-static void *run(void *arg)
-{
-    coord_run(arg);
-    return NULL;
-}
-
 static void hello(svc_peer_t *p, const char *id, const char *domain, uint64_t upload)
 {
     msg_t m;
@@ -203,14 +197,12 @@ static void run_task(svc_peer_t *p, coord_t *c)
 
 static coord_t *start(const char *bind, bool keep_serving, bool stop_peers, pthread_t *th)
 {
-    char why[256];
     coord_opts_t o = {.bind = bind,
                       .state_dir = rwt_dir,
                       .heartbeat_ms = 100,
                       .timeout_ms = 2000,
                       .keep_serving = keep_serving,
                       .stop_peers = stop_peers};
-    coord_t *c;
     atomic_store(&finish_entered, 0);
     atomic_store(&finish_go, 1);
     atomic_store(&check_rc, 0);
@@ -219,9 +211,7 @@ static coord_t *start(const char *bind, bool keep_serving, bool stop_peers, pthr
     atomic_store(&read_entered, 0);
     atomic_store(&read_hold, 0);
     atomic_store(&added, 0);
-    cr_assert_eq(coord_new(&o, &ops, NULL, &c, why, sizeof why), 0, "%s", why);
-    pthread_create(th, NULL, run, c);
-    return c;
+    return svc_coord_thread(&o, &ops, th, NULL);
 }
 
 /* A coordinator (not kept serving) whose one task worker w ran, held inside

@@ -75,6 +75,17 @@ static pid_t start_coordinator(int seed_steps)
     return start_coordinator_steps(3, seed_steps);
 }
 
+/* A job on the test's prepared state, driven by records the test applies. */
+static coord_job_t *open_job(void)
+{
+    setup_dirs();
+    coord_job_opts_t o = {.state_dir = state, .out_dir = out};
+    coord_job_t *j = NULL;
+    char why[256] = "";
+    cr_assert_eq(coord_job_new(&o, &j, why, sizeof why), 0, "%s", why);
+    return j;
+}
+
 static void dump_all(void)
 {
     svc_dump(rwt_path(rwt_dir, "coordinator.log"));
@@ -449,11 +460,7 @@ Test(job, a_result_must_be_what_its_task_makes)
  * coordinator down. */
 Test(job, progress_that_does_not_move_forward_is_not_plotted)
 {
-    setup_dirs();
-    coord_job_opts_t o = {.state_dir = state, .out_dir = out};
-    coord_job_t *j = NULL;
-    char why[256] = "";
-    cr_assert_eq(coord_job_new(&o, &j, why, sizeof why), 0, "%s", why);
+    coord_job_t *j = open_job();
     json_t *task = json_pack("{s:s,s:s}", "ev", "task", "kind", "seed");
     json_t *lease = json_pack("{s:s,s:I,s:I}", "ev", "lease", "task", 1, "attempt", 1);
     cr_assert_eq(coord_job_ops.apply(j, task), 0);
@@ -495,11 +502,7 @@ Test(job, progress_that_does_not_move_forward_is_not_plotted)
  * a 2 s task at 7,406 pairs/s counted as much as an 87 s one at 738. */
 Test(job, a_workers_pairs_per_s_weighs_its_tasks_by_their_seconds)
 {
-    setup_dirs();
-    coord_job_opts_t o = {.state_dir = state, .out_dir = out};
-    coord_job_t *j = NULL;
-    char why[256] = "";
-    cr_assert_eq(coord_job_new(&o, &j, why, sizeof why), 0, "%s", why);
+    coord_job_t *j = open_job();
     const char *kinds[] = {"router", "router_adapter", "seed"};
     const char *workers[] = {"router", "router", "w1"};
     double secs[] = {2.0, 88.0, 10.0}, pps[] = {7400.0, 700.0, 400.0};
@@ -535,11 +538,7 @@ Test(job, a_workers_pairs_per_s_weighs_its_tasks_by_their_seconds)
  * worker. They are all its pairs but the held-out ones. */
 Test(job, an_added_domain_counts_its_train_pairs_not_its_prompts)
 {
-    setup_dirs();
-    coord_job_opts_t o = {.state_dir = state, .out_dir = out};
-    coord_job_t *j = NULL;
-    char why[256] = "";
-    cr_assert_eq(coord_job_new(&o, &j, why, sizeof why), 0, "%s", why);
+    coord_job_t *j = open_job();
     json_t *rec =
         json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i}", "ev", "domain", "domain", "legal", "worker",
                   "vm:legal", "shard", 7, "pairs", 1000, "train", 772, "eval", 89);

@@ -34,21 +34,13 @@ static int two_start(void *job, coord_t *c)
 
 static const struct coord_job_ops two_ops = {.start = two_start, .lease = svc_empty_lease};
 
-static void *run(void *arg)
-{
-    coord_run(arg);
-    return NULL;
-}
-
 Test(lease, a_busy_worker_leases_ahead_and_an_idle_one_takes_the_queued_lease)
 {
-    char bind[700], why[256];
+    char bind[700];
     snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
     coord_opts_t o = {.bind = bind, .state_dir = rwt_dir, .heartbeat_ms = 100};
-    coord_t *c;
-    cr_assert_eq(coord_new(&o, &two_ops, NULL, &c, why, sizeof why), 0, "%s", why);
     pthread_t th;
-    pthread_create(&th, NULL, run, c);
+    coord_t *c = svc_coord_thread(&o, &two_ops, &th, NULL);
 
     svc_peer_t a, b;
     svc_peer_open(&a, bind, "a", "train");
@@ -118,7 +110,7 @@ static json_t *waiting_for_cap(void)
  * is said once, and in the status, until one connects and takes them. */
 Test(lease, a_task_no_connected_worker_can_take_is_said_until_one_comes)
 {
-    char bind[700], why[256], log[700];
+    char bind[700], log[700];
     snprintf(bind, sizeof bind, "ipc://%s/c.sock", rwt_dir);
     snprintf(log, sizeof log, "%s", rwt_path(rwt_dir, "coordinator.log"));
     fflush(stderr);
@@ -127,10 +119,8 @@ Test(lease, a_task_no_connected_worker_can_take_is_said_until_one_comes)
     dup2(fd, 2);
     close(fd);
     coord_opts_t o = {.bind = bind, .state_dir = rwt_dir, .heartbeat_ms = 100, .timeout_ms = 400};
-    coord_t *c;
-    cr_assert_eq(coord_new(&o, &gated_ops, NULL, &c, why, sizeof why), 0, "%s", why);
     pthread_t th;
-    pthread_create(&th, NULL, run, c);
+    coord_t *c = svc_coord_thread(&o, &gated_ops, &th, NULL);
 
     svc_peer_t a, r;
     svc_peer_open(&a, bind, "a", "train");

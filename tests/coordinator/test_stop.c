@@ -40,12 +40,6 @@ static const struct coord_job_ops ops = {
 
 static int run_rc;
 
-static void *run(void *arg)
-{
-    run_rc = coord_run(arg);
-    return NULL;
-}
-
 /* Whether a SHUTDOWN comes within ms; its reason into why. */
 static bool told_to_go(svc_peer_t *p, int ms, char *why, size_t n)
 {
@@ -59,7 +53,6 @@ static bool told_to_go(svc_peer_t *p, int ms, char *why, size_t n)
 
 static coord_t *start(bool keep_serving, bool stop_peers, pthread_t *th, char *bind, size_t n)
 {
-    char why[256];
     snprintf(bind, n, "ipc://%s/c.sock", rwt_dir);
     coord_opts_t o = {.bind = bind,
                       .state_dir = rwt_dir,
@@ -67,11 +60,7 @@ static coord_t *start(bool keep_serving, bool stop_peers, pthread_t *th, char *b
                       .timeout_ms = 2000,
                       .keep_serving = keep_serving,
                       .stop_peers = stop_peers};
-    coord_t *c;
-    cr_assert_eq(coord_new(&o, &ops, NULL, &c, why, sizeof why), 0, "%s", why);
-    run_rc = -1;
-    pthread_create(th, NULL, run, c);
-    return c;
+    return svc_coord_thread(&o, &ops, th, &run_rc);
 }
 
 /* A peer holding the lease of the one task, and a SIGTERM to this process,

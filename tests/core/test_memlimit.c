@@ -27,13 +27,20 @@ static void put(const char *rel, const char *file, const char *text)
     cr_assert_eq(rwt_write_file(rwt_path(path, file), text, strlen(text)), 0);
 }
 
+/* The test's cgroup file system root, rwt_dir/sys. */
+static const char *sys_root(void)
+{
+    static char root[600];
+    snprintf(root, sizeof root, "%s/sys", rwt_dir);
+    return root;
+}
+
 Test(memlimit, v2_takes_the_lowest_of_the_group_and_its_ancestors)
 {
     put("sys/job", "memory.max", "3000000000\n");
     put("sys/job/step", "memory.max", "max\n");
     put("sys/job/step/task", "memory.max", "max\n");
-    char root[600];
-    snprintf(root, sizeof root, "%s/sys", rwt_dir);
+    const char *root = sys_root();
     cr_assert_eq(rw_cgroup_memory_limit("0::/job/step/task\n", root), 3000000000u);
     /* a lower limit below wins over the ancestor's */
     put("sys/job/step", "memory.max", "2000000000\n");
@@ -47,8 +54,7 @@ Test(memlimit, v1_reads_the_memory_controllers_line_only)
     put("sys/memory/docker/abc", "memory.limit_in_bytes", "1073741824\n");
     put("sys/memory", "memory.limit_in_bytes", "9223372036854771712\n");
     put("sys/cpu/docker/abc", "memory.limit_in_bytes", "1000\n"); /* not memory's */
-    char root[600];
-    snprintf(root, sizeof root, "%s/sys", rwt_dir);
+    const char *root = sys_root();
     const char *listing = "12:cpu,cpuacct:/docker/abc\n"
                           "11:memory:/docker/abc\n"
                           "1:name=systemd:/docker/abc\n"
@@ -65,8 +71,7 @@ Test(memlimit, a_container_sees_its_own_group_at_the_root)
     /* /proc/self/cgroup names the host's path; the container's own limit
      * is mounted at the root of its cgroup file system */
     put("sys", "memory.max", "536870912\n");
-    char root[600];
-    snprintf(root, sizeof root, "%s/sys", rwt_dir);
+    const char *root = sys_root();
     cr_assert_eq(rw_cgroup_memory_limit("0::/kubepods/burstable/pod1/ctr\n", root), 536870912u);
     cr_assert_eq(rw_cgroup_memory_limit("0::/\n", root), 536870912u);
 }
@@ -76,8 +81,7 @@ Test(memlimit, unreadable_or_odd_text_is_no_limit)
     put("sys/a", "memory.max", "lots\n");
     put("sys/b", "memory.max", "-5\n");
     put("sys/c", "memory.max", "");
-    char root[600];
-    snprintf(root, sizeof root, "%s/sys", rwt_dir);
+    const char *root = sys_root();
     cr_assert_eq(rw_cgroup_memory_limit("0::/a\n0::/b\n0::/c\n", root), SIZE_MAX);
     cr_assert_eq(rw_cgroup_memory_limit("", root), SIZE_MAX);
     cr_assert_eq(rw_cgroup_memory_limit("garbage without colons\n::\n:\n", root), SIZE_MAX);

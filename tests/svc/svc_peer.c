@@ -97,3 +97,33 @@ int svc_empty_lease(void *job, const plan_task_t *t, msg_lease_t *l)
     l->config = "{}";
     return 0;
 }
+
+typedef struct {
+    coord_t *c;
+    int *rc;
+} coord_thread_t;
+
+static void *coord_thread(void *arg)
+{
+    coord_thread_t t = *(coord_thread_t *)arg;
+    free(arg);
+    int rc = coord_run(t.c);
+    if (t.rc)
+        *t.rc = rc;
+    return NULL;
+}
+
+coord_t *svc_coord_thread(const coord_opts_t *o, const struct coord_job_ops *ops, pthread_t *th,
+                          int *rc)
+{
+    char why[256];
+    coord_t *c;
+    cr_assert_eq(coord_new(o, ops, NULL, &c, why, sizeof why), 0, "%s", why);
+    coord_thread_t *t = malloc(sizeof *t);
+    cr_assert_not_null(t);
+    *t = (coord_thread_t){c, rc};
+    if (rc)
+        *rc = -1;
+    cr_assert_eq(pthread_create(th, NULL, coord_thread, t), 0);
+    return c;
+}

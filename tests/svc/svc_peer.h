@@ -11,6 +11,7 @@
 #include "store.h"
 #include "wire.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 typedef struct svc_peer {
@@ -36,6 +37,11 @@ void svc_peer_result(svc_peer_t *p, store_t *st, uint64_t task, uint32_t attempt
  * that gives it an empty configuration. */
 int svc_one_task_start(void *job, coord_t *c);
 int svc_empty_lease(void *job, const plan_task_t *t, msg_lease_t *l);
+/* coord_new on o with ops (a job of NULL), then coord_run on a thread of
+ * its own, *th: join it once the coordinator is stopped. *rc, when rc is not
+ * NULL, is -1 until coord_run returns, then what it returned. */
+coord_t *svc_coord_thread(const coord_opts_t *o, const struct coord_job_ops *ops, pthread_t *th,
+                          int *rc);
 /* How many times text is in the file at path (0 when it cannot be read). */
 int svc_count_in_file(const char *path, const char *text);
 
